@@ -1,0 +1,18 @@
+#!/usr/bin/env bash
+# Installs dependencies, builds i2i and runs the whole test suite: the release build's tests, then the
+# file readers' tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+set -euo pipefail
+cd "$(dirname "$0")/.."
+scripts/setup.sh
+jobs=$(nproc)
+
+cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
+cmake --build build -j"$jobs"
+(cd build && ctest -j"$jobs" --output-on-failure --timeout 600)
+
+# Sanitizer build: only the test programs that parse untrusted input.
+sanitized_tests="safetensors_test"
+cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DI2I_SANITIZE=ON -DI2I_BUILD_BENCH=OFF >/dev/null
+cmake --build build-asan -j"$jobs" --target $sanitized_tests
+label_regex=$(echo "$sanitized_tests" | tr ' ' '|')
+(cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest -j"$jobs" --output-on-failure -L "^(${label_regex})$")

@@ -1,0 +1,37 @@
+// 2-D convolution on channels-last activations, weights prepared once at construction.
+#pragma once
+
+#include <memory>
+
+#include "core/tensor.h"
+#include "kernels/precision.h"
+
+namespace i2i {
+
+struct Padding {
+  int top = 0, left = 0, bottom = 0, right = 0;
+  static Padding same(int p) { return {p, p, p, p}; }
+};
+
+class Conv2d {
+ public:
+  Conv2d() = default;
+  // weight [out, in, kh, kw] (PyTorch OIHW) in any float dtype; bias [out] or undefined; any kernel size.
+  Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding padding, Precision precision = Precision::F32);
+  Conv2d(const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0,
+         Precision precision = Precision::F32)
+      : Conv2d(weight, bias, stride, Padding::same(padding), precision) {}
+  // x [N, H, W, in] float32 -> [N, H', W', out]; when `residual` is given (shape of the output), it is added.
+  Tensor operator()(const Tensor& x, const Tensor* residual = nullptr) const;
+  int64_t in_channels() const { return in_; }
+  int64_t out_channels() const { return out_; }
+  bool defined() const { return impl_ != nullptr; }
+
+  struct Impl;
+
+ private:
+  std::shared_ptr<const Impl> impl_;
+  int64_t in_ = 0, out_ = 0;
+};
+
+}  // namespace i2i

@@ -1,0 +1,145 @@
+#include <gtest/gtest.h>
+
+#include <cstring>
+#include <fstream>
+
+#include "core/error.h"
+#include "io/safetensors.h"
+#include "support/fixtures.h"
+
+namespace i2i {
+namespace {
+
+std::filesystem::path write_raw(const std::string& name, const std::string& header, size_t data_bytes,
+                                int64_t header_len_override = -1) {
+  auto dir = test::temp_dir("safetensors_" + name);
+  auto path = dir / (name + ".safetensors");
+  std::ofstream out(path, std::ios::binary);
+  uint64_t len = header_len_override >= 0 ? static_cast<uint64_t>(header_len_override) : header.size();
+  for (int i = 0; i < 8; ++i) out.put(static_cast<char>(len >> (8 * i)));
+  out << header;
+  out << std::string(data_bytes, '\0');
+  return path;
+}
+
+void expect_rejected(const std::filesystem::path& path, const std::string& needle) {
+  try {
+    SafeTensors::open(path);
+    ADD_FAILURE() << path << " was accepted";
+  } catch (const Error& e) {
+    std::string msg = e.what();
+    EXPECT_NE(msg.find(path.string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find(needle), std::string::npos) << "message '" << msg << "' lacks '" << needle << "'";
+    EXPECT_EQ(msg.find('\n'), std::string::npos) << "error must be one line: " << msg;
+  }
+}
+
+TEST(SafeTensors, ReadsFixtureModelZeroCopy) {
+  auto st = SafeTensors::open(test::fixtures_dir() / "models" / "tiny-sd15.fp16.safetensors");
+  ASSERT_FALSE(st.names().empty());
+  const std::string name = "model.diffusion_model.input_blocks.0.0.weight";
+  ASSERT_TRUE(st.contains(name));
+  Tensor w = st.get(name);
+  EXPECT_EQ(w.dtype(), DType::F16);
+  EXPECT_EQ(w.shape(), (Shape{16, 4, 3, 3}));
+  auto full = SafeTensors::open(test::fixtures_dir() / "models" / "tiny-sd15.safetensors");
+  Tensor w32 = full.get(name);
+  EXPECT_EQ(w32.dtype(), DType::F32);
+  // The fp16 file holds exactly the float32 weights (fixtures README).
+  EXPECT_EQ(test::max_abs_diff(st.get_f32(name), w32).max_abs, 0.0);
+}
+
+TEST(SafeTensors, RoundTripsEveryDTypeAndMetadata) {
+  auto dir = test::temp_dir("safetensors_roundtrip");
+  Tensor a = Tensor::from_vector({2, 3}, {1, -2, 3.5f, 0, 1e-3f, -7});
+  Tensor i64 = Tensor::empty({3}, DType::I64);
+  for (int k = 0; k < 3; ++k) i64.data<int64_t>()[k] = 1000000000000LL * k - 5;
+  write_safetensors(dir / "t.safetensors",
+                    {{"a", a}, {"a16", a.to(DType::F16)}, {"abf", a.to(DType::BF16)}, {"ids", i64},
+                     {"empty", Tensor::empty({0, 4})}},
+                    {{"format", "pt"}});
+  auto st = SafeTensors::open(dir / "t.safetensors");
+  EXPECT_EQ(st.metadata().at("format"), "pt");
+  EXPECT_EQ(test::max_abs_diff(st.get("a"), a).max_abs, 0.0);
+  EXPECT_LT(test::max_abs_diff(st.get_f32("a16"), a).max_abs, 2e-3);
+  EXPECT_LT(test::max_abs_diff(st.get_f32("abf"), a).max_abs, 2e-2);
+  EXPECT_EQ(st.get("ids").data<int64_t>()[2], 2000000000000LL - 5);
+  EXPECT_EQ(st.get("empty").numel(), 0);
+  EXPECT_THROW(st.get("nope"), Error);
+}
+
+TEST(SafeTensors, RejectsMissingFile) { expect_rejected(test::temp_dir("st_missing") / "none.safetensors", "cannot open"); }
+
+TEST(SafeTensors, RejectsFileShorterThanLengthField) {
+  auto p = test::temp_dir("st_short") / "short.safetensors";
+  std::ofstream(p, std::ios::binary) << "abc";
+  expect_rejected(p, "shorter than");
+}
+
+TEST(SafeTensors, RejectsHeaderLargerThanFile) { expect_rejected(write_raw("hdrbig", "{}", 0, 1000), "larger than the file"); }
+
+TEST(SafeTensors, RejectsHugeHeaderLength) {
+  expect_rejected(write_raw("hdrhuge", "{}", 0, int64_t{1} << 62), "too large");
+}
+
+TEST(SafeTensors, RejectsInvalidJson) { expect_rejected(write_raw("badjson", "{\"a\": [", 0), "not valid JSON"); }
+
+TEST(SafeTensors, RejectsNonObjectHeader) { expect_rejected(write_raw("array", "[1, 2]", 0), "not a JSON object"); }
+
+TEST(SafeTensors, RejectsUnknownDType) {
+  expect_rejected(write_raw("dtype", R"({"w": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", 4),
+                  "unknown dtype");
+}
+
+TEST(SafeTensors, RejectsMissingFields) {
+  expect_rejected(write_raw("nofields", R"({"w": {"dtype": "F32", "shape": [1]}})", 4), "data_offsets");
+  expect_rejected(write_raw("noshape", R"({"w": {"dtype": "F32", "data_offsets": [0, 4]}})", 4), "shape");
+}
+
+TEST(SafeTensors, RejectsNegativeDimension) {
+  expect_rejected(write_raw("negdim", R"({"w": {"dtype": "F32", "shape": [-1], "data_offsets": [0, 4]}})", 4),
+                  "'w'");
+}
+
+TEST(SafeTensors, RejectsShapeProductOverflow) {
+  expect_rejected(write_raw("overflow",
+                            R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 16], "data_offsets": [0, 4]}})",
+                            4),
+                  "overflows");
+}
+
+TEST(SafeTensors, RejectsSizeMismatch) {
+  expect_rejected(write_raw("mismatch", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 8),
+                  "expected 8");
+}
+
+TEST(SafeTensors, RejectsDataPastEnd) {
+  expect_rejected(write_raw("truncated", R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8),
+                  "truncated");
+}
+
+TEST(SafeTensors, RejectsReversedOffsets) {
+  expect_rejected(write_raw("reversed", R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})", 8),
+                  "begin > end");
+}
+
+TEST(SafeTensors, RejectsOverlappingTensors) {
+  expect_rejected(write_raw("overlap",
+                            R"({"a": {"dtype": "F32", "shape": [2], "data_offsets": [0, 8]},
+                                "b": {"dtype": "F32", "shape": [2], "data_offsets": [4, 12]}})",
+                            12),
+                  "overlap");
+}
+
+TEST(SafeTensors, RejectsBadMetadata) {
+  expect_rejected(write_raw("meta", R"({"__metadata__": {"k": 1}})", 0), "__metadata__");
+  expect_rejected(write_raw("meta2", R"({"__metadata__": [1]})", 0), "__metadata__");
+}
+
+TEST(SafeTensors, RejectsNonIntegerOffsets) {
+  expect_rejected(write_raw("floatoff", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0.5, 4]}})", 4),
+                  "non-negative integers");
+}
+
+}  // namespace
+}  // namespace i2i

@@ -1,0 +1,81 @@
+#include "support/fixtures.h"
+
+#include <cmath>
+#include <cstdlib>
+#include <fstream>
+#include <map>
+#include <memory>
+#include <mutex>
+
+namespace i2i::test {
+
+std::filesystem::path fixtures_dir() {
+  if (const char* env = std::getenv("I2I_FIXTURES"); env && *env) return env;
+  return I2I_FIXTURES_DIR;
+}
+
+std::filesystem::path temp_dir(const std::string& name) {
+  std::filesystem::path p = std::filesystem::path(I2I_TEST_TMP) / name;
+  std::filesystem::remove_all(p);
+  std::filesystem::create_directories(p);
+  return p;
+}
+
+const nlohmann::json& cases_json() {
+  static const nlohmann::json j = [] {
+    std::ifstream in(fixtures_dir() / "cases" / "cases.json");
+    if (!in) throw std::runtime_error("cannot read " + (fixtures_dir() / "cases" / "cases.json").string());
+    return nlohmann::json::parse(in);
+  }();
+  return j;
+}
+
+const SafeTensors& group_file(const std::string& group) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<SafeTensors>> files;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = files[group];
+  if (!slot) {
+    std::string file = cases_json().at("groups").at(group).at("file").get<std::string>();
+    slot = std::make_unique<SafeTensors>(SafeTensors::open(fixtures_dir() / "cases" / file));
+  }
+  return *slot;
+}
+
+Tensor ref_tensor(const std::string& group, const nlohmann::json& ref) {
+  return group_file(group).get(ref.at("key").get<std::string>());
+}
+
+const nlohmann::json& find_case(const std::string& group, const std::string& id) {
+  for (const auto& c : cases_json().at("groups").at(group).at("cases"))
+    if (c.at("id").get<std::string>() == id) return c;
+  throw std::runtime_error("no case '" + id + "' in group '" + group + "'");
+}
+
+Diff max_abs_diff(const Tensor& a, const Tensor& b) {
+  std::vector<float> x = a.to_vector(), y = b.to_vector();
+  Diff d;
+  for (size_t i = 0; i < x.size() && i < y.size(); ++i) {
+    double e = std::fabs(static_cast<double>(x[i]) - y[i]);
+    if (std::isnan(e)) e = INFINITY;
+    if (e > d.max_abs || d.worst_index < 0) {
+      if (e > d.max_abs) d.max_abs = e;
+      d.worst_index = static_cast<int64_t>(i);
+    }
+  }
+  return d;
+}
+
+::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, const std::string& what) {
+  if (got.shape() != want.shape())
+    return ::testing::AssertionFailure() << what << ": shape " << shape_str(got.shape()) << " != expected "
+                                         << shape_str(want.shape());
+  Diff d = max_abs_diff(got, want);
+  if (d.max_abs <= atol) return ::testing::AssertionSuccess() << what << ": max abs diff " << d.max_abs;
+  std::vector<float> x = got.to_vector(), y = want.to_vector();
+  return ::testing::AssertionFailure() << what << ": max abs diff " << d.max_abs << " > " << atol << " at flat index "
+                                       << d.worst_index << " (got " << x[d.worst_index] << ", want "
+                                       << y[d.worst_index] << ")";
+}
+
+}  // namespace i2i::test

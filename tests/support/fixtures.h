@@ -1,0 +1,39 @@
+// Access to the reference fixtures in ../shared/fixtures (read in place, never copied) and tensor
+// comparison helpers for tests.
+#pragma once
+
+#include <gtest/gtest.h>
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+
+#include "core/tensor.h"
+#include "io/safetensors.h"
+
+namespace i2i::test {
+
+// The fixtures folder: $I2I_FIXTURES if set, else ../shared/fixtures beside the source tree.
+std::filesystem::path fixtures_dir();
+// A fresh, empty scratch folder for one test (under the build tree).
+std::filesystem::path temp_dir(const std::string& name);
+
+// cases/cases.json, parsed once.
+const nlohmann::json& cases_json();
+// The safetensors file of a case group ("unet", "vae", "text_encoders", ...), opened once.
+const SafeTensors& group_file(const std::string& group);
+// Resolves a tensor reference {"key": ..., "shape": ..., "dtype": ...} of `group` (as stored; use .to(F32)).
+Tensor ref_tensor(const std::string& group, const nlohmann::json& ref);
+// The case of `group` with this id (fails the test if absent).
+const nlohmann::json& find_case(const std::string& group, const std::string& id);
+
+struct Diff {
+  double max_abs = 0;
+  int64_t worst_index = -1;
+};
+Diff max_abs_diff(const Tensor& a, const Tensor& b);
+
+// Expects equal shapes and max |a - b| <= atol; the message names `what` and the worst element.
+::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, const std::string& what = "");
+
+}  // namespace i2i::test
