@@ -66,16 +66,17 @@ Diff max_abs_diff(const Tensor& a, const Tensor& b) {
   return d;
 }
 
-::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, const std::string& what) {
+::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol,
+                                     const std::string& what) {
   if (got.shape() != want.shape())
-    return ::testing::AssertionFailure() << what << ": shape " << shape_str(got.shape()) << " != expected "
-                                         << shape_str(want.shape());
+    return ::testing::AssertionFailure()
+           << what << ": shape " << shape_str(got.shape()) << " != expected " << shape_str(want.shape());
   Diff d = max_abs_diff(got, want);
   if (d.max_abs <= atol) return ::testing::AssertionSuccess() << what << ": max abs diff " << d.max_abs;
   std::vector<float> x = got.to_vector(), y = want.to_vector();
-  return ::testing::AssertionFailure() << what << ": max abs diff " << d.max_abs << " > " << atol << " at flat index "
-                                       << d.worst_index << " (got " << x[d.worst_index] << ", want "
-                                       << y[d.worst_index] << ")";
+  return ::testing::AssertionFailure()
+         << what << ": max abs diff " << d.max_abs << " > " << atol << " at flat index " << d.worst_index
+         << " (got " << x[d.worst_index] << ", want " << y[d.worst_index] << ")";
 }
 
 }  // namespace i2i::test
