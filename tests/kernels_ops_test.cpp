@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "kernels/cpu/cpu_backend.h"
 #include "kernels/ops.h"
 
 namespace i2i {
@@ -306,6 +307,8 @@ TEST(KernelsOps, AttentionMatchesReference) {
       {1, 300, 77, 8, 40, 40, false},  // cross-attention shape
       {1, 5, 3, 2, 7, 5, true},        // tiny, causal with Tq > Tk
       {1, 1, 1, 1, 1, 1, false},      {1, 70, 520, 2, 64, 64, false},  // three key blocks, last partial
+      {1, 67, 90, 2, 160, 80, true},  // wide heads (several output column tiles)
+      {2, 13, 33, 3, 20, 70, false},  // Dv not a multiple of 16
   };
   uint32_t seed = 300;
   for (const AttnCase& cs : cases) {

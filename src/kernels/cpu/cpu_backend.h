@@ -35,4 +35,8 @@ void add_channel_bias_(Tensor& x, const Tensor& bias);
 // Attention (attention.cpp).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal);
 
+// Testing aid: when on, the portable kernels are used even where AVX-512 versions exist (so tests cover
+// both on an AVX-512 machine). Not thread-safe; call between operations.
+void force_portable_kernels(bool on);
+
 }  // namespace i2i::cpu
