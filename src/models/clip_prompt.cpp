@@ -27,4 +27,18 @@ SdxlPromptEmbeddings encode_prompt_sdxl(const ClipTextEncoder& encoder1, const T
   return {ops::concat_channels(a.skipped, b.skipped), b.text_embeds};
 }
 
+SdPromptPair encode_prompt_pair_sd(const ClipTextEncoder& encoder, const Tensor& ids,
+                                   const Tensor& negative_ids, int clip_skip, NegativeClipSkip mode) {
+  const int negative_skip = mode == NegativeClipSkip::SameAsPrompt ? clip_skip : 0;
+  return {encode_prompt_sd(encoder, ids, clip_skip), encode_prompt_sd(encoder, negative_ids, negative_skip)};
+}
+
+SdxlPromptPair encode_prompt_pair_sdxl(const ClipTextEncoder& encoder1, const ClipTextEncoder& encoder2,
+                                       const Tensor& ids1, const Tensor& ids2, const Tensor& negative_ids1,
+                                       const Tensor& negative_ids2, int clip_skip, NegativeClipSkip mode) {
+  const int negative_skip = mode == NegativeClipSkip::SameAsPrompt ? clip_skip : 0;
+  return {encode_prompt_sdxl(encoder1, ids1, encoder2, ids2, clip_skip),
+          encode_prompt_sdxl(encoder1, negative_ids1, encoder2, negative_ids2, negative_skip)};
+}
+
 }  // namespace i2i

@@ -23,4 +23,26 @@ SdxlPromptEmbeddings encode_prompt_sdxl(const ClipTextEncoder& encoder1, const T
                                         const ClipTextEncoder& encoder2, const Tensor& ids2,
                                         int clip_skip = 0);
 
+// How clip skip treats the negative prompt. diffusers (0.27) applies clip_skip to the prompt only: the
+// negative prompt is always encoded as with clip_skip 0 (SD: last_hidden_state; SDXL: hidden_states[-2]); the
+// fixtures' encode_prompt_cases follow it. A1111 applies clip skip to both.
+enum class NegativeClipSkip { Diffusers, SameAsPrompt };
+
+struct SdPromptPair {
+  Tensor prompt_embeds;           // [B, T, hidden]
+  Tensor negative_prompt_embeds;  // [B, T, hidden]
+};
+SdPromptPair encode_prompt_pair_sd(const ClipTextEncoder& encoder, const Tensor& ids,
+                                   const Tensor& negative_ids, int clip_skip = 0,
+                                   NegativeClipSkip mode = NegativeClipSkip::Diffusers);
+
+struct SdxlPromptPair {
+  SdxlPromptEmbeddings prompt, negative;
+};
+// ids*_1 for encoder 1, ids*_2 for encoder 2 (each with its own pad id).
+SdxlPromptPair encode_prompt_pair_sdxl(const ClipTextEncoder& encoder1, const ClipTextEncoder& encoder2,
+                                       const Tensor& ids1, const Tensor& ids2, const Tensor& negative_ids1,
+                                       const Tensor& negative_ids2, int clip_skip = 0,
+                                       NegativeClipSkip mode = NegativeClipSkip::Diffusers);
+
 }  // namespace i2i
