@@ -142,6 +142,30 @@ TEST(ClipTextLoader, FindsTheTextEncodersOfEachCheckpoint) {
   EXPECT_TRUE(find_clip_text_slots(SafeTensors::open(models / "tiny-controlnet-sd15.safetensors")).empty());
 }
 
+// Without a config, sizes come from the shapes and heads / activation from the real models' conventions
+// (head size 64; quick_gelu for OpenAI CLIP, gelu for OpenCLIP).
+TEST(ClipTextConfig, DefaultsFollowTheRealModels) {
+  Weights w("synthetic");
+  w.add("text_model.embeddings.token_embedding.weight", Tensor::zeros({100, 128}, DType::F16));
+  w.add("text_model.embeddings.position_embedding.weight", Tensor::zeros({77, 128}));
+  for (int i = 0; i < 2; ++i)
+    w.add("text_model.encoder.layers." + std::to_string(i) + ".mlp.fc1.weight", Tensor::zeros({512, 128}));
+  w.add("text_projection.weight", Tensor::zeros({32, 128}));
+  ClipTextConfig c = infer_clip_text_config(w, nullptr, ClipActivation::Gelu, true);
+  EXPECT_EQ(c.vocab_size, 100);
+  EXPECT_EQ(c.hidden_size, 128);
+  EXPECT_EQ(c.max_positions, 77);
+  EXPECT_EQ(c.num_layers, 2);
+  EXPECT_EQ(c.intermediate_size, 512);
+  EXPECT_EQ(c.num_heads, 2);
+  EXPECT_EQ(c.activation, ClipActivation::Gelu);
+  EXPECT_EQ(c.projection_dim, 32);
+  ClipTextConfig d = infer_clip_text_config(w, nullptr, ClipActivation::QuickGelu, false, 1);
+  EXPECT_EQ(d.num_layers, 1);
+  EXPECT_EQ(d.activation, ClipActivation::QuickGelu);
+  EXPECT_EQ(d.projection_dim, 0);
+}
+
 // ---- Prompt encoding (encode_prompt_cases) ----
 
 // Ids [1, 77] for the negative prompt "blurry, low quality", which no text_encoders case tokenizes. Each of

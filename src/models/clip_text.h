@@ -12,6 +12,7 @@
 //   (only when config.projection_dim > 0; no bias)
 #pragma once
 
+#include <string>
 #include <vector>
 
 #include "core/tensor.h"
