@@ -183,9 +183,12 @@ TEST(Tokenizer, LoadsQuickly) {
   ClipTokenizer t = ClipTokenizer::load(tokenizer_dir());
   double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
   EXPECT_EQ(t.vocab_size(), 49408u);
-  // Generous bound (sanitizer builds are several times slower): loading must stay well under a second.
-  EXPECT_LT(ms, 5000.0);
   std::printf("tokenizer load: %.1f ms\n", ms);
+#ifdef NDEBUG
+  // About 50 ms on the development machine; 20x headroom for a loaded shared machine. Debug / sanitizer
+  // builds are 40x slower and only report the time.
+  EXPECT_LT(ms, 1000.0);
+#endif
 }
 
 TEST(Tokenizer, OptionsForFolderReadsPadToken) {
