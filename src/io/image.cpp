@@ -298,6 +298,15 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   if (!jpeg_phase_header(&r, data, size)) fail(name, std::string("invalid JPEG: ") + r.err.message);
   check_dimensions(name, "JPEG", r.cinfo.image_width, r.cinfo.image_height);
 
+  // Saved markers live in the image pool, which jpeg_finish_decompress frees: copy the Exif payload now.
+  std::vector<uint8_t> exif;
+  for (jpeg_saved_marker_ptr m = r.cinfo.marker_list; m != nullptr; m = m->next) {
+    if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0) {
+      exif.assign(m->data, m->data + m->data_length);
+      break;
+    }
+  }
+
   int channels = 3;
   bool cmyk = false;
   switch (r.cinfo.jpeg_color_space) {
@@ -318,14 +327,6 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   Image img(static_cast<int>(r.cinfo.image_width), static_cast<int>(r.cinfo.image_height), channels);
   if (!jpeg_phase_pixels(&r, img.pixels.data(), static_cast<size_t>(img.width) * channels))
     fail(name, std::string("invalid JPEG: ") + r.err.message);
-
-  std::vector<uint8_t> exif;
-  for (jpeg_saved_marker_ptr m = r.cinfo.marker_list; m != nullptr; m = m->next) {
-    if (m->marker == JPEG_APP0 + 1 && m->data_length > 6 && std::memcmp(m->data, "Exif\0\0", 6) == 0) {
-      exif.assign(m->data, m->data + m->data_length);
-      break;
-    }
-  }
 
   if (cmyk) {
     // Adobe CMYK JPEGs store inverted values; R = C' * K' / 255 with C' = 255 - C as stored by Photoshop.
