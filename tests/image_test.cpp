@@ -103,7 +103,7 @@ Bytes encode_jpeg(const Image& img, int quality, const Bytes& app1 = {}) {
   cinfo.image_width = static_cast<JDIMENSION>(img.width);
   cinfo.image_height = static_cast<JDIMENSION>(img.height);
   cinfo.input_components = img.channels;
-  cinfo.in_color_space = img.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
+  cinfo.in_color_space = img.channels == 1 ? JCS_GRAYSCALE : img.channels == 4 ? JCS_CMYK : JCS_RGB;
   jpeg_set_defaults(&cinfo);
   jpeg_set_quality(&cinfo, quality, TRUE);
   for (int c = 0; c < cinfo.num_components; ++c)
@@ -462,6 +462,23 @@ TEST(ImageJpeg, ReadsRgbAndGreyWithinJpegLoss) {
   d = diff(got, grey);
   EXPECT_LE(d.mean_abs, 1.5);
   EXPECT_LE(d.max_abs, 10);
+}
+
+// libjpeg writes CMYK with an Adobe marker and stores the values as given, which readers take as inverted ink
+// (Photoshop's convention): RGB = stored C * stored K / 255. Flat colours, so the JPEG loss is about 1 level.
+TEST(ImageJpeg, ConvertsAdobeCmykToRgb) {
+  auto dir = test::temp_dir("image_jpeg_cmyk");
+  Image cmyk(16, 16, 4);  // 4 channels given to encode_jpeg = CMYK
+  for (int y = 0; y < 16; ++y)
+    for (int x = 0; x < 16; ++x) {
+      uint8_t* p = cmyk.pixel(x, y);
+      p[0] = 255, p[1] = 128, p[2] = 0, p[3] = 200;
+    }
+  write_bytes(dir / "cmyk.jpg", encode_jpeg(cmyk, 95));
+  Image got = read_image(dir / "cmyk.jpg");
+  ASSERT_EQ(got.channels, 3);
+  const int want[3] = {200, 100, 0};  // 255*200/255, 128*200/255 = 100.4, 0
+  for (int c = 0; c < 3; ++c) EXPECT_NEAR(got.at(8, 8, c), want[c], 2) << c;
 }
 
 TEST(ImageJpeg, DetectsFormatByContentNotExtension) {

@@ -238,6 +238,7 @@ struct JpegErr {
 struct JpegRead {
   jpeg_decompress_struct cinfo{};
   JpegErr err{};
+  jpeg_progress_mgr progress{};
   bool created = false;
 
   JpegRead() = default;
@@ -268,10 +269,25 @@ void jpeg_emit_message_cb(j_common_ptr cinfo, int level) {
 
 void jpeg_output_message_cb(j_common_ptr) {}
 
+// A progressive JPEG can hold thousands of tiny scans that each cost a pass over the coefficients (a known
+// denial of service); real files have about 10.
+constexpr int kMaxJpegScans = 1000;
+
+void jpeg_progress_cb(j_common_ptr cinfo) {
+  if (!cinfo->is_decompressor) return;
+  auto* d = reinterpret_cast<j_decompress_ptr>(cinfo);
+  if (d->input_scan_number > kMaxJpegScans) {
+    auto* err = reinterpret_cast<JpegErr*>(cinfo->err);
+    std::snprintf(err->message, sizeof err->message, "more than %d progressive scans", kMaxJpegScans);
+    std::longjmp(err->jmp, 1);
+  }
+}
+
 bool jpeg_phase_header(JpegRead* r, const uint8_t* data, size_t size) {
   if (setjmp(r->err.jmp)) return false;
   jpeg_create_decompress(&r->cinfo);
   r->created = true;
+  r->cinfo.progress = &r->progress;
   jpeg_mem_src(&r->cinfo, data, static_cast<unsigned long>(size));
   jpeg_save_markers(&r->cinfo, JPEG_APP0 + 1, 0xFFFF);
   jpeg_read_header(&r->cinfo, TRUE);
@@ -295,6 +311,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   r.err.mgr.error_exit = jpeg_error_exit_cb;
   r.err.mgr.emit_message = jpeg_emit_message_cb;
   r.err.mgr.output_message = jpeg_output_message_cb;
+  r.progress.progress_monitor = jpeg_progress_cb;
   if (!jpeg_phase_header(&r, data, size)) fail(name, std::string("invalid JPEG: ") + r.err.message);
   check_dimensions(name, "JPEG", r.cinfo.image_width, r.cinfo.image_height);
 
@@ -329,16 +346,18 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
     fail(name, std::string("invalid JPEG: ") + r.err.message);
 
   if (cmyk) {
-    // Adobe CMYK JPEGs store inverted values; R = C' * K' / 255 with C' = 255 - C as stored by Photoshop.
-    bool inverted = r.cinfo.saw_Adobe_marker;
+    // Adobe (Photoshop) CMYK JPEGs store inverted ink values, as PIL assumes ("CMYK;I"). Ink to RGB as PIL's
+    // convert("RGB"): R = (255 - K) - MULDIV255(C, 255 - K).
+    const bool inverted = r.cinfo.saw_Adobe_marker;
     Image rgb(img.width, img.height, 3);
     const size_t n = static_cast<size_t>(img.width) * img.height;
     for (size_t i = 0; i < n; ++i) {
       const uint8_t* p = &img.pixels[i * 4];
-      int k = inverted ? p[3] : 255 - p[3];
+      const unsigned nk = inverted ? p[3] : 255u - p[3];
       for (int c = 0; c < 3; ++c) {
-        int v = inverted ? p[c] : 255 - p[c];
-        rgb.pixels[i * 3 + c] = static_cast<uint8_t>((v * k + 127) / 255);
+        const unsigned ink = inverted ? 255u - p[c] : p[c];
+        unsigned t = ink * nk + 128;
+        rgb.pixels[i * 3 + c] = static_cast<uint8_t>(nk - (((t >> 8) + t) >> 8));
       }
     }
     img = std::move(rgb);
