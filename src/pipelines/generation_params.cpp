@@ -1,20 +1,10 @@
 #include "pipelines/generation_params.h"
 
 #include <algorithm>
-#include <cctype>
 
 #include "core/error.h"
 
 namespace i2i {
-
-ResizeMode parse_resize_mode(const std::string& s) {
-  std::string k;
-  for (char c : s) k += c == '_' || c == '-' ? ' ' : static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  if (k == "just resize" || k == "resize" || k == "0" || k == "stretch") return ResizeMode::JustResize;
-  if (k == "crop and resize" || k == "crop" || k == "1") return ResizeMode::CropAndResize;
-  if (k == "resize and fill" || k == "fill" || k == "2") return ResizeMode::ResizeAndFill;
-  throw Error("unknown resize mode '" + s + "' (use \"just resize\", \"crop and resize\" or \"resize and fill\")");
-}
 
 std::string resize_mode_name(ResizeMode m) {
   switch (m) {

@@ -6,12 +6,11 @@
 #include <optional>
 #include <string>
 
+#include "io/image_resize.h"
+
 namespace i2i {
 
-enum class ResizeMode { JustResize, CropAndResize, ResizeAndFill };
-
-// "just resize" | "crop and resize" | "resize and fill" (also resize/crop/fill and 0/1/2, as A1111 numbers them).
-ResizeMode parse_resize_mode(const std::string& s);
+// A1111's name for a resize mode ("Just resize", ...), as its infotext writes it.
 std::string resize_mode_name(ResizeMode m);
 
 struct GenerationParams {
