@@ -24,9 +24,9 @@ void GenerationParams::validate() const {
   for (auto [name, v] : {std::pair{"--width", width}, {"--height", height}}) {
     if (v < 0 || (v == 0 && init_image.empty()))
       throw Error(std::string(name) + " must be a positive number of pixels, got " + std::to_string(v));
-    if (v > kMaxImageSide)
+    if (v > kMaxGenerationSide)
       throw Error(std::string(name) + " " + std::to_string(v) + " is too large (at most " +
-                  std::to_string(kMaxImageSide) + ")");
+                  std::to_string(kMaxGenerationSide) + ")");
   }
   if (clip_skip < 1 || clip_skip > 12) throw Error("--clip-skip must be between 1 and 12, got " + std::to_string(clip_skip));
   if (batch_count < 1) throw Error("--batch-count must be at least 1");

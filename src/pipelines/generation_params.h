@@ -37,6 +37,6 @@ struct GenerationParams {
 };
 
 // Largest width or height accepted (pixels); larger requests are refused before anything is allocated.
-constexpr int kMaxImageSide = 8192;
+constexpr int kMaxGenerationSide = 8192;
 
 }  // namespace i2i
