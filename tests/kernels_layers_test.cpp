@@ -110,6 +110,31 @@ TEST(KernelsLayers, LinearMatchesReference) {
   }
 }
 
+// BF16 really computes with bf16 operands: it agrees with float32 math on bf16-rounded inputs (to float32
+// round-off) and differs from float32 math on the unrounded inputs by more than float32 round-off.
+TEST(KernelsLayers, Bf16UsesBf16Operands) {
+  const int64_t m = 9, k = 200, n = 31;
+  Tensor w = random_tensor({n, k}, 80), x = random_tensor({m, k}, 81);
+  Tensor w_r = w.to(DType::BF16).to(DType::F32), x_r = x.to(DType::BF16).to(DType::F32);
+  Tensor y16 = Linear(w, Tensor(), Precision::BF16)(x);
+  Tensor y_rounded = Linear(w_r, Tensor())(x_r);
+  Tensor y32 = Linear(w, Tensor())(x);
+  double max_vs_rounded = 0, max_vs_f32 = 0, max_s = 0;
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t o = 0; o < n; ++o) {
+      double s = 0;
+      for (int64_t j = 0; j < k; ++j) s += std::abs(x.data<float>()[i * k + j] * w.data<float>()[o * k + j]);
+      max_s = std::max(max_s, s);
+      max_vs_rounded = std::max(max_vs_rounded, std::abs(static_cast<double>(y16.data<float>()[i * n + o]) -
+                                                         y_rounded.data<float>()[i * n + o]));
+      max_vs_f32 = std::max(max_vs_f32, std::abs(static_cast<double>(y16.data<float>()[i * n + o]) -
+                                                 y32.data<float>()[i * n + o]));
+    }
+  const double f32_bound = 2 * k * kU * max_s;  // two float32 evaluations, each within gamma_k * S
+  EXPECT_LE(max_vs_rounded, f32_bound);
+  EXPECT_GT(max_vs_f32, f32_bound);
+}
+
 TEST(KernelsLayers, LinearReusesPrimitivesAcrossShapesAndThreads) {
   Tensor w = random_tensor({24, 19}, 50), b = random_tensor({24}, 51);
   Linear lin(w, b);

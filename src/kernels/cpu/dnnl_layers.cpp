@@ -119,23 +119,23 @@ class DnnlLayer {
   // Runs `e` on float32 input `x` (converted to the compute type) writing `out`, which already holds
   // the residual when one is fused.
   void run(const Entry& e, const float* x, int64_t x_numel, float* out) const {
-    std::vector<uint16_t> x16;
-    std::vector<float> xr;
+    Tensor converted;  // the activations in the compute type, when that is not float32
     void* src = const_cast<float*>(x);
     if (compute_dt_ == dt::bf16) {
-      x16.resize(static_cast<size_t>(x_numel));
-      convert_bf16(x, x16.data(), x_numel);
-      src = x16.data();
+      converted = Tensor::empty({x_numel}, DType::BF16);
+      convert_bf16(x, converted.data<uint16_t>(), x_numel);
+      src = converted.raw();
     } else if (emulate_bf16_) {
-      xr.resize(static_cast<size_t>(x_numel));
-      round_bf16(x, xr.data(), x_numel);
-      src = xr.data();
+      converted = Tensor::empty({x_numel});
+      round_bf16(x, converted.data<float>(), x_numel);
+      src = converted.raw();
     }
     memory src_mem(e.src_md, cpu_engine(), src);
     memory dst_mem(e.dst_md, cpu_engine(), out);
     memory bias_mem(bias_md(), cpu_engine(), const_cast<float*>(bias_.data()));
-    std::vector<uint8_t> scratch(e.scratch_md.get_size());
-    memory scratch_mem(e.scratch_md, cpu_engine(), scratch.data());
+    // Per-call scratchpad (user mode), so concurrent calls never share one; not zero-filled.
+    Tensor scratch = Tensor::empty({static_cast<int64_t>(e.scratch_md.get_size())}, DType::U8);
+    memory scratch_mem(e.scratch_md, cpu_engine(), scratch.raw());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
                                          {DNNL_ARG_WEIGHTS, e.weights},
                                          {DNNL_ARG_DST, dst_mem},
