@@ -6,6 +6,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <sstream>
 
 namespace i2i::test {
 
@@ -21,11 +22,52 @@ std::filesystem::path temp_dir(const std::string& name) {
   return p;
 }
 
+namespace {
+
+// cases.json is written by Python's json module, which spells non-finite floats as bare `Infinity`,
+// `-Infinity` and `NaN` (e.g. a scheduler's lambda_min_clipped); strict JSON parsers reject them, and
+// nlohmann::json cannot hold them from text. Outside strings they become the strings "Infinity",
+// "-Infinity" and "NaN", which readers of those fields must interpret.
+std::string python_json_to_json(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size())
+        out += text[++i];
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    bool replaced = false;
+    for (const char* word : {"-Infinity", "Infinity", "NaN"}) {
+      const size_t n = std::char_traits<char>::length(word);
+      if (text.compare(i, n, word) == 0) {
+        out += std::string("\"") + word + "\"";
+        i += n - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (replaced) continue;
+    if (c == '"') in_string = true;
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 const nlohmann::json& cases_json() {
   static const nlohmann::json j = [] {
     std::ifstream in(fixtures_dir() / "cases" / "cases.json");
     if (!in) throw std::runtime_error("cannot read " + (fixtures_dir() / "cases" / "cases.json").string());
-    return nlohmann::json::parse(in);
+    std::stringstream text;
+    text << in.rdbuf();
+    return nlohmann::json::parse(python_json_to_json(text.str()));
   }();
   return j;
 }
@@ -66,16 +108,17 @@ Diff max_abs_diff(const Tensor& a, const Tensor& b) {
   return d;
 }
 
-::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, const std::string& what) {
+::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol,
+                                     const std::string& what) {
   if (got.shape() != want.shape())
-    return ::testing::AssertionFailure() << what << ": shape " << shape_str(got.shape()) << " != expected "
-                                         << shape_str(want.shape());
+    return ::testing::AssertionFailure()
+           << what << ": shape " << shape_str(got.shape()) << " != expected " << shape_str(want.shape());
   Diff d = max_abs_diff(got, want);
   if (d.max_abs <= atol) return ::testing::AssertionSuccess() << what << ": max abs diff " << d.max_abs;
   std::vector<float> x = got.to_vector(), y = want.to_vector();
-  return ::testing::AssertionFailure() << what << ": max abs diff " << d.max_abs << " > " << atol << " at flat index "
-                                       << d.worst_index << " (got " << x[d.worst_index] << ", want "
-                                       << y[d.worst_index] << ")";
+  return ::testing::AssertionFailure()
+         << what << ": max abs diff " << d.max_abs << " > " << atol << " at flat index " << d.worst_index
+         << " (got " << x[d.worst_index] << ", want " << y[d.worst_index] << ")";
 }
 
 }  // namespace i2i::test
