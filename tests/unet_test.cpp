@@ -32,7 +32,9 @@ const fs::path& models_dir() {
   return p;
 }
 
-nlohmann::json sidecar(const std::string& model) { return read_json_file(models_dir() / (model + ".json")); }
+nlohmann::json sidecar(const std::string& model) {
+  return read_json_file(models_dir() / (model + ".json"));
+}
 
 // Where a model is loaded from.
 enum class Source { Diffusers, SingleFp32, SingleFp16 };
@@ -55,8 +57,12 @@ const UNet2DCondition& unet(const std::string& model, Source source) {
   return *slot;
 }
 
-Tensor ref(const nlohmann::json& r) { return test::ref_tensor("unet", r).to(DType::F32); }
-Tensor ref_nhwc(const nlohmann::json& r) { return nchw_to_nhwc(ref(r)); }
+Tensor ref(const nlohmann::json& r) {
+  return test::ref_tensor("unet", r).to(DType::F32);
+}
+Tensor ref_nhwc(const nlohmann::json& r) {
+  return nchw_to_nhwc(ref(r));
+}
 
 struct Param {
   std::string model;
@@ -86,8 +92,9 @@ TEST_P(UNetCases, MatchesT500Intermediates) {
   const auto& c = test::find_case("unet", model + "/t500");
   const auto& in = c.at("inputs");
   UNetIntermediates got;
-  unet(model, source).forward(ref_nhwc(in.at("sample")), ref(in.at("timestep")).to_vector(),
-                              ref(in.at("encoder_hidden_states")), nullptr, &got);
+  unet(model, source)
+      .forward(ref_nhwc(in.at("sample")), ref(in.at("timestep")).to_vector(),
+               ref(in.at("encoder_hidden_states")), nullptr, &got);
   ASSERT_FALSE(c.at("intermediates").empty());
   for (const auto& [name, r] : c.at("intermediates").items()) {
     ASSERT_TRUE(got.count(name)) << "no intermediate " << name;
@@ -118,7 +125,8 @@ TEST(UNet, AddsControlNetResiduals) {
   const auto& in = c.at("inputs");
   const auto& out = c.at("outputs");
   UNetResiduals res;
-  for (const auto& r : out.at("down_block_res_samples[conditioning_scale=0.7]")) res.down.push_back(ref_nhwc(r));
+  for (const auto& r : out.at("down_block_res_samples[conditioning_scale=0.7]"))
+    res.down.push_back(ref_nhwc(r));
   ASSERT_EQ(res.down.size(), 12u);
   res.mid = ref_nhwc(out.at("mid_block_res_sample[conditioning_scale=0.7]"));
   Tensor want = ref_nhwc(out.at("unet_sample_with_residuals[conditioning_scale=0.7]"));
@@ -127,7 +135,8 @@ TEST(UNet, AddsControlNetResiduals) {
     const UNet2DCondition& net = unet("tiny-sd15", s);
     Tensor sample = ref_nhwc(in.at("sample")), context = ref(in.at("encoder_hidden_states"));
     std::vector<float> t = ref(in.at("timestep")).to_vector();
-    EXPECT_TRUE(test::all_close(net.forward(sample, t, context, &res), want, kUNetTol, "unet with residuals"));
+    EXPECT_TRUE(
+        test::all_close(net.forward(sample, t, context, &res), want, kUNetTol, "unet with residuals"));
     // The residuals change the output far beyond the tolerance (the hook is really exercised).
     EXPECT_GT(test::max_abs_diff(net.forward(sample, t, context), want).max_abs, 100 * kUNetTol);
   }
@@ -305,13 +314,18 @@ TEST(LdmKeys, SingleFileUNetEqualsTheDiffusersFolder) {
 
 TEST(LdmKeys, MapsUNetNamesAsDiffusers) {
   EXPECT_EQ(ldm_unet_key_to_diffusers("input_blocks.0.0.weight", 2), "conv_in.weight");
-  EXPECT_EQ(ldm_unet_key_to_diffusers("input_blocks.4.1.proj_in.weight", 2), "down_blocks.1.attentions.0.proj_in.weight");
+  EXPECT_EQ(ldm_unet_key_to_diffusers("input_blocks.4.1.proj_in.weight", 2),
+            "down_blocks.1.attentions.0.proj_in.weight");
   EXPECT_EQ(ldm_unet_key_to_diffusers("input_blocks.7.0.skip_connection.bias", 2),
             "down_blocks.2.resnets.0.conv_shortcut.bias");
-  EXPECT_EQ(ldm_unet_key_to_diffusers("input_blocks.9.0.op.weight", 2), "down_blocks.2.downsamplers.0.conv.weight");
-  EXPECT_EQ(ldm_unet_key_to_diffusers("middle_block.2.emb_layers.1.weight", 2), "mid_block.resnets.1.time_emb_proj.weight");
-  EXPECT_EQ(ldm_unet_key_to_diffusers("output_blocks.2.1.conv.bias", 2), "up_blocks.0.upsamplers.0.conv.bias");
-  EXPECT_EQ(ldm_unet_key_to_diffusers("output_blocks.5.2.conv.bias", 2), "up_blocks.1.upsamplers.0.conv.bias");
+  EXPECT_EQ(ldm_unet_key_to_diffusers("input_blocks.9.0.op.weight", 2),
+            "down_blocks.2.downsamplers.0.conv.weight");
+  EXPECT_EQ(ldm_unet_key_to_diffusers("middle_block.2.emb_layers.1.weight", 2),
+            "mid_block.resnets.1.time_emb_proj.weight");
+  EXPECT_EQ(ldm_unet_key_to_diffusers("output_blocks.2.1.conv.bias", 2),
+            "up_blocks.0.upsamplers.0.conv.bias");
+  EXPECT_EQ(ldm_unet_key_to_diffusers("output_blocks.5.2.conv.bias", 2),
+            "up_blocks.1.upsamplers.0.conv.bias");
   EXPECT_EQ(ldm_unet_key_to_diffusers("output_blocks.11.1.transformer_blocks.0.ff.net.2.weight", 2),
             "up_blocks.3.attentions.2.transformer_blocks.0.ff.net.2.weight");
   EXPECT_EQ(ldm_unet_key_to_diffusers("out.0.weight", 2), "conv_norm_out.weight");

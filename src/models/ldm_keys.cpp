@@ -10,7 +10,9 @@ namespace i2i {
 
 namespace {
 
-bool starts_with(const std::string& s, const std::string& p) { return s.compare(0, p.size(), p) == 0; }
+bool starts_with(const std::string& s, const std::string& p) {
+  return s.compare(0, p.size(), p) == 0;
+}
 
 // Splits "a.b.c" at the first dot: ("a", "b.c"); no dot: (s, "").
 std::pair<std::string, std::string> head(const std::string& s) {
@@ -31,12 +33,18 @@ std::optional<int> to_index(const std::string& s) {
 
 // LDM ResBlock parameter names -> diffusers ResnetBlock2D names ("" when unknown).
 std::string resnet_param(const std::string& rest) {
-  static const std::map<std::string, std::string> names = {
-      {"in_layers.0", "norm1"},  {"in_layers.2", "conv1"},        {"emb_layers.1", "time_emb_proj"},
-      {"out_layers.0", "norm2"}, {"out_layers.3", "conv2"},       {"skip_connection", "conv_shortcut"},
-      // VAE ResnetBlock names
-      {"norm1", "norm1"},        {"conv1", "conv1"},              {"norm2", "norm2"},
-      {"conv2", "conv2"},        {"nin_shortcut", "conv_shortcut"}};
+  static const std::map<std::string, std::string> names = {{"in_layers.0", "norm1"},
+                                                           {"in_layers.2", "conv1"},
+                                                           {"emb_layers.1", "time_emb_proj"},
+                                                           {"out_layers.0", "norm2"},
+                                                           {"out_layers.3", "conv2"},
+                                                           {"skip_connection", "conv_shortcut"},
+                                                           // VAE ResnetBlock names
+                                                           {"norm1", "norm1"},
+                                                           {"conv1", "conv1"},
+                                                           {"norm2", "norm2"},
+                                                           {"conv2", "conv2"},
+                                                           {"nin_shortcut", "conv_shortcut"}};
   size_t dot = rest.rfind('.');
   if (dot == std::string::npos) return "";
   auto it = names.find(rest.substr(0, dot));
@@ -100,7 +108,8 @@ std::string ldm_unet_key_to_diffusers(const std::string& key, int layers) {
     if (*k == 0) return m == "0" ? "conv_in." + r : "";
     int level = (*k - 1) / (layers + 1), j = (*k - 1) % (layers + 1);
     std::string block = "down_blocks." + std::to_string(level) + ".";
-    if (j == layers) return m == "0" && starts_with(r, "op.") ? block + "downsamplers.0.conv." + r.substr(3) : "";
+    if (j == layers)
+      return m == "0" && starts_with(r, "op.") ? block + "downsamplers.0.conv." + r.substr(3) : "";
     return unet_sublayer(block, j, m, r);
   }
   if (part == "middle_block") {
@@ -146,7 +155,8 @@ std::string ldm_vae_key_to_diffusers(const std::string& key, int levels) {
     auto n = to_index(idx);
     if (!n || *n >= levels) return "";
     int level = coder == "encoder" ? *n : levels - 1 - *n;
-    std::string block = c + (coder == "encoder" ? "down_blocks." : "up_blocks.") + std::to_string(level) + ".";
+    std::string block =
+        c + (coder == "encoder" ? "down_blocks." : "up_blocks.") + std::to_string(level) + ".";
     auto [sub, r2] = head(r);
     if (sub == "block") {
       auto [j, param] = head(r2);
@@ -154,7 +164,9 @@ std::string ldm_vae_key_to_diffusers(const std::string& key, int levels) {
       return to_index(j) && !p.empty() ? block + "resnets." + j + "." + p : "";
     }
     if (sub == "downsample" || sub == "upsample")
-      return starts_with(r2, "conv.") ? block + (sub == "downsample" ? "downsamplers.0." : "upsamplers.0.") + r2 : "";
+      return starts_with(r2, "conv.")
+                 ? block + (sub == "downsample" ? "downsamplers.0." : "upsamplers.0.") + r2
+                 : "";
   }
   return "";
 }
@@ -194,8 +206,8 @@ Weights vae_weights_from_ldm(const SafeTensors& st, const std::string& prefix) {
     check(!key.empty(), st.path().string() + ": unexpected VAE tensor '" + name + "'");
     Tensor t = st.get(name);
     // The mid-block attention's q / k / v / proj_out are 1x1 convolutions in the original layout.
-    bool attn_weight = key.find("mid_block.attentions.0.to_") != std::string::npos &&
-                       key.size() > 7 && key.compare(key.size() - 7, 7, ".weight") == 0;
+    bool attn_weight = key.find("mid_block.attentions.0.to_") != std::string::npos && key.size() > 7 &&
+                       key.compare(key.size() - 7, 7, ".weight") == 0;
     if (attn_weight && t.ndim() == 4 && t.dim(2) == 1 && t.dim(3) == 1) t = t.reshape({t.dim(0), t.dim(1)});
     w.add(key, t);
   }

@@ -33,7 +33,8 @@ void record(UNetIntermediates* out, const std::string& name, const Tensor& t) {
 
 }  // namespace
 
-UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Precision precision) : config_(config) {
+UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Precision precision)
+    : config_(config) {
   config_.validate(w.origin());
   const UNetConfig& c = config_;
   const int n = c.levels();
@@ -45,7 +46,8 @@ UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Pre
   for (int i = 0; i < n; ++i) {
     bool last = i == n - 1;
     down_.emplace_back(w, "down_blocks." + std::to_string(i) + ".",
-                       block_spec(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], c.layers_per_block, !last), precision);
+                       block_spec(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], c.layers_per_block, !last),
+                       precision);
     for (int j = 0; j < c.layers_per_block; ++j) skip_channels_.push_back(ch[i]);
     if (!last) skip_channels_.push_back(ch[i]);
   }
@@ -89,8 +91,9 @@ std::vector<Shape> UNet2DCondition::skip_shapes(int64_t batch, int64_t h, int64_
   return shapes;
 }
 
-Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps, const Tensor& context,
-                                const UNetResiduals* residuals, UNetIntermediates* intermediates) const {
+Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps,
+                                const Tensor& context, const UNetResiduals* residuals,
+                                UNetIntermediates* intermediates) const {
   const UNetConfig& c = config_;
   check(sample.ndim() == 4 && sample.dim(3) == c.in_channels && sample.dtype() == DType::F32,
         "UNet: sample must be float32 [B, h, w, " + std::to_string(c.in_channels) + "], got " +
@@ -100,8 +103,9 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
             context.dtype() == DType::F32,
         "UNet: encoder_hidden_states must be float32 [" + std::to_string(batch) + ", S, " +
             std::to_string(c.cross_attention_dim) + "], got " + shape_str(context.shape()));
-  check(timesteps.size() == 1 || static_cast<int64_t>(timesteps.size()) == batch,
-        "UNet: expected 1 or " + std::to_string(batch) + " timesteps, got " + std::to_string(timesteps.size()));
+  check(
+      timesteps.size() == 1 || static_cast<int64_t>(timesteps.size()) == batch,
+      "UNet: expected 1 or " + std::to_string(batch) + " timesteps, got " + std::to_string(timesteps.size()));
   std::vector<Shape> skip_shapes_expected = skip_shapes(batch, sample.dim(1), sample.dim(2));
   if (residuals) {
     check(residuals->down.size() == skip_shapes_expected.size(),

@@ -61,7 +61,8 @@ Tensor UNetMidBlock::operator()(const Tensor& x, const Tensor& temb_act, const T
 
 UNetUpBlock::UNetUpBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec,
                          const std::vector<int64_t>& skip_channels, Precision precision) {
-  check(static_cast<int>(skip_channels.size()) == spec.layers, "UNetUpBlock: one skip width per resnet expected");
+  check(static_cast<int>(skip_channels.size()) == spec.layers,
+        "UNetUpBlock: one skip width per resnet expected");
   for (int j = 0; j < spec.layers; ++j) {
     std::string idx = std::to_string(j);
     int64_t in = (j == 0 ? spec.in : spec.out) + skip_channels[j];

@@ -27,7 +27,8 @@ class UNetDownBlock {
   UNetDownBlock() = default;
   UNetDownBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec, Precision precision);
   // Returns the block output; appends every skip tensor (one per resnet, plus the downsampled output).
-  Tensor operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context, std::vector<Tensor>& skips) const;
+  Tensor operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context,
+                    std::vector<Tensor>& skips) const;
   size_t skip_count() const { return resnets_.size() + (down_ ? 1 : 0); }
 
  private:
@@ -57,8 +58,8 @@ class UNetUpBlock {
               const std::vector<int64_t>& skip_channels, Precision precision);
   // Consumes skips from the back of `skips` (one per resnet). upsample_h/w: target size of the upsampler
   // (<= 0: 2x).
-  Tensor operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context, std::vector<Tensor>& skips,
-                    int64_t upsample_h = 0, int64_t upsample_w = 0) const;
+  Tensor operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context,
+                    std::vector<Tensor>& skips, int64_t upsample_h = 0, int64_t upsample_w = 0) const;
   size_t resnet_count() const { return resnets_.size(); }
 
  private:

@@ -1,7 +1,7 @@
 #include "models/unet_config.h"
 
-#include <fstream>
-#include <set>
+#include <algorithm>
+#include <optional>
 
 #include "core/error.h"
 #include "models/model_config.h"
@@ -12,9 +12,11 @@ void UNetConfig::validate(const std::string& origin) const {
   const std::string p = origin + ": ";
   int n = levels();
   check(n >= 1, p + "UNet needs at least one level");
-  check(static_cast<int>(cross_attention.size()) == n, p + "down_block_types has a different length than block_out_channels");
+  check(static_cast<int>(cross_attention.size()) == n,
+        p + "down_block_types has a different length than block_out_channels");
   check(static_cast<int>(heads.size()) == n, p + "attention head counts do not match the number of levels");
-  check(static_cast<int>(transformer_depth.size()) == n, p + "transformer_layers_per_block does not match the levels");
+  check(static_cast<int>(transformer_depth.size()) == n,
+        p + "transformer_layers_per_block does not match the levels");
   check(layers_per_block >= 1, p + "layers_per_block must be positive");
   check(norm_num_groups >= 1, p + "norm_num_groups must be positive");
   check(in_channels >= 1 && out_channels >= 1, p + "in/out channels must be positive");
@@ -24,8 +26,8 @@ void UNetConfig::validate(const std::string& origin) const {
           p + "block_out_channels[" + std::to_string(i) + "] = " + std::to_string(c) +
               " is not a multiple of norm_num_groups " + std::to_string(norm_num_groups));
     check(heads[i] >= 1 && c % heads[i] == 0, p + "level " + std::to_string(i) + ": " + std::to_string(c) +
-                                                  " channels cannot be split into " + std::to_string(heads[i]) +
-                                                  " heads");
+                                                  " channels cannot be split into " +
+                                                  std::to_string(heads[i]) + " heads");
     check(transformer_depth[i] >= 1, p + "transformer depth must be positive");
   }
   check(time_proj_dim >= 2 && time_proj_dim % 2 == 0, p + "time projection width must be even");
@@ -33,7 +35,8 @@ void UNetConfig::validate(const std::string& origin) const {
 
 namespace {
 
-std::vector<int> int_list(const nlohmann::json& v, int n, const std::string& what, const std::string& origin) {
+std::vector<int> int_list(const nlohmann::json& v, int n, const std::string& what,
+                          const std::string& origin) {
   std::vector<int> out;
   if (v.is_number_integer()) return std::vector<int>(static_cast<size_t>(n), v.get<int>());
   check(v.is_array(), origin + ": '" + what + "' must be an integer or a list");
@@ -41,8 +44,8 @@ std::vector<int> int_list(const nlohmann::json& v, int n, const std::string& wha
     check(e.is_number_integer(), origin + ": '" + what + "' must hold integers");
     out.push_back(e.get<int>());
   }
-  check(static_cast<int>(out.size()) == n,
-        origin + ": '" + what + "' has " + std::to_string(out.size()) + " entries for " + std::to_string(n) + " levels");
+  check(static_cast<int>(out.size()) == n, origin + ": '" + what + "' has " + std::to_string(out.size()) +
+                                               " entries for " + std::to_string(n) + " levels");
   return out;
 }
 
@@ -53,9 +56,10 @@ void reject_unsupported(const nlohmann::json& j, const std::string& origin) {
     if (j.contains(key) && !j[key].is_null() && j[key] != ok)
       throw Error(origin + ": UNet setting '" + key + "' = " + j[key].dump() + " is not supported");
   };
-  for (const char* key : {"addition_embed_type", "class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type",
-                          "time_cond_proj_dim", "num_class_embeds", "time_embedding_act_fn", "timestep_post_act",
-                          "cross_attention_norm", "projection_class_embeddings_input_dim", "time_embedding_dim"})
+  for (const char* key :
+       {"addition_embed_type", "class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type",
+        "time_cond_proj_dim", "num_class_embeds", "time_embedding_act_fn", "timestep_post_act",
+        "cross_attention_norm", "projection_class_embeddings_input_dim", "time_embedding_dim"})
     if (j.contains(key) && !j[key].is_null())
       throw Error(origin + ": UNet setting '" + key + "' = " + j[key].dump() + " is not supported");
   must_be("act_fn", "silu");
@@ -70,24 +74,32 @@ void reject_unsupported(const nlohmann::json& j, const std::string& origin) {
   must_be("conv_in_kernel", 3);
   must_be("conv_out_kernel", 3);
   must_be("downsample_padding", 1);
-  if (j.contains("reverse_transformer_layers_per_block") && !j["reverse_transformer_layers_per_block"].is_null())
+  if (j.contains("reverse_transformer_layers_per_block") &&
+      !j["reverse_transformer_layers_per_block"].is_null())
     throw Error(origin + ": UNet setting 'reverse_transformer_layers_per_block' is not supported");
 }
 
 // Heads per level: diffusers uses `attention_head_dim` as the head COUNT when `num_attention_heads` is null
 // (a naming bug kept for compatibility; true of SD 1.x, 2.x and SDXL configs).
-std::vector<int> heads_from_json(const nlohmann::json& j, int n, const std::string& origin) {
+std::optional<std::vector<int>> heads_from_json(const nlohmann::json& j, int n, const std::string& origin) {
   if (j.contains("num_attention_heads") && !j["num_attention_heads"].is_null())
     return int_list(j["num_attention_heads"], n, "num_attention_heads", origin);
   if (j.contains("attention_head_dim") && !j["attention_head_dim"].is_null())
     return int_list(j["attention_head_dim"], n, "attention_head_dim", origin);
-  return std::vector<int>(static_cast<size_t>(n), 8);
+  return std::nullopt;
+}
+
+// Heads when no config says: SD 1.x has 8 per level; SD 2.x (Linear projections) a head dim of 64.
+std::vector<int> default_heads(const UNetConfig& c) {
+  std::vector<int> h;
+  for (int64_t ch : c.block_out_channels)
+    h.push_back(c.use_linear_projection ? static_cast<int>(std::max<int64_t>(1, ch / 64)) : 8);
+  return h;
 }
 
 // The settings shapes cannot tell, taken from json (when given) into `c`.
 void apply_non_shape_settings(UNetConfig& c, const nlohmann::json& j, const std::string& origin) {
-  int n = c.levels();
-  c.heads = heads_from_json(j, n, origin);
+  c.heads = heads_from_json(j, c.levels(), origin).value_or(default_heads(c));
   c.norm_num_groups = json_get<int>(j, "norm_num_groups", 32, origin);
   c.norm_eps = json_get<float>(j, "norm_eps", 1e-5f, origin);
   c.upcast_attention = json_get<bool>(j, "upcast_attention", false, origin);
@@ -106,28 +118,33 @@ UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& ori
   UNetConfig c;
   c.in_channels = json_get<int64_t>(j, "in_channels", 4, origin);
   c.out_channels = json_get<int64_t>(j, "out_channels", 4, origin);
-  c.block_out_channels = json_get<std::vector<int64_t>>(j, "block_out_channels", c.block_out_channels, origin);
+  c.block_out_channels =
+      json_get<std::vector<int64_t>>(j, "block_out_channels", c.block_out_channels, origin);
   int n = c.levels();
   std::vector<std::string> down = json_get<std::vector<std::string>>(
-      j, "down_block_types", {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"},
-      origin);
+      j, "down_block_types",
+      {"CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "CrossAttnDownBlock2D", "DownBlock2D"}, origin);
   std::vector<std::string> up = json_get<std::vector<std::string>>(
-      j, "up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"}, origin);
+      j, "up_block_types", {"UpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D", "CrossAttnUpBlock2D"},
+      origin);
   check(static_cast<int>(down.size()) == n && static_cast<int>(up.size()) == n,
         origin + ": down_block_types / up_block_types must have one entry per block_out_channels entry");
   c.cross_attention.assign(static_cast<size_t>(n), false);
   for (int i = 0; i < n; ++i) {
     const std::string& d = down[i];
-    check(d == "CrossAttnDownBlock2D" || d == "DownBlock2D", origin + ": down block type '" + d + "' is not supported");
+    check(d == "CrossAttnDownBlock2D" || d == "DownBlock2D",
+          origin + ": down block type '" + d + "' is not supported");
     c.cross_attention[i] = d == "CrossAttnDownBlock2D";
     const std::string& u = up[n - 1 - i];
-    check(u == "CrossAttnUpBlock2D" || u == "UpBlock2D", origin + ": up block type '" + u + "' is not supported");
+    check(u == "CrossAttnUpBlock2D" || u == "UpBlock2D",
+          origin + ": up block type '" + u + "' is not supported");
     check((u == "CrossAttnUpBlock2D") == c.cross_attention[i],
           origin + ": up block '" + u + "' does not mirror down block '" + d + "'");
   }
   c.layers_per_block = json_get<int>(j, "layers_per_block", 2, origin);
   if (j.contains("transformer_layers_per_block") && !j["transformer_layers_per_block"].is_null())
-    c.transformer_depth = int_list(j["transformer_layers_per_block"], n, "transformer_layers_per_block", origin);
+    c.transformer_depth =
+        int_list(j["transformer_layers_per_block"], n, "transformer_layers_per_block", origin);
   else
     c.transformer_depth.assign(static_cast<size_t>(n), 1);
   c.mid_transformer_depth = c.transformer_depth.back();
@@ -180,10 +197,7 @@ UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json) {
     reject_unsupported(*json, origin + " (config)");
     apply_non_shape_settings(c, *json, origin + " (config)");
   } else {
-    c.heads.clear();
-    for (int i = 0; i < n; ++i)
-      c.heads.push_back(c.use_linear_projection ? static_cast<int>(std::max<int64_t>(1, c.block_out_channels[i] / 64))
-                                                : 8);
+    c.heads = default_heads(c);
   }
   c.validate(origin);
   return c;

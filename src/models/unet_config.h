@@ -21,8 +21,8 @@ struct UNetConfig {
   // Per level (down order): whether the level's down block has transformers (CrossAttnDownBlock2D).
   // The up block of level i mirrors it (diffusers: up_block_types reversed).
   std::vector<bool> cross_attention = {true, true, true, false};
-  int layers_per_block = 2;          // resnets per down block (up blocks have one more)
-  std::vector<int> heads;            // attention heads per level (down order); the mid block uses the last
+  int layers_per_block = 2;            // resnets per down block (up blocks have one more)
+  std::vector<int> heads;              // attention heads per level (down order); the mid block uses the last
   std::vector<int> transformer_depth;  // BasicTransformerBlocks per transformer, per level
   int mid_transformer_depth = 1;
   int64_t cross_attention_dim = 768;

@@ -8,9 +8,12 @@ Tensor GroupNorm::operator()(const Tensor& x, bool silu) const {
   return ops::group_norm(x, groups, gamma, beta, eps, silu);
 }
 
-Tensor LayerNorm::operator()(const Tensor& x) const { return ops::layer_norm(x, gamma, beta, eps); }
+Tensor LayerNorm::operator()(const Tensor& x) const {
+  return ops::layer_norm(x, gamma, beta, eps);
+}
 
-GroupNorm load_group_norm(const Weights& w, const std::string& name, int64_t channels, int groups, float eps) {
+GroupNorm load_group_norm(const Weights& w, const std::string& name, int64_t channels, int groups,
+                          float eps) {
   GroupNorm n;
   n.gamma = w.get(name + ".weight", {channels}).to(DType::F32);
   n.beta = w.get(name + ".bias", {channels}).to(DType::F32);
@@ -27,7 +30,8 @@ LayerNorm load_layer_norm(const Weights& w, const std::string& name, int64_t cha
   return n;
 }
 
-Linear load_linear(const Weights& w, const std::string& name, int64_t out, int64_t in, bool bias, Precision precision) {
+Linear load_linear(const Weights& w, const std::string& name, int64_t out, int64_t in, bool bias,
+                   Precision precision) {
   const Tensor& weight = w.get(name + ".weight", {out, in});
   Tensor b = bias ? w.get(name + ".bias", {out}) : Tensor();
   return Linear(weight, b, precision);

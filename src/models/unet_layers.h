@@ -28,7 +28,8 @@ struct LayerNorm {
 GroupNorm load_group_norm(const Weights& w, const std::string& name, int64_t channels, int groups, float eps);
 LayerNorm load_layer_norm(const Weights& w, const std::string& name, int64_t channels, float eps);
 // `<name>.weight` [out, in] and, when `bias`, `<name>.bias` [out].
-Linear load_linear(const Weights& w, const std::string& name, int64_t out, int64_t in, bool bias, Precision precision);
+Linear load_linear(const Weights& w, const std::string& name, int64_t out, int64_t in, bool bias,
+                   Precision precision);
 // A 1x1 convolution `<name>.weight` [out, in, 1, 1] (+ bias [out]) applied to tokens as a Linear layer.
 Linear load_pointwise_conv_as_linear(const Weights& w, const std::string& name, int64_t out, int64_t in,
                                      Precision precision);

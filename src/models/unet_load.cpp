@@ -10,7 +10,8 @@ namespace i2i {
 namespace fs = std::filesystem;
 
 Weights diffusers_component_weights(const fs::path& dir) {
-  for (const char* name : {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"}) {
+  for (const char* name :
+       {"diffusion_pytorch_model.safetensors", "diffusion_pytorch_model.fp16.safetensors"}) {
     fs::path p = dir / name;
     if (fs::exists(p)) return weights_from_safetensors(SafeTensors::open(p));
   }
@@ -23,7 +24,8 @@ UNet2DCondition load_unet_diffusers(const fs::path& dir, Precision precision) {
   return UNet2DCondition(diffusers_component_weights(unet_dir), config, precision);
 }
 
-UNet2DCondition load_unet_single_file(const fs::path& file, const nlohmann::json* config, Precision precision) {
+UNet2DCondition load_unet_single_file(const fs::path& file, const nlohmann::json* config,
+                                      Precision precision) {
   SafeTensors st = SafeTensors::open(file);
   Weights w = unet_weights_from_ldm(st);
   return UNet2DCondition(w, infer_unet_config(w, config), precision);

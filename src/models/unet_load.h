@@ -18,7 +18,8 @@ UNet2DCondition load_unet_diffusers(const std::filesystem::path& dir, Precision 
 
 // A single-file checkpoint (`model.diffusion_model.*`). `config` is a diffusers UNet config (e.g. the
 // `unet` entry of a sidecar json) for what shapes cannot tell; without it the real models' defaults apply.
-UNet2DCondition load_unet_single_file(const std::filesystem::path& file, const nlohmann::json* config = nullptr,
+UNet2DCondition load_unet_single_file(const std::filesystem::path& file,
+                                      const nlohmann::json* config = nullptr,
                                       Precision precision = Precision::F32);
 
 }  // namespace i2i

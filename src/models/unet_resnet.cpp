@@ -9,11 +9,13 @@
 
 namespace i2i {
 
-ResnetBlock::ResnetBlock(const Weights& w, const std::string& prefix, const ResnetSpec& spec, Precision precision)
+ResnetBlock::ResnetBlock(const Weights& w, const std::string& prefix, const ResnetSpec& spec,
+                         Precision precision)
     : spec_(spec) {
   norm1_ = load_group_norm(w, prefix + "norm1", spec.in, spec.groups, spec.eps);
   conv1_ = load_conv(w, prefix + "conv1", spec.out, spec.in, 3, 1, Padding::same(1), precision);
-  if (spec.temb > 0) time_proj_ = load_linear(w, prefix + "time_emb_proj", spec.out, spec.temb, true, precision);
+  if (spec.temb > 0)
+    time_proj_ = load_linear(w, prefix + "time_emb_proj", spec.out, spec.temb, true, precision);
   norm2_ = load_group_norm(w, prefix + "norm2", spec.out, spec.groups, spec.eps);
   conv2_ = load_conv(w, prefix + "conv2", spec.out, spec.out, 3, 1, Padding::same(1), precision);
   if (spec.in != spec.out)
@@ -52,7 +54,8 @@ Tensor resize_nearest(const Tensor& x, int64_t h, int64_t w) {
   const float* src = x.data<float>();
   float* dst = y.data<float>();
   // PyTorch's nearest index: floor(dst * (float(in) / out)) in float32, clamped.
-  const float sh = static_cast<float>(ih) / static_cast<float>(h), sw = static_cast<float>(iw) / static_cast<float>(w);
+  const float sh = static_cast<float>(ih) / static_cast<float>(h),
+              sw = static_cast<float>(iw) / static_cast<float>(w);
   for (int64_t b = 0; b < n; ++b)
     for (int64_t i = 0; i < h; ++i) {
       int64_t si = std::min(ih - 1, static_cast<int64_t>(std::floor(static_cast<float>(i) * sh)));

@@ -33,7 +33,8 @@ class ResnetBlock {
 class Downsample {
  public:
   Downsample() = default;
-  Downsample(const Weights& w, const std::string& prefix, int64_t channels, Padding padding, Precision precision);
+  Downsample(const Weights& w, const std::string& prefix, int64_t channels, Padding padding,
+             Precision precision);
   Tensor operator()(const Tensor& x) const { return conv_(x); }
 
  private:

@@ -6,7 +6,8 @@
 
 namespace i2i {
 
-Tensor timestep_embedding(const std::vector<float>& timesteps, int64_t dim, bool flip_sin_to_cos, float freq_shift) {
+Tensor timestep_embedding(const std::vector<float>& timesteps, int64_t dim, bool flip_sin_to_cos,
+                          float freq_shift) {
   const int64_t half = dim / 2;
   std::vector<float> freq(static_cast<size_t>(half));
   const float neg_log_period = static_cast<float>(-std::log(10000.0));
@@ -25,10 +26,13 @@ Tensor timestep_embedding(const std::vector<float>& timesteps, int64_t dim, bool
   return out;
 }
 
-TimestepMlp::TimestepMlp(const Weights& w, const std::string& prefix, int64_t in, int64_t out, Precision precision)
+TimestepMlp::TimestepMlp(const Weights& w, const std::string& prefix, int64_t in, int64_t out,
+                         Precision precision)
     : linear_1_(load_linear(w, prefix + "linear_1", out, in, true, precision)),
       linear_2_(load_linear(w, prefix + "linear_2", out, out, true, precision)) {}
 
-Tensor TimestepMlp::operator()(const Tensor& x) const { return linear_2_(ops::silu(linear_1_(x))); }
+Tensor TimestepMlp::operator()(const Tensor& x) const {
+  return linear_2_(ops::silu(linear_1_(x)));
+}
 
 }  // namespace i2i

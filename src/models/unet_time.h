@@ -11,7 +11,8 @@ namespace i2i {
 // timesteps [B] (fractional allowed) -> [B, dim]: frequencies exp(-ln(10000) * i / (dim/2 - freq_shift)),
 // [sin | cos] of t * freq, halves swapped when flip_sin_to_cos (cos first). Computed in float32 with the
 // same rounding steps as diffusers.
-Tensor timestep_embedding(const std::vector<float>& timesteps, int64_t dim, bool flip_sin_to_cos, float freq_shift);
+Tensor timestep_embedding(const std::vector<float>& timesteps, int64_t dim, bool flip_sin_to_cos,
+                          float freq_shift);
 
 class TimestepMlp {
  public:

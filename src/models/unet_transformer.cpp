@@ -22,8 +22,8 @@ Tensor CrossAttention::operator()(const Tensor& x, const Tensor& context, const 
   return out_(a, &residual);
 }
 
-BasicTransformerBlock::BasicTransformerBlock(const Weights& w, const std::string& prefix, const TransformerSpec& spec,
-                                             Precision precision) {
+BasicTransformerBlock::BasicTransformerBlock(const Weights& w, const std::string& prefix,
+                                             const TransformerSpec& spec, Precision precision) {
   const int64_t c = spec.channels;
   norm1_ = load_layer_norm(w, prefix + "norm1", c, 1e-5f);
   attn1_ = CrossAttention(w, prefix + "attn1.", c, c, spec.heads, precision);

@@ -37,7 +37,8 @@ class CrossAttention {
 class BasicTransformerBlock {
  public:
   BasicTransformerBlock() = default;
-  BasicTransformerBlock(const Weights& w, const std::string& prefix, const TransformerSpec& spec, Precision precision);
+  BasicTransformerBlock(const Weights& w, const std::string& prefix, const TransformerSpec& spec,
+                        Precision precision);
   // x [B, T, C] tokens, context [B, S, D]; returns the updated tokens.
   Tensor operator()(const Tensor& x, const Tensor& context) const;
 
@@ -50,7 +51,8 @@ class BasicTransformerBlock {
 class Transformer2D {
  public:
   Transformer2D() = default;
-  Transformer2D(const Weights& w, const std::string& prefix, const TransformerSpec& spec, Precision precision);
+  Transformer2D(const Weights& w, const std::string& prefix, const TransformerSpec& spec,
+                Precision precision);
   // x [N, H, W, C], context [N, S, D] -> [N, H, W, C].
   Tensor operator()(const Tensor& x, const Tensor& context) const;
 

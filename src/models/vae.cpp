@@ -16,7 +16,8 @@ Tensor VaePosterior::std() const {
   return s;
 }
 
-AutoencoderKL::AutoencoderKL(const Weights& w, const VaeConfig& config, Precision precision) : config_(config) {
+AutoencoderKL::AutoencoderKL(const Weights& w, const VaeConfig& config, Precision precision)
+    : config_(config) {
   config_.validate(w.origin());
   const int64_t l = config_.latent_channels;
   encoder_ = VaeEncoder(w, "encoder.", config_, precision);
@@ -36,7 +37,9 @@ Tensor AutoencoderKL::encoder_output(const Tensor& image) const {
   return encoder_(image);
 }
 
-Tensor AutoencoderKL::moments(const Tensor& image) const { return quant_conv_(encoder_output(image)); }
+Tensor AutoencoderKL::moments(const Tensor& image) const {
+  return quant_conv_(encoder_output(image));
+}
 
 VaePosterior AutoencoderKL::split_moments(const Tensor& m) {
   check(m.ndim() == 4 && m.dim(3) % 2 == 0, "VAE: moments must be [N, h, w, 2*latent]");
@@ -55,7 +58,9 @@ VaePosterior AutoencoderKL::split_moments(const Tensor& m) {
   return p;
 }
 
-VaePosterior AutoencoderKL::encode(const Tensor& image) const { return split_moments(moments(image)); }
+VaePosterior AutoencoderKL::encode(const Tensor& image) const {
+  return split_moments(moments(image));
+}
 
 Tensor AutoencoderKL::post_quant(const Tensor& z) const {
   check(z.ndim() == 4 && z.dim(3) == config_.latent_channels && z.dtype() == DType::F32,
@@ -64,7 +69,9 @@ Tensor AutoencoderKL::post_quant(const Tensor& z) const {
   return post_quant_conv_(z);
 }
 
-Tensor AutoencoderKL::decode(const Tensor& z) const { return decoder_(post_quant(z)); }
+Tensor AutoencoderKL::decode(const Tensor& z) const {
+  return decoder_(post_quant(z));
+}
 
 VaePosterior AutoencoderKL::encode_tiled(const Tensor& image, const VaeTiling& t) const {
   const int64_t f = downscale();

@@ -10,8 +10,8 @@
 namespace i2i {
 
 struct VaePosterior {
-  Tensor mean;    // [N, h, w, latent]
-  Tensor logvar;  // clamped to [-30, 20]
+  Tensor mean;         // [N, h, w, latent]
+  Tensor logvar;       // clamped to [-30, 20]
   Tensor std() const;  // exp(0.5 * logvar)
 };
 

@@ -10,10 +10,13 @@ namespace i2i {
 namespace {
 constexpr float kVaeEps = 1e-6f;
 
-ResnetSpec vae_resnet(int64_t in, int64_t out, int groups) { return ResnetSpec{in, out, 0, groups, kVaeEps, 1.f}; }
+ResnetSpec vae_resnet(int64_t in, int64_t out, int groups) {
+  return ResnetSpec{in, out, 0, groups, kVaeEps, 1.f};
+}
 }  // namespace
 
-VaeAttention::VaeAttention(const Weights& w, const std::string& prefix, int64_t c, int groups, Precision precision) {
+VaeAttention::VaeAttention(const Weights& w, const std::string& prefix, int64_t c, int groups,
+                           Precision precision) {
   norm_ = load_group_norm(w, prefix + "group_norm", c, groups, kVaeEps);
   q_ = load_linear(w, prefix + "to_q", c, c, true, precision);
   k_ = load_linear(w, prefix + "to_k", c, c, true, precision);
@@ -30,12 +33,15 @@ Tensor VaeAttention::operator()(const Tensor& x) const {
   return out_(a, &tokens).reshape(shape);
 }
 
-VaeMidBlock::VaeMidBlock(const Weights& w, const std::string& prefix, int64_t c, int groups, Precision precision)
+VaeMidBlock::VaeMidBlock(const Weights& w, const std::string& prefix, int64_t c, int groups,
+                         Precision precision)
     : resnet0_(w, prefix + "resnets.0.", vae_resnet(c, c, groups), precision),
       resnet1_(w, prefix + "resnets.1.", vae_resnet(c, c, groups), precision),
       attention_(w, prefix + "attentions.0.", c, groups, precision) {}
 
-Tensor VaeMidBlock::operator()(const Tensor& x) const { return resnet1_(attention_(resnet0_(x, nullptr)), nullptr); }
+Tensor VaeMidBlock::operator()(const Tensor& x) const {
+  return resnet1_(attention_(resnet0_(x, nullptr)), nullptr);
+}
 
 Tensor VaeLevel::operator()(const Tensor& x) const {
   Tensor h = x;
@@ -61,7 +67,8 @@ VaeEncoder::VaeEncoder(const Weights& w, const std::string& prefix, const VaeCon
   }
   mid_ = VaeMidBlock(w, prefix + "mid_block.", ch[n - 1], g, precision);
   norm_out_ = load_group_norm(w, prefix + "conv_norm_out", ch[n - 1], g, kVaeEps);
-  conv_out_ = load_conv(w, prefix + "conv_out", 2 * c.latent_channels, ch[n - 1], 3, 1, Padding::same(1), precision);
+  conv_out_ =
+      load_conv(w, prefix + "conv_out", 2 * c.latent_channels, ch[n - 1], 3, 1, Padding::same(1), precision);
 }
 
 Tensor VaeEncoder::operator()(const Tensor& x) const {
@@ -73,7 +80,8 @@ Tensor VaeEncoder::operator()(const Tensor& x) const {
 VaeDecoder::VaeDecoder(const Weights& w, const std::string& prefix, const VaeConfig& c, Precision precision) {
   const auto& ch = c.block_out_channels;
   const int n = c.levels(), g = c.norm_num_groups;
-  conv_in_ = load_conv(w, prefix + "conv_in", ch[n - 1], c.latent_channels, 3, 1, Padding::same(1), precision);
+  conv_in_ =
+      load_conv(w, prefix + "conv_in", ch[n - 1], c.latent_channels, 3, 1, Padding::same(1), precision);
   mid_ = VaeMidBlock(w, prefix + "mid_block.", ch[n - 1], g, precision);
   int64_t prev = ch[n - 1];
   for (int i = 0; i < n; ++i) {
@@ -81,8 +89,8 @@ VaeDecoder::VaeDecoder(const Weights& w, const std::string& prefix, const VaeCon
     const std::string b = prefix + "up_blocks." + std::to_string(i) + ".";
     VaeLevel level;
     for (int j = 0; j <= c.layers_per_block; ++j)
-      level.resnets.emplace_back(w, b + "resnets." + std::to_string(j) + ".", vae_resnet(j == 0 ? prev : out, out, g),
-                                 precision);
+      level.resnets.emplace_back(w, b + "resnets." + std::to_string(j) + ".",
+                                 vae_resnet(j == 0 ? prev : out, out, g), precision);
     if (i != n - 1) level.up.emplace(w, b + "upsamplers.0.", out, precision);
     levels_.push_back(std::move(level));
     prev = out;

@@ -14,7 +14,8 @@ namespace i2i {
 class VaeAttention {
  public:
   VaeAttention() = default;
-  VaeAttention(const Weights& w, const std::string& prefix, int64_t channels, int groups, Precision precision);
+  VaeAttention(const Weights& w, const std::string& prefix, int64_t channels, int groups,
+               Precision precision);
   Tensor operator()(const Tensor& x) const;
 
  private:

@@ -23,7 +23,8 @@ VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& origi
   c.in_channels = json_get<int64_t>(j, "in_channels", 3, origin);
   c.out_channels = json_get<int64_t>(j, "out_channels", 3, origin);
   c.latent_channels = json_get<int64_t>(j, "latent_channels", 4, origin);
-  c.block_out_channels = json_get<std::vector<int64_t>>(j, "block_out_channels", c.block_out_channels, origin);
+  c.block_out_channels =
+      json_get<std::vector<int64_t>>(j, "block_out_channels", c.block_out_channels, origin);
   c.layers_per_block = json_get<int>(j, "layers_per_block", 2, origin);
   c.norm_num_groups = json_get<int>(j, "norm_num_groups", 32, origin);
   c.scaling_factor = json_get<float>(j, "scaling_factor", 0.18215f, origin);
@@ -57,7 +58,8 @@ VaeConfig infer_vae_config(const Weights& w, const nlohmann::json* json) {
   check(n >= 1, w.origin() + ": no 'encoder.down_blocks.*' tensors: not a diffusers VAE");
   c.block_out_channels.clear();
   for (int i = 0; i < n; ++i)
-    c.block_out_channels.push_back(w.get("encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight").dim(0));
+    c.block_out_channels.push_back(
+        w.get("encoder.down_blocks." + std::to_string(i) + ".resnets.0.conv1.weight").dim(0));
   c.layers_per_block = count_indexed(w, "encoder.down_blocks.0.resnets.");
   c.validate(w.origin());
   return c;

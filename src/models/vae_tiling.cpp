@@ -18,7 +18,8 @@ std::vector<Span> spans(int64_t length, int64_t tile, int64_t overlap, int64_t a
   if (length <= tile) return {{0, length}};
   int64_t stride = std::max(align, (tile - overlap) / align * align);
   std::vector<Span> out = {{0, tile}};
-  while (out.back().begin + tile < length) out.push_back({std::min(out.back().begin + stride, length - tile), tile});
+  while (out.back().begin + tile < length)
+    out.push_back({std::min(out.back().begin + stride, length - tile), tile});
   return out;
 }
 
@@ -69,8 +70,8 @@ Tensor run_tiled(const Tensor& x, int64_t tile, int64_t overlap, int64_t num, in
       const std::vector<float> wx = ramp(xs, tx, num, den);
       Tensor r = fn(crop(x, ys[ty], xs[tx]));
       const int64_t th = static_cast<int64_t>(wy.size()), tw = static_cast<int64_t>(wx.size());
-      check(r.ndim() == 4 && r.dim(0) == n && r.dim(1) == th && r.dim(2) == tw, "tiled: tile output has shape " +
-                                                                                     shape_str(r.shape()));
+      check(r.ndim() == 4 && r.dim(0) == n && r.dim(1) == th && r.dim(2) == tw,
+            "tiled: tile output has shape " + shape_str(r.shape()));
       if (oc == 0) {
         oc = r.dim(3);
         out = Tensor::zeros({n, oh, ow, oc});
