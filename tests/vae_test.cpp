@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/safetensors.h"
+#include "kernels/ops.h"
 #include "models/ldm_keys.h"
 #include "models/model_config.h"
 #include "models/unet_load.h"
@@ -199,29 +200,53 @@ TEST(VaeTiling, OneTileIsExactlyUntiled) {
   EXPECT_EQ(test::max_abs_diff(v.decode_tiled(z, {16, 4}), v.decode(z)).max_abs, 0.0);
 }
 
-TEST(VaeTiling, TiledDecodeAndEncodeStayCloseToUntiled) {
-  // Tiles differ from the whole image by their GroupNorm statistics and by zero padding at the tile borders,
-  // so the results are close, not equal. The bounds (mean abs diff < 0.1 x the output's mean magnitude,
-  // max < 1) are for these smooth inputs with overlap = half a tile; a blending or placement bug (a tile
-  // shifted, weights not normalised) is off by the full signal (~0.5 mean) and fails them.
-  const AutoencoderKL& v = vae("tiny-sd15", Source::Diffusers);
-  Tensor z = smooth({1, 32, 24, 4}, 0.25f);
-  Tensor full = v.decode(z);
-  Tensor tiled = v.decode_tiled(z, {16, 8});
-  ASSERT_EQ(tiled.shape(), full.shape());
-  double scale = mean_abs(full, Tensor::zeros(full.shape()));
-  double mean = mean_abs(tiled, full), max = test::max_abs_diff(tiled, full).max_abs;
-  std::printf("decode: mean |out| %.4f, tiled vs untiled mean %.4g max %.4g\n", scale, mean, max);
-  EXPECT_LT(mean, 0.1 * scale);
-  EXPECT_LT(max, 1.0);
+// The tiling machinery (tile placement, cross-fade weights, normalisation) is exact for operations whose
+// output pixel depends only on its own input pixels: nearest 2x upsampling (decode direction) and taking
+// every 8th pixel (encode direction). Differences are float rounding of the blend weights only.
+TEST(VaeTiling, BlendingIsExactForLocalOperations) {
+  Tensor z = smooth({2, 40, 28, 3}, 0.3f);
+  auto up = [](const Tensor& x) { return ops::upsample_nearest2x(x); };
+  EXPECT_TRUE(test::all_close(run_tiled(z, 16, 6, 2, 1, up), up(z), 1e-6, "2x upsample, tiled"));
+  auto every8 = [](const Tensor& x) {
+    Tensor y = Tensor::empty({x.dim(0), x.dim(1) / 8, x.dim(2) / 8, x.dim(3)});
+    for (int64_t n = 0; n < y.dim(0); ++n)
+      for (int64_t i = 0; i < y.dim(1); ++i)
+        for (int64_t j = 0; j < y.dim(2); ++j)
+          for (int64_t k = 0; k < y.dim(3); ++k)
+            y.data<float>()[((n * y.dim(1) + i) * y.dim(2) + j) * y.dim(3) + k] =
+                x.data<float>()[((n * x.dim(1) + 8 * i) * x.dim(2) + 8 * j) * x.dim(3) + k];
+    return y;
+  };
+  Tensor image = smooth({1, 200, 136, 3}, 0.1f);
+  EXPECT_TRUE(
+      test::all_close(run_tiled(image, 64, 24, 1, 8, every8), every8(image), 1e-6, "subsample, tiled"));
+}
 
-  Tensor image = smooth({1, 256, 192, 3}, 0.05f);
-  VaePosterior a = v.encode(image), b = v.encode_tiled(image, {16, 8});
-  double mscale = mean_abs(a.mean, Tensor::zeros(a.mean.shape()));
-  double mmean = mean_abs(a.mean, b.mean), mmax = test::max_abs_diff(a.mean, b.mean).max_abs;
-  std::printf("encode: mean |mean| %.4f, tiled vs untiled mean %.4g max %.4g\n", mscale, mmean, mmax);
-  EXPECT_LT(mmean, 0.1 * mscale);
-  EXPECT_LT(mmax, 1.0);
+TEST(VaeTiling, TiledDecodeAndEncodeStayCloseToUntiled) {
+  // Each tile is processed on its own, so its GroupNorm statistics and its mid-block attention (which spans
+  // the whole input) see only the tile: tiled results differ from untiled ones everywhere, not just at seams
+  // (diffusers' tiled VAE has the same property). The fixtures' random-weight VAE is far less local than
+  // trained ones, so the differences are large. Measured here (tile 24, overlap 16 latent pixels, 32x32
+  // latent / 256x256 image): mean |tiled - untiled| is 16% of the mean output magnitude for decode and 23%
+  // for encode. The bounds below (25% and 40%, ~1.6x the measurements) hold that quality; a blending or
+  // placement bug (tile shifted, weights not normalised) is off by the order of the full signal (~100%).
+  const AutoencoderKL& v = vae("tiny-sd15", Source::Diffusers);
+  const VaeTiling tiling{24, 16};
+  Tensor z = smooth({1, 32, 32, 4}, 0.25f);
+  Tensor full = v.decode(z), tiled = v.decode_tiled(z, tiling);
+  ASSERT_EQ(tiled.shape(), full.shape());
+  double scale = mean_abs(full, Tensor::zeros(full.shape())), diff = mean_abs(tiled, full);
+  std::printf("decode: mean |out| %.4f, mean |tiled - untiled| %.4f (ratio %.3f)\n", scale, diff,
+              diff / scale);
+  EXPECT_LT(diff, 0.25 * scale);
+
+  Tensor image = smooth({1, 256, 256, 3}, 0.05f);
+  VaePosterior a = v.encode(image), b = v.encode_tiled(image, tiling);
+  ASSERT_EQ(b.mean.shape(), a.mean.shape());
+  double mscale = mean_abs(a.mean, Tensor::zeros(a.mean.shape())), mdiff = mean_abs(a.mean, b.mean);
+  std::printf("encode: mean |mean| %.4f, mean |tiled - untiled| %.4f (ratio %.3f)\n", mscale, mdiff,
+              mdiff / mscale);
+  EXPECT_LT(mdiff, 0.4 * mscale);
 }
 
 }  // namespace
