@@ -1,0 +1,182 @@
+#include "models/unet.h"
+
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace i2i {
+
+namespace {
+
+UNetBlockSpec block_spec(const UNetConfig& c, int level, int64_t in, int64_t out, int layers, bool resample) {
+  UNetBlockSpec s;
+  s.in = in;
+  s.out = out;
+  s.temb = c.time_embed_dim;
+  s.layers = layers;
+  s.attention = c.cross_attention[level];
+  s.transformer.heads = c.heads[level];
+  s.transformer.depth = c.transformer_depth[level];
+  s.transformer.context_dim = c.cross_attention_dim;
+  s.transformer.linear_projection = c.use_linear_projection;
+  s.transformer.groups = c.norm_num_groups;
+  s.transformer.upcast_attention = c.upcast_attention;
+  s.groups = c.norm_num_groups;
+  s.eps = c.norm_eps;
+  s.output_scale = c.resnet_out_scale_factor;
+  s.resample = resample;
+  return s;
+}
+
+void record(UNetIntermediates* out, const std::string& name, const Tensor& t) {
+  if (out) (*out)[name] = t.clone();
+}
+
+}  // namespace
+
+UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Precision precision)
+    : config_(config) {
+  config_.validate(w.origin());
+  const UNetConfig& c = config_;
+  const int n = c.levels();
+  const auto& ch = c.block_out_channels;
+  time_mlp_ = TimestepMlp(w, "time_embedding.", c.time_proj_dim, c.time_embed_dim, precision);
+  conv_in_ = load_conv(w, "conv_in", ch[0], c.in_channels, 3, 1, Padding::same(1), precision);
+
+  skip_channels_ = {ch[0]};
+  for (int i = 0; i < n; ++i) {
+    bool last = i == n - 1;
+    down_.emplace_back(w, "down_blocks." + std::to_string(i) + ".",
+                       block_spec(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], c.layers_per_block, !last),
+                       precision);
+    for (int j = 0; j < c.layers_per_block; ++j) skip_channels_.push_back(ch[i]);
+    if (!last) skip_channels_.push_back(ch[i]);
+  }
+
+  UNetBlockSpec mid = block_spec(c, n - 1, ch[n - 1], ch[n - 1], 1, false);
+  mid.transformer.depth = c.mid_transformer_depth;
+  mid.attention = true;
+  mid.output_scale = c.mid_block_scale_factor;
+  mid_ = UNetMidBlock(w, "mid_block.", mid, precision);
+
+  std::vector<int64_t> remaining = skip_channels_;
+  int64_t prev = ch[n - 1];
+  for (int i = 0; i < n; ++i) {
+    const int level = n - 1 - i;
+    const int layers = c.layers_per_block + 1;
+    std::vector<int64_t> skips;
+    for (int j = 0; j < layers; ++j) {
+      skips.push_back(remaining.back());
+      remaining.pop_back();
+    }
+    up_.emplace_back(w, "up_blocks." + std::to_string(i) + ".",
+                     block_spec(c, level, prev, ch[level], layers, i != n - 1), skips, precision);
+    prev = ch[level];
+  }
+  norm_out_ = load_group_norm(w, "conv_norm_out", ch[0], c.norm_num_groups, c.norm_eps);
+  conv_out_ = load_conv(w, "conv_out", c.out_channels, ch[0], 3, 1, Padding::same(1), precision);
+}
+
+std::vector<Shape> UNet2DCondition::skip_shapes(int64_t batch, int64_t h, int64_t w) const {
+  std::vector<Shape> shapes = {{batch, h, w, config_.block_out_channels[0]}};
+  const int n = config_.levels();
+  for (int i = 0; i < n; ++i) {
+    const int64_t c = config_.block_out_channels[i];
+    for (int j = 0; j < config_.layers_per_block; ++j) shapes.push_back({batch, h, w, c});
+    if (i != n - 1) {
+      h = (h + 1) / 2;  // conv 3x3, stride 2, padding 1
+      w = (w + 1) / 2;
+      shapes.push_back({batch, h, w, c});
+    }
+  }
+  return shapes;
+}
+
+Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps,
+                                const Tensor& context, const UNetResiduals* residuals,
+                                UNetIntermediates* intermediates) const {
+  const UNetConfig& c = config_;
+  check(sample.ndim() == 4 && sample.dim(3) == c.in_channels && sample.dtype() == DType::F32,
+        "UNet: sample must be float32 [B, h, w, " + std::to_string(c.in_channels) + "], got " +
+            shape_str(sample.shape()));
+  const int64_t batch = sample.dim(0);
+  check(context.ndim() == 3 && context.dim(0) == batch && context.dim(2) == c.cross_attention_dim &&
+            context.dtype() == DType::F32,
+        "UNet: encoder_hidden_states must be float32 [" + std::to_string(batch) + ", S, " +
+            std::to_string(c.cross_attention_dim) + "], got " + shape_str(context.shape()));
+  check(
+      timesteps.size() == 1 || static_cast<int64_t>(timesteps.size()) == batch,
+      "UNet: expected 1 or " + std::to_string(batch) + " timesteps, got " + std::to_string(timesteps.size()));
+  std::vector<Shape> skip_shapes_expected = skip_shapes(batch, sample.dim(1), sample.dim(2));
+  if (residuals) {
+    check(residuals->down.size() == skip_shapes_expected.size(),
+          "UNet: expected " + std::to_string(skip_shapes_expected.size()) + " down-block residuals, got " +
+              std::to_string(residuals->down.size()));
+    for (size_t i = 0; i < residuals->down.size(); ++i)
+      check(residuals->down[i].shape() == skip_shapes_expected[i],
+            "UNet: down-block residual " + std::to_string(i) + " has shape " +
+                shape_str(residuals->down[i].shape()) + ", expected " + shape_str(skip_shapes_expected[i]));
+    check(!residuals->mid.defined() || residuals->mid.shape() == skip_shapes_expected.back(),
+          "UNet: mid-block residual has shape " + shape_str(residuals->mid.shape()) + ", expected " +
+              shape_str(skip_shapes_expected.back()));
+  }
+
+  std::vector<float> t(static_cast<size_t>(batch), timesteps[0]);
+  if (timesteps.size() != 1) t = timesteps;
+  Tensor t_proj = timestep_embedding(t, c.time_proj_dim, c.flip_sin_to_cos, c.freq_shift);
+  record(intermediates, "time_proj", t_proj);
+  Tensor emb = time_mlp_(t_proj);
+  record(intermediates, "time_embedding", emb);
+  const Tensor emb_act = ops::silu(emb);  // every resnet applies SiLU to the embedding first
+
+  Tensor h = sample;
+  if (c.center_input_sample) {
+    h = ops::scale(sample, 2.f);
+    std::vector<float> minus_one(static_cast<size_t>(h.numel()), -1.f);
+    ops::add_(h, Tensor::from_vector(h.shape(), minus_one));
+  }
+  h = conv_in_(h);
+  record(intermediates, "conv_in", h);
+
+  std::vector<Tensor> skips = {h};
+  for (size_t i = 0; i < down_.size(); ++i) {
+    size_t first = skips.size();
+    h = down_[i](h, emb_act, context, skips);
+    if (intermediates) {
+      const std::string name = "down_blocks." + std::to_string(i);
+      record(intermediates, name, h);
+      for (size_t j = first; j < skips.size(); ++j)
+        record(intermediates, name + ".res_samples." + std::to_string(j - first), skips[j]);
+    }
+  }
+  if (residuals)
+    for (size_t i = 0; i < skips.size(); ++i) skips[i] = ops::add(skips[i], residuals->down[i]);
+
+  h = mid_(h, emb_act, context);
+  record(intermediates, "mid_block", h);
+  if (residuals && residuals->mid.defined()) ops::add_(h, residuals->mid);
+
+  for (size_t i = 0; i < up_.size(); ++i) {
+    int64_t uh = 0, uw = 0;
+    if (i + 1 < up_.size()) {
+      // Upsample to the size of the next skip tensor (equals 2x unless the latent size is not a multiple
+      // of 2^(levels-1), as diffusers' forward_upsample_size).
+      const Tensor& next = skips[skips.size() - up_[i].resnet_count() - 1];
+      uh = next.dim(1);
+      uw = next.dim(2);
+    }
+    h = up_[i](h, emb_act, context, skips, uh, uw);
+    record(intermediates, "up_blocks." + std::to_string(i), h);
+  }
+
+  if (intermediates) {
+    Tensor n = norm_out_(h, false);
+    record(intermediates, "conv_norm_out", n);
+    h = conv_out_(ops::silu(n));
+    record(intermediates, "conv_out", h);
+  } else {
+    h = conv_out_(norm_out_(h, true));
+  }
+  return h;
+}
+
+}  // namespace i2i

@@ -1,0 +1,90 @@
+#include "models/unet_blocks.h"
+
+#include "core/error.h"
+#include "kernels/ops.h"
+
+namespace i2i {
+
+namespace {
+
+ResnetSpec resnet_spec(const UNetBlockSpec& s, int64_t in) {
+  return ResnetSpec{in, s.out, s.temb, s.groups, s.eps, s.output_scale};
+}
+
+TransformerSpec transformer_spec(const UNetBlockSpec& s) {
+  TransformerSpec t = s.transformer;
+  t.channels = s.out;
+  return t;
+}
+
+}  // namespace
+
+UNetDownBlock::UNetDownBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec,
+                             Precision precision) {
+  for (int j = 0; j < spec.layers; ++j) {
+    std::string idx = std::to_string(j);
+    resnets_.emplace_back(w, prefix + "resnets." + idx + ".", resnet_spec(spec, j == 0 ? spec.in : spec.out),
+                          precision);
+    if (spec.attention)
+      attentions_.emplace_back(w, prefix + "attentions." + idx + ".", transformer_spec(spec), precision);
+  }
+  if (spec.resample) down_.emplace(w, prefix + "downsamplers.0.", spec.out, Padding::same(1), precision);
+}
+
+Tensor UNetDownBlock::operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context,
+                                 std::vector<Tensor>& skips) const {
+  Tensor h = x;
+  for (size_t j = 0; j < resnets_.size(); ++j) {
+    h = resnets_[j](h, &temb_act);
+    if (!attentions_.empty()) h = attentions_[j](h, context);
+    skips.push_back(h);
+  }
+  if (down_) {
+    h = (*down_)(h);
+    skips.push_back(h);
+  }
+  return h;
+}
+
+UNetMidBlock::UNetMidBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec,
+                           Precision precision) {
+  resnet0_ = ResnetBlock(w, prefix + "resnets.0.", resnet_spec(spec, spec.in), precision);
+  attention_ = Transformer2D(w, prefix + "attentions.0.", transformer_spec(spec), precision);
+  resnet1_ = ResnetBlock(w, prefix + "resnets.1.", resnet_spec(spec, spec.out), precision);
+}
+
+Tensor UNetMidBlock::operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context) const {
+  Tensor h = resnet0_(x, &temb_act);
+  h = attention_(h, context);
+  return resnet1_(h, &temb_act);
+}
+
+UNetUpBlock::UNetUpBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec,
+                         const std::vector<int64_t>& skip_channels, Precision precision) {
+  check(static_cast<int>(skip_channels.size()) == spec.layers,
+        "UNetUpBlock: one skip width per resnet expected");
+  for (int j = 0; j < spec.layers; ++j) {
+    std::string idx = std::to_string(j);
+    int64_t in = (j == 0 ? spec.in : spec.out) + skip_channels[j];
+    resnets_.emplace_back(w, prefix + "resnets." + idx + ".", resnet_spec(spec, in), precision);
+    if (spec.attention)
+      attentions_.emplace_back(w, prefix + "attentions." + idx + ".", transformer_spec(spec), precision);
+  }
+  if (spec.resample) up_.emplace(w, prefix + "upsamplers.0.", spec.out, precision);
+}
+
+Tensor UNetUpBlock::operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context,
+                               std::vector<Tensor>& skips, int64_t upsample_h, int64_t upsample_w) const {
+  Tensor h = x;
+  for (size_t j = 0; j < resnets_.size(); ++j) {
+    check(!skips.empty(), "UNetUpBlock: ran out of skip tensors");
+    Tensor skip = std::move(skips.back());
+    skips.pop_back();
+    h = resnets_[j](ops::concat_channels(h, skip), &temb_act);
+    if (!attentions_.empty()) h = attentions_[j](h, context);
+  }
+  if (up_) h = (*up_)(h, upsample_h, upsample_w);
+  return h;
+}
+
+}  // namespace i2i

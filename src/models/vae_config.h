@@ -1,0 +1,34 @@
+// VaeConfig: the architecture of a Stable Diffusion AutoencoderKL (diffusers), from a diffusers
+// `vae/config.json`, a fixtures sidecar's `vae` entry, or inferred from tensor shapes.
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "models/weights.h"
+
+namespace i2i {
+
+struct VaeConfig {
+  int64_t in_channels = 3;
+  int64_t out_channels = 3;
+  int64_t latent_channels = 4;
+  std::vector<int64_t> block_out_channels = {128, 256, 512, 512};
+  int layers_per_block = 2;  // encoder resnets per level (the decoder has one more)
+  int norm_num_groups = 32;
+  float scaling_factor = 0.18215f;  // latents = scaling_factor * sample of the posterior
+
+  int levels() const { return static_cast<int>(block_out_channels.size()); }
+  void validate(const std::string& origin) const;
+};
+
+VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& origin = "vae config");
+VaeConfig vae_config_from_file(const std::filesystem::path& path);
+// Shapes give channels, levels, layers and latent width; `json` (when given) the group count and scaling
+// factor, else the real models' 32 groups and SD 1.x/2.x's 0.18215.
+VaeConfig infer_vae_config(const Weights& w, const nlohmann::json* json = nullptr);
+
+}  // namespace i2i
