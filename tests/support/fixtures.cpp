@@ -3,9 +3,12 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
+#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
+
+#include "io/python_json.h"
 
 namespace i2i::test {
 
@@ -25,7 +28,9 @@ const nlohmann::json& cases_json() {
   static const nlohmann::json j = [] {
     std::ifstream in(fixtures_dir() / "cases" / "cases.json");
     if (!in) throw std::runtime_error("cannot read " + (fixtures_dir() / "cases" / "cases.json").string());
-    return nlohmann::json::parse(in);
+    // Written by Python's json module: may contain -Infinity (e.g. lambda_min_clipped).
+    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
+    return parse_python_json(text, "cases.json");
   }();
   return j;
 }
@@ -66,16 +71,17 @@ Diff max_abs_diff(const Tensor& a, const Tensor& b) {
   return d;
 }
 
-::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, const std::string& what) {
+::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol,
+                                     const std::string& what) {
   if (got.shape() != want.shape())
-    return ::testing::AssertionFailure() << what << ": shape " << shape_str(got.shape()) << " != expected "
-                                         << shape_str(want.shape());
+    return ::testing::AssertionFailure()
+           << what << ": shape " << shape_str(got.shape()) << " != expected " << shape_str(want.shape());
   Diff d = max_abs_diff(got, want);
   if (d.max_abs <= atol) return ::testing::AssertionSuccess() << what << ": max abs diff " << d.max_abs;
   std::vector<float> x = got.to_vector(), y = want.to_vector();
-  return ::testing::AssertionFailure() << what << ": max abs diff " << d.max_abs << " > " << atol << " at flat index "
-                                       << d.worst_index << " (got " << x[d.worst_index] << ", want "
-                                       << y[d.worst_index] << ")";
+  return ::testing::AssertionFailure()
+         << what << ": max abs diff " << d.max_abs << " > " << atol << " at flat index " << d.worst_index
+         << " (got " << x[d.worst_index] << ", want " << y[d.worst_index] << ")";
 }
 
 }  // namespace i2i::test
