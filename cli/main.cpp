@@ -2,19 +2,37 @@
 #include <cstring>
 #include <string>
 
-static void print_help() {
+#include "commands.h"
+#include "core/error.h"
+
+namespace {
+
+void print_help() {
   std::printf(
-      "i2i - image-to-image diffusion\n\n"
-      "usage: i2i <command> [options]\n\n"
+      "i2i - image-to-image diffusion (Stable Diffusion 1.x / 2.x)\n\n"
+      "usage: i2i <command> [options]   (i2i <command> --help for a command's options)\n\n"
       "commands:\n"
-      "  --help            this text\n");
+      "  info MODEL        what a checkpoint or diffusers folder holds\n");
 }
 
+}  // namespace
+
 int main(int argc, char** argv) {
-  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0) {
+  if (argc < 2 || std::strcmp(argv[1], "--help") == 0 || std::strcmp(argv[1], "-h") == 0 ||
+      std::strcmp(argv[1], "help") == 0) {
     print_help();
-    return argc < 2 ? 1 : 0;
+    return argc < 2 ? 2 : 0;
   }
-  std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", argv[1]);
-  return 2;
+  std::string command = argv[1];
+  try {
+    if (command == "info") return i2i::cli::cmd_info(argc, argv);
+    std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
+    return 2;
+  } catch (const std::exception& e) {
+    std::string msg = e.what();
+    for (char& c : msg)
+      if (c == '\n') c = ' ';
+    std::fprintf(stderr, "i2i %s: error: %s\n", command.c_str(), msg.c_str());
+    return 1;
+  }
 }

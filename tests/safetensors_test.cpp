@@ -1,10 +1,11 @@
+#include "io/safetensors.h"
+
 #include <gtest/gtest.h>
 
 #include <cstring>
 #include <fstream>
 
 #include "core/error.h"
-#include "io/safetensors.h"
 #include "support/fixtures.h"
 
 namespace i2i {
@@ -55,7 +56,10 @@ TEST(SafeTensors, RoundTripsEveryDTypeAndMetadata) {
   Tensor i64 = Tensor::empty({3}, DType::I64);
   for (int k = 0; k < 3; ++k) i64.data<int64_t>()[k] = 1000000000000LL * k - 5;
   write_safetensors(dir / "t.safetensors",
-                    {{"a", a}, {"a16", a.to(DType::F16)}, {"abf", a.to(DType::BF16)}, {"ids", i64},
+                    {{"a", a},
+                     {"a16", a.to(DType::F16)},
+                     {"abf", a.to(DType::BF16)},
+                     {"ids", i64},
                      {"empty", Tensor::empty({0, 4})}},
                     {{"format", "pt"}});
   auto st = SafeTensors::open(dir / "t.safetensors");
@@ -68,7 +72,9 @@ TEST(SafeTensors, RoundTripsEveryDTypeAndMetadata) {
   EXPECT_THROW(st.get("nope"), Error);
 }
 
-TEST(SafeTensors, RejectsMissingFile) { expect_rejected(test::temp_dir("st_missing") / "none.safetensors", "cannot open"); }
+TEST(SafeTensors, RejectsMissingFile) {
+  expect_rejected(test::temp_dir("st_missing") / "none.safetensors", "cannot open");
+}
 
 TEST(SafeTensors, RejectsFileShorterThanLengthField) {
   auto p = test::temp_dir("st_short") / "short.safetensors";
@@ -76,15 +82,21 @@ TEST(SafeTensors, RejectsFileShorterThanLengthField) {
   expect_rejected(p, "shorter than");
 }
 
-TEST(SafeTensors, RejectsHeaderLargerThanFile) { expect_rejected(write_raw("hdrbig", "{}", 0, 1000), "larger than the file"); }
+TEST(SafeTensors, RejectsHeaderLargerThanFile) {
+  expect_rejected(write_raw("hdrbig", "{}", 0, 1000), "larger than the file");
+}
 
 TEST(SafeTensors, RejectsHugeHeaderLength) {
   expect_rejected(write_raw("hdrhuge", "{}", 0, int64_t{1} << 62), "too large");
 }
 
-TEST(SafeTensors, RejectsInvalidJson) { expect_rejected(write_raw("badjson", "{\"a\": [", 0), "not valid JSON"); }
+TEST(SafeTensors, RejectsInvalidJson) {
+  expect_rejected(write_raw("badjson", "{\"a\": [", 0), "not valid JSON");
+}
 
-TEST(SafeTensors, RejectsNonObjectHeader) { expect_rejected(write_raw("array", "[1, 2]", 0), "not a JSON object"); }
+TEST(SafeTensors, RejectsNonObjectHeader) {
+  expect_rejected(write_raw("array", "[1, 2]", 0), "not a JSON object");
+}
 
 TEST(SafeTensors, RejectsUnknownDType) {
   expect_rejected(write_raw("dtype", R"({"w": {"dtype": "F33", "shape": [1], "data_offsets": [0, 4]}})", 4),
@@ -102,25 +114,29 @@ TEST(SafeTensors, RejectsNegativeDimension) {
 }
 
 TEST(SafeTensors, RejectsShapeProductOverflow) {
-  expect_rejected(write_raw("overflow",
-                            R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 16], "data_offsets": [0, 4]}})",
-                            4),
-                  "overflows");
+  expect_rejected(
+      write_raw("overflow",
+                R"({"w": {"dtype": "F32", "shape": [4294967296, 4294967296, 16], "data_offsets": [0, 4]}})",
+                4),
+      "overflows");
 }
 
 TEST(SafeTensors, RejectsSizeMismatch) {
-  expect_rejected(write_raw("mismatch", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 8),
-                  "expected 8");
+  expect_rejected(
+      write_raw("mismatch", R"({"w": {"dtype": "F32", "shape": [2], "data_offsets": [0, 4]}})", 8),
+      "expected 8");
 }
 
 TEST(SafeTensors, RejectsDataPastEnd) {
-  expect_rejected(write_raw("truncated", R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8),
-                  "truncated");
+  expect_rejected(
+      write_raw("truncated", R"({"w": {"dtype": "F32", "shape": [4], "data_offsets": [0, 16]}})", 8),
+      "truncated");
 }
 
 TEST(SafeTensors, RejectsReversedOffsets) {
-  expect_rejected(write_raw("reversed", R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})", 8),
-                  "begin > end");
+  expect_rejected(
+      write_raw("reversed", R"({"w": {"dtype": "F32", "shape": [0], "data_offsets": [8, 0]}})", 8),
+      "begin > end");
 }
 
 TEST(SafeTensors, RejectsOverlappingTensors) {
@@ -137,8 +153,9 @@ TEST(SafeTensors, RejectsBadMetadata) {
 }
 
 TEST(SafeTensors, RejectsNonIntegerOffsets) {
-  expect_rejected(write_raw("floatoff", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0.5, 4]}})", 4),
-                  "non-negative integers");
+  expect_rejected(
+      write_raw("floatoff", R"({"w": {"dtype": "F32", "shape": [1], "data_offsets": [0.5, 4]}})", 4),
+      "non-negative integers");
 }
 
 }  // namespace

@@ -16,14 +16,26 @@ struct DTypeInfo {
 };
 
 constexpr std::array<DTypeInfo, 15> kInfo = {{
-    {DType::F64, "F64", 8, true},      {DType::F32, "F32", 4, true},       {DType::F16, "F16", 2, true},
-    {DType::BF16, "BF16", 2, true},    {DType::I64, "I64", 8, false},      {DType::I32, "I32", 4, false},
-    {DType::I16, "I16", 2, false},     {DType::I8, "I8", 1, false},        {DType::U64, "U64", 8, false},
-    {DType::U32, "U32", 4, false},     {DType::U16, "U16", 2, false},      {DType::U8, "U8", 1, false},
-    {DType::Bool, "BOOL", 1, false},   {DType::F8E4M3, "F8_E4M3", 1, true}, {DType::F8E5M2, "F8_E5M2", 1, true},
+    {DType::F64, "F64", 8, true},
+    {DType::F32, "F32", 4, true},
+    {DType::F16, "F16", 2, true},
+    {DType::BF16, "BF16", 2, true},
+    {DType::I64, "I64", 8, false},
+    {DType::I32, "I32", 4, false},
+    {DType::I16, "I16", 2, false},
+    {DType::I8, "I8", 1, false},
+    {DType::U64, "U64", 8, false},
+    {DType::U32, "U32", 4, false},
+    {DType::U16, "U16", 2, false},
+    {DType::U8, "U8", 1, false},
+    {DType::Bool, "BOOL", 1, false},
+    {DType::F8E4M3, "F8_E4M3", 1, true},
+    {DType::F8E5M2, "F8_E5M2", 1, true},
 }};
 
-const DTypeInfo& info(DType t) { return kInfo[static_cast<size_t>(t)]; }
+const DTypeInfo& info(DType t) {
+  return kInfo[static_cast<size_t>(t)];
+}
 
 float f8e4m3_to_f32(uint8_t v) {
   int sign = v >> 7, exp = (v >> 3) & 0xf, man = v & 7;
@@ -32,7 +44,9 @@ float f8e4m3_to_f32(uint8_t v) {
   return sign ? -r : r;
 }
 
-float f8e5m2_to_f32(uint8_t v) { return f16_to_f32(static_cast<uint16_t>(v) << 8); }
+float f8e5m2_to_f32(uint8_t v) {
+  return f16_to_f32(static_cast<uint16_t>(v) << 8);
+}
 
 template <typename T>
 void widen(const void* src, float* dst, size_t n) {
@@ -46,9 +60,15 @@ void widen(const void* src, float* dst, size_t n) {
 
 }  // namespace
 
-size_t dtype_size(DType t) { return info(t).size; }
-std::string_view dtype_name(DType t) { return info(t).name; }
-bool dtype_is_float(DType t) { return info(t).is_float; }
+size_t dtype_size(DType t) {
+  return info(t).size;
+}
+std::string_view dtype_name(DType t) {
+  return info(t).name;
+}
+bool dtype_is_float(DType t) {
+  return info(t).is_float;
+}
 
 std::optional<DType> dtype_from_name(std::string_view name) {
   for (const auto& i : kInfo)
@@ -87,7 +107,7 @@ uint16_t f32_to_f16(float f) {
   std::memcpy(&bits, &f, 4);
   uint32_t sign = (bits >> 16) & 0x8000u;
   uint32_t abs = bits & 0x7fffffffu;
-  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);  // NaN
+  if (abs > 0x7f800000u) return static_cast<uint16_t>(sign | 0x7e00u);   // NaN
   if (abs >= 0x477ff000u) return static_cast<uint16_t>(sign | 0x7c00u);  // overflow -> inf
   if (abs < 0x38800000u) {                                               // subnormal or zero
     float a;
@@ -125,16 +145,25 @@ void convert_to_f32(const void* src, DType from, float* dst, size_t n) {
     case DType::F8E5M2:
       for (size_t i = 0; i < n; ++i) dst[i] = f8e5m2_to_f32(p[i]);
       return;
-    case DType::F64: return widen<double>(src, dst, n);
-    case DType::I64: return widen<int64_t>(src, dst, n);
-    case DType::I32: return widen<int32_t>(src, dst, n);
-    case DType::I16: return widen<int16_t>(src, dst, n);
-    case DType::I8: return widen<int8_t>(src, dst, n);
-    case DType::U64: return widen<uint64_t>(src, dst, n);
-    case DType::U32: return widen<uint32_t>(src, dst, n);
-    case DType::U16: return widen<uint16_t>(src, dst, n);
+    case DType::F64:
+      return widen<double>(src, dst, n);
+    case DType::I64:
+      return widen<int64_t>(src, dst, n);
+    case DType::I32:
+      return widen<int32_t>(src, dst, n);
+    case DType::I16:
+      return widen<int16_t>(src, dst, n);
+    case DType::I8:
+      return widen<int8_t>(src, dst, n);
+    case DType::U64:
+      return widen<uint64_t>(src, dst, n);
+    case DType::U32:
+      return widen<uint32_t>(src, dst, n);
+    case DType::U16:
+      return widen<uint16_t>(src, dst, n);
     case DType::U8:
-    case DType::Bool: return widen<uint8_t>(src, dst, n);
+    case DType::Bool:
+      return widen<uint8_t>(src, dst, n);
   }
 }
 
@@ -162,7 +191,8 @@ void convert_from_f32(const float* src, void* dst, DType to, size_t n) {
         std::memcpy(p + 8 * i, &d, 8);
       }
       return;
-    default: throw Error("cannot convert float32 to " + std::string(dtype_name(to)));
+    default:
+      throw Error("cannot convert float32 to " + std::string(dtype_name(to)));
   }
 }
 

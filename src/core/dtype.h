@@ -9,7 +9,23 @@
 
 namespace i2i {
 
-enum class DType : uint8_t { F64, F32, F16, BF16, I64, I32, I16, I8, U64, U32, U16, U8, Bool, F8E4M3, F8E5M2 };
+enum class DType : uint8_t {
+  F64,
+  F32,
+  F16,
+  BF16,
+  I64,
+  I32,
+  I16,
+  I8,
+  U64,
+  U32,
+  U16,
+  U8,
+  Bool,
+  F8E4M3,
+  F8E5M2
+};
 
 size_t dtype_size(DType t);
 // safetensors spelling: "F32", "BF16", ...

@@ -67,7 +67,9 @@ int64_t Tensor::dim(int64_t i) const {
   return shape_[static_cast<size_t>(i)];
 }
 
-int64_t Tensor::numel() const { return shape_numel(shape_); }
+int64_t Tensor::numel() const {
+  return shape_numel(shape_);
+}
 
 Tensor Tensor::reshape(Shape shape) const {
   int64_t known = 1, infer = -1;
@@ -113,7 +115,8 @@ Tensor Tensor::to(DType dtype) const {
 
 Tensor Tensor::slice0(int64_t begin, int64_t end) const {
   check(ndim() >= 1 && begin >= 0 && begin <= end && end <= shape_[0],
-        "slice0 [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of range for " + shape_str(shape_));
+        "slice0 [" + std::to_string(begin) + ", " + std::to_string(end) + ") out of range for " +
+            shape_str(shape_));
   Tensor t = *this;
   t.shape_[0] = end - begin;
   int64_t row = shape_[0] ? numel() / shape_[0] : 0;
@@ -150,7 +153,11 @@ Tensor permute4(const Tensor& x, bool to_nhwc) {
 }
 }  // namespace
 
-Tensor nchw_to_nhwc(const Tensor& x) { return permute4(x, true); }
-Tensor nhwc_to_nchw(const Tensor& x) { return permute4(x, false); }
+Tensor nchw_to_nhwc(const Tensor& x) {
+  return permute4(x, true);
+}
+Tensor nhwc_to_nchw(const Tensor& x) {
+  return permute4(x, false);
+}
 
 }  // namespace i2i

@@ -62,7 +62,9 @@ class Tensor {
   // Rows [begin, end) of the first dimension, sharing storage.
   Tensor slice0(int64_t begin, int64_t end) const;
   // Copies the first dimension's entry i out (shares storage).
-  Tensor operator[](int64_t i) const { return slice0(i, i + 1).reshape(Shape(shape_.begin() + 1, shape_.end())); }
+  Tensor operator[](int64_t i) const {
+    return slice0(i, i + 1).reshape(Shape(shape_.begin() + 1, shape_.end()));
+  }
 
   std::vector<float> to_vector() const;  // as float32 values
 

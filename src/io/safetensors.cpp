@@ -38,12 +38,14 @@ SafeTensors SafeTensors::open(const std::filesystem::path& path) {
   st.file_ = MappedFile::open(path);
   const size_t size = st.file_->size();
   const unsigned char* base = st.file_->data();
-  if (size < 8) fail(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
+  if (size < 8)
+    fail(path, "file is " + std::to_string(size) + " bytes, shorter than the 8-byte header length");
   uint64_t header_len = read_u64_le(base);
-  if (header_len > kMaxHeaderBytes) fail(path, "header length " + std::to_string(header_len) + " is too large");
+  if (header_len > kMaxHeaderBytes)
+    fail(path, "header length " + std::to_string(header_len) + " is too large (not a safetensors file?)");
   if (header_len > size - 8)
-    fail(path, "header length " + std::to_string(header_len) + " is larger than the file (" + std::to_string(size) +
-                   " bytes; truncated?)");
+    fail(path, "header length " + std::to_string(header_len) + " is larger than the file (" +
+                   std::to_string(size) + " bytes; truncated?)");
   st.data_start_ = 8 + header_len;
   const size_t data_size = size - st.data_start_;
 
@@ -87,7 +89,8 @@ SafeTensors SafeTensors::open(const std::filesystem::path& path) {
       if (dim > static_cast<uint64_t>(std::numeric_limits<int64_t>::max())) overflow = true;
       if (dim != 0 && numel > std::numeric_limits<uint64_t>::max() / dim) overflow = true;
       if (!overflow) numel *= dim;
-      info.shape.push_back(static_cast<int64_t>(std::min<uint64_t>(dim, std::numeric_limits<int64_t>::max())));
+      info.shape.push_back(
+          static_cast<int64_t>(std::min<uint64_t>(dim, std::numeric_limits<int64_t>::max())));
     }
     uint64_t esize = dtype_size(info.dtype);
     if (overflow || numel > std::numeric_limits<uint64_t>::max() / esize ||
@@ -97,8 +100,8 @@ SafeTensors SafeTensors::open(const std::filesystem::path& path) {
     uint64_t end = checked_uint(path, name, (*off)[1], "data_offsets");
     if (begin > end) fail(path, "tensor '" + name + "': data_offsets begin > end");
     if (end > data_size)
-      fail(path, "tensor '" + name + "': data ends at byte " + std::to_string(end) + " but the data section has " +
-                     std::to_string(data_size) + " bytes (truncated file?)");
+      fail(path, "tensor '" + name + "': data ends at byte " + std::to_string(end) +
+                     " but the data section has " + std::to_string(data_size) + " bytes (truncated file?)");
     if (end - begin != numel * esize)
       fail(path, "tensor '" + name + "': " + std::to_string(end - begin) + " bytes of data for shape " +
                      shape_str(info.shape) + " of " + std::string(dtype_name(info.dtype)) + " (expected " +
@@ -150,7 +153,8 @@ Tensor SafeTensors::get_f32(const std::string& name) const {
   }
 }
 
-void write_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+void write_safetensors(const std::filesystem::path& path,
+                       const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {
   nlohmann::ordered_json header = nlohmann::ordered_json::object();
   if (!metadata.empty()) header["__metadata__"] = metadata;
@@ -170,7 +174,8 @@ void write_safetensors(const std::filesystem::path& path, const std::vector<std:
   for (int i = 0; i < 8; ++i) lenbuf[i] = static_cast<unsigned char>(len >> (8 * i));
   out.write(reinterpret_cast<const char*>(lenbuf), 8);
   out.write(h.data(), static_cast<std::streamsize>(h.size()));
-  for (const auto& [name, t] : tensors) out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
+  for (const auto& [name, t] : tensors)
+    out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
   if (!out) throw Error(path.string() + ": write failed");
 }
 

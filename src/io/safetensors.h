@@ -46,7 +46,8 @@ class SafeTensors {
 };
 
 // Writes `tensors` (in the given order) and optional metadata to `path`.
-void write_safetensors(const std::filesystem::path& path, const std::vector<std::pair<std::string, Tensor>>& tensors,
+void write_safetensors(const std::filesystem::path& path,
+                       const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata = {});
 
 }  // namespace i2i

@@ -17,7 +17,8 @@ class Conv2d {
  public:
   Conv2d() = default;
   // weight [out, in, kh, kw] (PyTorch OIHW) in any float dtype; bias [out] or undefined; any kernel size.
-  Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding padding, Precision precision = Precision::F32);
+  Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding padding,
+         Precision precision = Precision::F32);
   Conv2d(const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0,
          Precision precision = Precision::F32)
       : Conv2d(weight, bias, stride, Padding::same(padding), precision) {}

@@ -12,7 +12,8 @@ namespace i2i::ops {
 // Group normalisation over channels-last x ([N, H, W, C] or [N, T, C]: statistics per sample and group
 // of C / groups consecutive channels, over all positions), then y = norm * gamma[c] + beta[c],
 // optionally followed by SiLU (fused).
-Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu = false);
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                  bool silu = false);
 // Layer normalisation over the last dimension.
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 
@@ -30,7 +31,8 @@ Tensor softmax(const Tensor& x);
 // Multi-head scaled dot-product attention. q [B, Tq, H*D], k [B, Tk, H*D], v [B, Tk, H*Dv]; head h uses
 // columns [h*D, (h+1)*D). out[b, i, h] = sum_j softmax_j(scale * q_i . k_j) v_j, with j <= i when causal.
 // Never materialises the full Tq x Tk score matrix for long sequences (tiled, online softmax).
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal = false);
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
+                 bool causal = false);
 
 // Nearest-neighbour 2x upsampling of [N, H, W, C] -> [N, 2H, 2W, C].
 Tensor upsample_nearest2x(const Tensor& x);

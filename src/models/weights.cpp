@@ -13,16 +13,16 @@ const Tensor& Weights::get(const std::string& name) const {
 const Tensor& Weights::get(const std::string& name, const Shape& expected) const {
   const Tensor& t = get(name);
   if (t.shape() != expected)
-    throw Error(origin_ + ": tensor '" + full_name(name) + "' has shape " + shape_str(t.shape()) + ", expected " +
-                shape_str(expected));
+    throw Error(origin_ + ": tensor '" + full_name(name) + "' has shape " + shape_str(t.shape()) +
+                ", expected " + shape_str(expected));
   return t;
 }
 
 Weights Weights::sub(const std::string& prefix) const {
   Weights w(origin_);
   w.prefix_ = prefix_ + prefix;
-  for (auto it = tensors_.lower_bound(prefix); it != tensors_.end() && it->first.compare(0, prefix.size(), prefix) == 0;
-       ++it)
+  for (auto it = tensors_.lower_bound(prefix);
+       it != tensors_.end() && it->first.compare(0, prefix.size(), prefix) == 0; ++it)
     w.tensors_.emplace(it->first.substr(prefix.size()), it->second);
   return w;
 }

@@ -3,12 +3,10 @@
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
-#include <iterator>
 #include <map>
 #include <memory>
 #include <mutex>
-
-#include "io/python_json.h"
+#include <sstream>
 
 namespace i2i::test {
 
@@ -24,13 +22,52 @@ std::filesystem::path temp_dir(const std::string& name) {
   return p;
 }
 
+namespace {
+
+// cases.json is written by Python's json module, which spells non-finite floats as bare `Infinity`,
+// `-Infinity` and `NaN` (e.g. a scheduler's lambda_min_clipped); strict JSON parsers reject them, and
+// nlohmann::json cannot hold them from text. Outside strings they become the strings "Infinity",
+// "-Infinity" and "NaN", which readers of those fields must interpret.
+std::string python_json_to_json(const std::string& text) {
+  std::string out;
+  out.reserve(text.size());
+  bool in_string = false;
+  for (size_t i = 0; i < text.size(); ++i) {
+    const char c = text[i];
+    if (in_string) {
+      out += c;
+      if (c == '\\' && i + 1 < text.size())
+        out += text[++i];
+      else if (c == '"')
+        in_string = false;
+      continue;
+    }
+    bool replaced = false;
+    for (const char* word : {"-Infinity", "Infinity", "NaN"}) {
+      const size_t n = std::char_traits<char>::length(word);
+      if (text.compare(i, n, word) == 0) {
+        out += std::string("\"") + word + "\"";
+        i += n - 1;
+        replaced = true;
+        break;
+      }
+    }
+    if (replaced) continue;
+    if (c == '"') in_string = true;
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
 const nlohmann::json& cases_json() {
   static const nlohmann::json j = [] {
     std::ifstream in(fixtures_dir() / "cases" / "cases.json");
     if (!in) throw std::runtime_error("cannot read " + (fixtures_dir() / "cases" / "cases.json").string());
-    // Written by Python's json module: may contain -Infinity (e.g. lambda_min_clipped).
-    std::string text((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
-    return parse_python_json(text, "cases.json");
+    std::stringstream text;
+    text << in.rdbuf();
+    return nlohmann::json::parse(python_json_to_json(text.str()));
   }();
   return j;
 }

@@ -34,6 +34,7 @@ struct Diff {
 Diff max_abs_diff(const Tensor& a, const Tensor& b);
 
 // Expects equal shapes and max |a - b| <= atol; the message names `what` and the worst element.
-::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol, const std::string& what = "");
+::testing::AssertionResult all_close(const Tensor& got, const Tensor& want, double atol,
+                                     const std::string& what = "");
 
 }  // namespace i2i::test

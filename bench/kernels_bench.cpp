@@ -1,0 +1,110 @@
+// Micro-benchmarks of the heavy kernels at Stable Diffusion 1.5 shapes, with the machine's measured GEMM
+// peak (a oneDNN matmul 4096^3) for reference. Each reports achieved GFLOP/s as a user counter.
+// Run: build/bench/kernels_bench --benchmark_counters_tabular=true   (OMP_NUM_THREADS to pin threads)
+#include <benchmark/benchmark.h>
+
+#include <cmath>
+#include <dnnl.hpp>
+#include <random>
+#include <vector>
+
+#include "kernels/conv2d.h"
+#include "kernels/linear.h"
+#include "kernels/ops.h"
+
+namespace {
+
+using namespace i2i;
+
+Tensor random_tensor(Shape shape, uint32_t seed) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(-1.0f, 1.0f);
+  Tensor t = Tensor::empty(std::move(shape));
+  for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+  return t;
+}
+
+void set_flops(benchmark::State& state, double flops_per_iter) {
+  state.counters["GFLOP/s"] =
+      benchmark::Counter(flops_per_iter * 1e-9, benchmark::Counter::kIsIterationInvariantRate);
+}
+
+Precision precision_arg(benchmark::State& state, int index) {
+  Precision p = state.range(index) ? Precision::BF16 : Precision::F32;
+  state.SetLabel(p == Precision::BF16 ? "bf16" : "fp32");
+  return p;
+}
+
+// Reference peak: oneDNN matmul 4096 x 4096 x 4096 in fp32 or bf16 (bf16 inputs, fp32 output).
+void BM_GemmPeak(benchmark::State& state) {
+  using dnnl::memory;
+  const int64_t n = 4096;
+  const bool bf16 = state.range(0) != 0;
+  state.SetLabel(bf16 ? "bf16" : "fp32");
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(eng);
+  auto in_dt = bf16 ? memory::data_type::bf16 : memory::data_type::f32;
+  memory::desc a_md({n, n}, in_dt, memory::format_tag::ab);
+  memory::desc b_md({n, n}, in_dt, memory::format_tag::any);
+  memory::desc c_md({n, n}, memory::data_type::f32, memory::format_tag::ab);
+  dnnl::matmul::primitive_desc pd(dnnl::matmul::desc(a_md, b_md, c_md), eng);
+  memory a(a_md, eng), b(pd.weights_desc(), eng), c(c_md, eng);
+  // Fill with small values (zeros would be fine for timing, but keep the data realistic).
+  std::vector<float> host(static_cast<size_t>(n * n), 0.25f);
+  memory host_a({{n, n}, memory::data_type::f32, memory::format_tag::ab}, eng, host.data());
+  dnnl::reorder(host_a, a).execute(stream, host_a, a);
+  dnnl::reorder(host_a, b).execute(stream, host_a, b);
+  stream.wait();
+  dnnl::matmul prim(pd);
+  state.SetLabel(std::string(bf16 ? "bf16 " : "fp32 ") + pd.impl_info_str());
+  for (auto _ : state) {
+    prim.execute(stream, {{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}});
+    stream.wait();
+  }
+  set_flops(state, 2.0 * n * n * n);
+}
+BENCHMARK(BM_GemmPeak)->Arg(0)->Arg(1)->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// 3x3 convolution 320 -> 320 at 64x64, padding 1, NHWC (SD 1.5 UNet, first level).
+void BM_Conv3x3_320(benchmark::State& state) {
+  const int64_t batch = state.range(0);
+  Precision p = precision_arg(state, 1);
+  Conv2d conv(random_tensor({320, 320, 3, 3}, 1), random_tensor({320}, 2), 1, 1, p);
+  Tensor x = random_tensor({batch, 64, 64, 320}, 3);
+  conv(x);  // create the primitive outside the timing
+  for (auto _ : state) benchmark::DoNotOptimize(conv(x));
+  set_flops(state, 2.0 * batch * 64 * 64 * 320 * 320 * 9);
+}
+BENCHMARK(BM_Conv3x3_320)
+    ->ArgsProduct({{1, 2}, {0, 1}})
+    ->ArgNames({"batch", "bf16"})
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime();
+
+// Linear M=4096 K=320 N=1280 (a transformer feed-forward projection at 64x64 latents).
+void BM_Linear(benchmark::State& state) {
+  Precision p = precision_arg(state, 0);
+  const int64_t m = 4096, k = 320, n = 1280;
+  Linear lin(random_tensor({n, k}, 4), random_tensor({n}, 5), p);
+  Tensor x = random_tensor({m, k}, 6);
+  lin(x);
+  for (auto _ : state) benchmark::DoNotOptimize(lin(x));
+  set_flops(state, 2.0 * m * n * k);
+}
+BENCHMARK(BM_Linear)->Arg(0)->Arg(1)->ArgName("bf16")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+// Attention, 8 heads, Tq = 4096, head dim 40: self-attention (Tk = 4096) and cross-attention (Tk = 77).
+void BM_Attention(benchmark::State& state) {
+  const int64_t tk = state.range(0), tq = 4096, heads = 8, d = 40;
+  Tensor q = random_tensor({1, tq, heads * d}, 7), k = random_tensor({1, tk, heads * d}, 8),
+         v = random_tensor({1, tk, heads * d}, 9);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  state.SetLabel("fp32");
+  for (auto _ : state) benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(heads), scale));
+  set_flops(state, 4.0 * heads * tq * tk * d);  // Q K^T and P V
+}
+BENCHMARK(BM_Attention)->Arg(4096)->Arg(77)->ArgName("tk")->Unit(benchmark::kMillisecond)->UseRealTime();
+
+}  // namespace
+
+BENCHMARK_MAIN();

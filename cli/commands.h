@@ -1,0 +1,9 @@
+// The i2i subcommands. Each returns the process exit status; errors are thrown as i2i::Error and
+// printed by main() as one line.
+#pragma once
+
+namespace i2i::cli {
+
+int cmd_info(int argc, char** argv);
+
+}  // namespace i2i::cli

@@ -1,0 +1,42 @@
+// The CPU backend: oneDNN for Linear / Conv2d, our own OpenMP code for the rest. Internal header.
+#pragma once
+
+#include <memory>
+
+#include "kernels/backend.h"
+
+namespace i2i::cpu {
+
+Backend& cpu_backend();
+
+// Layers (dnnl_layers.cpp).
+std::shared_ptr<const Linear::Impl> make_linear(const Tensor& weight, const Tensor& bias,
+                                                Precision precision);
+std::shared_ptr<const Conv2d::Impl> make_conv2d(const Tensor& weight, const Tensor& bias, int stride,
+                                                Padding padding, Precision precision);
+
+// Normalisation (norm.cpp).
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu);
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
+Tensor softmax(const Tensor& x);
+
+// Element-wise and data movement (elementwise.cpp).
+enum class Act { SiLU, GELU, GELUTanh, QuickGELU };
+Tensor activation(const Tensor& x, Act act);
+Tensor geglu(const Tensor& x);
+Tensor upsample_nearest2x(const Tensor& x);
+Tensor concat_channels(const Tensor& a, const Tensor& b);
+Tensor add(const Tensor& a, const Tensor& b);
+void add_(Tensor& a, const Tensor& b);
+Tensor scale(const Tensor& x, float s);
+void scale_(Tensor& x, float s);
+void add_channel_bias_(Tensor& x, const Tensor& bias);
+
+// Attention (attention.cpp).
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal);
+
+// Testing aid: when on, the portable kernels are used even where AVX-512 versions exist (so tests cover
+// both on an AVX-512 machine). Not thread-safe; call between operations.
+void force_portable_kernels(bool on);
+
+}  // namespace i2i::cpu

@@ -1,0 +1,301 @@
+// Linear and Conv2d through oneDNN. Weights are reordered once, at construction, into the layout oneDNN
+// prefers (format_tag::any) for a nominal input shape; primitives are created once per input shape and
+// cached (under a mutex). When the primitive chosen for a shape wants another weight layout, a copy in
+// that layout is made once and cached with it. Bias and the optional residual (post-op sum) are fused.
+// BF16: weights are converted to bf16 once, activations on the fly; accumulation and output are float32.
+// If the CPU cannot run bf16 primitives, bf16 is emulated (operands rounded to bf16, float32 math).
+#include <cstring>
+#include <dnnl.hpp>
+#include <map>
+#include <mutex>
+#include <string>
+#include <type_traits>
+#include <unordered_map>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/cpu/cpu_backend.h"
+
+namespace i2i::cpu {
+namespace {
+
+using dnnl::memory;
+using dt = memory::data_type;
+using tag = memory::format_tag;
+
+dnnl::engine& cpu_engine() {
+  static dnnl::engine engine(dnnl::engine::kind::cpu, 0);
+  return engine;
+}
+
+// float32 -> bf16 (round to nearest even), or float32 -> float32 rounded to bf16 precision.
+void convert_bf16(const float* src, uint16_t* dst, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+void round_bf16(const float* src, float* dst, int64_t n) {
+#pragma omp parallel for schedule(static) if (n > 65536)
+  for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
+}
+
+std::vector<float> to_f32_vector(const Tensor& t) {
+  if (!t.defined()) return {};
+  return t.to_vector();
+}
+
+dnnl::primitive make_primitive(const dnnl::matmul::primitive_desc& pd) {
+  return dnnl::matmul(pd);
+}
+dnnl::primitive make_primitive(const dnnl::convolution_forward::primitive_desc& pd) {
+  return dnnl::convolution_forward(pd);
+}
+
+// One primitive for one input shape, with the weights in the layout it wants.
+struct Entry {
+  dnnl::primitive prim;
+  memory::desc src_md, dst_md, scratch_md;
+  memory weights;
+};
+
+// Shared machinery of the two layers: precision handling, prepared weights, the primitive cache.
+class DnnlLayer {
+ protected:
+  using Key = std::vector<int64_t>;
+
+  // `user_weights`: float32 memory in the PyTorch layout. `make_pd(key, weights_md)` builds a primitive
+  // descriptor for the given shape key; `nominal` is the shape used to choose the prepared layout.
+  template <typename MakePd>
+  void prepare(const memory::desc& user_md, std::vector<float> w, Precision precision, const Key& nominal,
+               MakePd make_pd) {
+    compute_dt_ = precision == Precision::BF16 ? dt::bf16 : dt::f32;
+    weights_md_ = memory::desc();
+    typename std::invoke_result_t<MakePd, const Key&, const memory::desc&> pd;
+    try {
+      pd = make_pd(nominal, any_weights_md());
+    } catch (const dnnl::error&) {
+      if (compute_dt_ != dt::bf16) throw;
+      emulate_bf16_ = true;  // no bf16 primitive on this CPU
+      compute_dt_ = dt::f32;
+      pd = make_pd(nominal, any_weights_md());
+    }
+    if (emulate_bf16_) round_bf16(w.data(), w.data(), static_cast<int64_t>(w.size()));
+    user_weights_ = std::move(w);
+    user_md_ = user_md;
+    weights_md_ = pd.weights_desc();
+    weights_ = reorder_weights(weights_md_);
+  }
+
+  memory reorder_weights(const memory::desc& md) const {
+    memory src(user_md_, cpu_engine(), const_cast<float*>(user_weights_.data()));
+    memory dst(md, cpu_engine());
+    dnnl::stream stream(cpu_engine());
+    dnnl::reorder(src, dst).execute(stream, src, dst);
+    stream.wait();
+    return dst;
+  }
+
+  virtual memory::desc any_weights_md() const = 0;
+
+  template <typename MakePd>
+  std::shared_ptr<const Entry> entry(const Key& key, MakePd make_pd) const {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = cache_.find(key);
+    if (it != cache_.end()) return it->second;
+    auto e = std::make_shared<Entry>();
+    auto pd = make_pd(key, any_weights_md());
+    if (pd.weights_desc() == weights_md_) {
+      e->weights = weights_;
+    } else {
+      e->weights = reorder_weights(pd.weights_desc());
+    }
+    e->prim = make_primitive(pd);
+    e->src_md = pd.src_desc();
+    e->dst_md = pd.dst_desc();
+    e->scratch_md = pd.scratchpad_desc();
+    cache_.emplace(key, e);
+    return e;
+  }
+
+  // Runs `e` on float32 input `x` (converted to the compute type) writing `out`, which already holds
+  // the residual when one is fused.
+  void run(const Entry& e, const float* x, int64_t x_numel, float* out) const {
+    std::vector<uint16_t> x16;
+    std::vector<float> xr;
+    void* src = const_cast<float*>(x);
+    if (compute_dt_ == dt::bf16) {
+      x16.resize(static_cast<size_t>(x_numel));
+      convert_bf16(x, x16.data(), x_numel);
+      src = x16.data();
+    } else if (emulate_bf16_) {
+      xr.resize(static_cast<size_t>(x_numel));
+      round_bf16(x, xr.data(), x_numel);
+      src = xr.data();
+    }
+    memory src_mem(e.src_md, cpu_engine(), src);
+    memory dst_mem(e.dst_md, cpu_engine(), out);
+    memory bias_mem(bias_md(), cpu_engine(), const_cast<float*>(bias_.data()));
+    std::vector<uint8_t> scratch(e.scratch_md.get_size());
+    memory scratch_mem(e.scratch_md, cpu_engine(), scratch.data());
+    std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
+                                         {DNNL_ARG_WEIGHTS, e.weights},
+                                         {DNNL_ARG_DST, dst_mem},
+                                         {DNNL_ARG_SCRATCHPAD, scratch_mem}};
+    if (!bias_.empty()) args.emplace(DNNL_ARG_BIAS, bias_mem);
+    dnnl::stream stream(cpu_engine());
+    e.prim.execute(stream, args);
+    stream.wait();
+  }
+
+  virtual memory::desc bias_md() const = 0;
+
+  dnnl::primitive_attr attr(bool residual) const {
+    dnnl::primitive_attr a;
+    a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
+    if (residual) {
+      dnnl::post_ops po;
+      po.append_sum(1.0f);
+      a.set_post_ops(po);
+    }
+    return a;
+  }
+
+  dt compute_dt_ = dt::f32;
+  bool emulate_bf16_ = false;
+  std::vector<float> bias_;
+
+ private:
+  std::vector<float> user_weights_;
+  memory::desc user_md_, weights_md_;
+  memory weights_;
+  mutable std::mutex mutex_;
+  mutable std::map<Key, std::shared_ptr<const Entry>> cache_;
+};
+
+class LinearImpl final : public Linear::Impl, DnnlLayer {
+ public:
+  LinearImpl(const Tensor& weight, const Tensor& bias, Precision precision)
+      : out_(weight.dim(0)), in_(weight.dim(1)) {
+    bias_ = to_f32_vector(bias);
+    try {
+      prepare(memory::desc({in_, out_}, dt::f32, tag::ba), weight.to_vector(), precision, Key{1024, 0},
+              [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+    } catch (const dnnl::error& e) {
+      throw Error("Linear [" + std::to_string(out_) + ", " + std::to_string(in_) +
+                  "]: oneDNN cannot create the matmul: " + e.what());
+    }
+  }
+
+  Tensor forward(const Tensor& x, const Tensor* residual) const override {
+    const int64_t m = x.dim(0);
+    Tensor y = Tensor::empty({m, out_});
+    if (m == 0) return y;
+    if (residual) std::memcpy(y.raw(), residual->raw(), y.nbytes());
+    std::shared_ptr<const Entry> e;
+    try {
+      e = entry(Key{m, residual ? 1 : 0},
+                [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+    } catch (const dnnl::error& err) {
+      throw Error("Linear: oneDNN cannot create the matmul for " + std::to_string(m) +
+                  " rows: " + err.what());
+    }
+    run(*e, x.data<float>(), x.numel(), y.data<float>());
+    return y;
+  }
+
+ private:
+  memory::desc any_weights_md() const override { return memory::desc({in_, out_}, compute_dt_, tag::any); }
+  memory::desc bias_md() const override { return memory::desc({1, out_}, dt::f32, tag::ab); }
+
+  dnnl::matmul::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
+    const int64_t m = key[0];
+    memory::desc src({m, in_}, compute_dt_, tag::ab);
+    memory::desc dst({m, out_}, dt::f32, tag::ab);
+    memory::desc bias = bias_.empty() ? memory::desc() : bias_md();
+    dnnl::matmul::desc d(src, weights_md, bias, dst);
+    return dnnl::matmul::primitive_desc(d, attr(key[1] != 0), cpu_engine());
+  }
+
+  int64_t out_, in_;
+};
+
+class ConvImpl final : public Conv2d::Impl, DnnlLayer {
+ public:
+  ConvImpl(const Tensor& weight, const Tensor& bias, int stride, Padding padding, Precision precision)
+      : out_(weight.dim(0)),
+        in_(weight.dim(1)),
+        kh_(weight.dim(2)),
+        kw_(weight.dim(3)),
+        stride_(stride),
+        pad_(padding) {
+    bias_ = to_f32_vector(bias);
+    const int64_t nh = std::max<int64_t>(32, kh_), nw = std::max<int64_t>(32, kw_);
+    try {
+      prepare(memory::desc({out_, in_, kh_, kw_}, dt::f32, tag::oihw), weight.to_vector(), precision,
+              Key{1, nh, nw, 0}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+    } catch (const dnnl::error& e) {
+      throw Error("Conv2d [" + std::to_string(out_) + ", " + std::to_string(in_) + ", " +
+                  std::to_string(kh_) + ", " + std::to_string(kw_) +
+                  "]: oneDNN cannot create the convolution: " + e.what());
+    }
+  }
+
+  int64_t out_h(int64_t h) const override {
+    int64_t span = h + pad_.top + pad_.bottom - kh_;
+    return span < 0 ? 0 : span / stride_ + 1;
+  }
+  int64_t out_w(int64_t w) const override {
+    int64_t span = w + pad_.left + pad_.right - kw_;
+    return span < 0 ? 0 : span / stride_ + 1;
+  }
+
+  Tensor forward(const Tensor& x, const Tensor* residual) const override {
+    const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
+    Tensor y = Tensor::empty({n, out_h(h), out_w(w), out_});
+    if (y.numel() == 0) return y;
+    if (residual) std::memcpy(y.raw(), residual->raw(), y.nbytes());
+    std::shared_ptr<const Entry> e;
+    try {
+      e = entry(Key{n, h, w, residual ? 1 : 0},
+                [this](const Key& k, const memory::desc& wd) { return make_pd(k, wd); });
+    } catch (const dnnl::error& err) {
+      throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str(x.shape()) + ": " +
+                  err.what());
+    }
+    run(*e, x.data<float>(), x.numel(), y.data<float>());
+    return y;
+  }
+
+ private:
+  memory::desc any_weights_md() const override {
+    return memory::desc({out_, in_, kh_, kw_}, compute_dt_, tag::any);
+  }
+  memory::desc bias_md() const override { return memory::desc({out_}, dt::f32, tag::a); }
+
+  dnnl::convolution_forward::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
+    const int64_t n = key[0], h = key[1], w = key[2];
+    memory::desc src({n, in_, h, w}, compute_dt_, tag::nhwc);
+    memory::desc dst({n, out_, out_h(h), out_w(w)}, dt::f32, tag::nhwc);
+    memory::desc bias = bias_.empty() ? memory::desc() : bias_md();
+    dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
+                                      src, weights_md, bias, dst, {stride_, stride_}, {pad_.top, pad_.left},
+                                      {pad_.bottom, pad_.right});
+    return dnnl::convolution_forward::primitive_desc(d, attr(key[3] != 0), cpu_engine());
+  }
+
+  int64_t out_, in_, kh_, kw_, stride_;
+  Padding pad_;
+};
+
+}  // namespace
+
+std::shared_ptr<const Linear::Impl> make_linear(const Tensor& weight, const Tensor& bias,
+                                                Precision precision) {
+  return std::make_shared<LinearImpl>(weight, bias, precision);
+}
+
+std::shared_ptr<const Conv2d::Impl> make_conv2d(const Tensor& weight, const Tensor& bias, int stride,
+                                                Padding padding, Precision precision) {
+  return std::make_shared<ConvImpl>(weight, bias, stride, padding, precision);
+}
+
+}  // namespace i2i::cpu

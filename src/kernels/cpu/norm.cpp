@@ -1,0 +1,150 @@
+// Group norm, layer norm and softmax. Statistics are accumulated in double over a fixed partition of the
+// data (chunks of positions whose size does not depend on the thread count) and combined in a fixed
+// order, so results are identical for any number of threads and match a float64 reference to float32
+// round-off.
+#include <algorithm>
+#include <cmath>
+#include <vector>
+
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/vmath.h"
+
+namespace i2i::cpu {
+namespace {
+
+constexpr int64_t kPositionsPerChunk = 128;
+
+// out[i] += x[i] (or (x[i] - mean[i])^2) over a chunk of positions of one sample, per channel.
+void channel_sums(const float* x, int64_t positions, int64_t c, const double* mean, double* out) {
+  for (int64_t p = 0; p < positions; ++p) {
+    const float* row = x + p * c;
+    if (mean) {
+      for (int64_t j = 0; j < c; ++j) {
+        double d = static_cast<double>(row[j]) - mean[j];
+        out[j] += d * d;
+      }
+    } else {
+      for (int64_t j = 0; j < c; ++j) out[j] += row[j];
+    }
+  }
+}
+
+}  // namespace
+
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
+                  bool silu) {
+  const int64_t n = x.dim(0), c = x.dim(-1);
+  const int64_t positions = n && c ? x.numel() / (n * c) : 0;
+  const int64_t cg = c / groups;
+  Tensor y = Tensor::empty(x.shape());
+  if (x.numel() == 0) return y;
+  const int64_t chunks = (positions + kPositionsPerChunk - 1) / kPositionsPerChunk;
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+  std::vector<double> partial(static_cast<size_t>(n * chunks * c));
+  std::vector<double> mean_c(static_cast<size_t>(n * c));  // group mean, repeated per channel
+  std::vector<double> rstd_c(static_cast<size_t>(n * c));
+  const double count = static_cast<double>(positions * cg);
+
+  // Two passes: the mean, then the mean of squared deviations from it.
+  for (int pass = 0; pass < 2; ++pass) {
+    std::fill(partial.begin(), partial.end(), 0.0);
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t k = 0; k < chunks; ++k) {
+        int64_t p0 = k * kPositionsPerChunk, p1 = std::min(positions, p0 + kPositionsPerChunk);
+        channel_sums(xp + (i * positions + p0) * c, p1 - p0, c, pass ? &mean_c[i * c] : nullptr,
+                     &partial[(i * chunks + k) * c]);
+      }
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t g = 0; g < groups; ++g) {
+        double s = 0;
+        for (int64_t k = 0; k < chunks; ++k)
+          for (int64_t j = g * cg; j < (g + 1) * cg; ++j) s += partial[(i * chunks + k) * c + j];
+        for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
+          if (pass == 0)
+            mean_c[i * c + j] = s / count;
+          else
+            rstd_c[i * c + j] = 1.0 / std::sqrt(s / count + static_cast<double>(eps));
+        }
+      }
+  }
+
+  // y = (x - mean) * (rstd * gamma) + beta, optionally SiLU.
+  std::vector<float> mean_f(static_cast<size_t>(n * c)), scale_f(static_cast<size_t>(n * c));
+  const float* gp = gamma.data<float>();
+  const float* bp = beta.data<float>();
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < c; ++j) {
+      mean_f[i * c + j] = static_cast<float>(mean_c[i * c + j]);
+      scale_f[i * c + j] = static_cast<float>(rstd_c[i * c + j] * gp[j]);
+    }
+#pragma omp parallel for collapse(2) schedule(static)
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < chunks; ++k) {
+      int64_t p0 = k * kPositionsPerChunk, p1 = std::min(positions, p0 + kPositionsPerChunk);
+      const float* m = &mean_f[i * c];
+      const float* s = &scale_f[i * c];
+      for (int64_t p = p0; p < p1; ++p) {
+        const float* xr = xp + (i * positions + p) * c;
+        float* yr = yp + (i * positions + p) * c;
+        for (int64_t j = 0; j < c; ++j) {
+          float v = (xr[j] - m[j]) * s[j] + bp[j];
+          yr[j] = silu ? v * sigmoid_approx(v) : v;
+        }
+      }
+    }
+  return y;
+}
+
+Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
+  const int64_t c = x.dim(-1);
+  const int64_t rows = c ? x.numel() / c : 0;
+  Tensor y = Tensor::empty(x.shape());
+  const float* xp = x.data<float>();
+  const float* gp = gamma.data<float>();
+  const float* bp = beta.data<float>();
+  float* yp = y.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = xp + r * c;
+    float* yr = yp + r * c;
+    double s = 0;
+    for (int64_t j = 0; j < c; ++j) s += xr[j];
+    double mean = s / static_cast<double>(c);
+    double ss = 0;
+    for (int64_t j = 0; j < c; ++j) {
+      double d = xr[j] - mean;
+      ss += d * d;
+    }
+    float rstd = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(c) + static_cast<double>(eps)));
+    float mf = static_cast<float>(mean);
+    for (int64_t j = 0; j < c; ++j) yr[j] = (xr[j] - mf) * rstd * gp[j] + bp[j];
+  }
+  return y;
+}
+
+Tensor softmax(const Tensor& x) {
+  const int64_t c = x.dim(-1);
+  const int64_t rows = c ? x.numel() / c : 0;
+  Tensor y = Tensor::empty(x.shape());
+  const float* xp = x.data<float>();
+  float* yp = y.data<float>();
+#pragma omp parallel for schedule(static)
+  for (int64_t r = 0; r < rows; ++r) {
+    const float* xr = xp + r * c;
+    float* yr = yp + r * c;
+    float m = xr[0];
+    for (int64_t j = 1; j < c; ++j) m = std::max(m, xr[j]);
+    double s = 0;
+    for (int64_t j = 0; j < c; ++j) {
+      yr[j] = exp_approx(xr[j] - m);
+      s += yr[j];
+    }
+    float inv = static_cast<float>(1.0 / s);
+    for (int64_t j = 0; j < c; ++j) yr[j] *= inv;
+  }
+  return y;
+}
+
+}  // namespace i2i::cpu

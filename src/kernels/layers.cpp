@@ -1,0 +1,88 @@
+// Linear and Conv2d: argument checking, then the backend of the weights' device prepares and runs them.
+#include <string>
+
+#include "core/error.h"
+#include "kernels/backend.h"
+#include "kernels/conv2d.h"
+#include "kernels/linear.h"
+
+namespace i2i {
+namespace {
+
+void check_weight(const Tensor& w, const char* layer) {
+  check(w.defined() && w.numel() > 0, std::string(layer) + ": weight is undefined or empty");
+  check(w.dtype() == DType::F32 || w.dtype() == DType::F16 || w.dtype() == DType::BF16,
+        std::string(layer) + ": weight must be F32, F16 or BF16, got " + std::string(dtype_name(w.dtype())));
+}
+
+void check_bias(const Tensor& b, int64_t out, const char* layer) {
+  if (!b.defined()) return;  // no bias
+  check(b.ndim() == 1 && b.dim(0) == out, std::string(layer) + ": bias has shape " + shape_str(b.shape()) +
+                                              ", expected [" + std::to_string(out) + "]");
+  check(b.dtype() == DType::F32 || b.dtype() == DType::F16 || b.dtype() == DType::BF16,
+        std::string(layer) + ": bias must be F32, F16 or BF16, got " + std::string(dtype_name(b.dtype())));
+}
+
+void check_input(const Tensor& x, const char* layer) {
+  check(x.dtype() == DType::F32, std::string(layer) + ": input must be float32, got " +
+                                     std::string(dtype_name(x.dtype())) + " " + shape_str(x.shape()));
+  check(x.defined(), std::string(layer) + ": input is undefined");
+}
+
+void check_residual(const Tensor* r, const Shape& out, const char* layer) {
+  if (!r) return;
+  check(r->defined() && r->dtype() == DType::F32, std::string(layer) + ": residual must be a float32 tensor");
+  check(r->shape() == out, std::string(layer) + ": residual has shape " + shape_str(r->shape()) +
+                               ", expected the output shape " + shape_str(out));
+}
+
+}  // namespace
+
+Linear::Linear(const Tensor& weight, const Tensor& bias, Precision precision) {
+  check_weight(weight, "Linear");
+  check(weight.ndim() == 2, "Linear: weight must be [out, in], got " + shape_str(weight.shape()));
+  out_ = weight.dim(0);
+  in_ = weight.dim(1);
+  check_bias(bias, out_, "Linear");
+  impl_ = backend_of(weight).make_linear(weight, bias, precision);
+}
+
+Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
+  check(impl_ != nullptr, "Linear: layer is not initialised");
+  check_input(x, "Linear");
+  check(x.ndim() >= 1 && x.dim(-1) == in_,
+        "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
+  Shape out_shape = x.shape();
+  out_shape.back() = out_;
+  check_residual(residual, out_shape, "Linear");
+  int64_t m = x.numel() / in_;
+  Tensor r2;
+  if (residual) r2 = residual->reshape({m, out_});
+  Tensor y = impl_->forward(x.reshape({m, in_}), residual ? &r2 : nullptr);
+  return y.reshape(out_shape);
+}
+
+Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding padding, Precision precision) {
+  check_weight(weight, "Conv2d");
+  check(weight.ndim() == 4, "Conv2d: weight must be [out, in, kh, kw], got " + shape_str(weight.shape()));
+  check(stride >= 1, "Conv2d: stride must be at least 1, got " + std::to_string(stride));
+  check(padding.top >= 0 && padding.left >= 0 && padding.bottom >= 0 && padding.right >= 0,
+        "Conv2d: padding must not be negative");
+  out_ = weight.dim(0);
+  in_ = weight.dim(1);
+  check_bias(bias, out_, "Conv2d");
+  impl_ = backend_of(weight).make_conv2d(weight, bias, stride, padding, precision);
+}
+
+Tensor Conv2d::operator()(const Tensor& x, const Tensor* residual) const {
+  check(impl_ != nullptr, "Conv2d: layer is not initialised");
+  check_input(x, "Conv2d");
+  check(x.ndim() == 4 && x.dim(3) == in_,
+        "Conv2d: input " + shape_str(x.shape()) + " is not [N, H, W, " + std::to_string(in_) + "]");
+  int64_t oh = impl_->out_h(x.dim(1)), ow = impl_->out_w(x.dim(2));
+  check(oh > 0 && ow > 0, "Conv2d: input " + shape_str(x.shape()) + " is smaller than the kernel");
+  check_residual(residual, Shape{x.dim(0), oh, ow, out_}, "Conv2d");
+  return impl_->forward(x, residual);
+}
+
+}  // namespace i2i

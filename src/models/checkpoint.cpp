@@ -1,0 +1,248 @@
+#include "models/checkpoint.h"
+
+#include <fstream>
+#include <regex>
+
+#include "core/error.h"
+
+namespace i2i {
+namespace fs = std::filesystem;
+namespace {
+
+nlohmann::json read_json_file(const fs::path& p) {
+  std::ifstream in(p);
+  if (!in) throw Error(p.string() + ": cannot read");
+  try {
+    return nlohmann::json::parse(in);
+  } catch (const nlohmann::json::exception& e) {
+    throw Error(p.string() + ": invalid JSON (" + std::string(e.what()) + ")");
+  }
+}
+
+bool has_prefix(const SafeTensors& st, const std::string& prefix) {
+  for (const auto& n : st.names())
+    if (n.compare(0, prefix.size(), prefix) == 0) return true;
+  return false;
+}
+
+// Merges a sidecar-style object ({"unet": {...}, "vae": {...}, "prediction_type": ..., ...}) into `ck`.
+void apply_sidecar(Checkpoint& ck, const nlohmann::json& j, const std::string& source) {
+  if (!j.is_object()) throw Error(source + ": model config must be a JSON object");
+  auto merge = [&](nlohmann::json& dst, const char* key) {
+    if (j.contains(key) && j[key].is_object()) dst.update(j[key]);
+  };
+  merge(ck.unet_config, "unet");
+  merge(ck.vae_config, "vae");
+  merge(ck.text_encoder_config, "text_encoder");
+  merge(ck.text_encoder_2_config, "text_encoder_2");
+  merge(ck.scheduler_config, "scheduler");
+  merge(ck.controlnet_config, "controlnet");
+  if (j.contains("vae_scaling_factor") && j["vae_scaling_factor"].is_number())
+    ck.vae_scaling_factor = j["vae_scaling_factor"].get<float>();
+  std::string pred;
+  if (j.contains("prediction_type") && j["prediction_type"].is_string())
+    pred = j["prediction_type"].get<std::string>();
+  else if (ck.scheduler_config.contains("prediction_type") &&
+           ck.scheduler_config["prediction_type"].is_string())
+    pred = ck.scheduler_config["prediction_type"].get<std::string>();
+  if (!pred.empty()) {
+    ck.prediction = parse_prediction(pred);
+    ck.prediction_source = source;
+  }
+  ck.config_source = ck.config_source.empty() ? source : ck.config_source + ", " + source;
+}
+
+void classify_single_file(Checkpoint& ck) {
+  const SafeTensors& st = *ck.file;
+  const std::string unet_in = "model.diffusion_model.input_blocks.0.0.weight";
+  if (st.contains(unet_in)) {
+    const auto& shape = st.info(unet_in).shape;
+    if (shape.size() != 4)
+      throw Error(ck.path.string() + ": tensor '" + unet_in + "' has shape " + shape_str(shape));
+    ck.inpainting = shape[1] == 9;
+    if (has_prefix(st, "conditioner.embedders.") || st.contains("model.diffusion_model.label_emb.0.0.weight"))
+      ck.family = ModelFamily::SDXL;
+    else if (has_prefix(st, "cond_stage_model.model."))
+      ck.family = ModelFamily::SD2;
+    else if (has_prefix(st, "cond_stage_model.transformer."))
+      ck.family = ModelFamily::SD1;
+    else
+      throw Error(ck.path.string() + ": has a UNet but no text encoder (cond_stage_model.* / conditioner.*)");
+    if (!has_prefix(st, "first_stage_model."))
+      throw Error(ck.path.string() + ": has a UNet but no VAE (first_stage_model.*); pass one with --vae");
+  } else if (has_prefix(st, "control_model.")) {
+    ck.family = ModelFamily::ControlNet;
+  } else if (st.contains("encoder.conv_in.weight") && st.contains("decoder.conv_in.weight")) {
+    ck.family = ModelFamily::VAE;
+  } else if (st.contains("controlnet_cond_embedding.conv_in.weight")) {
+    ck.family = ModelFamily::ControlNet;  // a diffusers ControlNet weights file on its own
+  } else {
+    throw Error(ck.path.string() + ": not a Stable Diffusion checkpoint (no model.diffusion_model.*, " +
+                "first_stage_model.*, control_model.* or VAE tensors among " +
+                std::to_string(st.names().size()) + " tensors)");
+  }
+}
+
+void classify_folder(Checkpoint& ck) {
+  const fs::path& dir = ck.path;
+  if (fs::exists(dir / "model_index.json")) {
+    nlohmann::json index = read_json_file(dir / "model_index.json");
+    for (auto [name, slot] : {std::pair{"unet", &ck.unet_config},
+                              {"vae", &ck.vae_config},
+                              {"text_encoder", &ck.text_encoder_config},
+                              {"text_encoder_2", &ck.text_encoder_2_config}})
+      if (fs::exists(dir / name / "config.json")) slot->update(read_json_file(dir / name / "config.json"));
+    if (fs::exists(dir / "scheduler" / "scheduler_config.json"))
+      ck.scheduler_config.update(read_json_file(dir / "scheduler" / "scheduler_config.json"));
+    if (!fs::exists(dir / "unet" / "config.json"))
+      throw Error(dir.string() + ": diffusers folder without unet/config.json");
+    if (ck.unet_config.value("addition_embed_type", nlohmann::json()).is_string() ||
+        fs::exists(dir / "text_encoder_2"))
+      ck.family = ModelFamily::SDXL;
+    else if (ck.text_encoder_config.value("hidden_act", std::string()) == "gelu")
+      ck.family = ModelFamily::SD2;
+    else
+      ck.family = ModelFamily::SD1;
+    ck.inpainting = ck.unet_config.value("in_channels", 4) == 9;
+    ck.config_source = "diffusers folder configs";
+    if (ck.scheduler_config.contains("prediction_type")) {
+      ck.prediction = parse_prediction(ck.scheduler_config["prediction_type"].get<std::string>());
+      ck.prediction_source = "scheduler/scheduler_config.json";
+    }
+    if (ck.vae_config.contains("scaling_factor"))
+      ck.vae_scaling_factor = ck.vae_config["scaling_factor"].get<float>();
+  } else if (fs::exists(dir / "config.json")) {
+    nlohmann::json cfg = read_json_file(dir / "config.json");
+    std::string cls = cfg.value("_class_name", std::string());
+    if (cls == "ControlNetModel") {
+      ck.family = ModelFamily::ControlNet;
+      ck.controlnet_config = cfg;
+    } else if (cls == "AutoencoderKL") {
+      ck.family = ModelFamily::VAE;
+      ck.vae_config = cfg;
+    } else {
+      throw Error(dir.string() + ": config.json describes '" + cls + "', not a model i2i can load");
+    }
+    ck.config_source = "config.json";
+  } else {
+    throw Error(dir.string() + ": not a diffusers folder (no model_index.json or config.json)");
+  }
+}
+
+}  // namespace
+
+std::string family_name(ModelFamily f) {
+  switch (f) {
+    case ModelFamily::SD1:
+      return "SD1.x";
+    case ModelFamily::SD2:
+      return "SD2.x";
+    case ModelFamily::SDXL:
+      return "SDXL";
+    case ModelFamily::ControlNet:
+      return "ControlNet";
+    case ModelFamily::VAE:
+      return "VAE";
+    case ModelFamily::Unknown:
+      break;
+  }
+  return "unknown";
+}
+
+std::string prediction_name(Prediction p) {
+  return p == Prediction::V ? "v_prediction" : "epsilon";
+}
+
+Prediction parse_prediction(const std::string& s) {
+  if (s == "v" || s == "v_prediction" || s == "v-prediction") return Prediction::V;
+  if (s == "eps" || s == "epsilon") return Prediction::Epsilon;
+  throw Error("unknown prediction type '" + s + "' (use v or eps)");
+}
+
+fs::path Checkpoint::component_file(const std::string& component) const {
+  fs::path dir = path / component;
+  for (const char* name : {"diffusion_pytorch_model.safetensors", "model.safetensors",
+                           "diffusion_pytorch_model.fp16.safetensors", "model.fp16.safetensors"})
+    if (fs::exists(dir / name)) return dir / name;
+  throw Error(path.string() + ": no " + component + "/*.safetensors weights in the diffusers folder");
+}
+
+nlohmann::json read_ldm_yaml(const fs::path& path) {
+  std::ifstream in(path);
+  if (!in) throw Error(path.string() + ": cannot read");
+  nlohmann::json out = nlohmann::json::object();
+  std::regex kv(R"(^\s*([A-Za-z_]+)\s*:\s*["']?([^"'#\s]+)["']?\s*(#.*)?$)");
+  std::string line;
+  while (std::getline(in, line)) {
+    std::smatch m;
+    if (!std::regex_match(line, m, kv)) continue;
+    std::string key = m[1], value = m[2];
+    try {
+      if (key == "parameterization")
+        out["prediction_type"] = value == "v" ? "v_prediction" : "epsilon";
+      else if (key == "scale_factor")
+        out["vae_scaling_factor"] = std::stod(value);
+      else if (key == "num_heads" && std::stoi(value) > 0)
+        out["unet"]["attention_head_dim"] = std::stoi(value);
+      else if (key == "num_head_channels" && std::stoi(value) > 0)
+        out["unet"]["i2i_head_dim"] = std::stoi(value);
+      else if (key == "use_linear_in_transformer")
+        out["unet"]["use_linear_projection"] = value == "True" || value == "true";
+      else if (key == "context_dim")
+        out["unet"]["cross_attention_dim"] = std::stoi(value);
+    } catch (const std::exception&) {
+      throw Error(path.string() + ": cannot read '" + key + ": " + value + "'");
+    }
+  }
+  return out;
+}
+
+Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& options) {
+  Checkpoint ck;
+  ck.path = path;
+  std::error_code ec;
+  if (!fs::exists(path, ec)) throw Error(path.string() + ": no such file or folder");
+  ck.is_folder = fs::is_directory(path, ec);
+  if (ck.is_folder) {
+    classify_folder(ck);
+  } else {
+    std::string ext = path.extension().string();
+    if (ext == ".ckpt" || ext == ".pt" || ext == ".pth" || ext == ".bin")
+      throw Error(path.string() + ": pickled checkpoints (" + ext +
+                  ") are not loaded, since they can run code; use the model's .safetensors file");
+    ck.file = std::make_shared<SafeTensors>(SafeTensors::open(path));
+    classify_single_file(ck);
+    fs::path json_sidecar = fs::path(path).replace_extension(".json");
+    fs::path yaml_sidecar = fs::path(path).replace_extension(".yaml");
+    // The fixtures name fp16 files `<model>.fp16.safetensors` beside one `<model>.json`.
+    if (!fs::exists(json_sidecar) && path.stem().extension() == ".fp16")
+      json_sidecar = path.parent_path() / (path.stem().stem().string() + ".json");
+    if (!options.model_config) {
+      if (fs::exists(json_sidecar))
+        apply_sidecar(ck, read_json_file(json_sidecar), json_sidecar.string());
+      else if (fs::exists(yaml_sidecar))
+        apply_sidecar(ck, read_ldm_yaml(yaml_sidecar), yaml_sidecar.string());
+    }
+  }
+  if (options.model_config) {
+    const fs::path& p = *options.model_config;
+    bool yaml = p.extension() == ".yaml" || p.extension() == ".yml";
+    apply_sidecar(ck, yaml ? read_ldm_yaml(p) : read_json_file(p), p.string());
+  }
+  if (ck.prediction_source.empty()) {
+    // A bare single file says nothing about its prediction type. SD 2.x's 768-pixel models (the common
+    // ones) are v-prediction, the 512-pixel base model epsilon; i2i defaults to v for SD 2.x, as
+    // AUTOMATIC1111 does with its v2-inference-v.yaml, and --prediction eps overrides.
+    ck.prediction = ck.family == ModelFamily::SD2 ? Prediction::V : Prediction::Epsilon;
+    ck.prediction_source = "default for " + family_name(ck.family);
+  }
+  if (options.prediction) {
+    ck.prediction = *options.prediction;
+    ck.prediction_source = "--prediction";
+  }
+  if (!ck.vae_scaling_factor && ck.family != ModelFamily::ControlNet)
+    ck.vae_scaling_factor = ck.family == ModelFamily::SDXL ? 0.13025f : 0.18215f;
+  return ck;
+}
+
+}  // namespace i2i

@@ -1,0 +1,63 @@
+// What a model path is: a single-file checkpoint in the original (LDM / A1111) layout or a diffusers
+// folder; which family it belongs to; and the configuration that tensor shapes cannot tell, gathered
+// from (in order) an explicit --model-config file, a sidecar beside the checkpoint (`<stem>.json`, the
+// fixtures' bundle of diffusers configs; or A1111's LDM `<stem>.yaml`), the diffusers folder's config
+// files, and finally the real models' standard values (applied by each component's config builder).
+#pragma once
+
+#include <filesystem>
+#include <memory>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <string>
+
+#include "io/safetensors.h"
+
+namespace i2i {
+
+enum class ModelFamily { SD1, SD2, SDXL, ControlNet, VAE, Unknown };
+enum class Prediction { Epsilon, V };
+
+std::string family_name(ModelFamily f);
+std::string prediction_name(Prediction p);
+// "v" / "v_prediction" / "eps" / "epsilon" (throws i2i::Error for anything else).
+Prediction parse_prediction(const std::string& s);
+
+struct CheckpointOptions {
+  std::optional<std::filesystem::path> model_config;  // --model-config FILE
+  std::optional<Prediction> prediction;               // --prediction v|eps
+};
+
+struct Checkpoint {
+  std::filesystem::path path;
+  bool is_folder = false;
+  std::shared_ptr<SafeTensors> file;  // the single file (null for a folder)
+  ModelFamily family = ModelFamily::Unknown;
+  bool inpainting = false;  // 9-channel UNet input
+  Prediction prediction = Prediction::Epsilon;
+  std::string prediction_source;  // where the prediction type came from, for `i2i info`
+  std::string config_source;      // where the component configs came from ("" = shapes and defaults)
+  // diffusers-style component configs (empty objects when unknown: builders then use shapes + defaults).
+  nlohmann::json unet_config = nlohmann::json::object();
+  nlohmann::json vae_config = nlohmann::json::object();
+  nlohmann::json text_encoder_config = nlohmann::json::object();
+  nlohmann::json text_encoder_2_config = nlohmann::json::object();
+  nlohmann::json scheduler_config = nlohmann::json::object();
+  nlohmann::json controlnet_config = nlohmann::json::object();
+  std::optional<float> vae_scaling_factor;
+
+  // A diffusers folder's component file, e.g. component_file("unet") ->
+  // <path>/unet/diffusion_pytorch_model.safetensors.
+  std::filesystem::path component_file(const std::string& component) const;
+};
+
+// Opens and classifies `path`. Throws i2i::Error naming the path when it is missing, unreadable, not a
+// diffusion checkpoint, or truncated/corrupt.
+Checkpoint open_checkpoint(const std::filesystem::path& path, const CheckpointOptions& options = {});
+
+// Reads the few keys i2i understands from an LDM/A1111 `.yaml` config (a line-based scan, not a general
+// YAML parser): parameterization, scale_factor, num_heads, use_linear_in_transformer, context_dim.
+// Returns a sidecar-style JSON object ({"prediction_type", "vae_scaling_factor", "unet": {...}}).
+nlohmann::json read_ldm_yaml(const std::filesystem::path& path);
+
+}  // namespace i2i

@@ -1,0 +1,287 @@
+#include "models/random_checkpoint.h"
+
+#include <cmath>
+#include <fstream>
+#include <nlohmann/json.hpp>
+
+#include "core/error.h"
+
+namespace i2i {
+
+SdShape SdShape::sd15() {
+  return SdShape{};
+}
+
+SdShape SdShape::tiny_sd15() {
+  SdShape s;
+  s.model_channels = 16;
+  s.channel_mult = {1, 1, 2, 2};
+  s.context_dim = 16;
+  s.vae_channels = 16;
+  s.vae_mult = {1, 1, 2, 2};
+  s.text_hidden = 16;
+  s.text_layers = 3;
+  s.text_intermediate = 64;
+  return s;
+}
+
+namespace {
+
+struct Builder {
+  std::vector<TensorSpec> specs;
+  void weight(const std::string& n, Shape s) {
+    specs.push_back({n + ".weight", std::move(s), InitKind::Weight});
+  }
+  void bias(const std::string& n, int64_t c) { specs.push_back({n + ".bias", {c}, InitKind::Bias}); }
+  void linear(const std::string& n, int64_t in, int64_t out, bool with_bias = true) {
+    weight(n, {out, in});
+    if (with_bias) bias(n, out);
+  }
+  void conv(const std::string& n, int64_t in, int64_t out, int64_t k) {
+    weight(n, {out, in, k, k});
+    bias(n, out);
+  }
+  void norm(const std::string& n, int64_t c) {
+    specs.push_back({n + ".weight", {c}, InitKind::Norm});
+    bias(n, c);
+  }
+
+  // LDM ResBlock (UNet).
+  void resblock(const std::string& p, int64_t in, int64_t out, int64_t temb) {
+    norm(p + ".in_layers.0", in);
+    conv(p + ".in_layers.2", in, out, 3);
+    linear(p + ".emb_layers.1", temb, out);
+    norm(p + ".out_layers.0", out);
+    conv(p + ".out_layers.3", out, out, 3);
+    if (in != out) conv(p + ".skip_connection", in, out, 1);
+  }
+  // LDM SpatialTransformer with one BasicTransformerBlock.
+  void transformer(const std::string& p, int64_t c, int64_t ctx, bool linear_proj) {
+    norm(p + ".norm", c);
+    if (linear_proj)
+      linear(p + ".proj_in", c, c);
+    else
+      conv(p + ".proj_in", c, c, 1);
+    std::string b = p + ".transformer_blocks.0";
+    linear(b + ".attn1.to_q", c, c, false);
+    linear(b + ".attn1.to_k", c, c, false);
+    linear(b + ".attn1.to_v", c, c, false);
+    linear(b + ".attn1.to_out.0", c, c);
+    linear(b + ".ff.net.0.proj", c, 8 * c);
+    linear(b + ".ff.net.2", 4 * c, c);
+    linear(b + ".attn2.to_q", c, c, false);
+    linear(b + ".attn2.to_k", ctx, c, false);
+    linear(b + ".attn2.to_v", ctx, c, false);
+    linear(b + ".attn2.to_out.0", c, c);
+    norm(b + ".norm1", c);
+    norm(b + ".norm2", c);
+    norm(b + ".norm3", c);
+    if (linear_proj)
+      linear(p + ".proj_out", c, c);
+    else
+      conv(p + ".proj_out", c, c, 1);
+  }
+  // VAE ResnetBlock (original names).
+  void vae_block(const std::string& p, int64_t in, int64_t out) {
+    norm(p + ".norm1", in);
+    conv(p + ".conv1", in, out, 3);
+    norm(p + ".norm2", out);
+    conv(p + ".conv2", out, out, 3);
+    if (in != out) conv(p + ".nin_shortcut", in, out, 1);
+  }
+  void vae_mid(const std::string& p, int64_t c) {
+    vae_block(p + ".block_1", c, c);
+    norm(p + ".attn_1.norm", c);
+    for (const char* n : {"q", "k", "v", "proj_out"}) conv(p + ".attn_1." + n, c, c, 1);
+    vae_block(p + ".block_2", c, c);
+  }
+};
+
+void unet_layout(Builder& b, const SdShape& s) {
+  const std::string p = "model.diffusion_model.";
+  const int64_t mc = s.model_channels, temb = 4 * mc;
+  b.linear(p + "time_embed.0", mc, temb);
+  b.linear(p + "time_embed.2", temb, temb);
+  b.conv(p + "input_blocks.0.0", s.in_channels, mc, 3);
+  std::vector<int64_t> skip_channels = {mc};
+  int64_t ch = mc;
+  int idx = 1;
+  const size_t levels = s.channel_mult.size();
+  for (size_t l = 0; l < levels; ++l) {
+    int64_t out = mc * s.channel_mult[l];
+    for (int r = 0; r < s.res_blocks; ++r, ++idx) {
+      std::string blk = p + "input_blocks." + std::to_string(idx);
+      b.resblock(blk + ".0", ch, out, temb);
+      ch = out;
+      if (s.attention[l]) b.transformer(blk + ".1", ch, s.context_dim, s.linear_projection);
+      skip_channels.push_back(ch);
+    }
+    if (l + 1 < levels) {
+      b.conv(p + "input_blocks." + std::to_string(idx) + ".0.op", ch, ch, 3);
+      skip_channels.push_back(ch);
+      ++idx;
+    }
+  }
+  b.resblock(p + "middle_block.0", ch, ch, temb);
+  b.transformer(p + "middle_block.1", ch, s.context_dim, s.linear_projection);
+  b.resblock(p + "middle_block.2", ch, ch, temb);
+  idx = 0;
+  for (size_t li = levels; li-- > 0;) {
+    int64_t out = mc * s.channel_mult[li];
+    for (int r = 0; r <= s.res_blocks; ++r, ++idx) {
+      std::string blk = p + "output_blocks." + std::to_string(idx);
+      int64_t skip = skip_channels.back();
+      skip_channels.pop_back();
+      b.resblock(blk + ".0", ch + skip, out, temb);
+      ch = out;
+      int sub = 1;
+      if (s.attention[li])
+        b.transformer(blk + "." + std::to_string(sub++), ch, s.context_dim, s.linear_projection);
+      if (li > 0 && r == s.res_blocks) b.conv(blk + "." + std::to_string(sub) + ".conv", ch, ch, 3);
+    }
+  }
+  b.norm(p + "out.0", ch);
+  b.conv(p + "out.2", ch, 4, 3);
+}
+
+void vae_layout(Builder& b, const SdShape& s) {
+  const std::string p = "first_stage_model.";
+  const int64_t base = s.vae_channels, z = s.latent_channels;
+  const size_t levels = s.vae_mult.size();
+  b.conv(p + "encoder.conv_in", 3, base, 3);
+  int64_t ch = base;
+  for (size_t l = 0; l < levels; ++l) {
+    int64_t out = base * s.vae_mult[l];
+    for (int r = 0; r < s.vae_res_blocks; ++r) {
+      b.vae_block(p + "encoder.down." + std::to_string(l) + ".block." + std::to_string(r), ch, out);
+      ch = out;
+    }
+    if (l + 1 < levels) b.conv(p + "encoder.down." + std::to_string(l) + ".downsample.conv", ch, ch, 3);
+  }
+  b.vae_mid(p + "encoder.mid", ch);
+  b.norm(p + "encoder.norm_out", ch);
+  b.conv(p + "encoder.conv_out", ch, 2 * z, 3);
+  b.conv(p + "quant_conv", 2 * z, 2 * z, 1);
+  b.conv(p + "post_quant_conv", z, z, 1);
+  ch = base * s.vae_mult.back();
+  b.conv(p + "decoder.conv_in", z, ch, 3);
+  b.vae_mid(p + "decoder.mid", ch);
+  for (size_t l = levels; l-- > 0;) {
+    int64_t out = base * s.vae_mult[l];
+    for (int r = 0; r <= s.vae_res_blocks; ++r) {
+      b.vae_block(p + "decoder.up." + std::to_string(l) + ".block." + std::to_string(r), ch, out);
+      ch = out;
+    }
+    if (l > 0) b.conv(p + "decoder.up." + std::to_string(l) + ".upsample.conv", ch, ch, 3);
+  }
+  b.norm(p + "decoder.norm_out", ch);
+  b.conv(p + "decoder.conv_out", ch, 3, 3);
+}
+
+void text_layout(Builder& b, const SdShape& s) {
+  const std::string p = "cond_stage_model.transformer.text_model.";
+  const int64_t h = s.text_hidden;
+  b.specs.push_back({p + "embeddings.token_embedding.weight", {s.vocab, h}, InitKind::Embedding});
+  b.specs.push_back({p + "embeddings.position_embedding.weight", {s.text_positions, h}, InitKind::Embedding});
+  for (int l = 0; l < s.text_layers; ++l) {
+    std::string L = p + "encoder.layers." + std::to_string(l);
+    b.norm(L + ".layer_norm1", h);
+    for (const char* n : {"q_proj", "k_proj", "v_proj", "out_proj"}) b.linear(L + ".self_attn." + n, h, h);
+    b.norm(L + ".layer_norm2", h);
+    b.linear(L + ".mlp.fc1", h, s.text_intermediate);
+    b.linear(L + ".mlp.fc2", s.text_intermediate, h);
+  }
+  b.norm(p + "final_layer_norm", h);
+}
+
+// splitmix64: a tiny, fast, well-mixed generator; the weights only need to be deterministic.
+uint64_t splitmix(uint64_t& state) {
+  uint64_t z = (state += 0x9e3779b97f4a7c15ull);
+  z = (z ^ (z >> 30)) * 0xbf58476d1ce4e5b9ull;
+  z = (z ^ (z >> 27)) * 0x94d049bb133111ebull;
+  return z ^ (z >> 31);
+}
+
+}  // namespace
+
+std::vector<TensorSpec> sd_checkpoint_layout(const SdShape& shape) {
+  Builder b;
+  unet_layout(b, shape);
+  vae_layout(b, shape);
+  text_layout(b, shape);
+  return b.specs;
+}
+
+Tensor random_tensor(const TensorSpec& spec, DType dtype, uint64_t seed) {
+  uint64_t state = seed ^ std::hash<std::string>{}(spec.name);
+  int64_t n = shape_numel(spec.shape);
+  int64_t fan_in = spec.shape.size() > 1 ? n / spec.shape[0] : 1;
+  float mean = 0, stddev = 0.05f;
+  switch (spec.init) {
+    case InitKind::Weight:
+      stddev = 1.0f / std::sqrt(static_cast<float>(std::max<int64_t>(fan_in, 1)));
+      break;
+    case InitKind::Bias:
+      stddev = 0.05f;
+      break;
+    case InitKind::Norm:
+      mean = 1.0f;
+      stddev = 0.1f;
+      break;
+    case InitKind::Embedding:
+      stddev = 0.5f;
+      break;
+  }
+  // Sum of four uniforms, rescaled to unit variance: cheap and close enough to normal for random weights.
+  std::vector<float> v(static_cast<size_t>(n));
+  const float k = std::sqrt(3.0f) / 2.0f;  // 4 uniforms on [-1, 1] have variance 4/3
+  for (auto& x : v) {
+    uint64_t r = splitmix(state);
+    float s = 0;
+    for (int i = 0; i < 4; ++i) s += static_cast<float>((r >> (16 * i)) & 0xffff) / 32767.5f - 1.0f;
+    x = mean + stddev * s * k;
+  }
+  Tensor t = Tensor::empty(spec.shape, dtype);
+  convert_from_f32(v.data(), t.raw(), dtype, v.size());
+  return t;
+}
+
+void write_random_checkpoint(const std::filesystem::path& path, const SdShape& shape, DType dtype,
+                             uint64_t seed) {
+  auto specs = sd_checkpoint_layout(shape);
+  nlohmann::ordered_json header = nlohmann::ordered_json::object();
+  header["__metadata__"] = {{"format", "pt"}, {"i2i", "random weights"}};
+  size_t offset = 0;
+  for (const auto& s : specs) {
+    size_t bytes = static_cast<size_t>(shape_numel(s.shape)) * dtype_size(dtype);
+    header[s.name] = {{"dtype", std::string(dtype_name(dtype))},
+                      {"shape", s.shape},
+                      {"data_offsets", {offset, offset + bytes}}};
+    offset += bytes;
+  }
+  std::string h = header.dump();
+  while (h.size() % 8 != 0) h.push_back(' ');
+  std::filesystem::path tmp = path;
+  tmp += ".part";
+  {
+    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
+    if (!out) throw Error(path.string() + ": cannot write");
+    uint64_t len = h.size();
+    for (int i = 0; i < 8; ++i) out.put(static_cast<char>(len >> (8 * i)));
+    out.write(h.data(), static_cast<std::streamsize>(h.size()));
+    for (const auto& s : specs) {
+      Tensor t = random_tensor(s, dtype, seed);
+      out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
+    }
+    if (!out) throw Error(path.string() + ": write failed (disk full?)");
+  }
+  std::filesystem::rename(tmp, path);
+}
+
+Weights random_checkpoint_weights(const SdShape& shape, DType dtype, uint64_t seed) {
+  Weights w("random checkpoint");
+  for (const auto& s : sd_checkpoint_layout(shape)) w.add(s.name, random_tensor(s, dtype, seed));
+  return w;
+}
+
+}  // namespace i2i

@@ -1,0 +1,37 @@
+#include "pipelines/generation_params.h"
+
+#include <algorithm>
+
+#include "core/error.h"
+
+namespace i2i {
+
+std::string resize_mode_name(ResizeMode m) {
+  switch (m) {
+    case ResizeMode::JustResize: return "Just resize";
+    case ResizeMode::CropAndResize: return "Crop and resize";
+    case ResizeMode::ResizeAndFill: return "Resize and fill";
+  }
+  return "";
+}
+
+void GenerationParams::validate() const {
+  if (!(strength >= 0.0 && strength <= 1.0))
+    throw Error("--strength must be between 0 and 1, got " + std::to_string(strength));
+  if (steps < 1) throw Error("--steps must be at least 1, got " + std::to_string(steps));
+  if (steps > 1000) throw Error("--steps must be at most 1000, got " + std::to_string(steps));
+  if (!(cfg_scale >= 0.0)) throw Error("--cfg-scale must not be negative, got " + std::to_string(cfg_scale));
+  for (auto [name, v] : {std::pair{"--width", width}, {"--height", height}}) {
+    if (v < 0 || (v == 0 && init_image.empty()))
+      throw Error(std::string(name) + " must be a positive number of pixels, got " + std::to_string(v));
+    if (v > kMaxImageSide)
+      throw Error(std::string(name) + " " + std::to_string(v) + " is too large (at most " +
+                  std::to_string(kMaxImageSide) + ")");
+  }
+  if (clip_skip < 1 || clip_skip > 12) throw Error("--clip-skip must be between 1 and 12, got " + std::to_string(clip_skip));
+  if (batch_count < 1) throw Error("--batch-count must be at least 1");
+  if (batch_size < 1 || batch_size > 64) throw Error("--batch-size must be between 1 and 64");
+  if (seed < -1 || seed > 4294967295LL) throw Error("--seed must be -1 (random) or between 0 and 4294967295");
+}
+
+}  // namespace i2i

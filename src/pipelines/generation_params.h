@@ -1,0 +1,42 @@
+// Everything that defines one generation, as the command line, the PNG `parameters` text and the library
+// share it, with validation that turns bad values into one-line errors.
+#pragma once
+
+#include <cstdint>
+#include <optional>
+#include <string>
+
+#include "io/image_resize.h"
+
+namespace i2i {
+
+// A1111's name for a resize mode ("Just resize", ...), as its infotext writes it.
+std::string resize_mode_name(ResizeMode m);
+
+struct GenerationParams {
+  std::string model;
+  std::string vae;  // optional VAE override
+  std::string init_image;
+  std::string prompt;
+  std::string negative_prompt;
+  double strength = 0.75;
+  int steps = 20;
+  double cfg_scale = 7.0;
+  std::string sampler = "Euler a";
+  std::string schedule;  // "" = the sampler's own; "karras" etc.
+  int64_t seed = -1;     // -1: random
+  int width = 0, height = 0;  // 0: from the init image (rounded down to a multiple of 8)
+  ResizeMode resize_mode = ResizeMode::JustResize;
+  int clip_skip = 1;  // A1111 numbering: 1 = last layer
+  bool emphasis = true;
+  int batch_count = 1;
+  int batch_size = 1;
+
+  // Throws i2i::Error naming the first bad value.
+  void validate() const;
+};
+
+// Largest width or height accepted (pixels); larger requests are refused before anything is allocated.
+constexpr int kMaxImageSide = 8192;
+
+}  // namespace i2i

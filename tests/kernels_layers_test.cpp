@@ -1,0 +1,255 @@
+// Linear and Conv2d (oneDNN) against plain float64 loops on random inputs with odd sizes.
+//
+// Tolerances, with u = 2^-24 and S = sum_k |x_k w_k| (computed by the reference for every output):
+// * float32: any order of summing K products in float32 is within gamma_K * S, gamma_K = K u / (1 - K u)
+//   (Higham, "Accuracy and Stability of Numerical Algorithms", 3.1), plus u per added bias / residual.
+// * bf16: x and w are each rounded to bf16 (relative error <= 2^-9), so each product is off by at most
+//   (2 * 2^-9 + 2^-18) of its magnitude: the bound is 2^-8 (1.01) S, plus the float32 terms above.
+// A wrong weight layout, tap or padding gives errors of the order of S / sqrt(K), far above both.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <random>
+#include <thread>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/conv2d.h"
+#include "kernels/linear.h"
+
+namespace i2i {
+namespace {
+
+constexpr double kU = 1.0 / (1 << 24);
+
+Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Tensor t = Tensor::empty(std::move(shape));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+double tolerance(double s, int64_t k, Precision p, double extra) {
+  double gamma = k * kU / (1 - k * kU);
+  double bf = p == Precision::BF16 ? 1.01 / 256 : 0.0;
+  return (gamma + bf) * s + 2 * kU * extra + 1e-30;
+}
+
+void expect_within(const Tensor& got, const std::vector<double>& want, const std::vector<double>& tol,
+                   const std::string& what) {
+  ASSERT_EQ(static_cast<size_t>(got.numel()), want.size()) << what;
+  const float* g = got.data<float>();
+  int64_t bad = 0, worst = 0;
+  double worst_ratio = -1;
+  for (size_t i = 0; i < want.size(); ++i) {
+    double err = std::abs(static_cast<double>(g[i]) - want[i]);
+    if (!(err <= tol[i])) ++bad;
+    double ratio = err / tol[i];
+    if (!(ratio <= worst_ratio)) {
+      worst_ratio = ratio;
+      worst = static_cast<int64_t>(i);
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " elements out of tolerance; worst at " << worst << ": got "
+                    << g[worst] << ", want " << want[worst] << ", tol " << tol[worst];
+}
+
+// ---- Linear ----
+
+void check_linear(Shape x_shape, int64_t out, bool bias, bool residual, DType wdt, Precision prec,
+                  uint32_t seed) {
+  const int64_t in = x_shape.back();
+  Tensor w = random_tensor({out, in}, seed).to(wdt);
+  Tensor b = bias ? random_tensor({out}, seed + 1) : Tensor();
+  Tensor x = random_tensor(x_shape, seed + 2);
+  Shape y_shape = x_shape;
+  y_shape.back() = out;
+  Tensor r = random_tensor(y_shape, seed + 3);
+  Linear lin(w, b, prec);
+  EXPECT_EQ(lin.in_features(), in);
+  EXPECT_EQ(lin.out_features(), out);
+  Tensor y = lin(x, residual ? &r : nullptr);
+  ASSERT_EQ(y.shape(), y_shape);
+  std::vector<float> wf = w.to_vector();  // exact: F16/BF16 -> F32
+  const int64_t m = x.numel() / in;
+  std::vector<double> want(static_cast<size_t>(m * out)), tol(want.size());
+  for (int64_t i = 0; i < m; ++i)
+    for (int64_t o = 0; o < out; ++o) {
+      double acc = 0, s = 0;
+      for (int64_t k = 0; k < in; ++k) {
+        double p = static_cast<double>(x.data<float>()[i * in + k]) * wf[static_cast<size_t>(o * in + k)];
+        acc += p;
+        s += std::abs(p);
+      }
+      double extra = 0;
+      if (bias) acc += b.data<float>()[o], extra += std::abs(b.data<float>()[o]);
+      if (residual) acc += r.data<float>()[i * out + o], extra += std::abs(r.data<float>()[i * out + o]);
+      size_t idx = static_cast<size_t>(i * out + o);
+      want[idx] = acc;
+      tol[idx] = tolerance(s, in, prec, extra + std::abs(acc));
+    }
+  expect_within(y, want, tol,
+                "linear x " + shape_str(x_shape) + " out " + std::to_string(out) + (bias ? " bias" : "") +
+                    (residual ? " residual" : "") + " weight " + std::string(dtype_name(wdt)) +
+                    (prec == Precision::BF16 ? " bf16" : " f32"));
+}
+
+TEST(KernelsLayers, LinearMatchesReference) {
+  uint32_t seed = 1;
+  for (Precision prec : {Precision::F32, Precision::BF16}) {
+    check_linear({1, 13}, 17, true, false, DType::F32, prec, seed += 4);
+    check_linear({7, 13}, 17, false, false, DType::F32, prec, seed += 4);
+    check_linear({2, 5, 320}, 33, true, true, DType::F32, prec, seed += 4);
+    check_linear({33, 77}, 1, true, true, DType::F16, prec, seed += 4);
+    check_linear({3, 11, 40}, 120, false, true, DType::BF16, prec, seed += 4);
+    check_linear({300, 768}, 64, true, false, DType::F32, prec, seed += 4);
+  }
+}
+
+TEST(KernelsLayers, LinearReusesPrimitivesAcrossShapesAndThreads) {
+  Tensor w = random_tensor({24, 19}, 50), b = random_tensor({24}, 51);
+  Linear lin(w, b);
+  Tensor x1 = random_tensor({5, 19}, 52), x2 = random_tensor({2, 9, 19}, 53);
+  Tensor y1 = lin(x1), y2 = lin(x2);
+  // Same shapes again (cached primitives), and concurrently from two threads.
+  Tensor a1, a2;
+  std::thread t1([&] { a1 = lin(x1); });
+  std::thread t2([&] { a2 = lin(x2); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(0, std::memcmp(a1.raw(), y1.raw(), y1.nbytes()));
+  EXPECT_EQ(0, std::memcmp(a2.raw(), y2.raw(), y2.nbytes()));
+  EXPECT_EQ(0, std::memcmp(lin(x1).raw(), y1.raw(), y1.nbytes()));
+}
+
+TEST(KernelsLayers, LinearRejectsBadArguments) {
+  Tensor w = random_tensor({4, 6}, 1);
+  EXPECT_THROW(Linear(random_tensor({4, 6, 1}, 1), Tensor()), Error);
+  EXPECT_THROW(Linear(w, random_tensor({5}, 1)), Error);
+  Linear lin(w, Tensor());
+  EXPECT_THROW(lin(random_tensor({3, 5}, 1)), Error);
+  Tensor r = random_tensor({3, 5}, 2);
+  EXPECT_THROW(lin(random_tensor({3, 6}, 1), &r), Error);
+  EXPECT_THROW(lin(random_tensor({3, 6}, 1).to(DType::BF16)), Error);
+  EXPECT_THROW(Linear()(random_tensor({3, 6}, 1)), Error);
+}
+
+// ---- Conv2d ----
+
+struct ConvCase {
+  int64_t n, h, w, cin, cout, kh, kw;
+  int stride;
+  Padding pad;
+  bool bias, residual;
+  DType wdt;
+};
+
+void check_conv(const ConvCase& cs, Precision prec, uint32_t seed) {
+  Tensor w = random_tensor({cs.cout, cs.cin, cs.kh, cs.kw}, seed).to(cs.wdt);
+  Tensor b = cs.bias ? random_tensor({cs.cout}, seed + 1) : Tensor();
+  Tensor x = random_tensor({cs.n, cs.h, cs.w, cs.cin}, seed + 2);
+  const int64_t oh = (cs.h + cs.pad.top + cs.pad.bottom - cs.kh) / cs.stride + 1;
+  const int64_t ow = (cs.w + cs.pad.left + cs.pad.right - cs.kw) / cs.stride + 1;
+  Tensor r = random_tensor({cs.n, oh, ow, cs.cout}, seed + 3);
+  Conv2d conv(w, b, cs.stride, cs.pad, prec);
+  Tensor y = conv(x, cs.residual ? &r : nullptr);
+  ASSERT_EQ(y.shape(), (Shape{cs.n, oh, ow, cs.cout}));
+  std::vector<float> wf = w.to_vector();
+  const float* xp = x.data<float>();
+  std::vector<double> want(static_cast<size_t>(y.numel())), tol(want.size());
+  for (int64_t n = 0; n < cs.n; ++n)
+    for (int64_t i = 0; i < oh; ++i)
+      for (int64_t j = 0; j < ow; ++j)
+        for (int64_t o = 0; o < cs.cout; ++o) {
+          double acc = 0, s = 0;
+          for (int64_t c = 0; c < cs.cin; ++c)
+            for (int64_t p = 0; p < cs.kh; ++p)
+              for (int64_t q = 0; q < cs.kw; ++q) {
+                int64_t yy = i * cs.stride - cs.pad.top + p, xx = j * cs.stride - cs.pad.left + q;
+                if (yy < 0 || yy >= cs.h || xx < 0 || xx >= cs.w) continue;
+                double prod = static_cast<double>(xp[((n * cs.h + yy) * cs.w + xx) * cs.cin + c]) *
+                              wf[static_cast<size_t>(((o * cs.cin + c) * cs.kh + p) * cs.kw + q)];
+                acc += prod;
+                s += std::abs(prod);
+              }
+          size_t idx = static_cast<size_t>(((n * oh + i) * ow + j) * cs.cout + o);
+          double extra = 0;
+          if (cs.bias) acc += b.data<float>()[o], extra += std::abs(b.data<float>()[o]);
+          if (cs.residual) acc += r.data<float>()[idx], extra += std::abs(r.data<float>()[idx]);
+          want[idx] = acc;
+          tol[idx] = tolerance(s, cs.cin * cs.kh * cs.kw, prec, extra + std::abs(acc));
+        }
+  expect_within(y, want, tol,
+                "conv n" + std::to_string(cs.n) + " " + std::to_string(cs.h) + "x" + std::to_string(cs.w) +
+                    " " + std::to_string(cs.cin) + "->" + std::to_string(cs.cout) + " k" +
+                    std::to_string(cs.kh) + "x" + std::to_string(cs.kw) + " s" + std::to_string(cs.stride) +
+                    " pad " + std::to_string(cs.pad.top) + "," + std::to_string(cs.pad.left) + "," +
+                    std::to_string(cs.pad.bottom) + "," + std::to_string(cs.pad.right) +
+                    (prec == Precision::BF16 ? " bf16" : " f32"));
+}
+
+TEST(KernelsLayers, Conv2dMatchesReference) {
+  const ConvCase cases[] = {
+      {2, 7, 9, 5, 11, 3, 3, 1, Padding::same(1), true, false, DType::F32},
+      {1, 7, 9, 5, 11, 1, 1, 1, Padding::same(0), true, true, DType::F32},
+      {2, 7, 9, 3, 6, 5, 5, 1, Padding::same(2), false, true, DType::F16},
+      {2, 9, 7, 6, 10, 3, 3, 2, Padding{0, 0, 1, 1}, true, false, DType::F32},  // SD downsample padding
+      {1, 8, 8, 4, 4, 3, 3, 2, Padding::same(1), true, true, DType::BF16},
+      {1, 7, 9, 17, 19, 3, 3, 1, Padding{1, 0, 2, 1}, true, true, DType::F32},  // asymmetric
+      {2, 11, 6, 7, 3, 5, 3, 2, Padding{2, 1, 0, 2}, false, false, DType::F32},
+      {1, 12, 10, 40, 48, 3, 3, 1, Padding::same(1), true, true, DType::F32},
+      {1, 4, 4, 8, 8, 3, 3, 1, Padding::same(0), true, false, DType::F32},  // valid: 2x2 output
+  };
+  uint32_t seed = 100;
+  for (Precision prec : {Precision::F32, Precision::BF16})
+    for (const ConvCase& cs : cases) check_conv(cs, prec, seed += 4);
+}
+
+TEST(KernelsLayers, Conv2dCachesPerShapeAndIsThreadSafe) {
+  Tensor w = random_tensor({8, 5, 3, 3}, 60), b = random_tensor({8}, 61);
+  Conv2d conv(w, b, 1, 1);
+  EXPECT_EQ(conv.in_channels(), 5);
+  EXPECT_EQ(conv.out_channels(), 8);
+  Tensor x1 = random_tensor({1, 6, 7, 5}, 62), x2 = random_tensor({2, 9, 4, 5}, 63);
+  Tensor y1 = conv(x1), y2 = conv(x2);
+  Tensor a1, a2;
+  std::thread t1([&] { a1 = conv(x1); });
+  std::thread t2([&] { a2 = conv(x2); });
+  t1.join();
+  t2.join();
+  EXPECT_EQ(0, std::memcmp(a1.raw(), y1.raw(), y1.nbytes()));
+  EXPECT_EQ(0, std::memcmp(a2.raw(), y2.raw(), y2.nbytes()));
+}
+
+TEST(KernelsLayers, Conv2dRejectsBadArguments) {
+  Tensor w = random_tensor({4, 3, 3, 3}, 1);
+  EXPECT_THROW(Conv2d(random_tensor({4, 3, 3}, 1), Tensor()), Error);
+  EXPECT_THROW(Conv2d(w, Tensor(), 0, 1), Error);
+  EXPECT_THROW(Conv2d(w, random_tensor({3}, 1)), Error);
+  Conv2d conv(w, Tensor(), 1, 0);
+  EXPECT_THROW(conv(random_tensor({1, 5, 5, 4}, 1)), Error);  // wrong channel count
+  EXPECT_THROW(conv(random_tensor({1, 2, 5, 3}, 1)), Error);  // smaller than the kernel
+  Tensor r = random_tensor({1, 5, 5, 4}, 2);
+  EXPECT_THROW(conv(random_tensor({1, 5, 5, 3}, 1), &r), Error);  // residual is not the output shape
+}
+
+TEST(KernelsLayers, ResultsDoNotDependOnThreadCount) {
+  Conv2d conv(random_tensor({64, 32, 3, 3}, 70), random_tensor({64}, 71), 1, 1);
+  Linear lin(random_tensor({96, 320}, 72), random_tensor({96}, 73));
+  Tensor x = random_tensor({2, 24, 20, 32}, 74), t = random_tensor({700, 320}, 75);
+  int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  Tensor c1 = conv(x), l1 = lin(t);
+  omp_set_num_threads(std::max(2, saved));
+  Tensor c2 = conv(x), l2 = lin(t);
+  omp_set_num_threads(saved);
+  EXPECT_EQ(0, std::memcmp(c1.raw(), c2.raw(), c1.nbytes()));
+  EXPECT_EQ(0, std::memcmp(l1.raw(), l2.raw(), l1.nbytes()));
+}
+
+}  // namespace
+}  // namespace i2i

@@ -1,0 +1,411 @@
+// The glue operations of ops.h against plain float64 loops on random inputs, including odd sizes.
+//
+// Tolerances, with u = 2^-24 (float32 unit round-off): each op is a handful of float32 operations per
+// element on top of statistics accumulated in double, so its error is a small multiple of u times the
+// magnitudes involved; each test states the bound it uses. A real bug (wrong group, wrong mask, wrong
+// head split) gives errors of order 1e-2..1, far above these bounds.
+#include <gtest/gtest.h>
+#include <omp.h>
+
+#include <cmath>
+#include <cstring>
+#include <limits>
+#include <random>
+#include <vector>
+
+#include "core/error.h"
+#include "kernels/cpu/cpu_backend.h"
+#include "kernels/ops.h"
+
+namespace i2i {
+namespace {
+
+constexpr double kU = 1.0 / (1 << 24);
+
+Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Tensor t = Tensor::empty(std::move(shape));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+// Checks |got - want| <= tol element-wise; reports the worst element.
+void expect_within(const Tensor& got, const std::vector<double>& want, const std::vector<double>& tol,
+                   const char* what) {
+  ASSERT_EQ(static_cast<size_t>(got.numel()), want.size()) << what;
+  const float* g = got.data<float>();
+  int64_t bad = 0, worst = -1;
+  double worst_ratio = 0;
+  for (size_t i = 0; i < want.size(); ++i) {
+    double err = std::abs(static_cast<double>(g[i]) - want[i]);
+    double ratio = err / tol[i];
+    if (!(err <= tol[i])) ++bad;
+    if (!(ratio <= worst_ratio)) {
+      worst_ratio = ratio;
+      worst = static_cast<int64_t>(i);
+    }
+  }
+  EXPECT_EQ(bad, 0) << what << ": " << bad << " elements out of tolerance; worst at " << worst << ": got "
+                    << g[worst] << ", want " << want[worst] << ", tol " << tol[worst];
+}
+
+// ---- group norm ----
+
+std::vector<double> ref_group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta,
+                                   double eps, bool silu, std::vector<double>* tol) {
+  int64_t n = x.dim(0), c = x.dim(-1), p = x.numel() / (n * c), cg = c / groups;
+  const float* xp = x.data<float>();
+  std::vector<double> y(static_cast<size_t>(x.numel()));
+  tol->assign(y.size(), 0.0);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t g = 0; g < groups; ++g) {
+      double s = 0, ss = 0;
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t j = g * cg; j < (g + 1) * cg; ++j) s += xp[(i * p + q) * c + j];
+      double mean = s / static_cast<double>(p * cg);
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
+          double d = xp[(i * p + q) * c + j] - mean;
+          ss += d * d;
+        }
+      double rstd = 1.0 / std::sqrt(ss / static_cast<double>(p * cg) + eps);
+      for (int64_t q = 0; q < p; ++q)
+        for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
+          size_t idx = static_cast<size_t>((i * p + q) * c + j);
+          double gm = gamma.data<float>()[j], bt = beta.data<float>()[j];
+          double v = (xp[idx] - mean) * rstd * gm + bt;
+          // (x - mean) rounds relative to |x| and |mean|; then two products and a sum.
+          double err = 8 * kU * ((std::abs(xp[idx]) + std::abs(mean)) * rstd * std::abs(gm) + std::abs(v));
+          if (silu) {
+            double sv = v / (1 + std::exp(-v));
+            err = 1.2 * err + 8 * kU * std::abs(sv);  // |silu'| <= 1.1
+            v = sv;
+          }
+          y[idx] = v;
+          (*tol)[idx] = err + 1e-30;
+        }
+    }
+  return y;
+}
+
+TEST(KernelsOps, GroupNormMatchesReference) {
+  struct Case {
+    Shape shape;
+    int groups;
+    float offset;
+  };
+  const Case cases[] = {{{2, 7, 9, 12}, 3, 0.0f},   {{1, 33, 17, 8}, 2, 0.0f}, {{2, 5, 10}, 5, 0.0f},
+                        {{1, 4, 6, 32}, 32, 0.0f},  {{1, 3, 5, 6}, 1, 0.0f},   {{2, 9, 7, 24}, 8, 5.0f},
+                        {{1, 20, 20, 40}, 4, -3.0f}};
+  uint32_t seed = 1;
+  for (const Case& cs : cases)
+    for (bool silu : {false, true}) {
+      Tensor x = random_tensor(cs.shape, seed++, cs.offset - 1.0f, cs.offset + 1.0f);
+      int64_t c = cs.shape.back();
+      Tensor gamma = random_tensor({c}, seed++, 0.5f, 1.5f), beta = random_tensor({c}, seed++);
+      std::vector<double> tol;
+      auto want = ref_group_norm(x, cs.groups, gamma, beta, 1e-5, silu, &tol);
+      Tensor got = ops::group_norm(x, cs.groups, gamma, beta, 1e-5f, silu);
+      EXPECT_EQ(got.shape(), x.shape());
+      expect_within(got, want, tol, silu ? "group_norm+silu" : "group_norm");
+    }
+}
+
+TEST(KernelsOps, GroupNormAcceptsHalfPrecisionParameters) {
+  Tensor x = random_tensor({1, 4, 4, 8}, 5);
+  Tensor gamma = random_tensor({8}, 6), beta = random_tensor({8}, 7);
+  Tensor g16 = gamma.to(DType::F16), b16 = beta.to(DType::BF16);
+  Tensor a = ops::group_norm(x, 2, g16, b16, 1e-6f);
+  Tensor b = ops::group_norm(x, 2, g16.to(DType::F32), b16.to(DType::F32), 1e-6f);
+  EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
+}
+
+TEST(KernelsOps, GroupNormRejectsBadArguments) {
+  Tensor x = random_tensor({1, 4, 4, 10}, 1);
+  Tensor g = random_tensor({10}, 2);
+  EXPECT_THROW(ops::group_norm(x, 3, g, g, 1e-5f), Error);
+  EXPECT_THROW(ops::group_norm(x, 2, random_tensor({9}, 3), g, 1e-5f), Error);
+  EXPECT_THROW(ops::group_norm(x.to(DType::F16), 2, g, g, 1e-5f), Error);
+}
+
+// ---- layer norm ----
+
+TEST(KernelsOps, LayerNormMatchesReference) {
+  uint32_t seed = 100;
+  for (Shape shape : {Shape{3, 37}, Shape{2, 5, 77}, Shape{1, 1}, Shape{4, 320}})
+    for (float offset : {0.0f, 4.0f}) {
+      Tensor x = random_tensor(shape, seed++, offset - 1, offset + 1);
+      int64_t c = shape.back(), rows = x.numel() / c;
+      Tensor gamma = random_tensor({c}, seed++, 0.5f, 1.5f), beta = random_tensor({c}, seed++);
+      std::vector<double> want(static_cast<size_t>(x.numel())), tol(want.size());
+      const float* xp = x.data<float>();
+      for (int64_t r = 0; r < rows; ++r) {
+        double s = 0, ss = 0;
+        for (int64_t j = 0; j < c; ++j) s += xp[r * c + j];
+        double mean = s / c;
+        for (int64_t j = 0; j < c; ++j) ss += (xp[r * c + j] - mean) * (xp[r * c + j] - mean);
+        double rstd = 1 / std::sqrt(ss / c + 1e-5);
+        for (int64_t j = 0; j < c; ++j) {
+          size_t i = static_cast<size_t>(r * c + j);
+          double gm = gamma.data<float>()[j];
+          want[i] = (xp[i] - mean) * rstd * gm + beta.data<float>()[j];
+          tol[i] =
+              8 * kU * ((std::abs(xp[i]) + std::abs(mean)) * rstd * std::abs(gm) + std::abs(want[i])) + 1e-30;
+        }
+      }
+      expect_within(ops::layer_norm(x, gamma, beta, 1e-5f), want, tol, "layer_norm");
+    }
+}
+
+// ---- activations ----
+
+// Inputs covering the interesting range, plus extremes.
+Tensor activation_inputs() {
+  Tensor x = random_tensor({3, 1000}, 42, -10.0f, 10.0f);
+  float* p = x.data<float>();
+  const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 100.0f, -100.0f, 87.5f, -87.5f, 1e-3f, -6.0f, 30.0f};
+  for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); ++i) p[i] = special[i];
+  return x;
+}
+
+double ref_gelu(double x) {
+  return 0.5 * x * (1 + std::erf(x / std::sqrt(2.0)));
+}
+
+// Each activation is a few float32 operations around one exp/erf: the error is a few u relative to the
+// result, plus (for the erf/tanh forms, where 1 + erf(x) cancels for negative x) a few u relative to |x|.
+void check_activation(Tensor (*op)(const Tensor&), double (*ref)(double), const char* name) {
+  Tensor x = activation_inputs();
+  std::vector<double> want(static_cast<size_t>(x.numel())), tol(want.size());
+  for (size_t i = 0; i < want.size(); ++i) {
+    double v = x.data<float>()[i];
+    want[i] = ref(v);
+    tol[i] = 8 * kU * (std::abs(want[i]) + std::abs(v)) + 1e-37;
+  }
+  Tensor y = op(x);
+  EXPECT_EQ(y.shape(), x.shape());
+  expect_within(y, want, tol, name);
+}
+
+TEST(KernelsOps, ActivationsMatchReference) {
+  check_activation(
+      ops::silu, [](double x) { return x / (1 + std::exp(-x)); }, "silu");
+  check_activation(ops::gelu, ref_gelu, "gelu");
+  check_activation(
+      ops::gelu_tanh,
+      [](double x) { return 0.5 * x * (1 + std::tanh(std::sqrt(2 / M_PI) * (x + 0.044715 * x * x * x))); },
+      "gelu_tanh");
+  check_activation(
+      ops::quick_gelu, [](double x) { return x / (1 + std::exp(-1.702 * x)); }, "quick_gelu");
+}
+
+TEST(KernelsOps, GegluMatchesReference) {
+  Tensor x = random_tensor({2, 3, 26}, 7, -4.0f, 4.0f);
+  std::vector<double> want(2 * 3 * 13), tol(want.size());
+  for (int64_t r = 0; r < 6; ++r)
+    for (int64_t i = 0; i < 13; ++i) {
+      double value = x.data<float>()[r * 26 + i], gate = x.data<float>()[r * 26 + 13 + i];
+      size_t o = static_cast<size_t>(r * 13 + i);
+      want[o] = value * ref_gelu(gate);
+      tol[o] = 8 * kU * (std::abs(want[o]) + std::abs(value * gate)) + 1e-37;
+    }
+  Tensor y = ops::geglu(x);
+  EXPECT_EQ(y.shape(), (Shape{2, 3, 13}));
+  expect_within(y, want, tol, "geglu");
+  EXPECT_THROW(ops::geglu(random_tensor({2, 5}, 1)), Error);
+}
+
+// ---- softmax ----
+
+TEST(KernelsOps, SoftmaxMatchesReference) {
+  uint32_t seed = 200;
+  for (Shape shape : {Shape{4, 7}, Shape{3, 300}, Shape{2, 2, 77}, Shape{1, 1}})
+    for (float range : {1.0f, 30.0f}) {
+      Tensor x = random_tensor(shape, seed++, -range, range);
+      if (shape.back() > 3) x.data<float>()[2] = -std::numeric_limits<float>::infinity();  // a masked entry
+      int64_t c = shape.back(), rows = x.numel() / c;
+      std::vector<double> want(static_cast<size_t>(x.numel())), tol(want.size());
+      const float* xp = x.data<float>();
+      for (int64_t r = 0; r < rows; ++r) {
+        double m = -INFINITY, s = 0;
+        for (int64_t j = 0; j < c; ++j) m = std::max(m, static_cast<double>(xp[r * c + j]));
+        for (int64_t j = 0; j < c; ++j) s += std::exp(xp[r * c + j] - m);
+        for (int64_t j = 0; j < c; ++j) {
+          size_t i = static_cast<size_t>(r * c + j);
+          want[i] = std::exp(xp[i] - m) / s;
+          // x - max rounds (relative u |x - max| in the exponent), exp and the division a few u.
+          double dx = std::isinf(xp[i]) ? 0 : std::abs(xp[i] - m);
+          tol[i] = (8 + 2 * dx) * kU * want[i] + 1e-37;
+        }
+      }
+      expect_within(ops::softmax(x), want, tol, "softmax");
+    }
+}
+
+// ---- attention ----
+
+struct AttnCase {
+  int64_t b, tq, tk;
+  int heads;
+  int64_t d, dv;
+  bool causal;
+};
+
+void check_attention(const AttnCase& cs, uint32_t seed) {
+  Tensor q = random_tensor({cs.b, cs.tq, cs.heads * cs.d}, seed, -2, 2);
+  Tensor k = random_tensor({cs.b, cs.tk, cs.heads * cs.d}, seed + 1, -2, 2);
+  Tensor v = random_tensor({cs.b, cs.tk, cs.heads * cs.dv}, seed + 2);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(cs.d));
+  Tensor got = ops::attention(q, k, v, cs.heads, scale, cs.causal);
+  ASSERT_EQ(got.shape(), (Shape{cs.b, cs.tq, cs.heads * cs.dv}));
+  std::vector<double> want(static_cast<size_t>(got.numel())), tol(want.size());
+  const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
+  std::vector<double> s(static_cast<size_t>(cs.tk)), serr(s.size());
+  for (int64_t b = 0; b < cs.b; ++b)
+    for (int h = 0; h < cs.heads; ++h)
+      for (int64_t i = 0; i < cs.tq; ++i) {
+        int64_t n = cs.causal ? std::min(cs.tk, i + 1) : cs.tk;
+        double m = -INFINITY, sum = 0, max_err = 0, vmax = 0;
+        for (int64_t j = 0; j < n; ++j) {
+          double dot = 0, mag = 0;
+          for (int64_t c = 0; c < cs.d; ++c) {
+            double a = qp[(b * cs.tq + i) * cs.heads * cs.d + h * cs.d + c];
+            double e = kp[(b * cs.tk + j) * cs.heads * cs.d + h * cs.d + c];
+            dot += a * e;
+            mag += std::abs(a * e);
+          }
+          s[j] = dot * scale;
+          // float32 dot product of length d (Higham's gamma_d bound), the scaling, and exp(s - max).
+          max_err = std::max(max_err, (cs.d + 4) * kU * mag * scale + 4 * kU * std::abs(s[j]));
+          m = std::max(m, s[j]);
+        }
+        for (int64_t j = 0; j < n; ++j) sum += std::exp(s[j] - m);
+        for (int64_t e = 0; e < cs.dv; ++e) {
+          double o = 0;
+          for (int64_t j = 0; j < n; ++j) {
+            double vv = vp[(b * cs.tk + j) * cs.heads * cs.dv + h * cs.dv + e];
+            o += std::exp(s[j] - m) / sum * vv;
+            vmax = std::max(vmax, std::abs(vv));
+          }
+          size_t idx = static_cast<size_t>((b * cs.tq + i) * cs.heads * cs.dv + h * cs.dv + e);
+          want[idx] = o;
+          // Weights are off by at most 2 max_err relative (score errors) plus the float32 sums over n keys
+          // (gamma_n) and a few operations per weight; the output is a weighted mean of v.
+          tol[idx] = vmax * (2 * max_err + (2.0 * n + 16) * kU) + 1e-30;
+        }
+      }
+  expect_within(got, want, tol, "attention");
+}
+
+TEST(KernelsOps, AttentionMatchesReference) {
+  const AttnCase cases[] = {
+      {2, 37, 300, 3, 16, 24, false},  // Tq != Tk, several key blocks, Dv != D
+      {1, 300, 300, 2, 40, 40, true},  // causal self-attention over several query and key blocks
+      {2, 50, 300, 1, 8, 8, true},     // causal with Tq < Tk (j <= i)
+      {1, 300, 77, 8, 40, 40, false},  // cross-attention shape
+      {1, 5, 3, 2, 7, 5, true},        // tiny, causal with Tq > Tk
+      {1, 1, 1, 1, 1, 1, false},      {1, 70, 520, 2, 64, 64, false},  // three key blocks, last partial
+      {1, 67, 90, 2, 160, 80, true},  // wide heads (several output column tiles)
+      {2, 13, 33, 3, 20, 70, false},  // Dv not a multiple of 16
+  };
+  uint32_t seed = 300;
+  for (const AttnCase& cs : cases) {
+    SCOPED_TRACE("b " + std::to_string(cs.b) + " tq " + std::to_string(cs.tq) + " tk " +
+                 std::to_string(cs.tk) + " heads " + std::to_string(cs.heads) + " d " + std::to_string(cs.d) +
+                 (cs.causal ? " causal" : ""));
+    check_attention(cs, seed);
+    seed += 3;
+  }
+}
+
+TEST(KernelsOps, AttentionRejectsBadShapes) {
+  Tensor q = random_tensor({1, 4, 8}, 1), k = random_tensor({1, 5, 8}, 2), v = random_tensor({1, 5, 8}, 3);
+  EXPECT_THROW(ops::attention(q, k, random_tensor({1, 4, 8}, 4), 2, 1.0f), Error);
+  EXPECT_THROW(ops::attention(q, random_tensor({1, 5, 6}, 4), v, 2, 1.0f), Error);
+  EXPECT_THROW(ops::attention(q, k, v, 3, 1.0f), Error);
+  EXPECT_THROW(ops::attention(q.reshape({4, 8}), k, v, 2, 1.0f), Error);
+}
+
+// ---- data movement and arithmetic (exact) ----
+
+TEST(KernelsOps, UpsampleNearest2x) {
+  Tensor x = random_tensor({2, 3, 5, 7}, 400);
+  Tensor y = ops::upsample_nearest2x(x);
+  ASSERT_EQ(y.shape(), (Shape{2, 6, 10, 7}));
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t i = 0; i < 6; ++i)
+      for (int64_t j = 0; j < 10; ++j)
+        for (int64_t c = 0; c < 7; ++c)
+          ASSERT_EQ(y.data<float>()[((n * 6 + i) * 10 + j) * 7 + c],
+                    x.data<float>()[((n * 3 + i / 2) * 5 + j / 2) * 7 + c]);
+  EXPECT_THROW(ops::upsample_nearest2x(random_tensor({3, 5, 7}, 1)), Error);
+}
+
+TEST(KernelsOps, ConcatChannels) {
+  Tensor a = random_tensor({2, 3, 4, 5}, 401), b = random_tensor({2, 3, 4, 3}, 402);
+  Tensor y = ops::concat_channels(a, b);
+  ASSERT_EQ(y.shape(), (Shape{2, 3, 4, 8}));
+  for (int64_t r = 0; r < 24; ++r)
+    for (int64_t c = 0; c < 8; ++c)
+      ASSERT_EQ(y.data<float>()[r * 8 + c],
+                c < 5 ? a.data<float>()[r * 5 + c] : b.data<float>()[r * 3 + c - 5]);
+  EXPECT_THROW(ops::concat_channels(a, random_tensor({2, 3, 5, 3}, 1)), Error);
+}
+
+TEST(KernelsOps, AddScaleAndChannelBias) {
+  Tensor a = random_tensor({2, 3, 5, 7}, 403), b = random_tensor({2, 3, 5, 7}, 404);
+  Tensor s = ops::add(a, b);
+  Tensor sc = ops::scale(a, 0.37f);
+  for (int64_t i = 0; i < a.numel(); ++i) {
+    ASSERT_EQ(s.data<float>()[i], a.data<float>()[i] + b.data<float>()[i]);
+    ASSERT_EQ(sc.data<float>()[i], a.data<float>()[i] * 0.37f);
+  }
+  Tensor a2 = a.clone();
+  ops::add_(a2, b);
+  EXPECT_EQ(0, std::memcmp(a2.raw(), s.raw(), s.nbytes()));
+  ops::scale_(a2, 2.0f);
+  for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a2.data<float>()[i], s.data<float>()[i] * 2.0f);
+  Tensor bias = random_tensor({2, 7}, 405);
+  Tensor x = a.clone();
+  ops::add_channel_bias_(x, bias);
+  for (int64_t n = 0; n < 2; ++n)
+    for (int64_t p = 0; p < 15; ++p)
+      for (int64_t c = 0; c < 7; ++c) {
+        int64_t i = (n * 15 + p) * 7 + c;
+        ASSERT_EQ(x.data<float>()[i], a.data<float>()[i] + bias.data<float>()[n * 7 + c]);
+      }
+  EXPECT_THROW(ops::add(a, random_tensor({2, 3, 5, 6}, 1)), Error);
+  EXPECT_THROW(ops::add_channel_bias_(x, random_tensor({1, 7}, 1)), Error);
+}
+
+// ---- determinism ----
+
+TEST(KernelsOps, ResultsDoNotDependOnThreadCount) {
+  Tensor x = random_tensor({2, 40, 36, 64}, 500, -1, 3);
+  Tensor g = random_tensor({64}, 501), bta = random_tensor({64}, 502);
+  Tensor q = random_tensor({1, 300, 64}, 503), k = random_tensor({1, 280, 64}, 504),
+         v = random_tensor({1, 280, 64}, 505);
+  auto run = [&] {
+    std::vector<Tensor> r;
+    r.push_back(ops::group_norm(x, 8, g, bta, 1e-6f, true));
+    r.push_back(ops::layer_norm(x, g, bta, 1e-5f));
+    r.push_back(ops::softmax(x));
+    r.push_back(ops::gelu(x));
+    r.push_back(ops::attention(q, k, v, 2, 0.2f, false));
+    r.push_back(ops::attention(q, k, v, 4, 0.2f, true));
+    return r;
+  };
+  int saved = omp_get_max_threads();
+  omp_set_num_threads(1);
+  auto one = run();
+  omp_set_num_threads(std::max(2, saved));
+  auto many = run();
+  omp_set_num_threads(saved);
+  for (size_t i = 0; i < one.size(); ++i)
+    EXPECT_EQ(0, std::memcmp(one[i].raw(), many[i].raw(), one[i].nbytes())) << "result " << i;
+}
+
+}  // namespace
+}  // namespace i2i
