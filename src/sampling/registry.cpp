@@ -90,8 +90,9 @@ std::vector<std::string> sampler_names() {
   return v;
 }
 
-std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& base,
-                                          const std::string& schedule_type) {
+namespace {
+
+const Entry& find_entry(const std::string& name) {
   const std::string key = normalise(name);
   const Entry* found = nullptr;
   for (const auto& e : entries()) {
@@ -103,6 +104,16 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Schedul
   if (!found)
     throw Error("unknown sampler '" + name + "'; valid names: " + valid_names() +
                 " (or lower-case aliases such as euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpm2_a)");
+  return *found;
+}
+
+}  // namespace
+
+std::string canonical_sampler_name(const std::string& name) { return find_entry(name).name; }
+
+std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& base,
+                                          const std::string& schedule_type) {
+  const Entry* found = &find_entry(name);
   SchedulerConfig c = base;
   c.apply(found->settings, std::string("sampler ") + found->name);
   const std::string type = normalise(schedule_type);

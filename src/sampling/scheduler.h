@@ -136,6 +136,9 @@ class Scheduler {
 // Unknown names give an i2i::Error listing the valid ones.
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& base,
                                           const std::string& schedule_type = "");
+// The canonical (A1111) name of a sampler given by any accepted name ("euler_a" -> "Euler a"); throws
+// i2i::Error listing the valid names for an unknown one.
+std::string canonical_sampler_name(const std::string& name);
 // The canonical (A1111) sampler names.
 std::vector<std::string> sampler_names();
 
