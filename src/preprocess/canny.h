@@ -8,8 +8,8 @@ namespace i2i {
 
 // OpenCV 4's 8-bit RGB -> grey: Y = (R * 9798 + G * 19235 + B * 3735 + 16384) >> 15 (0.299 / 0.587 / 0.114
 // in 15-bit fixed point; the 14-bit variant (4899, 9617, 1868) of older OpenCV rounds ~0.05% of the
-// fixtures' pixels differently, and PIL's convert("L") = to_gray differs too). 1 channel stays as is, 2 channels
-// (grey + alpha) give the grey channel, alpha of RGBA is dropped.
+// fixtures' pixels differently, and PIL's convert("L") = to_gray differs too). 1 channel stays as is, 2
+// channels (grey + alpha) give the grey channel, alpha of RGBA is dropped.
 Image gray_opencv(const Image& image);
 
 // The edge map of a 1-channel image, 1 channel, 0 / 255: Sobel 3x3 derivatives (replicated borders), L1
