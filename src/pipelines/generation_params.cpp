@@ -8,9 +8,12 @@ namespace i2i {
 
 std::string resize_mode_name(ResizeMode m) {
   switch (m) {
-    case ResizeMode::JustResize: return "Just resize";
-    case ResizeMode::CropAndResize: return "Crop and resize";
-    case ResizeMode::ResizeAndFill: return "Resize and fill";
+    case ResizeMode::JustResize:
+      return "Just resize";
+    case ResizeMode::CropAndResize:
+      return "Crop and resize";
+    case ResizeMode::ResizeAndFill:
+      return "Resize and fill";
   }
   return "";
 }
@@ -28,7 +31,8 @@ void GenerationParams::validate() const {
       throw Error(std::string(name) + " " + std::to_string(v) + " is too large (at most " +
                   std::to_string(kMaxGenerationSide) + ")");
   }
-  if (clip_skip < 1 || clip_skip > 12) throw Error("--clip-skip must be between 1 and 12, got " + std::to_string(clip_skip));
+  if (clip_skip < 1 || clip_skip > 12)
+    throw Error("--clip-skip must be between 1 and 12, got " + std::to_string(clip_skip));
   if (batch_count < 1) throw Error("--batch-count must be at least 1");
   if (batch_size < 1 || batch_size > 64) throw Error("--batch-size must be between 1 and 64");
   if (seed < -1 || seed > 4294967295LL) throw Error("--seed must be -1 (random) or between 0 and 4294967295");

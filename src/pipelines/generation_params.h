@@ -23,8 +23,8 @@ struct GenerationParams {
   int steps = 20;
   double cfg_scale = 7.0;
   std::string sampler = "Euler a";
-  std::string schedule;  // "" = the sampler's own; "karras" etc.
-  int64_t seed = -1;     // -1: random
+  std::string schedule;       // "" = the sampler's own; "karras" etc.
+  int64_t seed = -1;          // -1: random
   int width = 0, height = 0;  // 0: from the init image (rounded down to a multiple of 8)
   ResizeMode resize_mode = ResizeMode::JustResize;
   int clip_skip = 1;  // A1111 numbering: 1 = last layer

@@ -1,0 +1,75 @@
+#include "pipelines/prompt_embedding.h"
+
+#include <cstring>
+
+#include "core/error.h"
+#include "text/prompt_chunks.h"
+
+namespace i2i {
+namespace {
+
+Tensor concat_tokens(const Tensor& a, const Tensor& b) {
+  Tensor out = Tensor::empty({1, a.dim(1) + b.dim(1), a.dim(2)});
+  std::memcpy(out.raw(), a.raw(), a.nbytes());
+  std::memcpy(static_cast<char*>(out.raw()) + a.nbytes(), b.raw(), b.nbytes());
+  return out;
+}
+
+}  // namespace
+
+Tensor encode_prompt(const ClipTokenizer& tokenizer, const ClipTextEncoder& encoder,
+                     const std::string& prompt, const PromptOptions& options) {
+  const int layers = encoder.config().num_layers;
+  if (options.clip_skip < 1 || options.clip_skip > layers)
+    throw Error("clip skip " + std::to_string(options.clip_skip) + " is out of range for a text encoder of " +
+                std::to_string(layers) + " layers");
+  ChunkSpec spec;
+  spec.bos = tokenizer.bos_id();
+  spec.eos = tokenizer.eos_id();
+  spec.pad = tokenizer.pad_id();
+  spec.comma = tokenizer.id_of(",</w>");
+  auto chunks = build_prompt_chunks(
+      parse_prompt_weights(prompt, options.emphasis),
+      [&](const std::string& s) { return tokenizer.tokenize(s); }, spec);
+  const int64_t k = static_cast<int64_t>(chunks.size()), T = static_cast<int64_t>(chunks[0].ids.size());
+  Tensor ids = Tensor::empty({k, T}, DType::I64);
+  for (int64_t c = 0; c < k; ++c)
+    for (int64_t t = 0; t < T; ++t)
+      ids.data<int64_t>()[c * T + t] = chunks[static_cast<size_t>(c)].ids[static_cast<size_t>(t)];
+  ClipTextOptions opts;
+  opts.skip = options.clip_skip - 1;
+  ClipTextOutput out = encoder.forward(ids, opts);
+  Tensor z = options.clip_skip == 1 ? out.last_hidden_state : out.skipped_final_ln;  // [k, T, D]
+  const int64_t D = z.dim(2);
+  // Emphasis: scale each token's features by its weight, then restore the chunk's mean (A1111).
+  for (int64_t c = 0; c < k; ++c) {
+    const auto& mult = chunks[static_cast<size_t>(c)].multipliers;
+    bool weighted = false;
+    for (float m : mult) weighted |= m != 1.0f;
+    if (!weighted) continue;
+    float* p = z.data<float>() + c * T * D;
+    double before = 0, after = 0;
+    for (int64_t i = 0; i < T * D; ++i) before += p[i];
+    for (int64_t t = 0; t < T; ++t)
+      for (int64_t d = 0; d < D; ++d) p[t * D + d] *= mult[static_cast<size_t>(t)];
+    for (int64_t i = 0; i < T * D; ++i) after += p[i];
+    float ratio = static_cast<float>((before / (T * D)) / (after / (T * D)));
+    for (int64_t i = 0; i < T * D; ++i) p[i] *= ratio;
+  }
+  return z.reshape({1, k * T, D});
+}
+
+PromptPair encode_prompt_pair(const ClipTokenizer& tokenizer, const ClipTextEncoder& encoder,
+                              const std::string& prompt, const std::string& negative_prompt,
+                              const PromptOptions& options) {
+  PromptPair p{encode_prompt(tokenizer, encoder, prompt, options),
+               encode_prompt(tokenizer, encoder, negative_prompt, options)};
+  if (p.cond.dim(1) != p.uncond.dim(1)) {
+    Tensor empty = encode_prompt(tokenizer, encoder, "", options);
+    while (p.cond.dim(1) < p.uncond.dim(1)) p.cond = concat_tokens(p.cond, empty);
+    while (p.uncond.dim(1) < p.cond.dim(1)) p.uncond = concat_tokens(p.uncond, empty);
+  }
+  return p;
+}
+
+}  // namespace i2i

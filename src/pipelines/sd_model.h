@@ -1,0 +1,56 @@
+// A loaded Stable Diffusion 1.x / 2.x model: tokenizer, text encoder, UNet, VAE and the scheduler
+// configuration, from one path (single file or diffusers folder) — the one loader the front ends use.
+#pragma once
+
+#include <filesystem>
+#include <nlohmann/json.hpp>
+#include <optional>
+
+#include "kernels/precision.h"
+#include "models/checkpoint.h"
+#include "models/clip_text.h"
+#include "models/unet.h"
+#include "models/vae.h"
+#include "text/tokenizer.h"
+
+namespace i2i {
+
+enum class PrecisionChoice { Auto, F32, BF16 };
+// "auto" | "fp32" | "bf16" (also f32 / float32 / bfloat16).
+PrecisionChoice parse_precision(const std::string& s);
+
+struct SdModelOptions {
+  std::filesystem::path vae;        // a VAE overriding the checkpoint's (file or diffusers folder)
+  std::filesystem::path tokenizer;  // --tokenizer DIR
+  CheckpointOptions checkpoint;
+  PrecisionChoice precision = PrecisionChoice::Auto;
+};
+
+struct SdModel {
+  Checkpoint checkpoint;
+  std::optional<ClipTokenizer> tokenizer;  // always set by load_sd_model
+  ClipTextEncoder text_encoder;
+  UNet2DCondition unet;
+  AutoencoderKL vae;
+  Precision precision = Precision::F32;
+  nlohmann::json scheduler_config;  // the model's diffusers scheduler config (SD 1.5's when unknown)
+  std::string vae_source;           // where the VAE came from
+
+  Prediction prediction() const { return checkpoint.prediction; }
+  float vae_scale() const { return vae.config().scaling_factor; }
+};
+
+// Loads everything needed to generate with the model at `path`. Throws i2i::Error naming the file and
+// the problem (unsupported family, missing tensors, no tokenizer, ...).
+SdModel load_sd_model(const std::filesystem::path& path, const SdModelOptions& options = {});
+
+// The precision `choice` resolves to for a UNet of `unet_parameters` parameters on this CPU: auto is bf16
+// where the CPU computes bf16 natively and the model is large enough for bf16 to pay (>= 100M UNet
+// parameters; the tiny test models stay float32 and match the fixtures exactly), else float32.
+Precision resolve_precision(PrecisionChoice choice, int64_t unet_parameters);
+
+// The scheduler configuration of Stable Diffusion 1.5 (scheduler_config.json), used when a checkpoint
+// carries none.
+nlohmann::json sd15_scheduler_config();
+
+}  // namespace i2i
