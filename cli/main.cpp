@@ -12,6 +12,7 @@ void print_help() {
       "i2i - image-to-image diffusion (Stable Diffusion 1.x / 2.x)\n\n"
       "usage: i2i <command> [options]   (i2i <command> --help for a command's options)\n\n"
       "commands:\n"
+      "  img2img           a new image from a source image and a prompt (the main job)\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n");
 }
 
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   try {
     if (command == "info") return i2i::cli::cmd_info(argc, argv);
+    if (command == "img2img") return i2i::cli::cmd_img2img(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const std::exception& e) {

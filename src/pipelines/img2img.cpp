@@ -1,5 +1,6 @@
 #include "pipelines/img2img.h"
 
+#include <algorithm>
 #include <cmath>
 #include <cstring>
 
@@ -103,8 +104,19 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   // 2. Timesteps for the strength.
   SchedulerConfig sc = SchedulerConfig::from_json(model.scheduler_config, "the model's scheduler config");
   std::unique_ptr<Scheduler> scheduler = make_scheduler(req.sampler, sc, req.schedule);
-  Img2ImgPlan plan = scheduler->img2img_timesteps(req.steps, req.strength);
-  const int first = plan.begin_index, last = static_cast<int>(scheduler->timesteps().size());
+  // diffusers runs the last int(steps * strength) steps. Strength 0 changes nothing (the init image goes
+  // through the VAE and back); a positive strength too small for the step count is an error, not a no-op.
+  const int denoise_steps = std::min(static_cast<int>(req.steps * req.strength), req.steps);
+  if (denoise_steps == 0 && req.strength > 0)
+    throw Error("strength " + std::to_string(req.strength) + " with " + std::to_string(req.steps) +
+                " steps leaves no denoising step (img2img runs int(steps x strength) steps): raise --steps "
+                "or --strength");
+  int first = 0, last = 0;
+  if (denoise_steps > 0) {
+    Img2ImgPlan plan = scheduler->img2img_timesteps(req.steps, req.strength);
+    first = plan.begin_index;
+    last = static_cast<int>(scheduler->timesteps().size());
+  }
 
   // 3. Init latents: a sample of the VAE posterior, scaled.
   VaePosterior posterior = model.vae.encode(image);

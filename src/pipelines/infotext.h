@@ -1,0 +1,25 @@
+// GenerationParams <-> AUTOMATIC1111's `parameters` text (the PNG infotext), so that an output PNG says
+// how it was made and `--from-png` can make it again.
+#pragma once
+
+#include <cstdint>
+
+#include "io/parameters.h"
+#include "pipelines/generation_params.h"
+
+namespace i2i {
+
+// The infotext of one image: A1111's keys (Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model,
+// VAE, Denoising strength, Clip skip, Batch size / Batch pos) plus i2i's own (Init image, Resize mode,
+// Model path, Version) so that --from-png can re-run it.
+GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
+                                   int batch_pos);
+
+// Fills `p` from an infotext (the keys above; unknown keys are ignored). Throws i2i::Error naming a key
+// whose value cannot be read.
+void apply_infotext(const GenerationParameters& info, GenerationParams& p);
+
+// Shortest decimal text that reads back as the same double ("7", "0.75").
+std::string format_number(double v);
+
+}  // namespace i2i

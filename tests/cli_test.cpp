@@ -1,0 +1,242 @@
+// The `i2i` command line end to end, on the tiny fixture model: the same PNGs as diffusers, the
+// parameters text, re-running from a PNG, output naming, and one-line errors for bad input.
+#include <gtest/gtest.h>
+
+#include <fstream>
+#include <sstream>
+
+#include "io/image.h"
+#include "io/parameters.h"
+#include "support/fixtures.h"
+
+namespace i2i {
+namespace {
+namespace fs = std::filesystem;
+
+struct CmdResult {
+  int status = -1;
+  std::string out, err;
+};
+
+std::string quote(const std::string& s) {
+  std::string q = "'";
+  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
+  return q + "'";
+}
+
+CmdResult run(const std::vector<std::string>& args, const fs::path& dir) {
+  std::string cmd = "cd " + quote(dir.string()) + " && " + quote(I2I_BINARY);
+  for (const auto& a : args) cmd += " " + quote(a);
+  cmd += " >stdout.txt 2>stderr.txt";
+  CmdResult r;
+  int s = std::system(cmd.c_str());
+  r.status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+  auto slurp = [](const fs::path& p) {
+    std::ifstream in(p);
+    std::stringstream ss;
+    ss << in.rdbuf();
+    return ss.str();
+  };
+  r.out = slurp(dir / "stdout.txt");
+  r.err = slurp(dir / "stderr.txt");
+  return r;
+}
+
+fs::path fx(const std::string& rel) {
+  return test::fixtures_dir() / rel;
+}
+
+std::vector<std::string> base_args(const std::string& model = "models/tiny-sd15.safetensors") {
+  return {"img2img",
+          "--model",
+          fx(model).string(),
+          "--tokenizer",
+          fx("tokenizer").string(),
+          "--init",
+          fx("cases/inputs/astronaut_64.png").string(),
+          "--prompt",
+          "a photograph of an astronaut riding a horse, highly detailed",
+          "--negative-prompt",
+          "blurry, low quality, watermark",
+          "--steps",
+          "10",
+          "--cfg-scale",
+          "7.5",
+          "--seed",
+          "1234",
+          "--quiet"};
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
+// Pixels within one level everywhere and equal almost everywhere (as the library test).
+void expect_same_picture(const fs::path& got_path, const fs::path& want_path) {
+  Image got = read_image(got_path), want = read_image(want_path);
+  ASSERT_EQ(got.width, want.width);
+  ASSERT_EQ(got.height, want.height);
+  ASSERT_EQ(got.channels, want.channels);
+  size_t differ = 0;
+  int worst = 0;
+  for (size_t i = 0; i < got.pixels.size(); ++i) {
+    int d = std::abs(int(got.pixels[i]) - int(want.pixels[i]));
+    differ += d != 0;
+    worst = std::max(worst, d);
+  }
+  EXPECT_LE(worst, 1) << got_path;
+  EXPECT_LE(differ, got.pixels.size() / 100) << got_path;
+}
+
+struct CliCase {
+  const char* id;
+  const char* sampler;
+  const char* strength;
+  const char* model;
+  const char* cfg;
+};
+
+class CliFixture : public ::testing::TestWithParam<CliCase> {};
+
+TEST_P(CliFixture, SamePngAsDiffusers) {
+  const CliCase& c = GetParam();
+  auto dir = test::temp_dir(std::string("cli_") + c.id);
+  auto args = base_args(c.model);
+  args = with(args, {"--sampler", c.sampler, "--strength", c.strength, "--cfg-scale", c.cfg, "-o", "out.png",
+                     "--precision", "fp32"});
+  CmdResult r = run(args, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_NE(r.out.find("seed 1234"), std::string::npos) << r.out;
+  expect_same_picture(dir / "out.png", fx(std::string("cases/pipelines/") + c.id + ".png"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Fixtures, CliFixture,
+    ::testing::Values(
+        CliCase{"sd15_img2img_Euler_a_s0.6", "Euler a", "0.6", "models/tiny-sd15.safetensors", "7.5"},
+        CliCase{"sd15_img2img_DDIM_s0.3", "DDIM", "0.3", "models/tiny-sd15", "7.5"},
+        CliCase{"sd15_img2img_DPMpp_2M_Karras_s1.0", "dpmpp_2m_karras", "1.0",
+                "models/tiny-sd15.fp16.safetensors", "7.5"},
+        CliCase{"sd15_img2img_Euler_s0.6_cfg1", "euler", "0.6", "models/tiny-sd15.safetensors", "1"},
+        CliCase{"sd2v_img2img_Euler_s0.6", "Euler", "0.6", "models/tiny-sd2v.fp16.safetensors", "7.5"}),
+    [](const auto& info) {
+      std::string n = info.param.id;
+      for (char& ch : n)
+        if (!isalnum(static_cast<unsigned char>(ch))) ch = '_';
+      return n;
+    });
+
+TEST(Cli, ParametersTextAndRerunFromPng) {
+  auto dir = test::temp_dir("cli_params");
+  CmdResult r = run(with(base_args(), {"--sampler", "Euler a", "--strength", "0.6", "-o", "first.png"}), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  auto text = read_png_text(dir / "first.png");
+  ASSERT_TRUE(text.count("parameters"));
+  const std::string& t = text["parameters"];
+  EXPECT_EQ(
+      t.rfind("a photograph of an astronaut riding a horse, highly detailed\nNegative prompt: blurry, low "
+              "quality, watermark\nSteps: 10, Sampler: Euler a, CFG scale: 7.5, Seed: 1234, Size: 64x64, "
+              "Model: tiny-sd15, Denoising strength: 0.6",
+              0),
+      0u)
+      << t;
+  GenerationParameters g = parse_parameters(t);
+  EXPECT_EQ(g.get("Denoising strength").value_or(""), "0.6");
+
+  CmdResult again = run({"img2img", "--from-png", (dir / "first.png").string(), "--tokenizer",
+                         fx("tokenizer").string(), "--quiet", "-o", "second.png"},
+                        dir);
+  ASSERT_EQ(again.status, 0) << again.err;
+  Image a = read_image(dir / "first.png"), b = read_image(dir / "second.png");
+  EXPECT_EQ(a.pixels, b.pixels);
+  EXPECT_EQ(read_png_text(dir / "second.png")["parameters"], t);
+}
+
+TEST(Cli, DoesNotOverwriteUnlessAsked) {
+  auto dir = test::temp_dir("cli_names");
+  auto args = with(base_args(), {"--strength", "0.5", "--steps", "4", "-o", "pic.png"});
+  ASSERT_EQ(run(args, dir).status, 0);
+  ASSERT_EQ(run(args, dir).status, 0);
+  EXPECT_TRUE(fs::exists(dir / "pic.png"));
+  EXPECT_TRUE(fs::exists(dir / "pic-1.png"));
+  auto before = fs::last_write_time(dir / "pic.png");
+  ASSERT_EQ(run(with(args, {"--overwrite"}), dir).status, 0);
+  EXPECT_FALSE(fs::exists(dir / "pic-2.png"));
+  EXPECT_GE(fs::last_write_time(dir / "pic.png"), before);
+}
+
+TEST(Cli, BatchImagesCanBeRemadeAlone) {
+  auto dir = test::temp_dir("cli_batch");
+  auto args = with(base_args(), {"--strength", "0.5", "--steps", "4", "--sampler", "Euler a"});
+  ASSERT_EQ(run(with(args, {"--batch-size", "2", "--batch-count", "2", "-o", "b.png"}), dir).status, 0);
+  for (const char* f : {"b.png", "b-1.png", "b-2.png", "b-3.png"}) EXPECT_TRUE(fs::exists(dir / f)) << f;
+  // Image 3 of the run (second batch, second image) has seed 1234 + 3.
+  EXPECT_NE(read_png_text(dir / "b-3.png")["parameters"].find("Seed: 1237"), std::string::npos);
+  std::vector<std::string> alone = base_args();
+  for (size_t i = 0; i < alone.size(); ++i)
+    if (alone[i] == "--seed") alone[i + 1] = "1237";
+  ASSERT_EQ(
+      run(with(alone, {"--strength", "0.5", "--steps", "4", "--sampler", "Euler a", "-o", "alone.png"}), dir)
+          .status,
+      0);
+  expect_same_picture(dir / "alone.png", dir / "b-3.png");
+}
+
+struct BadCase {
+  const char* name;
+  std::vector<std::string> extra;  // appended to base_args (later flags win)
+  const char* needle;
+};
+
+class CliBadInput : public ::testing::TestWithParam<BadCase> {};
+
+TEST_P(CliBadInput, OneLineErrorAndNonZeroExit) {
+  const BadCase& c = GetParam();
+  auto dir = test::temp_dir(std::string("cli_bad_") + c.name);
+  std::ofstream(dir / "corrupt.png") << "\x89PNG\r\n\x1a\n garbage";
+  std::ofstream(dir / "text.safetensors") << "not a model at all";
+  CmdResult r = run(with(base_args(), c.extra), dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find(c.needle), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << "expected one line: " << r.err;
+  EXPECT_FALSE(fs::exists(dir / "output.png"));
+}
+
+INSTANTIATE_TEST_SUITE_P(
+    Cli, CliBadInput,
+    ::testing::Values(BadCase{"missing_model", {"--model", "nope.safetensors"}, "no such file"},
+                      BadCase{"unreadable_model", {"--model", "text.safetensors"}, "not a safetensors file"},
+                      BadCase{"missing_image", {"--init", "nope.png"}, "nope.png"},
+                      BadCase{"corrupt_image", {"--init", "corrupt.png"}, "corrupt.png"},
+                      BadCase{"strength_high", {"--strength", "1.5"}, "--strength must be between 0 and 1"},
+                      BadCase{
+                          "strength_negative", {"--strength", "-0.1"}, "--strength must be between 0 and 1"},
+                      BadCase{"steps_zero", {"--steps", "0"}, "--steps must be at least 1"},
+                      BadCase{"cfg_negative", {"--cfg-scale", "-1"}, "--cfg-scale must not be negative"},
+                      BadCase{"width_zero", {"--width", "0"}, "--width must be a positive"},
+                      BadCase{"no_denoising_step", {"--strength", "0.05"}, "raise --steps or --strength"},
+                      BadCase{"width_negative", {"--width", "-64"}, "--width"},
+                      BadCase{"height_huge", {"--height", "100000"}, "too large"},
+                      BadCase{"width_odd", {"--width", "100"}, "multiples of 8"},
+                      BadCase{"sampler_unknown", {"--sampler", "Eular"}, "Euler a"},
+                      BadCase{"sdxl", {"--model", fx("models/tiny-sdxl.fp16.safetensors").string()}, "SDXL"},
+                      BadCase{"controlnet_as_model",
+                              {"--model", fx("models/tiny-controlnet-sd15.safetensors").string()},
+                              "ControlNet"},
+                      BadCase{"unknown_flag", {"--strenght", "0.5"}, "unknown option --strenght"},
+                      BadCase{"not_a_number", {"--strength", "abc"}, "expects a number"}),
+    [](const auto& info) { return std::string(info.param.name); });
+
+TEST(Cli, HelpAndUnknownCommand) {
+  auto dir = test::temp_dir("cli_help");
+  CmdResult h = run({"--help"}, dir);
+  EXPECT_EQ(h.status, 0);
+  EXPECT_NE(h.out.find("img2img"), std::string::npos);
+  CmdResult u = run({"frobnicate"}, dir);
+  EXPECT_NE(u.status, 0);
+  EXPECT_NE(u.err.find("unknown command"), std::string::npos);
+}
+
+}  // namespace
+}  // namespace i2i
