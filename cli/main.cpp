@@ -13,7 +13,8 @@ void print_help() {
       "usage: i2i <command> [options]   (i2i <command> --help for a command's options)\n\n"
       "commands:\n"
       "  img2img           a new image from a source image and a prompt (the main job)\n"
-      "  info MODEL        what a checkpoint or diffusers folder holds\n");
+      "  info MODEL        what a checkpoint or diffusers folder holds\n"
+      "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n");
 }
 
 }  // namespace
@@ -28,6 +29,7 @@ int main(int argc, char** argv) {
   try {
     if (command == "info") return i2i::cli::cmd_info(argc, argv);
     if (command == "img2img") return i2i::cli::cmd_img2img(argc, argv);
+    if (command == "pull") return i2i::cli::cmd_pull(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const std::exception& e) {
