@@ -1,0 +1,49 @@
+// `i2i random-model OUT`: writes a Stable Diffusion checkpoint with random weights in the original
+// single-file layout — the real SD 1.5 shapes by default — for benchmarks and load tests.
+#include <cstdio>
+
+#include "args.h"
+#include "commands.h"
+#include "core/error.h"
+#include "models/random_checkpoint.h"
+
+namespace i2i::cli {
+
+int cmd_random_model(int argc, char** argv) {
+  std::vector<OptionSpec> specs = {
+      {"shape", true, "sd15 (default, 1.07B parameters) or tiny (the fixtures' tiny-sd15)", "S"},
+      {"dtype", true, "f16 (default), bf16 or f32", "T"},
+      {"seed", true, "random seed (default 0)", "N"},
+      {"overwrite", false, "replace an existing file"},
+      {"help", false, "this text"}};
+  Args a(argc, argv, 2, specs);
+  if (a.has("help") || a.positional().size() != 1) {
+    std::printf("usage: i2i random-model OUT.safetensors [options]\n\n%s", format_options(specs).c_str());
+    return a.has("help") ? 0 : 2;
+  }
+  std::string shape = a.get_or("shape", "sd15"), dtype = a.get_or("dtype", "f16");
+  SdShape s;
+  if (shape == "sd15")
+    s = SdShape::sd15();
+  else if (shape == "tiny")
+    s = SdShape::tiny_sd15();
+  else
+    throw Error("unknown --shape '" + shape + "' (sd15 or tiny)");
+  DType t;
+  if (dtype == "f16" || dtype == "fp16")
+    t = DType::F16;
+  else if (dtype == "bf16")
+    t = DType::BF16;
+  else if (dtype == "f32" || dtype == "fp32")
+    t = DType::F32;
+  else
+    throw Error("unknown --dtype '" + dtype + "' (f16, bf16 or f32)");
+  std::filesystem::path out = a.positional()[0];
+  if (std::filesystem::exists(out) && !a.has("overwrite"))
+    throw Error(out.string() + " exists (pass --overwrite to replace it)");
+  write_random_checkpoint(out, s, t, static_cast<uint64_t>(a.integer("seed").value_or(0)));
+  std::printf("%s\n", out.c_str());
+  return 0;
+}
+
+}  // namespace i2i::cli
