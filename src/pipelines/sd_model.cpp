@@ -57,7 +57,9 @@ int64_t unet_parameter_count(const Checkpoint& ck) {
 
 // A VAE given on its own: an original-layout VAE file (encoder.down.N..., as the popular
 // vae-ft-mse-840000 files), a diffusers-named VAE file, a checkpoint's first_stage_model, or a folder.
-AutoencoderKL load_vae_override(const fs::path& path, const nlohmann::json* config, Precision precision) {
+// Its own sidecar config (if any) is used; the scaling factor stays the main model's.
+AutoencoderKL load_vae_override(const fs::path& path, std::optional<float> scaling_factor,
+                                Precision precision) {
   std::error_code ec;
   if (!fs::exists(path, ec)) throw Error(path.string() + ": no such VAE file or folder");
   if (fs::is_directory(path, ec)) return load_vae_diffusers(path, precision);
@@ -72,7 +74,9 @@ AutoencoderKL load_vae_override(const fs::path& path, const nlohmann::json* conf
   } else {
     throw Error(path.string() + ": not a VAE (no encoder/decoder tensors in either layout)");
   }
-  return AutoencoderKL(w, infer_vae_config(w, config), precision);
+  nlohmann::json config = open_checkpoint(path).vae_config;
+  if (scaling_factor) config["scaling_factor"] = *scaling_factor;
+  return AutoencoderKL(w, infer_vae_config(w, &config), precision);
 }
 
 }  // namespace
@@ -127,9 +131,7 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
     }
   }
   if (!options.vae.empty()) {
-    nlohmann::json vae_cfg = nlohmann::json::object();
-    if (ck.vae_scaling_factor) vae_cfg["scaling_factor"] = *ck.vae_scaling_factor;
-    m.vae = load_vae_override(options.vae, &vae_cfg, m.precision);
+    m.vae = load_vae_override(options.vae, ck.vae_scaling_factor, m.precision);
     m.vae_source = options.vae.string();
   }
   if (m.unet.config().cross_attention_dim != m.text_encoder.config().hidden_size)
