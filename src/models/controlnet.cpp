@@ -9,26 +9,6 @@ namespace i2i {
 
 namespace {
 
-UNetBlockSpec block_spec(const UNetConfig& c, int level, int64_t in, int64_t out, int layers, bool resample) {
-  UNetBlockSpec s;
-  s.in = in;
-  s.out = out;
-  s.temb = c.time_embed_dim;
-  s.layers = layers;
-  s.attention = c.cross_attention[level];
-  s.transformer.heads = c.heads[level];
-  s.transformer.depth = c.transformer_depth[level];
-  s.transformer.context_dim = c.cross_attention_dim;
-  s.transformer.linear_projection = c.use_linear_projection;
-  s.transformer.groups = c.norm_num_groups;
-  s.transformer.upcast_attention = c.upcast_attention;
-  s.groups = c.norm_num_groups;
-  s.eps = c.norm_eps;
-  s.output_scale = c.resnet_out_scale_factor;
-  s.resample = resample;
-  return s;
-}
-
 // x [1, ...] repeated `batch` times along the first dimension.
 Tensor repeat_batch(const Tensor& x, int64_t batch) {
   if (x.dim(0) == batch) return x;
@@ -101,12 +81,12 @@ ControlNet::ControlNet(const Weights& w, const ControlNetConfig& config, Precisi
   for (int i = 0; i < n; ++i) {
     const bool last = i == n - 1;
     down_.emplace_back(w, "down_blocks." + std::to_string(i) + ".",
-                       block_spec(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], c.layers_per_block, !last),
+                       unet_block_spec(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], c.layers_per_block, !last),
                        precision);
     for (int j = 0; j < c.layers_per_block; ++j) zero_conv(ch[i]);
     if (!last) zero_conv(ch[i]);
   }
-  UNetBlockSpec mid = block_spec(c, n - 1, ch[n - 1], ch[n - 1], 1, false);
+  UNetBlockSpec mid = unet_block_spec(c, n - 1, ch[n - 1], ch[n - 1], 1, false);
   mid.transformer.depth = c.mid_transformer_depth;
   mid.attention = true;
   mid.output_scale = c.mid_block_scale_factor;

@@ -5,6 +5,27 @@
 
 namespace i2i {
 
+UNetBlockSpec unet_block_spec(const UNetConfig& c, int level, int64_t in, int64_t out, int layers,
+                              bool resample) {
+  UNetBlockSpec s;
+  s.in = in;
+  s.out = out;
+  s.temb = c.time_embed_dim;
+  s.layers = layers;
+  s.attention = c.cross_attention[level];
+  s.transformer.heads = c.heads[level];
+  s.transformer.depth = c.transformer_depth[level];
+  s.transformer.context_dim = c.cross_attention_dim;
+  s.transformer.linear_projection = c.use_linear_projection;
+  s.transformer.groups = c.norm_num_groups;
+  s.transformer.upcast_attention = c.upcast_attention;
+  s.groups = c.norm_num_groups;
+  s.eps = c.norm_eps;
+  s.output_scale = c.resnet_out_scale_factor;
+  s.resample = resample;
+  return s;
+}
+
 namespace {
 
 ResnetSpec resnet_spec(const UNetBlockSpec& s, int64_t in) {

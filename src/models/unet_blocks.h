@@ -5,6 +5,7 @@
 #include <optional>
 #include <vector>
 
+#include "models/unet_config.h"
 #include "models/unet_resnet.h"
 #include "models/unet_transformer.h"
 
@@ -21,6 +22,10 @@ struct UNetBlockSpec {
   float output_scale = 1;
   bool resample = true;  // downsampler / upsampler present
 };
+
+// The spec of level `level`'s block of a UNet (or ControlNet) with config `c`.
+UNetBlockSpec unet_block_spec(const UNetConfig& c, int level, int64_t in, int64_t out, int layers,
+                              bool resample);
 
 class UNetDownBlock {
  public:
