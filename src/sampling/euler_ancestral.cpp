@@ -14,12 +14,7 @@ class EulerAncestral : public KScheduler {
   std::string class_name() const override { return "EulerAncestralDiscreteScheduler"; }
 
   void set_timesteps(int n) override {
-    Base b = base_schedule(n);
-    timesteps_ = b.timesteps;
-    sigmas_ = b.sigmas;
-    sigmas_.push_back(0.0f);
-    num_inference_steps_ = n;
-    update_init_noise_sigma();
+    use_sigma_schedule(n);
     reset_stepping();
   }
 

@@ -54,4 +54,13 @@ Tensor KScheduler::add_noise(const Tensor& original, const Tensor& noise, int st
       original, noise, [sigma](float x, float e) { return x + e * sigma; }, "add_noise");
 }
 
+void KScheduler::use_sigma_schedule(int n) {
+  Base b = base_schedule(n);
+  timesteps_ = b.timesteps;
+  sigmas_ = b.sigmas;
+  sigmas_.push_back(0.0f);
+  num_inference_steps_ = n;
+  update_init_noise_sigma();
+}
+
 }  // namespace i2i

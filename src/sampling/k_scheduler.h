@@ -22,6 +22,9 @@ class KScheduler : public Scheduler {
     std::vector<float> sigmas;      // one per timestep (no trailing zero), float32 as diffusers casts them
   };
   Base base_schedule(int n) const;
+  // The one-evaluation-per-level schedule (Euler, Euler a, LMS): timesteps, sigmas with a final 0, and
+  // init_noise_sigma for `n` steps. Stepping state is the caller's to reset.
+  void use_sigma_schedule(int n);
   // Sets init_noise_sigma_ from sigmas_ (max sigma, or (max^2 + 1)^0.5 for leading spacing).
   void update_init_noise_sigma();
   // The sigma scale_model_input uses for this step (after the schedule's own state logic).

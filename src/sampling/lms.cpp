@@ -16,12 +16,7 @@ class Lms : public KScheduler {
   std::string class_name() const override { return "LMSDiscreteScheduler"; }
 
   void set_timesteps(int n) override {
-    Base b = base_schedule(n);
-    timesteps_ = b.timesteps;
-    sigmas_ = b.sigmas;
-    sigmas_.push_back(0.0f);
-    num_inference_steps_ = n;
-    update_init_noise_sigma();
+    use_sigma_schedule(n);
     derivatives_.clear();
     reset_stepping();
   }

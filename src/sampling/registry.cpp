@@ -109,7 +109,9 @@ const Entry& find_entry(const std::string& name) {
 
 }  // namespace
 
-std::string canonical_sampler_name(const std::string& name) { return find_entry(name).name; }
+std::string canonical_sampler_name(const std::string& name) {
+  return find_entry(name).name;
+}
 
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& base,
                                           const std::string& schedule_type) {
