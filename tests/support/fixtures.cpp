@@ -1,5 +1,7 @@
 #include "support/fixtures.h"
 
+#include <unistd.h>
+
 #include <cmath>
 #include <cstdlib>
 #include <fstream>
@@ -16,7 +18,8 @@ std::filesystem::path fixtures_dir() {
 }
 
 std::filesystem::path temp_dir(const std::string& name) {
-  std::filesystem::path p = std::filesystem::path(I2I_TEST_TMP) / name;
+  // ctest runs the cases of one program as separate processes side by side: the pid keeps them apart.
+  std::filesystem::path p = std::filesystem::path(I2I_TEST_TMP) / (name + "-" + std::to_string(getpid()));
   std::filesystem::remove_all(p);
   std::filesystem::create_directories(p);
   return p;

@@ -15,7 +15,7 @@ namespace i2i::test {
 
 // The fixtures folder: $I2I_FIXTURES if set, else ../shared/fixtures beside the source tree.
 std::filesystem::path fixtures_dir();
-// A fresh, empty scratch folder for one test (under the build tree).
+// A fresh, empty scratch folder for one test (under the build tree; unique to this process).
 std::filesystem::path temp_dir(const std::string& name);
 
 // cases/cases.json, parsed once.
