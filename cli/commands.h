@@ -5,5 +5,6 @@
 namespace i2i::cli {
 
 int cmd_info(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace i2i::cli

@@ -12,7 +12,8 @@ void print_help() {
       "i2i - image-to-image diffusion (Stable Diffusion 1.x / 2.x)\n\n"
       "usage: i2i <command> [options]   (i2i <command> --help for a command's options)\n\n"
       "commands:\n"
-      "  info MODEL        what a checkpoint or diffusers folder holds\n");
+      "  info MODEL        what a checkpoint or diffusers folder holds\n"
+      "  bench             speed of the SD 1.5 components (random weights)\n");
 }
 
 }  // namespace
@@ -26,6 +27,7 @@ int main(int argc, char** argv) {
   std::string command = argv[1];
   try {
     if (command == "info") return i2i::cli::cmd_info(argc, argv);
+    if (command == "bench") return i2i::cli::cmd_bench(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const std::exception& e) {
