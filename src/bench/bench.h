@@ -48,10 +48,14 @@ struct StageResult {
   double flops = 0;    // per run
   double gflops = 0;
   double peak_fraction = 0;
+  // Median process CPU time (user + system, all threads) of a run: divided by the thread count, an estimate
+  // of the wall time on an otherwise idle machine (spin-waiting counts, so it errs on the slow side).
+  double cpu_seconds = 0;
 };
 
 struct BenchReport {
-  // stage -> precision name ("fp32" / "bf16") -> result. "gemm_peak" holds the reference measurement.
+  // stage -> precision name ("fp32" / "bf16") -> result. "gemm_peak" holds the reference measurement (the
+  // better of one before and one after the stages, each the best of 3 repetitions).
   std::map<std::string, std::map<std::string, StageResult>> stages;
   std::vector<std::string> skipped;  // requested stages that could not run, with the reason
   double peak_rss_mb = 0;
