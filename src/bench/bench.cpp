@@ -265,8 +265,8 @@ std::string report_text(const BenchReport& r) {
   std::ostringstream out;
   char line[256];
   out << "cpu: " << r.cpu << ", " << r.threads << " OpenMP threads\n";
-  std::snprintf(line, sizeof line, "%-14s %-5s %10s %10s %10s %9s\n", "stage", "prec", "seconds", "GFLOP",
-                "GFLOP/s", "of peak");
+  std::snprintf(line, sizeof line, "%-14s %-5s %10s %10s %10s %9s %10s\n", "stage", "prec", "seconds",
+                "GFLOP", "GFLOP/s", "of peak", "cpu s/thr");
   out << line;
   std::vector<std::string> order = all_stages();
   order.insert(order.begin(), "gemm_peak");
@@ -277,8 +277,9 @@ std::string report_text(const BenchReport& r) {
       auto jt = it->second.find(pn);
       if (jt == it->second.end()) continue;
       const StageResult& s = jt->second;
-      std::snprintf(line, sizeof line, "%-14s %-5s %10.3f %10.1f %10.1f %8.1f%%\n", stage.c_str(), pn,
-                    s.seconds, s.flops * 1e-9, s.gflops, 100.0 * s.peak_fraction);
+      std::snprintf(line, sizeof line, "%-14s %-5s %10.3f %10.1f %10.1f %8.1f%% %10.3f\n", stage.c_str(), pn,
+                    s.seconds, s.flops * 1e-9, s.gflops, 100.0 * s.peak_fraction,
+                    s.cpu_seconds / std::max(1, r.threads));
       out << line;
     }
   }
