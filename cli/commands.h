@@ -8,5 +8,6 @@ int cmd_info(int argc, char** argv);
 int cmd_img2img(int argc, char** argv);
 int cmd_pull(int argc, char** argv);
 int cmd_random_model(int argc, char** argv);
+int cmd_bench(int argc, char** argv);
 
 }  // namespace i2i::cli

@@ -15,7 +15,8 @@ void print_help() {
       "  img2img           a new image from a source image and a prompt (the main job)\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
-      "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n");
+      "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n"
+      "  bench             speed of the SD 1.5 components (random weights)\n");
 }
 
 }  // namespace
@@ -32,6 +33,7 @@ int main(int argc, char** argv) {
     if (command == "img2img") return i2i::cli::cmd_img2img(argc, argv);
     if (command == "pull") return i2i::cli::cmd_pull(argc, argv);
     if (command == "random-model") return i2i::cli::cmd_random_model(argc, argv);
+    if (command == "bench") return i2i::cli::cmd_bench(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const std::exception& e) {

@@ -1,6 +1,7 @@
 #include "models/ldm_keys.h"
 
 #include <climits>
+#include <functional>
 #include <map>
 #include <optional>
 
@@ -64,10 +65,27 @@ std::string unet_sublayer(const std::string& block, int j, const std::string& m,
   return "";
 }
 
-int unet_layers_per_block(const SafeTensors& st, const std::string& prefix) {
+// The tensors of a SafeTensors file or of in-memory Weights, behind one interface.
+struct Source {
+  std::string origin;
+  std::vector<std::string> names;
+  std::function<Tensor(const std::string&)> get;
+};
+
+Source source_of(const SafeTensors& st) {
+  return {st.path().string(), st.names(), [&st](const std::string& n) { return st.get(n); }};
+}
+
+Source source_of(const Weights& w) {
+  Source s{w.origin(), {}, [&w](const std::string& n) { return w.get(n); }};
+  for (const auto& [name, t] : w.all()) s.names.push_back(name);
+  return s;
+}
+
+int unet_layers_per_block(const Source& st, const std::string& prefix) {
   int first_down = INT_MAX, max_input = -1;
   const std::string ib = prefix + "input_blocks.";
-  for (const auto& name : st.names()) {
+  for (const auto& name : st.names) {
     if (!starts_with(name, ib)) continue;
     auto [idx, rest] = head(name.substr(ib.size()));
     auto k = to_index(idx);
@@ -75,7 +93,7 @@ int unet_layers_per_block(const SafeTensors& st, const std::string& prefix) {
     max_input = std::max(max_input, *k);
     if (starts_with(rest, "0.op.")) first_down = std::min(first_down, *k);
   }
-  check(max_input >= 1, st.path().string() + ": no UNet tensors '" + ib + "*'");
+  check(max_input >= 1, st.origin + ": no UNet tensors '" + ib + "*'");
   return first_down != INT_MAX ? first_down - 1 : max_input;
 }
 
@@ -178,32 +196,34 @@ Weights weights_from_safetensors(const SafeTensors& st, const std::string& prefi
   return w;
 }
 
-Weights unet_weights_from_ldm(const SafeTensors& st, const std::string& prefix) {
+namespace {
+
+Weights unet_from_ldm(const Source& st, const std::string& prefix) {
   const int layers = unet_layers_per_block(st, prefix);
-  Weights w(st.path().string());
-  for (const auto& name : st.names()) {
+  Weights w(st.origin);
+  for (const auto& name : st.names) {
     if (!starts_with(name, prefix)) continue;
     std::string key = ldm_unet_key_to_diffusers(name.substr(prefix.size()), layers);
-    check(!key.empty(), st.path().string() + ": unexpected UNet tensor '" + name + "'");
+    check(!key.empty(), st.origin + ": unexpected UNet tensor '" + name + "'");
     w.add(key, st.get(name));
   }
   return w;
 }
 
-Weights vae_weights_from_ldm(const SafeTensors& st, const std::string& prefix) {
+Weights vae_from_ldm(const Source& st, const std::string& prefix) {
   int levels = 0;
-  for (const auto& name : st.names()) {
+  for (const auto& name : st.names) {
     const std::string down = prefix + "encoder.down.";
     if (!starts_with(name, down)) continue;
     auto n = to_index(head(name.substr(down.size())).first);
     if (n) levels = std::max(levels, *n + 1);
   }
-  check(levels >= 1, st.path().string() + ": no VAE tensors '" + prefix + "encoder.down.*'");
-  Weights w(st.path().string());
-  for (const auto& name : st.names()) {
+  check(levels >= 1, st.origin + ": no VAE tensors '" + prefix + "encoder.down.*'");
+  Weights w(st.origin);
+  for (const auto& name : st.names) {
     if (!starts_with(name, prefix)) continue;
     std::string key = ldm_vae_key_to_diffusers(name.substr(prefix.size()), levels);
-    check(!key.empty(), st.path().string() + ": unexpected VAE tensor '" + name + "'");
+    check(!key.empty(), st.origin + ": unexpected VAE tensor '" + name + "'");
     Tensor t = st.get(name);
     // The mid-block attention's q / k / v / proj_out are 1x1 convolutions in the original layout.
     bool attn_weight = key.find("mid_block.attentions.0.to_") != std::string::npos && key.size() > 7 &&
@@ -212,6 +232,21 @@ Weights vae_weights_from_ldm(const SafeTensors& st, const std::string& prefix) {
     w.add(key, t);
   }
   return w;
+}
+
+}  // namespace
+
+Weights unet_weights_from_ldm(const SafeTensors& st, const std::string& prefix) {
+  return unet_from_ldm(source_of(st), prefix);
+}
+Weights unet_weights_from_ldm(const Weights& w, const std::string& prefix) {
+  return unet_from_ldm(source_of(w), prefix);
+}
+Weights vae_weights_from_ldm(const SafeTensors& st, const std::string& prefix) {
+  return vae_from_ldm(source_of(st), prefix);
+}
+Weights vae_weights_from_ldm(const Weights& w, const std::string& prefix) {
+  return vae_from_ldm(source_of(w), prefix);
 }
 
 }  // namespace i2i

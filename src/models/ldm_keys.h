@@ -16,6 +16,10 @@ namespace i2i {
 Weights unet_weights_from_ldm(const SafeTensors& st, const std::string& prefix = "model.diffusion_model.");
 // The VAE under `prefix` (encoder.down.N.block.M, decoder.up.N (levels reversed), mid.attn_1, ...).
 Weights vae_weights_from_ldm(const SafeTensors& st, const std::string& prefix = "first_stage_model.");
+// The same conversions from in-memory original-layout Weights (e.g. random_checkpoint_weights()); the
+// tensors are shared, not copied.
+Weights unet_weights_from_ldm(const Weights& w, const std::string& prefix = "model.diffusion_model.");
+Weights vae_weights_from_ldm(const Weights& w, const std::string& prefix = "first_stage_model.");
 
 // Every tensor of `st` whose name starts with `prefix`, with the prefix removed (diffusers files: prefix "").
 Weights weights_from_safetensors(const SafeTensors& st, const std::string& prefix = "");

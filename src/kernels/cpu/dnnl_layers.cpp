@@ -1,9 +1,14 @@
 // Linear and Conv2d through oneDNN. Weights are reordered once, at construction, into the layout oneDNN
-// prefers (format_tag::any) for a nominal input shape; primitives are created once per input shape and
-// cached (under a mutex). When the primitive chosen for a shape wants another weight layout, a copy in
-// that layout is made once and cached with it. Bias and the optional residual (post-op sum) are fused.
+// prefers (format_tag::any) for a nominal input shape; only that copy is kept (no float32 copy of the
+// user's weights). Primitives are created once per input shape and cached (under a mutex). When the
+// primitive chosen for a shape wants another weight layout, a copy in that layout is reordered from the
+// prepared one (same data type, so exact) and cached with it. Bias and the optional residual (post-op
+// sum) are fused.
 // BF16: weights are converted to bf16 once, activations on the fly; accumulation and output are float32.
 // If the CPU cannot run bf16 primitives, bf16 is emulated (operands rounded to bf16, float32 math).
+#include <immintrin.h>
+
+#include <algorithm>
 #include <cstring>
 #include <dnnl.hpp>
 #include <map>
@@ -29,9 +34,32 @@ dnnl::engine& cpu_engine() {
 }
 
 // float32 -> bf16 (round to nearest even), or float32 -> float32 rounded to bf16 precision.
-void convert_bf16(const float* src, uint16_t* dst, int64_t n) {
-#pragma omp parallel for schedule(static) if (n > 65536)
+void convert_bf16_portable(const float* src, uint16_t* dst, int64_t n) {
   for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
+}
+// AVX512_BF16: vcvtne2ps2bf16 rounds to nearest even like f32_to_bf16 (NaN stays NaN; denormal inputs
+// are flushed to zero by the instruction, which f32_to_bf16 keeps: those are below 1.2e-38).
+__attribute__((target("avx512f,avx512bf16"))) void convert_bf16_avx512(const float* src, uint16_t* dst,
+                                                                       int64_t n) {
+  int64_t i = 0;
+  for (; i + 32 <= n; i += 32) {
+    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
+    _mm512_storeu_si512(dst + i, reinterpret_cast<__m512i>(v));
+  }
+  convert_bf16_portable(src + i, dst + i, n - i);
+}
+void convert_bf16(const float* src, uint16_t* dst, int64_t n) {
+  static const bool fast = __builtin_cpu_supports("avx512bf16");
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+    if (fast)
+      convert_bf16_avx512(src + b, dst + b, e - b);
+    else
+      convert_bf16_portable(src + b, dst + b, e - b);
+  }
 }
 void round_bf16(const float* src, float* dst, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
@@ -79,14 +107,11 @@ class DnnlLayer {
       pd = make_pd(nominal, any_weights_md());
     }
     if (emulate_bf16_) round_bf16(w.data(), w.data(), static_cast<int64_t>(w.size()));
-    user_weights_ = std::move(w);
-    user_md_ = user_md;
     weights_md_ = pd.weights_desc();
-    weights_ = reorder_weights(weights_md_);
+    weights_ = reorder(memory(user_md, cpu_engine(), w.data()), weights_md_);
   }
 
-  memory reorder_weights(const memory::desc& md) const {
-    memory src(user_md_, cpu_engine(), const_cast<float*>(user_weights_.data()));
+  static memory reorder(memory src, const memory::desc& md) {
     memory dst(md, cpu_engine());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(src, dst).execute(stream, src, dst);
@@ -106,7 +131,7 @@ class DnnlLayer {
     if (pd.weights_desc() == weights_md_) {
       e->weights = weights_;
     } else {
-      e->weights = reorder_weights(pd.weights_desc());
+      e->weights = reorder(weights_, pd.weights_desc());
     }
     e->prim = make_primitive(pd);
     e->src_md = pd.src_desc();
@@ -164,8 +189,7 @@ class DnnlLayer {
   std::vector<float> bias_;
 
  private:
-  std::vector<float> user_weights_;
-  memory::desc user_md_, weights_md_;
+  memory::desc weights_md_;
   memory weights_;
   mutable std::mutex mutex_;
   mutable std::map<Key, std::shared_ptr<const Entry>> cache_;

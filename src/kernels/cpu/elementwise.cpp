@@ -23,10 +23,6 @@ void parallel_blocks(int64_t n, Fn fn) {
   }
 }
 
-inline float gelu_exact(float x) {
-  return 0.5f * x * (1.0f + std::erf(x * 0.70710678118654752f));
-}
-
 // 0.5 (1 + tanh(u)) == sigmoid(2u): no cancellation for negative x.
 inline float gelu_tanh_one(float x) {
   float u = 0.7978845608028654f * (x + 0.044715f * x * x * x);
@@ -40,7 +36,7 @@ void act_range(const float* x, float* y, int64_t n) {
     if constexpr (A == Act::SiLU) y[i] = v * sigmoid_approx(v);
     if constexpr (A == Act::QuickGELU) y[i] = v * sigmoid_approx(1.702f * v);
     if constexpr (A == Act::GELUTanh) y[i] = gelu_tanh_one(v);
-    if constexpr (A == Act::GELU) y[i] = gelu_exact(v);
+    if constexpr (A == Act::GELU) y[i] = gelu_erf(v);
   }
 }
 
@@ -63,6 +59,20 @@ void act_dispatch(const float* x, float* y, int64_t n) {
     act_range_avx2<A>(x, y, n);
   else
     act_range<A>(x, y, n);
+}
+
+// out[i] = value[i] * gelu(gate[i]).
+void geglu_row(const float* value, const float* gate, float* out, int64_t d) {
+  for (int64_t i = 0; i < d; ++i) out[i] = value[i] * gelu_erf(gate[i]);
+}
+__attribute__((target("avx2,fma"))) void geglu_row_avx2(const float* value, const float* gate, float* out,
+                                                        int64_t d) {
+  geglu_row(value, gate, out, d);
+}
+__attribute__((target("avx512f,avx512dq,avx512bw,avx512vl"))) void geglu_row_avx512(const float* value,
+                                                                                    const float* gate,
+                                                                                    float* out, int64_t d) {
+  geglu_row(value, gate, out, d);
 }
 
 }  // namespace
@@ -97,12 +107,16 @@ Tensor geglu(const Tensor& x) {
   Tensor y = Tensor::empty(shape);
   const float* xp = x.data<float>();
   float* yp = y.data<float>();
+  static const int level = __builtin_cpu_supports("avx512f") ? 2 : __builtin_cpu_supports("avx2") ? 1 : 0;
 #pragma omp parallel for schedule(static)
   for (int64_t r = 0; r < rows; ++r) {
     const float* value = xp + r * d2;
-    const float* gate = value + d;
-    float* out = yp + r * d;
-    for (int64_t i = 0; i < d; ++i) out[i] = value[i] * gelu_exact(gate[i]);
+    if (level == 2)
+      geglu_row_avx512(value, value + d, yp + r * d, d);
+    else if (level == 1)
+      geglu_row_avx2(value, value + d, yp + r * d, d);
+    else
+      geglu_row(value, value + d, yp + r * d, d);
   }
   return y;
 }

@@ -1,0 +1,292 @@
+#include "bench/bench.h"
+
+#include <omp.h>
+#include <sys/resource.h>
+
+#include <algorithm>
+#include <chrono>
+#include <cstdio>
+#include <dnnl.hpp>
+#include <fstream>
+#include <nlohmann/json.hpp>
+#include <optional>
+#include <random>
+#include <sstream>
+
+#include "bench/flops.h"
+#include "core/error.h"
+#include "models/clip_text_config.h"
+#include "models/ldm_keys.h"
+#include "models/random_checkpoint.h"
+#include "models/unet_config.h"
+#include "models/vae_config.h"
+
+namespace i2i::bench {
+namespace {
+
+using Clock = std::chrono::steady_clock;
+
+constexpr int64_t kImage = 512, kLatent = 64, kTokens = 77;
+
+double seconds_since(Clock::time_point t0) {
+  return std::chrono::duration<double>(Clock::now() - t0).count();
+}
+
+Tensor uniform(Shape shape, float lo, float hi, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Tensor t = Tensor::empty(std::move(shape));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
+}
+
+std::string cpu_model() {
+  std::ifstream f("/proc/cpuinfo");
+  std::string line;
+  while (std::getline(f, line))
+    if (line.rfind("model name", 0) == 0) {
+      auto colon = line.find(':');
+      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
+    }
+  return "unknown";
+}
+
+// User + system CPU time of the whole process so far.
+double process_cpu_seconds() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_utime.tv_sec + u.ru_stime.tv_sec) +
+         1e-6 * static_cast<double>(u.ru_utime.tv_usec + u.ru_stime.tv_usec);
+}
+
+double median(std::vector<double> v) {
+  std::sort(v.begin(), v.end());
+  const size_t n = v.size();
+  return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
+}
+
+void log_line(const BenchOptions& o, const std::string& s) {
+  if (o.log) o.log(s);
+}
+
+}  // namespace
+
+const std::vector<std::string>& all_stages() {
+  static const std::vector<std::string> stages = {"text_encode",   "vae_encode", "unet_batch1",
+                                                  "unet_cfg_step", "vae_decode", "img2img"};
+  return stages;
+}
+
+const char* precision_name(Precision p) {
+  return p == Precision::BF16 ? "bf16" : "fp32";
+}
+
+double peak_rss_mb() {
+  rusage u{};
+  getrusage(RUSAGE_SELF, &u);
+  return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
+}
+
+double gemm_peak_gflops(Precision p, int64_t n, int reps, double* seconds) {
+  using dnnl::memory;
+  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
+  dnnl::stream stream(eng);
+  const auto in_dt = p == Precision::BF16 ? memory::data_type::bf16 : memory::data_type::f32;
+  memory::desc a_md({n, n}, in_dt, memory::format_tag::ab);
+  memory::desc b_md({n, n}, in_dt, memory::format_tag::any);
+  memory::desc c_md({n, n}, memory::data_type::f32, memory::format_tag::ab);
+  dnnl::matmul::primitive_desc pd;
+  try {
+    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), eng);
+  } catch (const dnnl::error& e) {
+    throw Error(std::string("bench: oneDNN cannot create a ") + precision_name(p) + " matmul: " + e.what());
+  }
+  memory a(pd.src_desc(), eng), b(pd.weights_desc(), eng), c(pd.dst_desc(), eng);
+  // Small finite values in every operand (bf16 0x3f80 = 1.0; float 1.0 bit pattern).
+  auto fill = [](memory& m) {
+    const size_t bytes = m.get_desc().get_size();
+    auto* data = static_cast<uint8_t*>(m.get_data_handle());
+    if (m.get_desc().data_type() == memory::data_type::bf16) {
+      auto* h = reinterpret_cast<uint16_t*>(data);
+      for (size_t i = 0; i < bytes / 2; ++i) h[i] = 0x3f80;
+    } else {
+      auto* f = reinterpret_cast<float*>(data);
+      for (size_t i = 0; i < bytes / 4; ++i) f[i] = 1.0f;
+    }
+  };
+  fill(a);
+  fill(b);
+  dnnl::matmul mm(pd);
+  const std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
+  mm.execute(stream, args);
+  stream.wait();
+  double best = 1e30;
+  for (int r = 0; r < std::max(1, reps); ++r) {
+    auto t0 = Clock::now();
+    mm.execute(stream, args);
+    stream.wait();
+    best = std::min(best, seconds_since(t0));
+  }
+  if (seconds) *seconds = best;
+  return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / best * 1e-9;
+}
+
+BenchReport run_bench(const BenchOptions& o) {
+  std::vector<std::string> stages = o.stages.empty() ? all_stages() : o.stages;
+  for (const auto& s : stages)
+    check(std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
+          "bench: unknown stage '" + s +
+              "' (stages: text_encode, vae_encode, unet_batch1, unet_cfg_step, "
+              "vae_decode, img2img)");
+  check(o.runs >= 1, "bench: --runs must be at least 1");
+  auto wants = [&](const char* s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); };
+
+  BenchReport report;
+  report.cpu = cpu_model();
+  report.threads = omp_get_max_threads();
+
+  log_line(o, "building a random SD 1.5 checkpoint in memory (fp16 weights)");
+  const Weights ck = random_checkpoint_weights(SdShape::sd15(), DType::F16, o.seed);
+  const Weights unet_w = unet_weights_from_ldm(ck);
+  const Weights vae_w = vae_weights_from_ldm(ck);
+  const Weights text_w = ck.sub("cond_stage_model.transformer.");
+  const UNetConfig unet_cfg = infer_unet_config(unet_w);
+  const VaeConfig vae_cfg = infer_vae_config(vae_w);
+  const ClipTextConfig text_cfg = infer_clip_text_config(text_w, nullptr, ClipActivation::QuickGelu, false);
+
+  // Inputs: two prompts' token ids (a CFG pair), a 512x512 image, a 64x64 latent, contexts.
+  Tensor ids = Tensor::empty({2, kTokens}, DType::I64);
+  {
+    std::mt19937_64 rng(o.seed + 1);
+    for (int64_t i = 0; i < ids.numel(); ++i)
+      ids.data<int64_t>()[i] = static_cast<int64_t>(rng() % static_cast<uint64_t>(text_cfg.vocab_size));
+  }
+  const Tensor image = uniform({1, kImage, kImage, 3}, -1.f, 1.f, o.seed + 2);
+  const Tensor latent1 = uniform({1, kLatent, kLatent, 4}, -1.f, 1.f, o.seed + 3);
+  const Tensor latent2 = uniform({2, kLatent, kLatent, 4}, -1.f, 1.f, o.seed + 4);
+  const Tensor context2 = uniform({2, kTokens, text_cfg.hidden_size}, -1.f, 1.f, o.seed + 5);
+  const Tensor context1 = context2.slice0(0, 1).clone();
+
+  const double text_flops = clip_text_flops(text_cfg, 2, kTokens);
+  const double enc_flops = vae_encode_flops(vae_cfg, 1, kImage, kImage);
+  const double unet1_flops = unet_forward_flops(unet_cfg, 1, kLatent, kLatent, kTokens);
+  const double unet2_flops = unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens);
+  const double dec_flops = vae_decode_flops(vae_cfg, 1, kLatent, kLatent);
+
+  if (wants("img2img") && !o.img2img) report.skipped.push_back("img2img (no pipeline hook yet)");
+
+  for (Precision p : o.precisions) {
+    const std::string pn = precision_name(p);
+    // The peak is measured before and after the stages and the better figure kept (on a shared machine a
+    // single measurement can be disturbed); the fractions are computed at the end.
+    double peak_s = 0;
+    double peak = gemm_peak_gflops(p, 4096, 3, &peak_s);
+    log_line(o, pn + ": GEMM peak " + std::to_string(static_cast<int>(peak)) + " GFLOP/s; building models");
+
+    const bool need_text = wants("text_encode") || (wants("img2img") && o.img2img);
+    const bool need_unet = wants("unet_batch1") || wants("unet_cfg_step") || (wants("img2img") && o.img2img);
+    const bool need_vae = wants("vae_encode") || wants("vae_decode") || (wants("img2img") && o.img2img);
+    std::optional<ClipTextEncoder> text;
+    std::optional<UNet2DCondition> unet;
+    std::optional<AutoencoderKL> vae;
+    if (need_text) text.emplace(text_w, text_cfg, p);
+    if (need_unet) unet.emplace(unet_w, unet_cfg, p);
+    if (need_vae) vae.emplace(vae_w, vae_cfg, p);
+
+    auto time_stage = [&](const std::string& stage, double flops, const std::function<void()>& fn) {
+      if (!wants(stage.c_str())) return;
+      log_line(o, pn + ": " + stage + " (warm-up + " + std::to_string(o.runs) + " runs)");
+      fn();  // warm-up: primitives created, buffers allocated
+      std::vector<double> times, cpu;
+      for (int r = 0; r < o.runs; ++r) {
+        const double c0 = process_cpu_seconds();
+        auto t0 = Clock::now();
+        fn();
+        times.push_back(seconds_since(t0));
+        cpu.push_back(process_cpu_seconds() - c0);
+      }
+      StageResult res;
+      res.seconds = median(times);
+      res.cpu_seconds = median(cpu);
+      res.flops = flops;
+      res.gflops = flops / res.seconds * 1e-9;
+      report.stages[stage][pn] = res;
+    };
+
+    time_stage("text_encode", text_flops, [&] { text->forward(ids); });
+    time_stage("vae_encode", enc_flops, [&] { vae->encode(image); });
+    time_stage("unet_batch1", unet1_flops, [&] { unet->forward(latent1, {500.f}, context1); });
+    time_stage("unet_cfg_step", unet2_flops, [&] { unet->forward(latent2, {500.f}, context2); });
+    time_stage("vae_decode", dec_flops, [&] { vae->decode(latent1); });
+    if (o.img2img) {
+      BenchModels m{text ? &*text : nullptr, unet ? &*unet : nullptr, vae ? &*vae : nullptr, p};
+      const double flops = text_flops + enc_flops + o.img2img_denoise_steps * unet2_flops + dec_flops;
+      time_stage("img2img", flops, [&] { o.img2img(m); });
+    }
+    text.reset();
+    unet.reset();
+    vae.reset();
+    double peak_s2 = 0;
+    const double peak2 = gemm_peak_gflops(p, 4096, 3, &peak_s2);
+    log_line(o, pn + ": GEMM peak after the stages " + std::to_string(static_cast<int>(peak2)) + " GFLOP/s");
+    if (peak2 > peak) {
+      peak = peak2;
+      peak_s = peak_s2;
+    }
+    report.stages["gemm_peak"][pn] = {peak_s, 2.0 * 4096.0 * 4096.0 * 4096.0, peak, 1.0, 0.0};
+    for (auto& [stage, per_precision] : report.stages) {
+      auto it = per_precision.find(pn);
+      if (it != per_precision.end()) it->second.peak_fraction = it->second.gflops / peak;
+    }
+  }
+  report.peak_rss_mb = peak_rss_mb();
+  return report;
+}
+
+std::string report_json(const BenchReport& r) {
+  nlohmann::ordered_json j;
+  std::vector<std::string> order = all_stages();
+  order.insert(order.begin(), "gemm_peak");
+  for (const auto& stage : order) {
+    auto it = r.stages.find(stage);
+    if (it == r.stages.end()) continue;
+    for (const auto& [pn, res] : it->second)
+      j[stage][pn] = {{"seconds", res.seconds},
+                      {"gflops", res.gflops},
+                      {"peak_fraction", res.peak_fraction},
+                      {"cpu_seconds", res.cpu_seconds}};
+  }
+  j["peak_rss_mb"] = r.peak_rss_mb;
+  return j.dump(2);
+}
+
+std::string report_text(const BenchReport& r) {
+  std::ostringstream out;
+  char line[256];
+  out << "cpu: " << r.cpu << ", " << r.threads << " OpenMP threads\n";
+  std::snprintf(line, sizeof line, "%-14s %-5s %10s %10s %10s %9s %10s\n", "stage", "prec", "seconds",
+                "GFLOP", "GFLOP/s", "of peak", "cpu s/thr");
+  out << line;
+  std::vector<std::string> order = all_stages();
+  order.insert(order.begin(), "gemm_peak");
+  for (const auto& stage : order) {
+    auto it = r.stages.find(stage);
+    if (it == r.stages.end()) continue;
+    for (const char* pn : {"fp32", "bf16"}) {
+      auto jt = it->second.find(pn);
+      if (jt == it->second.end()) continue;
+      const StageResult& s = jt->second;
+      std::snprintf(line, sizeof line, "%-14s %-5s %10.3f %10.1f %10.1f %8.1f%% %10.3f\n", stage.c_str(), pn,
+                    s.seconds, s.flops * 1e-9, s.gflops, 100.0 * s.peak_fraction,
+                    s.cpu_seconds / std::max(1, r.threads));
+      out << line;
+    }
+  }
+  for (const auto& s : r.skipped) out << "skipped: " << s << "\n";
+  std::snprintf(line, sizeof line, "peak RSS: %.0f MiB\n", r.peak_rss_mb);
+  out << line;
+  return out.str();
+}
+
+}  // namespace i2i::bench

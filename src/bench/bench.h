@@ -1,0 +1,82 @@
+// `i2i bench`: end-to-end timings of the Stable Diffusion 1.5 components at full size (random weights built
+// in memory), reported as seconds (median of N runs after a warm-up), achieved GFLOP/s (analytic FLOP
+// counts, flops.h) and the fraction of the machine's GEMM peak measured in the same run (a oneDNN matmul
+// 4096^3 in the same precision, all threads), plus the process's peak RSS.
+#pragma once
+
+#include <functional>
+#include <map>
+#include <string>
+#include <vector>
+
+#include "kernels/precision.h"
+#include "models/clip_text.h"
+#include "models/unet.h"
+#include "models/vae.h"
+
+namespace i2i::bench {
+
+// Stage names, in the order they run and are reported.
+const std::vector<std::string>&
+all_stages();  // text_encode vae_encode unet_batch1 unet_cfg_step vae_decode img2img
+
+// The models of one precision, for a whole-pipeline hook.
+struct BenchModels {
+  const ClipTextEncoder* text = nullptr;
+  const UNet2DCondition* unet = nullptr;
+  const AutoencoderKL* vae = nullptr;
+  Precision precision = Precision::F32;
+};
+
+// One img2img run at 512x512 (strength 0.5, 10 steps, CFG 7: 5 denoising steps of batch 2), to be filled in
+// by the pipeline. While unset, the `img2img` stage is reported as unavailable and skipped.
+using Img2ImgRunner = std::function<void(const BenchModels&)>;
+
+struct BenchOptions {
+  std::vector<Precision> precisions = {Precision::F32, Precision::BF16};
+  int runs = 3;                     // timed runs per stage (median reported), after one warm-up run
+  std::vector<std::string> stages;  // empty: all
+  uint64_t seed = 1;
+  Img2ImgRunner img2img;
+  int img2img_denoise_steps = 5;  // for its FLOP count: int(steps * strength)
+  // Progress lines (stage started, ...); may be empty.
+  std::function<void(const std::string&)> log;
+};
+
+struct StageResult {
+  double seconds = 0;  // median
+  double flops = 0;    // per run
+  double gflops = 0;
+  double peak_fraction = 0;
+  // Median process CPU time (user + system, all threads) of a run: divided by the thread count, an estimate
+  // of the wall time on an otherwise idle machine (spin-waiting counts, so it errs on the slow side).
+  double cpu_seconds = 0;
+};
+
+struct BenchReport {
+  // stage -> precision name ("fp32" / "bf16") -> result. "gemm_peak" holds the reference measurement (the
+  // better of one before and one after the stages, each the best of 3 repetitions).
+  std::map<std::string, std::map<std::string, StageResult>> stages;
+  std::vector<std::string> skipped;  // requested stages that could not run, with the reason
+  double peak_rss_mb = 0;
+  std::string cpu;  // model name from /proc/cpuinfo
+  int threads = 0;  // OpenMP threads
+};
+
+const char* precision_name(Precision p);  // "fp32" / "bf16"
+
+// Best-of-`reps` GFLOP/s of a oneDNN matmul n x n x n (bf16: bf16 inputs, float32 output), after a warm-up.
+double gemm_peak_gflops(Precision p, int64_t n = 4096, int reps = 3, double* seconds = nullptr);
+
+// Throws i2i::Error for an unknown stage name.
+BenchReport run_bench(const BenchOptions& options);
+
+// {"<stage>": {"<precision>": {"seconds": s, "gflops": g, "peak_fraction": f}}, ..., "peak_rss_mb": m}
+std::string report_json(const BenchReport& report);
+// A human-readable table.
+std::string report_text(const BenchReport& report);
+
+// Peak resident set size of this process so far, in MiB (getrusage ru_maxrss).
+double peak_rss_mb();
+
+}  // namespace i2i::bench
