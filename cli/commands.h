@@ -6,5 +6,7 @@ namespace i2i::cli {
 
 int cmd_info(int argc, char** argv);
 int cmd_img2img(int argc, char** argv);
+int cmd_inpaint(int argc, char** argv);
+int cmd_preprocess(int argc, char** argv);
 
 }  // namespace i2i::cli

@@ -13,6 +13,8 @@ void print_help() {
       "usage: i2i <command> [options]   (i2i <command> --help for a command's options)\n\n"
       "commands:\n"
       "  img2img           a new image from a source image and a prompt (the main job)\n"
+      "  inpaint           repaint the masked area of a source image (white = repaint)\n"
+      "  preprocess canny  the Canny edge map a ControlNet will see\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n");
 }
 
@@ -28,6 +30,8 @@ int main(int argc, char** argv) {
   try {
     if (command == "info") return i2i::cli::cmd_info(argc, argv);
     if (command == "img2img") return i2i::cli::cmd_img2img(argc, argv);
+    if (command == "inpaint") return i2i::cli::cmd_inpaint(argc, argv);
+    if (command == "preprocess") return i2i::cli::cmd_preprocess(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const std::exception& e) {
