@@ -40,7 +40,10 @@ CmdResult run_i2i(const std::vector<std::string>& args, const fs::path& dir) {
   cmd += quote(dir.string());
   cmd += " && ";
   cmd += quote(I2I_BINARY);
-  for (const auto& a : args) cmd += " " + quote(a);
+  for (const auto& a : args) {
+    cmd.push_back(' ');
+    cmd += quote(a);
+  }
   cmd += " >stdout.txt 2>stderr.txt";
   CmdResult r;
   int s = std::system(cmd.c_str());
