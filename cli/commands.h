@@ -9,5 +9,7 @@ int cmd_img2img(int argc, char** argv);
 int cmd_pull(int argc, char** argv);
 int cmd_random_model(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
+int cmd_inpaint(int argc, char** argv);
+int cmd_preprocess(int argc, char** argv);
 
 }  // namespace i2i::cli

@@ -13,6 +13,8 @@ void print_help() {
       "usage: i2i <command> [options]   (i2i <command> --help for a command's options)\n\n"
       "commands:\n"
       "  img2img           a new image from a source image and a prompt (the main job)\n"
+      "  inpaint           repaint the masked area of a source image (white = repaint)\n"
+      "  preprocess canny  the Canny edge map a ControlNet will see\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
       "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n"
@@ -34,6 +36,8 @@ int main(int argc, char** argv) {
     if (command == "pull") return i2i::cli::cmd_pull(argc, argv);
     if (command == "random-model") return i2i::cli::cmd_random_model(argc, argv);
     if (command == "bench") return i2i::cli::cmd_bench(argc, argv);
+    if (command == "inpaint") return i2i::cli::cmd_inpaint(argc, argv);
+    if (command == "preprocess") return i2i::cli::cmd_preprocess(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const std::exception& e) {

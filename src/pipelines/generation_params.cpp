@@ -35,6 +35,23 @@ void GenerationParams::validate() const {
     throw Error("--clip-skip must be between 1 and 12, got " + std::to_string(clip_skip));
   if (batch_count < 1) throw Error("--batch-count must be at least 1");
   if (batch_size < 1 || batch_size > 64) throw Error("--batch-size must be between 1 and 64");
+  if (mask_options.blur < 0 || mask_options.blur > 256)
+    throw Error("--mask-blur must be between 0 and 256, got " + std::to_string(mask_options.blur));
+  if (mask_options.padding < 0)
+    throw Error("--padding must not be negative, got " + std::to_string(mask_options.padding));
+  for (size_t i = 0; i < controls.size(); ++i) {
+    const ControlParams& c = controls[i];
+    const std::string who = "ControlNet " + std::to_string(i) + ": ";
+    if (c.image.empty()) throw Error(who + "no control image (--control IMAGE)");
+    if (c.model.empty()) throw Error(who + "no model (--control-model PATH, one per --control)");
+    if (!(c.guidance_start >= 0 && c.guidance_start <= 1) || !(c.guidance_end >= 0 && c.guidance_end <= 1))
+      throw Error(who + "--control-start and --control-end must be between 0 and 1");
+    if (c.guidance_start > c.guidance_end) throw Error(who + "--control-start is after --control-end");
+    if (c.preprocess != "none" && c.preprocess != "canny")
+      throw Error(who + "unknown preprocessor '" + c.preprocess + "' (none or canny)");
+    if (c.canny_low < 0 || c.canny_high < 0 || c.canny_low > 255 * 8 || c.canny_high > 255 * 8)
+      throw Error(who + "Canny thresholds must be between 0 and 2040");
+  }
   if (seed < -1 || seed > 4294967295LL) throw Error("--seed must be -1 (random) or between 0 and 4294967295");
 }
 

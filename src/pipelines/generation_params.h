@@ -5,13 +5,25 @@
 #include <cstdint>
 #include <optional>
 #include <string>
+#include <vector>
 
 #include "io/image_resize.h"
+#include "pipelines/inpaint.h"
 
 namespace i2i {
 
 // A1111's name for a resize mode ("Just resize", ...), as its infotext writes it.
 std::string resize_mode_name(ResizeMode m);
+
+// One ControlNet unit as the user gives it (--control IMAGE --control-model PATH ...).
+struct ControlParams {
+  std::string image;  // the control image (a map, or a picture to run through the preprocessor)
+  std::string model;  // ControlNet file or diffusers folder
+  double weight = 1.0;
+  double guidance_start = 0.0, guidance_end = 1.0;
+  std::string preprocess = "none";  // "none" (pass-through) or "canny"
+  int canny_low = 100, canny_high = 200;
+};
 
 struct GenerationParams {
   std::string model;
@@ -31,6 +43,12 @@ struct GenerationParams {
   bool emphasis = true;
   int batch_count = 1;
   int batch_size = 1;
+  // Inpainting: the mask image ("" = none) and A1111's mask options; composite = overlay the result so
+  // that pixels outside the mask stay the source's (--no-composite turns it off).
+  std::string mask;
+  MaskOptions mask_options;
+  bool composite = true;
+  std::vector<ControlParams> controls;
 
   // Throws i2i::Error naming the first bad value.
   void validate() const;

@@ -5,38 +5,65 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "pipelines/latent_ops.h"
 #include "sampling/scheduler.h"
 
 namespace i2i {
 namespace {
 
-// Stacks tensors of shape [1, ...] (or [n, ...]) along the first dimension.
-Tensor concat_batch(const std::vector<Tensor>& parts) {
-  Shape shape = parts.at(0).shape();
-  int64_t n = 0;
-  for (const auto& p : parts) n += p.dim(0);
-  shape[0] = n;
-  Tensor out = Tensor::empty(shape);
-  char* dst = static_cast<char*>(out.raw());
-  for (const auto& p : parts) {
-    std::memcpy(dst, p.raw(), p.nbytes());
-    dst += p.nbytes();
-  }
+// Scaled latents of a VAE posterior sample of `image` ([1, H, W, 3]): one draw shared by the batch from a
+// single source, or one per image from per-image sources.
+Tensor vae_sample(const SdModel& model, const Tensor& image, const std::vector<NoiseSource*>& noise,
+                  int64_t batch) {
+  VaePosterior posterior = model.vae.encode(image);
+  const Shape one = posterior.mean.shape();
+  Shape shape = one;
+  shape[0] = batch;
+  Tensor eps = noise.size() == 1 ? repeat_batch(noise[0]->randn(one), batch) : draw_batch(noise, shape);
+  Tensor stddev = posterior.std();
+  Tensor latents = Tensor::empty(shape);
+  const int64_t per = posterior.mean.numel();
+  const float* m = posterior.mean.data<float>();
+  const float* s = stddev.data<float>();
+  const float* e = eps.data<float>();
+  float* l = latents.data<float>();
+  const float scale = model.vae_scale();
+  for (int64_t b = 0; b < batch; ++b)
+    for (int64_t i = 0; i < per; ++i) l[b * per + i] = scale * (m[i] + s[i] * e[b * per + i]);
+  return latents;
+}
+
+// diffusers' mask: binarised (>= 0.5 -> 1), nearest-neighbour downsampled by `down` (F.interpolate
+// 'nearest' picks pixel (y * down, x * down)).
+Tensor latent_mask(const Tensor& mask, int64_t down) {
+  const int64_t H = mask.dim(1), W = mask.dim(2), h = H / down, w = W / down;
+  Tensor out = Tensor::empty({1, h, w, 1});
+  const float* m = mask.data<float>();
+  float* o = out.data<float>();
+  for (int64_t y = 0; y < h; ++y)
+    for (int64_t x = 0; x < w; ++x) o[y * w + x] = m[(y * down) * W + x * down] >= 0.5f ? 1.0f : 0.0f;
   return out;
 }
 
-Tensor repeat_batch(const Tensor& x, int64_t times) {
-  return concat_batch(std::vector<Tensor>(static_cast<size_t>(times), x));
+// The init image with the repainted area blacked out (image * (mask < 0.5)), what the 9-channel UNet sees.
+Tensor masked_image(const Tensor& image, const Tensor& mask) {
+  Tensor out = image.clone();
+  float* p = out.data<float>();
+  const float* m = mask.data<float>();
+  const int64_t n = mask.numel();
+  for (int64_t k = 0; k < n; ++k)
+    if (!(m[k] < 0.5f))
+      for (int c = 0; c < 3; ++c) p[k * 3 + c] = 0.0f;
+  return out;
 }
 
-// Draws [B, ...] for the batch: from one source, or [1, ...] from each per-image source.
-Tensor draw(const std::vector<NoiseSource*>& noise, const Shape& shape) {
-  if (noise.size() == 1) return noise[0]->randn(shape);
-  Shape one = shape;
-  one[0] = 1;
-  std::vector<Tensor> parts;
-  for (NoiseSource* n : noise) parts.push_back(n->randn(one));
-  return concat_batch(parts);
+// AUTOMATIC1111's latent masked-content modes: the masked area of the init latents becomes noise or zeros.
+Tensor fill_latents(const Tensor& latents, const Tensor& mask, LatentFill fill,
+                    const std::vector<NoiseSource*>& noise) {
+  Tensor fill_values =
+      fill == LatentFill::LatentNoise ? draw_batch(noise, latents.shape()) : Tensor::zeros(latents.shape());
+  // blend_masked(x, keep, m) = (1 - m) * keep + m * x: the masked area from the fill, the rest unchanged.
+  return blend_masked(fill_values, latents, mask);
 }
 
 }  // namespace
@@ -47,6 +74,14 @@ Tensor image_to_tensor(const Image& rgb) {
   float* p = t.data<float>();
   const size_t n = static_cast<size_t>(rgb.width) * static_cast<size_t>(rgb.height) * 3;
   for (size_t i = 0; i < n; ++i) p[i] = 2.0f * (static_cast<float>(rgb.pixels[i]) / 255.0f) - 1.0f;
+  return t;
+}
+
+Tensor mask_to_tensor(const Image& mask) {
+  const Image gray = mask.channels == 1 ? mask : to_gray(mask);
+  Tensor t = Tensor::empty({1, gray.height, gray.width, 1});
+  float* p = t.data<float>();
+  for (size_t i = 0; i < gray.pixels.size(); ++i) p[i] = static_cast<float>(gray.pixels[i]) / 255.0f;
   return t;
 }
 
@@ -77,6 +112,31 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
             " is not a multiple of " + std::to_string(down));
   const int64_t B = req.batch_size;
   const bool cfg = req.cfg_scale > 1.0;
+  const int64_t unet_channels = model.unet.config().in_channels;
+  const bool nine = unet_channels == 9;
+  check(unet_channels == 4 || nine,
+        "the UNet takes " + std::to_string(unet_channels) +
+            " input channels; only 4 (ordinary) and 9 (inpainting) are supported");
+  Tensor mask = req.mask;
+  if (mask.defined()) {
+    check(mask.ndim() == 4 && mask.dim(0) == 1 && mask.dim(1) == image.dim(1) &&
+              mask.dim(2) == image.dim(2) && mask.dim(3) == 1,
+          "the inpainting mask must be [1, H, W, 1] at the init image's size");
+  } else if (nine) {
+    mask = Tensor::empty({1, image.dim(1), image.dim(2), 1});
+    std::fill(mask.data<float>(), mask.data<float>() + mask.numel(), 1.0f);
+  }
+  const bool inpaint = mask.defined();
+  const bool blend = inpaint && !nine;  // diffusers' 4-channel ("legacy") inpainting
+  const LatentFill fill = inpaint ? req.latent_fill : LatentFill::Original;
+  const std::string checkpoint_name = model.checkpoint.path.filename().string();
+  for (const ControlUnit& u : req.controls) {
+    validate_control_unit(u, image.dim(1), image.dim(2));
+    check_controlnet_matches(u.model->config(), model.unet.config(), u.name, checkpoint_name);
+    check(u.model->config().unet.in_channels == 4, "ControlNet " + u.name + " takes " +
+                                                       std::to_string(u.model->config().unet.in_channels) +
+                                                       " latent channels; only 4 are supported");
+  }
 
   // Latents are channels-last; the noise is drawn as diffusers draws NCHW tensors.
   std::vector<std::unique_ptr<NchwNoiseForNhwc>> adapters;
@@ -118,36 +178,43 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
     last = static_cast<int>(scheduler->timesteps().size());
   }
 
-  // 3. Init latents: a sample of the VAE posterior, scaled.
-  VaePosterior posterior = model.vae.encode(image);
-  const Shape latent_one = posterior.mean.shape();
-  Shape latent_shape = latent_one;
-  latent_shape[0] = B;
-  Tensor eps = noise.size() == 1 ? repeat_batch(noise[0]->randn(latent_one), B) : draw(noise, latent_shape);
-  Tensor stddev = posterior.std();
-  Tensor latents = Tensor::empty(latent_shape);
-  {
-    const int64_t per = posterior.mean.numel();
-    const float* m = posterior.mean.data<float>();
-    const float* s = stddev.data<float>();
-    const float* e = eps.data<float>();
-    float* l = latents.data<float>();
-    const float scale = model.vae_scale();
-    for (int64_t b = 0; b < B; ++b)
-      for (int64_t i = 0; i < per; ++i) l[b * per + i] = scale * (m[i] + s[i] * e[b * per + i]);
+  // 3. Init latents, in diffusers' draw order.
+  const Shape latent_shape = {B, image.dim(1) / down, image.dim(2) / down,
+                              static_cast<int64_t>(model.vae.config().latent_channels)};
+  if (inpaint) result.mask_latents = latent_mask(mask, down);
+  // Inpainting at full strength starts from pure noise (diffusers' is_strength_max), unless a latent fill
+  // asks for the init latents to be noised (AUTOMATIC1111).
+  const bool pure_noise = inpaint && req.strength == 1.0 && fill == LatentFill::Original && first < last;
+  Tensor image_latents;
+  if (!pure_noise || blend) {
+    image_latents = vae_sample(model, image, noise, B);
+    if (fill != LatentFill::Original)
+      image_latents = fill_latents(image_latents, result.mask_latents, fill, noise);
   }
-
-  // 4. Noise to the starting level and denoise.
+  Tensor latents = image_latents, start_noise;
   if (first < last) {
-    Tensor start_noise = draw(noise, latent_shape);
-    latents = scheduler->add_noise(latents, start_noise, first);
+    start_noise = draw_batch(noise, latent_shape);
+    latents = pure_noise ? scale_tensor(start_noise, scheduler->init_noise_sigma())
+                         : scheduler->add_noise(image_latents, start_noise, first);
   }
+  if (inpaint) result.masked_image_latents = vae_sample(model, masked_image(image, mask), noise, B);
+
+  // 4. Denoise.
   const float guidance = static_cast<float>(req.cfg_scale);
+  Tensor unet_extra;  // 9-channel UNet: mask and masked-image latents, CFG-doubled
+  if (nine) {
+    Tensor extra = concat_channels({result.mask_latents, result.masked_image_latents});
+    unet_extra = cfg ? concat_batch({extra, extra}) : extra;
+  }
+  BatchNoise step_noise(noise);  // one generator per image: the scheduler's draws are per image too
   for (int i = first; i < last; ++i) {
     Tensor model_in = cfg ? concat_batch({latents, latents}) : latents;
     model_in = scheduler->scale_model_input(model_in, i);
     const float t = static_cast<float>(scheduler->timestep(i));
-    Tensor pred = model.unet.forward(model_in, {t}, context);
+    std::optional<UNetResiduals> residuals =
+        control_residuals(req.controls, model_in, t, context, i - first, last - first);
+    Tensor unet_in = nine ? concat_channels({model_in, unet_extra}) : model_in;
+    Tensor pred = model.unet.forward(unet_in, {t}, context, residuals ? &*residuals : nullptr);
     if (cfg) {
       const int64_t half = pred.numel() / 2;
       Tensor guided = Tensor::empty(latent_shape);
@@ -157,13 +224,12 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
       for (int64_t k = 0; k < half; ++k) g[k] = u[k] + guidance * (c[k] - u[k]);
       pred = guided;
     }
-    // One generator per image: the scheduler's draws must also be per image.
-    struct BatchDraw : NoiseSource {
-      const std::vector<NoiseSource*>& sources;
-      explicit BatchDraw(const std::vector<NoiseSource*>& s) : sources(s) {}
-      Tensor randn(const Shape& shape) override { return draw(sources, shape); }
-    } step_noise(noise);
     latents = scheduler->step(pred, i, latents, step_noise);
+    if (blend) {
+      // Outside the mask: the init latents at the next step's noise level (unnoised after the last step).
+      Tensor keep = i + 1 < last ? scheduler->add_noise(image_latents, start_noise, i + 1) : image_latents;
+      latents = blend_masked(latents, keep, result.mask_latents);
+    }
     result.step_latents.push_back(latents);
     result.step_timesteps.push_back(scheduler->timestep(i));
     if (on_step) on_step({i - first + 1, last - first});
@@ -171,7 +237,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   result.latents = latents;
 
   // 5. Decode.
-  Tensor z = latents.clone();
+  Tensor z = scale_tensor(latents, 1.0f);
   {
     float* p = z.data<float>();
     const float scale = model.vae_scale();

@@ -1,5 +1,8 @@
-// The img2img pipeline (diffusers' StableDiffusionImg2ImgPipeline, step for step): encode the init image
-// with the VAE, noise it to the level the strength picks, denoise with classifier-free guidance, decode.
+// The one denoising pipeline behind img2img, inpainting and ControlNet, step for step as diffusers 0.27's
+// StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline (9-channel UNets and the 4-channel
+// "legacy" latent blending) and the ControlNet img2img / inpaint pipelines: encode the init image with the
+// VAE, noise it to the level the strength picks, denoise with classifier-free guidance (plus ControlNet
+// residuals), decode. Noise is drawn in diffusers' order (see run_img2img).
 #pragma once
 
 #include <functional>
@@ -8,11 +11,17 @@
 
 #include "core/tensor.h"
 #include "io/image.h"
+#include "pipelines/control_units.h"
 #include "pipelines/prompt_embedding.h"
 #include "pipelines/sd_model.h"
 #include "sampling/noise.h"
 
 namespace i2i {
+
+// What the masked area of the init latents starts from (AUTOMATIC1111's masked content modes that act on
+// latents; its "fill" mode acts on pixels, see inpaint_mask.h): the init image's latents, random noise
+// (one extra draw right after the init image's VAE sample), or zeros.
+enum class LatentFill { Original, LatentNoise, LatentNothing };
 
 struct Img2ImgRequest {
   Tensor init_image;  // [1, H, W, 3] NHWC in [-1, 1]; H and W multiples of 8 (see image_to_tensor)
@@ -25,6 +34,15 @@ struct Img2ImgRequest {
   std::string schedule;  // "" (the sampler's own), "karras", "normal"
   int batch_size = 1;
   PromptOptions prompt_options;
+
+  // Inpainting (optional): [1, H, W, 1] in [0, 1]; values >= 0.5 are repainted (diffusers binarises the
+  // mask). With a 9-channel UNet the mask and the VAE latents of the masked-out image are UNet inputs; with a
+  // 4-channel UNet the latents outside the mask are replaced after every step by the init latents noised to
+  // the next step's level. A 9-channel UNet without a mask repaints everything (an all-white mask).
+  Tensor mask;
+  LatentFill latent_fill = LatentFill::Original;
+  // ControlNets steering the UNet (any number; their residuals are summed).
+  std::vector<ControlUnit> controls;
 };
 
 struct StepInfo {
@@ -38,17 +56,30 @@ struct Img2ImgResult {
   std::vector<Tensor> step_latents;  // after each step
   std::vector<double> step_timesteps;
   Tensor prompt_embeds, negative_prompt_embeds;  // [1, T, D] (negative undefined without guidance)
+  // Inpainting: the latent mask [1, h, w, 1] (nearest-neighbour samples of the binarised mask) and the
+  // scaled VAE latents of the masked-out image [B, h, w, 4].
+  Tensor mask_latents, masked_image_latents;
 };
 
 // Noise comes from `noise`: either one source for the whole batch (diffusers' generator semantics: the
-// VAE sample is drawn once and shared, the other draws are [B, ...]) or one source per image
+// VAE samples are drawn once and shared, the other draws are [B, ...]) or one source per image
 // (AUTOMATIC1111's seed, seed+1, ...: image b is exactly the batch-1 result of source b).
+// Draw order (diffusers): img2img: VAE sample of the init image, start noise (add_noise), scheduler draws.
+// Inpainting at strength 1 with a 9-channel UNet: start noise (x init_noise_sigma, no add_noise), VAE
+// sample of the masked image; below strength 1: init image sample, start noise + add_noise, masked image
+// sample; 4-channel inpainting: init image sample, start noise (pure at strength 1), masked image sample.
+// Then the scheduler's draws. LatentFill::LatentNoise adds one draw after the init image sample; both latent
+// fills make inpainting at strength 1 start from the noised init latents instead of pure noise (as
+// AUTOMATIC1111 does), so the fill matters.
 Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& request,
                           const std::vector<NoiseSource*>& noise,
                           const std::function<void(const StepInfo&)>& on_step = {});
 
 // uint8 image -> [1, H, W, 3] in [-1, 1] (x / 255 * 2 - 1 in float32, as diffusers).
 Tensor image_to_tensor(const Image& rgb);
+// A mask image -> [1, H, W, 1] in [0, 1]: grey (PIL convert("L"), alpha dropped) / 255 in float32, as
+// diffusers' mask processor (binarised later by run_img2img).
+Tensor mask_to_tensor(const Image& mask);
 // Picture b of [B, H, W, 3] in [0, 1] -> 8-bit RGB (round(x * 255), halves to even, as diffusers/PIL).
 Image tensor_to_image(const Tensor& images, int64_t b);
 

@@ -14,6 +14,36 @@ std::string format_number(double v) {
   return std::string(buf, r.ptr);
 }
 
+namespace {
+
+std::string controlnet_resize_name(ResizeMode m) {
+  switch (m) {
+    case ResizeMode::JustResize:
+      return "Just Resize";
+    case ResizeMode::CropAndResize:
+      return "Crop and Resize";
+    case ResizeMode::ResizeAndFill:
+      return "Resize and Fill";
+  }
+  return "";
+}
+
+// "ControlNet 3" / "ControlNet 3 image" / "ControlNet 3 model path" -> (3, "" / "image" / "model path"); -1
+// for other keys.
+std::pair<int, std::string> controlnet_key(const std::string& key) {
+  const std::string prefix = "ControlNet ";
+  if (key.rfind(prefix, 0) != 0) return {-1, ""};
+  size_t i = prefix.size(), j = i;
+  while (j < key.size() && std::isdigit(static_cast<unsigned char>(key[j]))) ++j;
+  if (j == i || j - i > 3) return {-1, ""};
+  const int index = std::stoi(key.substr(i, j - i));
+  if (j == key.size()) return {index, ""};
+  if (key[j] != ' ') return {-1, ""};
+  return {index, key.substr(j + 1)};
+}
+
+}  // namespace
+
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
                                    int batch_pos) {
   GenerationParameters g;
@@ -39,12 +69,77 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("Batch pos", std::to_string(batch_pos));
   }
   if (p.resize_mode != ResizeMode::JustResize) g.set("Resize mode", resize_mode_name(p.resize_mode));
+  if (!p.mask.empty()) {
+    const MaskOptions& m = p.mask_options;
+    g.set("Mask blur", std::to_string(m.blur));
+    if (m.invert) g.set("Mask mode", "Inpaint not masked");
+    g.set("Masked content", masked_content_name(m.content));
+    if (m.only_masked) {
+      g.set("Inpaint area", "Only masked");
+      g.set("Masked area padding", std::to_string(m.padding));
+    }
+  }
+  for (size_t i = 0; i < p.controls.size(); ++i) {
+    const ControlParams& c = p.controls[i];
+    // The sd-webui-controlnet extension's unit text.
+    std::string unit = "Module: " + c.preprocess +
+                       ", Model: " + std::filesystem::path(c.model).stem().string() +
+                       ", Weight: " + format_number(c.weight) +
+                       ", Resize Mode: " + controlnet_resize_name(p.resize_mode) + ", Low Vram: False";
+    if (c.preprocess == "canny")
+      unit +=
+          ", Threshold A: " + std::to_string(c.canny_low) + ", Threshold B: " + std::to_string(c.canny_high);
+    unit += ", Guidance Start: " + format_number(c.guidance_start) +
+            ", Guidance End: " + format_number(c.guidance_end) +
+            ", Pixel Perfect: False, Control Mode: Balanced";
+    g.set("ControlNet " + std::to_string(i), unit);
+  }
   if (!p.init_image.empty()) g.set("Init image", std::filesystem::absolute(p.init_image).string());
   if (!p.model.empty()) g.set("Model path", std::filesystem::absolute(p.model).string());
   if (!p.vae.empty()) g.set("VAE path", std::filesystem::absolute(p.vae).string());
+  if (!p.mask.empty()) g.set("Mask image", std::filesystem::absolute(p.mask).string());
+  if (!p.mask.empty() && !p.composite) g.set("Inpaint composite", "False");
+  for (size_t i = 0; i < p.controls.size(); ++i) {
+    g.set("ControlNet " + std::to_string(i) + " image",
+          std::filesystem::absolute(p.controls[i].image).string());
+    g.set("ControlNet " + std::to_string(i) + " model path",
+          std::filesystem::absolute(p.controls[i].model).string());
+  }
   g.set("Version", "i2i 0.1.0");
   return g;
 }
+
+namespace {
+
+// The extension's unit text: "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1".
+template <typename Number>
+void apply_controlnet_unit(const std::string& key, const std::string& text, ControlParams& c, Number number) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(", ", pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(pos, end - pos);
+    pos = end + 2;
+    const size_t colon = item.find(": ");
+    if (colon == std::string::npos) continue;
+    const std::string k = item.substr(0, colon), v = item.substr(colon + 2);
+    const std::string what = key + " " + k;
+    if (k == "Module")
+      c.preprocess = v == "canny" ? "canny" : "none";
+    else if (k == "Weight")
+      c.weight = number(what, v);
+    else if (k == "Guidance Start")
+      c.guidance_start = number(what, v);
+    else if (k == "Guidance End")
+      c.guidance_end = number(what, v);
+    else if (k == "Threshold A")
+      c.canny_low = static_cast<int>(number(what, v));
+    else if (k == "Threshold B")
+      c.canny_high = static_cast<int>(number(what, v));
+  }
+}
+
+}  // namespace
 
 void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
   auto number = [&](const std::string& key, const std::string& v) {
@@ -84,7 +179,30 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
       p.model = v;
     else if (key == "VAE path")
       p.vae = v;
-    else if (key == "Size") {
+    else if (key == "Mask image")
+      p.mask = v;
+    else if (key == "Mask blur")
+      p.mask_options.blur = static_cast<int>(number(key, v));
+    else if (key == "Mask mode")
+      p.mask_options.invert = v == "Inpaint not masked";
+    else if (key == "Masked content")
+      p.mask_options.content = parse_masked_content(v);
+    else if (key == "Inpaint area")
+      p.mask_options.only_masked = v == "Only masked";
+    else if (key == "Masked area padding")
+      p.mask_options.padding = static_cast<int>(number(key, v));
+    else if (key == "Inpaint composite")
+      p.composite = v != "False";
+    else if (auto [index, what] = controlnet_key(key); index >= 0) {
+      if (p.controls.size() <= static_cast<size_t>(index)) p.controls.resize(static_cast<size_t>(index) + 1);
+      ControlParams& c = p.controls[static_cast<size_t>(index)];
+      if (what == "image")
+        c.image = v;
+      else if (what == "model path")
+        c.model = v;
+      else if (what.empty())
+        apply_controlnet_unit(key, v, c, number);
+    } else if (key == "Size") {
       auto x = v.find('x');
       if (x == std::string::npos) throw Error("infotext: 'Size' has an unreadable value '" + v + "'");
       p.width = static_cast<int>(number(key, v.substr(0, x)));

@@ -11,7 +11,11 @@ namespace i2i {
 
 // The infotext of one image: A1111's keys (Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model,
 // VAE, Denoising strength, Clip skip, Batch size / Batch pos) plus i2i's own (Init image, Resize mode,
-// Model path, Version) so that --from-png can re-run it.
+// Model path, Version) so that --from-png can re-run it. With a mask: A1111's Mask blur, Mask mode ("Inpaint
+// not masked"), Masked content, Inpaint area ("Only masked") and Masked area padding, plus i2i's Mask image
+// and Inpaint composite. ControlNet units as the sd-webui-controlnet extension writes them (`ControlNet 0:
+// "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1, ..."`), plus i2i's
+// `ControlNet 0 image` and `ControlNet 0 model path`.
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
                                    int batch_pos);
 

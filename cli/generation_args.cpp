@@ -1,0 +1,177 @@
+#include "generation_args.h"
+
+#include <cerrno>
+#include <cmath>
+#include <cstdlib>
+
+#include "core/error.h"
+#include "io/image.h"
+#include "pipelines/infotext.h"
+
+namespace i2i::cli {
+namespace {
+
+int to_int(const Args& a, const char* name, int current) {
+  auto v = a.integer(name);
+  if (!v) return current;
+  if (*v < -2147483647LL || *v > 2147483647LL) throw Error(std::string("--") + name + " is out of range");
+  return static_cast<int>(*v);
+}
+
+double parse_number(const std::string& name, const std::string& v) {
+  errno = 0;
+  char* end = nullptr;
+  double d = std::strtod(v.c_str(), &end);
+  if (v.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(d))
+    throw Error("--" + name + " expects a number, got '" + v + "'");
+  return d;
+}
+
+// The values of a per-unit option, at most one per unit.
+const std::vector<std::string>& per_unit(const Args& a, const std::string& name, size_t units) {
+  const auto& v = a.all(name);
+  if (v.size() > units)
+    throw Error("--" + name + " is given " + std::to_string(v.size()) + " times for " +
+                std::to_string(units) + " --control image(s): the i-th value belongs to the i-th --control");
+  return v;
+}
+
+}  // namespace
+
+const std::vector<OptionSpec>& generation_options() {
+  static const std::vector<OptionSpec> specs = {
+      {"model", true, "checkpoint (.safetensors) or diffusers folder", "PATH"},
+      {"init", true, "the source image (PNG, JPEG or WebP)", "IMAGE"},
+      {"prompt", true, "what the new image shows (A1111 syntax: (word:1.3), [word], BREAK)", "TEXT"},
+      {"negative-prompt", true, "what it should not show", "TEXT"},
+      {"strength", true, "denoising strength 0..1: how much changes (default 0.75)", "S"},
+      {"steps", true, "sampling steps (default 20; img2img runs strength x steps of them)", "N"},
+      {"cfg-scale", true, "classifier-free guidance scale (default 7; 1 skips the negative pass)", "G"},
+      {"sampler", true, "sampler, as AUTOMATIC1111 names it (default \"Euler a\"; see --list-samplers)",
+       "NAME"},
+      {"scheduler", true, "schedule type: automatic (default), karras or normal", "TYPE"},
+      {"seed", true, "random seed (default -1: a random one, printed)", "N"},
+      {"width", true,
+       "output width (default: the init image's, rounded down to a multiple of 8; with --only-masked the "
+       "size the masked area is worked at)",
+       "W"},
+      {"height", true, "output height (as --width)", "H"},
+      {"resize-mode", true, "\"just resize\" (default), \"crop and resize\" or \"resize and fill\"", "MODE"},
+      {"clip-skip", true, "stop the text encoder N-1 layers early, as A1111's Clip skip (default 1)", "N"},
+      {"no-emphasis", false, "read ( ) [ ] and (text:weight) literally"},
+      {"batch-count", true, "how many batches to make (default 1)", "N"},
+      {"batch-size", true, "images per batch (default 1); image k uses seed + k", "N"},
+      {"mask", true, "inpainting mask: white = repaint (grey levels; an alpha channel is the mask)", "IMAGE"},
+      {"invert-mask", false, "repaint what is black instead"},
+      {"mask-blur", true, "blur the mask edge by N pixels (default 4)", "N"},
+      {"masked-content", true,
+       "what the masked area starts from: original (default), fill, \"latent noise\", "
+       "\"latent nothing\"",
+       "MODE"},
+      {"only-masked", false, "work on the masked area only, at full resolution, and paste it back"},
+      {"padding", true, "with --only-masked: pixels of context around the masked area (default 32)", "N"},
+      {"no-composite", false, "keep the raw decoded picture (no overlay of the source outside the mask)"},
+      {"control", true, "ControlNet control image (repeatable: one ControlNet unit per --control)", "IMAGE"},
+      {"control-model", true, "the ControlNet for the i-th --control (file or diffusers folder)", "PATH"},
+      {"control-weight", true, "its weight (default 1)", "W"},
+      {"control-start", true, "fraction of the steps before it starts (default 0)", "F"},
+      {"control-end", true, "fraction of the steps after which it stops (default 1)", "F"},
+      {"control-preprocess", true, "none (default: the image is the map) or canny", "NAME"},
+      {"canny-low", true, "Canny low threshold (default 100)", "N"},
+      {"canny-high", true, "Canny high threshold (default 200)", "N"},
+      {"output", true, "output PNG (default output.png; existing files are not overwritten: numbered)",
+       "FILE"},
+      {"overwrite", false, "replace existing output files"},
+      {"from-png", true, "re-run the generation recorded in a PNG's parameters (flags given override it)",
+       "PNG"},
+      {"vae", true, "a VAE to use instead of the checkpoint's (file or diffusers folder)", "PATH"},
+      {"tokenizer", true, "folder with the CLIP vocab.json and merges.txt", "DIR"},
+      {"model-config", true, "model configuration (diffusers-style JSON or LDM YAML)", "FILE"},
+      {"prediction", true, "prediction type for a bare SD 2.x file: v (default) or eps", "TYPE"},
+      {"precision", true, "auto (default: bf16 where the CPU has it, for full-size models), fp32 or bf16",
+       "P"},
+      {"noise-file", true, "replay noise tensors from a safetensors file, in file order (debugging)", "FILE"},
+      {"quiet", false, "no progress bar"},
+      {"list-samplers", false, "print the sampler names and exit"},
+      {"help", false, "this text"},
+  };
+  return specs;
+}
+
+GenerationParams generation_params_from_args(const Args& a) {
+  GenerationParams p;
+  if (auto png = a.get("from-png")) {
+    auto text = read_png_text(*png);
+    auto it = text.find("parameters");
+    if (it == text.end()) throw Error(*png + ": no generation parameters in this PNG");
+    apply_infotext(parse_parameters(it->second), p);
+  }
+  p.model = a.get_or("model", p.model);
+  p.vae = a.get_or("vae", p.vae);
+  p.init_image = a.get_or("init", p.init_image);
+  p.prompt = a.get_or("prompt", p.prompt);
+  p.negative_prompt = a.get_or("negative-prompt", p.negative_prompt);
+  if (auto v = a.number("strength")) p.strength = *v;
+  p.steps = to_int(a, "steps", p.steps);
+  if (auto v = a.number("cfg-scale")) p.cfg_scale = *v;
+  p.sampler = a.get_or("sampler", p.sampler);
+  p.schedule = a.get_or("scheduler", p.schedule);
+  if (auto v = a.integer("seed")) p.seed = *v;
+  p.width = to_int(a, "width", p.width);
+  p.height = to_int(a, "height", p.height);
+  if (auto v = a.get("resize-mode")) p.resize_mode = parse_resize_mode(*v);
+  p.clip_skip = to_int(a, "clip-skip", p.clip_skip);
+  if (a.has("no-emphasis")) p.emphasis = false;
+  p.batch_count = to_int(a, "batch-count", p.batch_count);
+  p.batch_size = to_int(a, "batch-size", p.batch_size);
+
+  p.mask = a.get_or("mask", p.mask);
+  MaskOptions& m = p.mask_options;
+  if (a.has("invert-mask")) m.invert = true;
+  m.blur = to_int(a, "mask-blur", m.blur);
+  if (auto v = a.get("masked-content")) m.content = parse_masked_content(*v);
+  if (a.has("only-masked")) m.only_masked = true;
+  m.padding = to_int(a, "padding", m.padding);
+  if (a.has("no-composite")) p.composite = false;
+
+  const auto& images = a.all("control");
+  const size_t units = images.size();
+  if (units > 0) {
+    p.controls.assign(units, ControlParams{});
+    for (size_t i = 0; i < units; ++i) p.controls[i].image = images[i];
+  }
+  for (const char* name : {"control-model", "control-weight", "control-start", "control-end",
+                           "control-preprocess", "canny-low", "canny-high"}) {
+    const std::string n = name;
+    if (units == 0) {
+      if (a.has(n) && p.controls.empty()) throw Error("--" + n + " needs a --control image");
+      if (a.has(n))
+        throw Error("--" + n + " needs --control images (the recorded units are replaced as a whole)");
+      continue;
+    }
+    const auto& values = per_unit(a, n, units);
+    for (size_t i = 0; i < values.size(); ++i) {
+      ControlParams& c = p.controls[i];
+      const std::string& v = values[i];
+      if (n == "control-model")
+        c.model = v;
+      else if (n == "control-weight")
+        c.weight = parse_number(n, v);
+      else if (n == "control-start")
+        c.guidance_start = parse_number(n, v);
+      else if (n == "control-end")
+        c.guidance_end = parse_number(n, v);
+      else if (n == "control-preprocess")
+        c.preprocess = v;
+      else {
+        const double d = parse_number(n, v);
+        if (d != std::floor(d) || std::fabs(d) > 1e6)
+          throw Error("--" + n + " expects an integer, got '" + v + "'");
+        (n == "canny-low" ? c.canny_low : c.canny_high) = static_cast<int>(d);
+      }
+    }
+  }
+  return p;
+}
+
+}  // namespace i2i::cli

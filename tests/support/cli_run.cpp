@@ -1,0 +1,76 @@
+#include "support/cli_run.h"
+
+#include <gtest/gtest.h>
+#include <sys/wait.h>
+
+#include <cstdlib>
+#include <fstream>
+#include <sstream>
+
+#include "io/image.h"
+#include "support/fixtures.h"
+
+namespace i2i::test {
+namespace fs = std::filesystem;
+namespace {
+
+std::string quote(const std::string& s) {
+  std::string q(1, '\'');
+  for (char c : s) {
+    if (c == '\'')
+      q.append("'\\''");
+    else
+      q.push_back(c);
+  }
+  q.push_back('\'');
+  return q;
+}
+
+std::string slurp(const fs::path& p) {
+  std::ifstream in(p);
+  std::stringstream ss;
+  ss << in.rdbuf();
+  return ss.str();
+}
+
+}  // namespace
+
+CmdResult run_i2i(const std::vector<std::string>& args, const fs::path& dir) {
+  std::string cmd = "cd ";
+  cmd += quote(dir.string());
+  cmd += " && ";
+  cmd += quote(I2I_BINARY);
+  for (const auto& a : args) {
+    cmd.push_back(' ');
+    cmd += quote(a);
+  }
+  cmd += " >stdout.txt 2>stderr.txt";
+  CmdResult r;
+  int s = std::system(cmd.c_str());
+  r.status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
+  r.out = slurp(dir / "stdout.txt");
+  r.err = slurp(dir / "stderr.txt");
+  return r;
+}
+
+fs::path fixture_path(const std::string& rel) {
+  return fixtures_dir() / rel;
+}
+
+void expect_same_picture(const fs::path& got_path, const fs::path& want_path) {
+  Image got = read_image(got_path), want = read_image(want_path);
+  ASSERT_EQ(got.width, want.width);
+  ASSERT_EQ(got.height, want.height);
+  ASSERT_EQ(got.channels, want.channels);
+  size_t differ = 0;
+  int worst = 0;
+  for (size_t i = 0; i < got.pixels.size(); ++i) {
+    int d = std::abs(int(got.pixels[i]) - int(want.pixels[i]));
+    differ += d != 0;
+    worst = std::max(worst, d);
+  }
+  EXPECT_LE(worst, 1) << got_path;
+  EXPECT_LE(differ, got.pixels.size() / 100) << got_path;
+}
+
+}  // namespace i2i::test

@@ -1,0 +1,22 @@
+// Running the `i2i` binary from tests: a command line in a scratch folder, its exit status and output.
+#pragma once
+
+#include <filesystem>
+#include <string>
+#include <vector>
+
+namespace i2i::test {
+
+struct CmdResult {
+  int status = -1;
+  std::string out, err;
+};
+
+// Runs I2I_BINARY with `args` in `dir` (stdout / stderr captured through files there).
+CmdResult run_i2i(const std::vector<std::string>& args, const std::filesystem::path& dir);
+// A path under the fixtures folder.
+std::filesystem::path fixture_path(const std::string& rel);
+// Two PNGs: same size, within one level everywhere, equal in 99% of the values (gtest expectations).
+void expect_same_picture(const std::filesystem::path& got, const std::filesystem::path& want);
+
+}  // namespace i2i::test

@@ -1,0 +1,97 @@
+#include "support/pipeline_cases.h"
+
+#include <map>
+#include <memory>
+
+#include "io/image.h"
+#include "support/fixtures.h"
+
+namespace i2i::test {
+
+const SdModel& fixture_model(const std::string& name) {
+  static std::map<std::string, std::unique_ptr<SdModel>> cache;
+  auto& slot = cache[name];
+  if (!slot) {
+    SdModelOptions o;
+    o.tokenizer = fixtures_dir() / "tokenizer";
+    o.precision = PrecisionChoice::F32;
+    slot = std::make_unique<SdModel>(load_sd_model(fixtures_dir() / "models" / name, o));
+  }
+  return *slot;
+}
+
+Img2ImgRequest request_for_case(const nlohmann::json& c) {
+  const auto& prm = c.at("parameters");
+  const auto input = [&](const std::string& key) {
+    return read_image(fixtures_dir() / "cases" / "inputs" / c.at("input_images").at(key).get<std::string>());
+  };
+  Img2ImgRequest req;
+  req.init_image = image_to_tensor(to_rgb(input("image")));
+  if (c.at("input_images").contains("mask_image")) req.mask = mask_to_tensor(input("mask_image"));
+  req.prompt = prm.at("prompt");
+  req.negative_prompt = prm.value("negative_prompt", "");
+  req.strength = prm.at("strength");
+  req.steps = prm.at("steps");
+  req.cfg_scale = prm.at("guidance_scale");
+  req.sampler = c.at("sampler");
+  req.batch_size = prm.value("num_images_per_prompt", 1);
+  return req;
+}
+
+namespace {
+
+const nlohmann::json* output_starting_with(const nlohmann::json& out, const std::string& prefix) {
+  for (const auto& [k, v] : out.items())
+    if (k.rfind(prefix, 0) == 0) return &v;
+  return nullptr;
+}
+
+}  // namespace
+
+void expect_matches_case(const Img2ImgResult& r, const nlohmann::json& c) {
+  const auto& out = c.at("outputs");
+  Tensor want_embeds = ref_tensor("pipelines", out.at("prompt_embeds")).to(DType::F32);
+  EXPECT_TRUE(all_close(r.prompt_embeds, want_embeds.slice0(0, 1), kStageTol, "prompt_embeds"));
+  if (const auto* m = output_starting_with(out, "mask")) {
+    // Recorded CFG-duplicated, NCHW [2, 1, h, w]; ours is [1, h, w, 1].
+    Tensor want = ref_tensor("pipelines", *m).to(DType::F32).slice0(0, 1);
+    EXPECT_TRUE(all_close(nhwc_to_nchw(r.mask_latents), want, 0, "mask"));
+  }
+  if (const auto* m = output_starting_with(out, "masked_image_latents")) {
+    Tensor want = ref_tensor("pipelines", *m).to(DType::F32).slice0(0, 1);
+    EXPECT_TRUE(all_close(nhwc_to_nchw(r.masked_image_latents.slice0(0, 1)), want, kStageTol,
+                          "masked_image_latents"));
+  }
+  Tensor want_steps = ref_tensor("pipelines", out.at("step_latents")).to(DType::F32);
+  ASSERT_EQ(r.step_latents.size(), static_cast<size_t>(want_steps.dim(0)));
+  for (size_t i = 0; i < r.step_latents.size(); ++i)
+    EXPECT_TRUE(all_close(nhwc_to_nchw(r.step_latents[i]),
+                          want_steps.slice0(i, i + 1).reshape(nhwc_to_nchw(r.step_latents[i]).shape()),
+                          kLatentTol, "step_latents " + std::to_string(i)));
+  Tensor want_latents = ref_tensor("pipelines", out.at("final_latents")).to(DType::F32);
+  EXPECT_TRUE(all_close(nhwc_to_nchw(r.latents), want_latents, kLatentTol, "final_latents"));
+  Tensor want_images = ref_tensor("pipelines", out.at("images_np")).to(DType::F32);
+  std::printf("%s: final latents diff %.3g, images diff %.3g\n", c.at("id").get<std::string>().c_str(),
+              max_abs_diff(nhwc_to_nchw(r.latents), want_latents).max_abs,
+              max_abs_diff(r.images, want_images).max_abs);
+  EXPECT_TRUE(all_close(r.images, want_images, kImageTol, "images_np"));
+  // The 8-bit pictures: within one level everywhere, and equal almost everywhere (a value within 1e-3 of a
+  // rounding boundary may round the other way).
+  const auto& pngs = out.at("images_png");
+  for (size_t b = 0; b < pngs.size(); ++b) {
+    Image want = read_image(fixtures_dir() / "cases" / pngs[b].get<std::string>());
+    Image got = tensor_to_image(r.images, static_cast<int64_t>(b));
+    ASSERT_EQ(got.pixels.size(), want.pixels.size());
+    size_t differ = 0;
+    int worst = 0;
+    for (size_t i = 0; i < got.pixels.size(); ++i) {
+      int d = std::abs(int(got.pixels[i]) - int(want.pixels[i]));
+      differ += d != 0;
+      worst = std::max(worst, d);
+    }
+    EXPECT_LE(worst, 1) << "png " << b;
+    EXPECT_LE(differ, got.pixels.size() / 100) << "png " << b << ": " << differ << " values differ";
+  }
+}
+
+}  // namespace i2i::test
