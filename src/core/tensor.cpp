@@ -1,5 +1,8 @@
 #include "core/tensor.h"
 
+#include <sys/mman.h>
+#include <unistd.h>
+
 #include <cstdlib>
 #include <cstring>
 #include <limits>
@@ -58,6 +61,21 @@ Tensor Tensor::borrow(void* data, Shape shape, DType dtype, std::shared_ptr<cons
   t.data_ = data;
   t.owner_ = std::move(owner);
   return t;
+}
+
+Tensor Tensor::borrow_mapped(const void* data, Shape shape, DType dtype, std::shared_ptr<const void> owner) {
+  Tensor t = borrow(const_cast<void*>(data), std::move(shape), dtype, std::move(owner));
+  t.file_backed_ = true;
+  return t;
+}
+
+void Tensor::release_file_pages() const {
+  if (!file_backed_ || !data_) return;
+  // Only whole pages inside the tensor's bytes: neighbours sharing a page stay untouched.
+  const uintptr_t page = static_cast<uintptr_t>(sysconf(_SC_PAGESIZE));
+  uintptr_t begin = (reinterpret_cast<uintptr_t>(data_) + page - 1) / page * page;
+  uintptr_t end = (reinterpret_cast<uintptr_t>(data_) + nbytes()) / page * page;
+  if (end > begin) madvise(reinterpret_cast<void*>(begin), end - begin, MADV_DONTNEED);
 }
 
 int64_t Tensor::dim(int64_t i) const {

@@ -31,6 +31,13 @@ class Tensor {
   static Tensor from_vector(Shape shape, const std::vector<float>& values);
   // Borrows `data`; `owner` keeps it alive (may be null when the caller guarantees lifetime).
   static Tensor borrow(void* data, Shape shape, DType dtype, std::shared_ptr<const void> owner);
+  // A view of a read-only, private memory map of a file (see release_file_pages).
+  static Tensor borrow_mapped(const void* data, Shape shape, DType dtype, std::shared_ptr<const void> owner);
+
+  // For a view of a mapped file: tells the kernel the pages are not needed now, so they leave the resident
+  // set (they are read from the file again if touched). Loaders call it once a layer holds its own prepared
+  // copy, so that a file's weights and their converted form are never resident together. No-op otherwise.
+  void release_file_pages() const;
 
   bool defined() const { return data_ != nullptr || numel() == 0; }
   const Shape& shape() const { return shape_; }
@@ -73,6 +80,7 @@ class Tensor {
   void* data_ = nullptr;
   Shape shape_;
   DType dtype_ = DType::F32;
+  bool file_backed_ = false;
 };
 
 // Layout changes used at model boundaries (the fixtures and diffusers are NCHW; i2i computes NHWC).

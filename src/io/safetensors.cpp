@@ -140,7 +140,7 @@ Tensor SafeTensors::get(const std::string& name) const {
   // The data section of a file whose length is 0 still needs a non-null pointer.
   static unsigned char empty_storage[8];
   if (i.end == i.begin) data = empty_storage;
-  return Tensor::borrow(data, i.shape, i.dtype, file_);
+  return Tensor::borrow_mapped(data, i.shape, i.dtype, file_);
 }
 
 Tensor SafeTensors::get_f32(const std::string& name) const {

@@ -45,6 +45,7 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, Precision precision) {
   in_ = weight.dim(1);
   check_bias(bias, out_, "Linear");
   impl_ = backend_of(weight).make_linear(weight, bias, precision);
+  weight.release_file_pages();
 }
 
 Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
@@ -72,6 +73,7 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding pad
   in_ = weight.dim(1);
   check_bias(bias, out_, "Conv2d");
   impl_ = backend_of(weight).make_conv2d(weight, bias, stride, padding, precision);
+  weight.release_file_pages();
 }
 
 Tensor Conv2d::operator()(const Tensor& x, const Tensor* residual) const {
