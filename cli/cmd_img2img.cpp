@@ -14,6 +14,7 @@
 #include "io/image_resize.h"
 #include "io/safetensors.h"
 #include "models/controlnet_load.h"
+#include "output_names.h"
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
 #include "pipelines/inpaint.h"
@@ -26,21 +27,6 @@
 namespace i2i::cli {
 namespace fs = std::filesystem;
 namespace {
-
-// out.png, out-1.png, out-2.png, ...: the k-th candidate name.
-fs::path candidate(const fs::path& base, int k) {
-  if (k == 0) return base;
-  fs::path p = base;
-  return p.replace_filename(base.stem().string() + "-" + std::to_string(k) + base.extension().string());
-}
-
-// The next free output name (or the next in sequence with --overwrite).
-fs::path next_output(const fs::path& base, int& next_name, bool overwrite) {
-  fs::path out = candidate(base, next_name++);
-  if (!overwrite)
-    while (fs::exists(out)) out = candidate(base, next_name++);
-  return out;
-}
 
 struct LoadedControls {
   std::vector<std::unique_ptr<ControlNet>> nets;

@@ -5,6 +5,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "io/image.h"
+#include "output_names.h"
 #include "preprocess/canny.h"
 
 namespace i2i::cli {
@@ -14,7 +15,8 @@ const std::vector<OptionSpec>& preprocess_options() {
   static const std::vector<OptionSpec> specs = {
       {"low", true, "Canny low threshold (default 100)", "N"},
       {"high", true, "Canny high threshold (default 200)", "N"},
-      {"output", true, "output PNG (default edges.png)", "FILE"},
+      {"output", true, "output PNG (default edges.png; an existing file is not replaced: numbered)", "FILE"},
+      {"overwrite", false, "replace an existing output file"},
       {"help", false, "this text"},
   };
   return specs;
@@ -46,7 +48,8 @@ int cmd_preprocess(int argc, char** argv) {
   if (pos.size() < 2) throw Error("preprocess canny needs an image");
   if (pos.size() > 2) throw Error("unexpected argument '" + pos[2] + "'");
   const int low = threshold(a, "low", 100), high = threshold(a, "high", 200);
-  const std::string out = a.get_or("output", "edges.png");
+  int next = 0;
+  const std::filesystem::path out = next_output(a.get_or("output", "edges.png"), next, a.has("overwrite"));
   write_png(out, to_rgb(canny(read_image(pos[1]), low, high)));
   std::printf("%s\n", out.c_str());
   return 0;

@@ -127,6 +127,13 @@ TEST(CliPreprocess, CannyWritesTheFixturesEdgeMap) {
                    dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_image(dir / "edges.png").pixels, read_image(kCanny).pixels);
+  // Run again: the first map stays, the second gets a new name.
+  r = run_i2i({"preprocess", "canny", fixture_path("images/astronaut_64.png").string(), "--low", "50",
+               "--high", "150", "-o", "edges.png"},
+              dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_image(dir / "edges.png").pixels, read_image(kCanny).pixels);
+  EXPECT_TRUE(fs::exists(dir / "edges-1.png"));
   r = run_i2i({"preprocess", "sobel", "x.png"}, dir);
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("unknown preprocessor 'sobel'"), std::string::npos) << r.err;
