@@ -1,5 +1,6 @@
 // `i2i img2img` and `i2i inpaint`: a source image + a prompt -> a new image that keeps the source's
 // composition; with a mask only the masked area changes; ControlNet units steer the structure.
+#include <cctype>
 #include <cstdio>
 #include <filesystem>
 #include <memory>
@@ -89,6 +90,19 @@ int run_generation(int argc, char** argv, bool inpaint_command) {
     throw Error("--width and --height must be multiples of 8, got " + std::to_string(p.width) + "x" +
                 std::to_string(p.height));
 
+  // The output is checked before any work: a PNG (it carries the parameters text) in a folder that exists.
+  const fs::path out_base = a.get_or("output", "output.png");
+  {
+    std::string ext = out_base.extension().string();
+    for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+    if (ext != ".png")
+      throw Error("--output " + out_base.string() +
+                  ": i2i writes PNG files (they carry the generation parameters); " + "use a .png name");
+    fs::path dir = out_base.parent_path();
+    if (!dir.empty() && !fs::is_directory(dir))
+      throw Error("--output " + out_base.string() + ": no folder " + dir.string());
+  }
+
   // The source image and, for inpainting, the work area.
   Image source = to_rgb(read_image(p.init_image));
   int width = p.width ? p.width : source.width / 8 * 8;
@@ -97,7 +111,6 @@ int run_generation(int argc, char** argv, bool inpaint_command) {
     throw Error(p.init_image + ": the image is " + std::to_string(source.width) + "x" +
                 std::to_string(source.height) + ", smaller than the 8x8 minimum");
   const bool quiet = a.has("quiet");
-  const fs::path out_base = a.get_or("output", "output.png");
   int next_name = 0;
   int64_t seed = p.seed;
   if (seed < 0) seed = std::random_device{}();

@@ -225,7 +225,9 @@ INSTANTIATE_TEST_SUITE_P(
                               {"--model", fx("models/tiny-controlnet-sd15.safetensors").string()},
                               "ControlNet"},
                       BadCase{"unknown_flag", {"--strenght", "0.5"}, "unknown option --strenght"},
-                      BadCase{"not_a_number", {"--strength", "abc"}, "expects a number"}),
+                      BadCase{"not_a_number", {"--strength", "abc"}, "expects a number"},
+                      BadCase{"output_not_png", {"-o", "out.jpg"}, "use a .png name"},
+                      BadCase{"output_folder_missing", {"-o", "no/such/folder/out.png"}, "no folder"}),
     [](const auto& info) { return std::string(info.param.name); });
 
 TEST(Cli, HelpAndUnknownCommand) {
