@@ -7,43 +7,22 @@
 
 #include "io/image.h"
 #include "io/parameters.h"
+#include "support/cli_run.h"
 #include "support/fixtures.h"
 
 namespace i2i {
 namespace {
 namespace fs = std::filesystem;
 
-struct CmdResult {
-  int status = -1;
-  std::string out, err;
-};
-
-std::string quote(const std::string& s) {
-  std::string q = "'";
-  for (char c : s) q += c == '\'' ? std::string("'\\''") : std::string(1, c);
-  return q + "'";
-}
+using test::CmdResult;
+using test::expect_same_picture;
 
 CmdResult run(const std::vector<std::string>& args, const fs::path& dir) {
-  std::string cmd = "cd " + quote(dir.string()) + " && " + quote(I2I_BINARY);
-  for (const auto& a : args) cmd += " " + quote(a);
-  cmd += " >stdout.txt 2>stderr.txt";
-  CmdResult r;
-  int s = std::system(cmd.c_str());
-  r.status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
-  auto slurp = [](const fs::path& p) {
-    std::ifstream in(p);
-    std::stringstream ss;
-    ss << in.rdbuf();
-    return ss.str();
-  };
-  r.out = slurp(dir / "stdout.txt");
-  r.err = slurp(dir / "stderr.txt");
-  return r;
+  return test::run_i2i(args, dir);
 }
 
 fs::path fx(const std::string& rel) {
-  return test::fixtures_dir() / rel;
+  return test::fixture_path(rel);
 }
 
 std::vector<std::string> base_args(const std::string& model = "models/tiny-sd15.safetensors") {
@@ -70,23 +49,6 @@ std::vector<std::string> base_args(const std::string& model = "models/tiny-sd15.
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
   args.insert(args.end(), more.begin(), more.end());
   return args;
-}
-
-// Pixels within one level everywhere and equal almost everywhere (as the library test).
-void expect_same_picture(const fs::path& got_path, const fs::path& want_path) {
-  Image got = read_image(got_path), want = read_image(want_path);
-  ASSERT_EQ(got.width, want.width);
-  ASSERT_EQ(got.height, want.height);
-  ASSERT_EQ(got.channels, want.channels);
-  size_t differ = 0;
-  int worst = 0;
-  for (size_t i = 0; i < got.pixels.size(); ++i) {
-    int d = std::abs(int(got.pixels[i]) - int(want.pixels[i]));
-    differ += d != 0;
-    worst = std::max(worst, d);
-  }
-  EXPECT_LE(worst, 1) << got_path;
-  EXPECT_LE(differ, got.pixels.size() / 100) << got_path;
 }
 
 struct CliCase {
