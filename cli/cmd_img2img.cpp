@@ -22,6 +22,7 @@
 #include "preprocess/canny.h"
 #include "preprocess/control_image.h"
 #include "progress.h"
+#include "sampling/rng_philox.h"
 #include "sampling/rng_torch.h"
 #include "sampling/scheduler.h"
 
@@ -185,8 +186,11 @@ int run_generation(int argc, char** argv, bool inpaint_command) {
       noise.push_back(sources.back().get());
     } else {
       for (int k = 0; k < p.batch_size; ++k) {
-        sources.push_back(
-            std::make_unique<TorchCpuGenerator>(static_cast<uint64_t>(seed + batch * p.batch_size + k)));
+        const auto image_seed = static_cast<uint64_t>(seed + batch * p.batch_size + k);
+        if (p.rng == GenerationParams::Rng::Gpu)
+          sources.push_back(std::make_unique<PhiloxGenerator>(image_seed));
+        else
+          sources.push_back(std::make_unique<TorchCpuGenerator>(image_seed));
         noise.push_back(sources.back().get());
       }
     }

@@ -59,6 +59,9 @@ const std::vector<OptionSpec>& generation_options() {
       {"resize-mode", true, "\"just resize\" (default), \"crop and resize\" or \"resize and fill\"", "MODE"},
       {"clip-skip", true, "stop the text encoder N-1 layers early, as A1111's Clip skip (default 1)", "N"},
       {"no-emphasis", false, "read ( ) [ ] and (text:weight) literally"},
+      {"rng", true,
+       "noise source: cpu (default: torch's CPU generator, as diffusers) or gpu (A1111's default GPU seeds)",
+       "SRC"},
       {"batch-count", true, "how many batches to make (default 1)", "N"},
       {"batch-size", true, "images per batch (default 1); image k uses seed + k", "N"},
       {"mask", true, "inpainting mask: white = repaint (grey levels; an alpha channel is the mask)", "IMAGE"},
@@ -122,6 +125,14 @@ GenerationParams generation_params_from_args(const Args& a) {
   if (auto v = a.get("resize-mode")) p.resize_mode = parse_resize_mode(*v);
   p.clip_skip = to_int(a, "clip-skip", p.clip_skip);
   if (a.has("no-emphasis")) p.emphasis = false;
+  if (auto v = a.get("rng")) {
+    if (*v == "cpu" || *v == "CPU")
+      p.rng = GenerationParams::Rng::Cpu;
+    else if (*v == "gpu" || *v == "GPU")
+      p.rng = GenerationParams::Rng::Gpu;
+    else
+      throw Error("--rng must be cpu or gpu, got '" + *v + "'");
+  }
   p.batch_count = to_int(a, "batch-count", p.batch_count);
   p.batch_size = to_int(a, "batch-size", p.batch_size);
 

@@ -204,3 +204,27 @@ TEST(Cli, HelpAndUnknownCommand) {
 
 }  // namespace
 }  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// --rng gpu draws A1111's default "GPU" noise (Philox): another picture than the CPU generator's, the same
+// one again from its PNG (whose infotext, like A1111's, names no RNG for GPU and "RNG: CPU" otherwise).
+TEST(Cli, GpuRngIsReproducible) {
+  auto dir = test::temp_dir("cli_rng");
+  auto args = with(base_args(), {"--strength", "0.5", "--steps", "4"});
+  ASSERT_EQ(run(with(args, {"-o", "cpu.png"}), dir).status, 0);
+  ASSERT_EQ(run(with(args, {"--rng", "gpu", "-o", "gpu.png"}), dir).status, 0);
+  EXPECT_NE(read_image(dir / "cpu.png").pixels, read_image(dir / "gpu.png").pixels);
+  EXPECT_NE(read_png_text(dir / "cpu.png")["parameters"].find("RNG: CPU"), std::string::npos);
+  EXPECT_EQ(read_png_text(dir / "gpu.png")["parameters"].find("RNG"), std::string::npos);
+  CmdResult again = run({"img2img", "--from-png", (dir / "gpu.png").string(), "--tokenizer",
+                         fx("tokenizer").string(), "--quiet", "-o", "gpu-again.png"},
+                        dir);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(read_image(dir / "gpu.png").pixels, read_image(dir / "gpu-again.png").pixels);
+  EXPECT_NE(run(with(args, {"--rng", "tpu"}), dir).status, 0);
+}
+
+}  // namespace
+}  // namespace i2i

@@ -41,6 +41,9 @@ struct GenerationParams {
   ResizeMode resize_mode = ResizeMode::JustResize;
   int clip_skip = 1;  // A1111 numbering: 1 = last layer
   bool emphasis = true;
+  // Noise source: the torch CPU generator (diffusers' and A1111's "CPU"), or Philox as torch draws on
+  // CUDA (A1111's default "GPU" seeds).
+  enum class Rng { Cpu, Gpu } rng = Rng::Cpu;
   int batch_count = 1;
   int batch_size = 1;
   // Inpainting: the mask image ("" = none) and A1111's mask options; composite = overlay the result so

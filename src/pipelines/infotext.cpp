@@ -64,6 +64,8 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   g.set("Denoising strength", format_number(p.strength));
   if (p.clip_skip != 1) g.set("Clip skip", std::to_string(p.clip_skip));
   if (!p.emphasis) g.set("Emphasis", "None");
+  // A1111 writes the RNG only when it is not its default (GPU); i2i's default is CPU.
+  if (p.rng == GenerationParams::Rng::Cpu) g.set("RNG", "CPU");
   if (p.batch_size > 1) {
     g.set("Batch size", std::to_string(p.batch_size));
     g.set("Batch pos", std::to_string(batch_pos));
@@ -153,6 +155,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     }
   };
   p.prompt = info.prompt;
+  p.rng = info.get("RNG") ? GenerationParams::Rng::Cpu : GenerationParams::Rng::Gpu;  // A1111's default: GPU
   p.negative_prompt = info.negative_prompt;
   for (const auto& [key, v] : info.params) {
     if (key == "Steps")
@@ -171,6 +174,8 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
       p.clip_skip = static_cast<int>(number(key, v));
     else if (key == "Emphasis")
       p.emphasis = v != "None";
+    else if (key == "RNG")
+      p.rng = v == "GPU" ? GenerationParams::Rng::Gpu : GenerationParams::Rng::Cpu;
     else if (key == "Resize mode")
       p.resize_mode = parse_resize_mode(v);
     else if (key == "Init image")
