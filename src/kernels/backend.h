@@ -53,7 +53,7 @@ class Backend {
   virtual Tensor geglu(const Tensor& x) = 0;
   virtual Tensor softmax(const Tensor& x) = 0;
   virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
-                           bool causal) = 0;
+                           bool causal, Precision precision) = 0;
   virtual Tensor upsample_nearest2x(const Tensor& x) = 0;
   virtual Tensor concat_channels(const Tensor& a, const Tensor& b) = 0;
   virtual Tensor add(const Tensor& a, const Tensor& b) = 0;

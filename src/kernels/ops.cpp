@@ -81,7 +81,8 @@ Tensor softmax(const Tensor& x) {
   return backend_of(x).softmax(x);
 }
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal) {
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,
+                 Precision precision) {
   need_f32(q, "attention", "q");
   need_f32(k, "attention", "k");
   need_f32(v, "attention", "v");
@@ -97,7 +98,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, f
   check(q.dim(2) % heads == 0 && v.dim(2) % heads == 0 && q.dim(2) > 0 && v.dim(2) > 0,
         "attention: widths are not divisible by the number of heads" + shapes);
   check(k.dim(1) > 0 || q.dim(1) == 0, "attention: no keys" + shapes);
-  return backend_of(q).attention(q, k, v, heads, scale, causal);
+  return backend_of(q).attention(q, k, v, heads, scale, causal, precision);
 }
 
 Tensor upsample_nearest2x(const Tensor& x) {

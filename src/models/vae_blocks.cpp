@@ -16,7 +16,8 @@ ResnetSpec vae_resnet(int64_t in, int64_t out, int groups) {
 }  // namespace
 
 VaeAttention::VaeAttention(const Weights& w, const std::string& prefix, int64_t c, int groups,
-                           Precision precision) {
+                           Precision precision)
+    : precision_(precision) {
   norm_ = load_group_norm(w, prefix + "group_norm", c, groups, kVaeEps);
   q_ = load_linear(w, prefix + "to_q", c, c, true, precision);
   k_ = load_linear(w, prefix + "to_k", c, c, true, precision);
@@ -29,7 +30,7 @@ Tensor VaeAttention::operator()(const Tensor& x) const {
   const Shape shape = x.shape();
   const Tensor tokens = x.reshape({shape[0], shape[1] * shape[2], shape[3]});
   Tensor n = norm_(x).reshape(tokens.shape());
-  Tensor a = ops::attention(q_(n), k_(n), v_(n), 1, scale_);
+  Tensor a = ops::attention(q_(n), k_(n), v_(n), 1, scale_, false, precision_);
   return out_(a, &tokens).reshape(shape);
 }
 

@@ -148,14 +148,36 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
 
   Img2ImgResult result;
   // 1. Prompt.
-  const ClipTokenizer& tok = *model.tokenizer;
-  if (cfg) {
+  if (req.prompt_embeds.defined()) {
+    const int64_t dim = model.unet.config().cross_attention_dim;
+    auto check_embeds = [&](const Tensor& e, const char* name) {
+      check(e.dtype() == DType::F32 && e.ndim() == 3 && e.dim(0) == 1 && e.dim(1) >= 1 && e.dim(2) == dim,
+            std::string(name) + " must be float32 [1, T, " + std::to_string(dim) + "], got " +
+                shape_str(e.shape()));
+    };
+    check_embeds(req.prompt_embeds, "prompt_embeds");
+    result.prompt_embeds = req.prompt_embeds;
+    if (cfg) {
+      check(req.negative_prompt_embeds.defined(),
+            "negative_prompt_embeds must be given with prompt_embeds when guidance is on (cfg scale > 1)");
+      check_embeds(req.negative_prompt_embeds, "negative_prompt_embeds");
+      check(req.negative_prompt_embeds.dim(1) == req.prompt_embeds.dim(1),
+            "prompt_embeds and negative_prompt_embeds must have the same length, got " +
+                shape_str(req.prompt_embeds.shape()) + " and " +
+                shape_str(req.negative_prompt_embeds.shape()));
+      result.negative_prompt_embeds = req.negative_prompt_embeds;
+    }
+  } else if (cfg) {
+    check(model.tokenizer.has_value(), "the model has no tokenizer: give prompt embeddings or a tokenizer");
+    const ClipTokenizer& tok = *model.tokenizer;
     PromptPair p =
         encode_prompt_pair(tok, model.text_encoder, req.prompt, req.negative_prompt, req.prompt_options);
     result.prompt_embeds = p.cond;
     result.negative_prompt_embeds = p.uncond;
   } else {
-    result.prompt_embeds = encode_prompt(tok, model.text_encoder, req.prompt, req.prompt_options);
+    check(model.tokenizer.has_value(), "the model has no tokenizer: give prompt embeddings or a tokenizer");
+    result.prompt_embeds =
+        encode_prompt(*model.tokenizer, model.text_encoder, req.prompt, req.prompt_options);
   }
   Tensor context = cfg ? concat_batch({repeat_batch(result.negative_prompt_embeds, B),
                                        repeat_batch(result.prompt_embeds, B)})

@@ -32,8 +32,10 @@ Tensor scale(const Tensor& x, float s);
 void scale_(Tensor& x, float s);
 void add_channel_bias_(Tensor& x, const Tensor& bias);
 
-// Attention (attention.cpp).
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal);
+// Attention (attention.cpp). Precision::BF16 uses the AVX512_BF16 kernel where the CPU has it (float32
+// elsewhere).
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,
+                 Precision precision);
 
 // Testing aid: when on, the portable kernels are used even where AVX-512 versions exist (so tests cover
 // both on an AVX-512 machine). Not thread-safe; call between operations.
