@@ -25,6 +25,8 @@ struct Conv2d::Impl {
   virtual ~Impl() = default;
   // x: [N, H, W, in] float32, residual null or the output's shape. Returns [N, H', W', out].
   virtual Tensor forward(const Tensor& x, const Tensor* residual) const = 0;
+  // forward(upsample_nearest2x(x), nullptr) without materialising the float32 upsampled input.
+  virtual Tensor forward_upsampled2x(const Tensor& x) const = 0;
   // Output spatial size for an input of size h x w (<= 0 when the input is too small).
   virtual int64_t out_h(int64_t h) const = 0;
   virtual int64_t out_w(int64_t w) const = 0;

@@ -87,4 +87,14 @@ Tensor Conv2d::operator()(const Tensor& x, const Tensor* residual) const {
   return impl_->forward(x, residual);
 }
 
+Tensor Conv2d::upsampled2x(const Tensor& x) const {
+  check(impl_ != nullptr, "Conv2d: layer is not initialised");
+  check_input(x, "Conv2d");
+  check(x.ndim() == 4 && x.dim(3) == in_,
+        "Conv2d: input " + shape_str(x.shape()) + " is not [N, H, W, " + std::to_string(in_) + "]");
+  check(impl_->out_h(2 * x.dim(1)) > 0 && impl_->out_w(2 * x.dim(2)) > 0,
+        "Conv2d: upsampled input " + shape_str(x.shape()) + " x2 is smaller than the kernel");
+  return impl_->forward_upsampled2x(x);
+}
+
 }  // namespace i2i

@@ -44,7 +44,7 @@ Upsample::Upsample(const Weights& w, const std::string& prefix, int64_t channels
 
 Tensor Upsample::operator()(const Tensor& x, int64_t out_h, int64_t out_w) const {
   bool twice = (out_h <= 0 && out_w <= 0) || (out_h == 2 * x.dim(1) && out_w == 2 * x.dim(2));
-  return conv_(twice ? ops::upsample_nearest2x(x) : resize_nearest(x, out_h, out_w));
+  return twice ? conv_.upsampled2x(x) : conv_(resize_nearest(x, out_h, out_w));
 }
 
 Tensor resize_nearest(const Tensor& x, int64_t h, int64_t w) {

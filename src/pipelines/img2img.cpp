@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "pipelines/latent_ops.h"
 #include "sampling/scheduler.h"
 
@@ -228,6 +229,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
     Tensor extra = concat_channels({result.mask_latents, result.masked_image_latents});
     unet_extra = cfg ? concat_batch({extra, extra}) : extra;
   }
+  release_free_memory();
   BatchNoise step_noise(noise);  // one generator per image: the scheduler's draws are per image too
   for (int i = first; i < last; ++i) {
     Tensor model_in = cfg ? concat_batch({latents, latents}) : latents;
@@ -258,6 +260,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   }
   result.latents = latents;
 
+  release_free_memory();
   // 5. Decode.
   Tensor z = scale_tensor(latents, 1.0f);
   {

@@ -14,8 +14,15 @@ namespace {
 
 constexpr int64_t kPositionsPerChunk = 128;
 
+// The hot loops are compiled twice (AVX-512 and baseline x86-64, picked at load time by the ifunc resolver
+// of target_clones). Both do the same operations in the same order per element, so they give identical
+// bits; the AVX-512 one is just 4x wider. FMA contraction is switched off for them: GCC contracts
+// a * b + c by default in C++, and in the AVX-512 clone it would do so in the vector body but not in
+// scalar peel/remainder iterations, so a value's bits would depend on its address.
+#define I2I_CLONES __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=off")))
+
 // out[i] += x[i] (or (x[i] - mean[i])^2) over a chunk of positions of one sample, per channel.
-void channel_sums(const float* x, int64_t positions, int64_t c, const double* mean, double* out) {
+I2I_CLONES void channel_sums(const float* x, int64_t positions, int64_t c, const double* mean, double* out) {
   for (int64_t p = 0; p < positions; ++p) {
     const float* row = x + p * c;
     if (mean) {
@@ -25,6 +32,23 @@ void channel_sums(const float* x, int64_t positions, int64_t c, const double* me
       }
     } else {
       for (int64_t j = 0; j < c; ++j) out[j] += row[j];
+    }
+  }
+}
+
+// y = (x - m) * s + b over rows of c channels, optionally SiLU.
+I2I_CLONES void normalize_rows(const float* xp, float* yp, int64_t rows, int64_t c, const float* m,
+                               const float* s, const float* bp, bool silu) {
+  for (int64_t p = 0; p < rows; ++p) {
+    const float* xr = xp + p * c;
+    float* yr = yp + p * c;
+    if (silu) {
+      for (int64_t j = 0; j < c; ++j) {
+        float v = (xr[j] - m[j]) * s[j] + bp[j];
+        yr[j] = v * sigmoid_approx(v);
+      }
+    } else {
+      for (int64_t j = 0; j < c; ++j) yr[j] = (xr[j] - m[j]) * s[j] + bp[j];
     }
   }
 }
@@ -83,16 +107,8 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < chunks; ++k) {
       int64_t p0 = k * kPositionsPerChunk, p1 = std::min(positions, p0 + kPositionsPerChunk);
-      const float* m = &mean_f[i * c];
-      const float* s = &scale_f[i * c];
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* xr = xp + (i * positions + p) * c;
-        float* yr = yp + (i * positions + p) * c;
-        for (int64_t j = 0; j < c; ++j) {
-          float v = (xr[j] - m[j]) * s[j] + bp[j];
-          yr[j] = silu ? v * sigmoid_approx(v) : v;
-        }
-      }
+      normalize_rows(xp + (i * positions + p0) * c, yp + (i * positions + p0) * c, p1 - p0, c, &mean_f[i * c],
+                     &scale_f[i * c], bp, silu);
     }
   return y;
 }
