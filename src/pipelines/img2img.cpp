@@ -16,7 +16,7 @@ namespace {
 // single source, or one per image from per-image sources.
 Tensor vae_sample(const SdModel& model, const Tensor& image, const std::vector<NoiseSource*>& noise,
                   int64_t batch) {
-  VaePosterior posterior = model.vae.encode(image);
+  VaePosterior posterior = model.vae.encode_auto(image);
   const Shape one = posterior.mean.shape();
   Shape shape = one;
   shape[0] = batch;
@@ -268,7 +268,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
     const float scale = model.vae_scale();
     for (int64_t k = 0; k < z.numel(); ++k) p[k] = p[k] / scale;
   }
-  Tensor decoded = model.vae.decode(z);
+  Tensor decoded = model.vae.decode_auto(z);
   float* p = decoded.data<float>();
   for (int64_t k = 0; k < decoded.numel(); ++k) p[k] = std::fmin(1.0f, std::fmax(0.0f, p[k] / 2.0f + 0.5f));
   result.images = decoded;
