@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <dnnl.hpp>
 #include <fstream>
@@ -198,6 +199,7 @@ BenchReport run_bench(const BenchOptions& o) {
   const int denoise_steps = static_cast<int>(kImg2ImgSteps * kImg2ImgStrength);
   const double img2img_flops = text_flops + enc_flops + denoise_steps * unet2_flops + dec_flops;
 
+  Tensor unet1_out[2];  // unet_batch1 output per precision (fp32, bf16), for the quality guard
   for (Precision p : o.precisions) {
     const std::string pn = precision_name(p);
     // The peak is measured before and after the stages and the better figure kept (on a shared machine a
@@ -248,7 +250,8 @@ BenchReport run_bench(const BenchOptions& o) {
 
     time_stage("text_encode", text_flops, [&] { text->forward(ids); });
     time_stage("vae_encode", enc_flops, [&] { vae->encode(image); });
-    time_stage("unet_batch1", unet1_flops, [&] { unet->forward(latent1, {500.f}, context1); });
+    time_stage("unet_batch1", unet1_flops,
+               [&] { unet1_out[p == Precision::BF16] = unet->forward(latent1, {500.f}, context1); });
     time_stage("unet_cfg_step", unet2_flops, [&] { unet->forward(latent2, {500.f}, context2); });
     time_stage("vae_decode", dec_flops, [&] { vae->decode(latent1); });
     time_stage("img2img", img2img_flops, [&] {
@@ -278,6 +281,16 @@ BenchReport run_bench(const BenchOptions& o) {
       if (it != per_precision.end()) it->second.peak_fraction = it->second.gflops / peak;
     }
   }
+  if (unet1_out[0].defined() && unet1_out[1].defined()) {
+    double num = 0, den = 0;
+    const float* a = unet1_out[1].data<float>();
+    const float* b = unet1_out[0].data<float>();
+    for (int64_t i = 0; i < unet1_out[0].numel(); ++i) {
+      num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+      den += static_cast<double>(b[i]) * b[i];
+    }
+    report.bf16_unet_rel_error = den > 0 ? std::sqrt(num / den) : -1;
+  }
   report.peak_rss_mb = peak_rss_mb();
   return report;
 }
@@ -296,6 +309,7 @@ std::string report_json(const BenchReport& r) {
                       {"cpu_seconds", res.cpu_seconds}};
   }
   j["peak_rss_mb"] = r.peak_rss_mb;
+  if (r.bf16_unet_rel_error >= 0) j["bf16_unet_rel_error"] = r.bf16_unet_rel_error;
   return j.dump(2);
 }
 
@@ -324,6 +338,11 @@ std::string report_text(const BenchReport& r) {
   for (const auto& s : r.skipped) out << "skipped: " << s << "\n";
   std::snprintf(line, sizeof line, "peak RSS: %.0f MiB\n", r.peak_rss_mb);
   out << line;
+  if (r.bf16_unet_rel_error >= 0) {
+    std::snprintf(line, sizeof line, "bf16 vs fp32 UNet output (unet_batch1), relative error: %.3g\n",
+                  r.bf16_unet_rel_error);
+    out << line;
+  }
   return out.str();
 }
 

@@ -58,6 +58,9 @@ struct BenchReport {
   std::map<std::string, std::map<std::string, StageResult>> stages;
   std::vector<std::string> skipped;  // requested stages that could not run, with the reason
   double peak_rss_mb = 0;
+  // Quality guard: ||UNet_bf16(x) - UNet_fp32(x)|| / ||UNet_fp32(x)|| for the unet_batch1 input (same
+  // weights and inputs), when both precisions ran that stage; < 0 otherwise.
+  double bf16_unet_rel_error = -1;
   std::string cpu;  // model name from /proc/cpuinfo
   int threads = 0;  // OpenMP threads
 };

@@ -13,8 +13,10 @@ namespace i2i::ops {
 // Group normalisation over channels-last x ([N, H, W, C] or [N, T, C]: statistics per sample and group
 // of C / groups consecutive channels, over all positions), then y = norm * gamma[c] + beta[c],
 // optionally followed by SiLU (fused).
+// `out` F32 (default) or BF16: the result rounded to bf16 (round to nearest even), to feed a bf16 layer
+// (Conv2d::input_dtype()) without a float32 copy.
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                  bool silu = false);
+                  bool silu = false, DType out = DType::F32);
 // Layer normalisation over the last dimension.
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 

@@ -23,12 +23,12 @@ ResnetBlock::ResnetBlock(const Weights& w, const std::string& prefix, const Resn
 }
 
 Tensor ResnetBlock::operator()(const Tensor& x, const Tensor* temb_act) const {
-  Tensor h = conv1_(norm1_(x, /*silu=*/true));
+  Tensor h = conv1_(norm1_(x, /*silu=*/true, conv1_.input_dtype()));
   if (time_proj_.defined()) {
     check(temb_act != nullptr, "ResnetBlock: time embedding required");
     ops::add_channel_bias_(h, time_proj_(*temb_act));
   }
-  h = norm2_(h, /*silu=*/true);
+  h = norm2_(h, /*silu=*/true, conv2_.input_dtype());
   Tensor shortcut = shortcut_.defined() ? shortcut_(x) : x;
   Tensor out = conv2_(h, &shortcut);
   if (spec_.output_scale != 1.f) ops::scale_(out, 1.f / spec_.output_scale);

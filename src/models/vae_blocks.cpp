@@ -75,7 +75,7 @@ VaeEncoder::VaeEncoder(const Weights& w, const std::string& prefix, const VaeCon
 Tensor VaeEncoder::operator()(const Tensor& x) const {
   Tensor h = conv_in_(x);
   for (const auto& level : levels_) h = level(h);
-  return conv_out_(norm_out_(mid_(h), /*silu=*/true));
+  return conv_out_(norm_out_(mid_(h), /*silu=*/true, conv_out_.input_dtype()));
 }
 
 VaeDecoder::VaeDecoder(const Weights& w, const std::string& prefix, const VaeConfig& c, Precision precision) {
@@ -103,7 +103,7 @@ VaeDecoder::VaeDecoder(const Weights& w, const std::string& prefix, const VaeCon
 Tensor VaeDecoder::operator()(const Tensor& z) const {
   Tensor h = mid_(conv_in_(z));
   for (const auto& level : levels_) h = level(h);
-  return conv_out_(norm_out_(h, /*silu=*/true));
+  return conv_out_(norm_out_(h, /*silu=*/true, conv_out_.input_dtype()));
 }
 
 }  // namespace i2i

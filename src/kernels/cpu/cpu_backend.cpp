@@ -15,8 +15,8 @@ class CpuBackend final : public Backend {
     return cpu::make_conv2d(weight, bias, stride, padding, precision);
   }
   Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                    bool silu) override {
-    return cpu::group_norm(x, groups, gamma, beta, eps, silu);
+                    bool silu, DType out) override {
+    return cpu::group_norm(x, groups, gamma, beta, eps, silu, out);
   }
   Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
     return cpu::layer_norm(x, gamma, beta, eps);

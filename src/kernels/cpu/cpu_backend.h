@@ -16,7 +16,8 @@ std::shared_ptr<const Conv2d::Impl> make_conv2d(const Tensor& weight, const Tens
                                                 Padding padding, Precision precision);
 
 // Normalisation (norm.cpp).
-Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu);
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu,
+                  DType out);
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 Tensor softmax(const Tensor& x);
 

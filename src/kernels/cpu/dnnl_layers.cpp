@@ -330,7 +330,12 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     return span < 0 ? 0 : span / stride_ + 1;
   }
 
-  Tensor forward(const Tensor& x, const Tensor* residual) const override {
+  DType input_dtype() const override { return compute_dt_ == dt::bf16 ? DType::BF16 : DType::F32; }
+
+  Tensor forward(const Tensor& x_in, const Tensor* residual) const override {
+    // A bf16 input goes to a bf16 primitive as it is; elsewhere it is widened to float32 (exact).
+    const bool direct = x_in.dtype() == DType::BF16 && compute_dt_ == dt::bf16;
+    const Tensor x = x_in.dtype() == DType::BF16 && !direct ? x_in.to(DType::F32) : x_in;
     const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
     Tensor y = Tensor::empty({n, out_h(h), out_w(w), out_});
     if (y.numel() == 0) return y;
@@ -343,7 +348,10 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
       throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str(x.shape()) + ": " +
                   err.what());
     }
-    run(*e, x.data<float>(), x.numel(), y.data<float>());
+    if (direct)
+      run_converted(*e, const_cast<void*>(x.raw()), y.data<float>());
+    else
+      run(*e, x.data<float>(), x.numel(), y.data<float>());
     return y;
   }
 
