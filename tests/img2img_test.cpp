@@ -4,6 +4,7 @@
 
 #include <gtest/gtest.h>
 
+#include "core/error.h"
 #include "io/image.h"
 #include "sampling/rng_torch.h"
 #include "support/fixtures.h"
@@ -53,6 +54,52 @@ TEST(Img2Img, Sd2VPredictionStrength06) {
 }
 TEST(Img2Img, Sd2VPredictionStrength1) {
   run_case("sd2v_img2img_Euler_s1.0", "tiny-sd2v");
+}
+
+}  // namespace
+}  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// Precomputed prompt embeddings (Img2ImgRequest::prompt_embeds): the fixture's own embeddings given
+// instead of the text reproduce the text run bit for bit (same UNet inputs), and bad shapes are errors.
+TEST(Img2Img, PrecomputedPromptEmbeddings) {
+  const auto& c = test::find_case("pipelines", "sd15_img2img_Euler_a_s0.6");
+  const auto& prm = c.at("parameters");
+  Img2ImgRequest req;
+  req.init_image = image_to_tensor(to_rgb(read_image(test::fixtures_dir() / "cases" / "inputs" /
+                                                     c.at("input_images").at("image").get<std::string>())));
+  req.prompt = prm.at("prompt");
+  req.negative_prompt = prm.value("negative_prompt", "");
+  req.strength = prm.at("strength");
+  req.steps = prm.at("steps");
+  req.cfg_scale = prm.at("guidance_scale");
+  req.sampler = c.at("sampler");
+  const SdModel& m = model("tiny-sd15.safetensors");
+  TorchCpuGenerator gen1(prm.at("seed").get<uint64_t>());
+  Img2ImgResult text_run = run_img2img(m, req, {&gen1});
+
+  Img2ImgRequest pre = req;
+  pre.prompt = "something else entirely";  // ignored when embeddings are given
+  pre.negative_prompt = "ignored too";
+  pre.prompt_embeds = text_run.prompt_embeds;
+  pre.negative_prompt_embeds = text_run.negative_prompt_embeds;
+  TorchCpuGenerator gen2(prm.at("seed").get<uint64_t>());
+  Img2ImgResult embed_run = run_img2img(m, pre, {&gen2});
+  EXPECT_EQ(test::max_abs_diff(embed_run.latents, text_run.latents).max_abs, 0.0);
+  EXPECT_EQ(test::max_abs_diff(embed_run.images, text_run.images).max_abs, 0.0);
+
+  // Guidance on but no negative embeddings; wrong width; different lengths.
+  Img2ImgRequest bad = pre;
+  bad.negative_prompt_embeds = Tensor();
+  EXPECT_THROW(run_img2img(m, bad, {&gen2}), Error);
+  bad = pre;
+  bad.prompt_embeds = Tensor::zeros({1, 77, text_run.prompt_embeds.dim(2) + 1});
+  EXPECT_THROW(run_img2img(m, bad, {&gen2}), Error);
+  bad = pre;
+  bad.negative_prompt_embeds = Tensor::zeros({1, 154, text_run.prompt_embeds.dim(2)});
+  EXPECT_THROW(run_img2img(m, bad, {&gen2}), Error);
 }
 
 }  // namespace

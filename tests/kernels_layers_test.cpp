@@ -15,9 +15,12 @@
 #include <thread>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/conv2d.h"
 #include "kernels/linear.h"
+#include "kernels/ops.h"
+#include "kernels/precision.h"
 
 namespace i2i {
 namespace {
@@ -274,6 +277,43 @@ TEST(KernelsLayers, ResultsDoNotDependOnThreadCount) {
   omp_set_num_threads(saved);
   EXPECT_EQ(0, std::memcmp(c1.raw(), c2.raw(), c1.nbytes()));
   EXPECT_EQ(0, std::memcmp(l1.raw(), l2.raw(), l1.nbytes()));
+}
+
+}  // namespace
+}  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// Producers writing the layer's compute type: group norm (+SiLU) straight to bf16 is its float32 result
+// rounded to nearest even, a bf16 layer given that bf16 input computes exactly what it computes from the
+// float32 input, and the fused upsample gives the conv of the upsampled input, bit for bit, in both
+// precisions.
+TEST(KernelsLayers, Bf16ProducersAndFusedUpsample) {
+  std::mt19937 rng(77);
+  std::uniform_real_distribution<float> dist(-1.f, 1.f);
+  auto rnd = [&](Shape s) {
+    Tensor t = Tensor::empty(std::move(s));
+    for (int64_t i = 0; i < t.numel(); ++i) t.data<float>()[i] = dist(rng);
+    return t;
+  };
+  const Tensor x = rnd({2, 9, 7, 32}), g = rnd({32}), b = rnd({32});
+  const Tensor f = ops::group_norm(x, 8, g, b, 1e-6f, true);
+  const Tensor h = ops::group_norm(x, 8, g, b, 1e-6f, true, DType::BF16);
+  ASSERT_EQ(h.dtype(), DType::BF16);
+  for (int64_t i = 0; i < f.numel(); ++i)
+    ASSERT_EQ(h.data<uint16_t>()[i], f32_to_bf16(f.data<float>()[i])) << i;
+
+  const Tensor w = rnd({16, 32, 3, 3}), bias = rnd({16});
+  for (Precision p : {Precision::F32, Precision::BF16}) {
+    Conv2d conv(w, bias, 1, 1, p);
+    EXPECT_EQ(conv.input_dtype(), p == Precision::BF16 && cpu_has_bf16() ? DType::BF16 : DType::F32);
+    const Tensor from_f32 = conv(h.to(DType::F32)), from_bf16 = conv(h);
+    EXPECT_EQ(0, std::memcmp(from_f32.raw(), from_bf16.raw(), from_f32.nbytes()));
+    const Tensor up = conv(ops::upsample_nearest2x(x)), fused = conv.upsampled2x(x);
+    ASSERT_EQ(up.shape(), fused.shape());
+    EXPECT_EQ(0, std::memcmp(up.raw(), fused.raw(), up.nbytes())) << (p == Precision::BF16 ? "bf16" : "fp32");
+  }
 }
 
 }  // namespace

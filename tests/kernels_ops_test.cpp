@@ -253,12 +253,17 @@ struct AttnCase {
   bool causal;
 };
 
-void check_attention(const AttnCase& cs, uint32_t seed) {
+// bf16: q (after scaling), k, v and the softmax weights are rounded to bf16 (relative error <= kUb each);
+// products and sums are float32.
+constexpr double kUb = 1.0 / 256.0 / 2.0;
+
+void check_attention(const AttnCase& cs, uint32_t seed, Precision precision = Precision::F32) {
+  const double ub = precision == Precision::BF16 ? kUb : 0.0;
   Tensor q = random_tensor({cs.b, cs.tq, cs.heads * cs.d}, seed, -2, 2);
   Tensor k = random_tensor({cs.b, cs.tk, cs.heads * cs.d}, seed + 1, -2, 2);
   Tensor v = random_tensor({cs.b, cs.tk, cs.heads * cs.dv}, seed + 2);
   const float scale = 1.0f / std::sqrt(static_cast<float>(cs.d));
-  Tensor got = ops::attention(q, k, v, cs.heads, scale, cs.causal);
+  Tensor got = ops::attention(q, k, v, cs.heads, scale, cs.causal, precision);
   ASSERT_EQ(got.shape(), (Shape{cs.b, cs.tq, cs.heads * cs.dv}));
   std::vector<double> want(static_cast<size_t>(got.numel())), tol(want.size());
   const float *qp = q.data<float>(), *kp = k.data<float>(), *vp = v.data<float>();
@@ -278,7 +283,9 @@ void check_attention(const AttnCase& cs, uint32_t seed) {
           }
           s[j] = dot * scale;
           // float32 dot product of length d (Higham's gamma_d bound), the scaling, and exp(s - max).
-          max_err = std::max(max_err, (cs.d + 4) * kU * mag * scale + 4 * kU * std::abs(s[j]));
+          // bf16: each product's operands carry 2 roundings (plus the scaling before rounding q).
+          max_err = std::max(max_err, (cs.d + 4) * kU * mag * scale + 4 * kU * std::abs(s[j]) +
+                                          (ub > 0 ? (2 * ub + kU) * 1.01 : 0.0) * mag * scale);
           m = std::max(m, s[j]);
         }
         for (int64_t j = 0; j < n; ++j) sum += std::exp(s[j] - m);
@@ -293,7 +300,8 @@ void check_attention(const AttnCase& cs, uint32_t seed) {
           want[idx] = o;
           // Weights are off by at most 2 max_err relative (score errors) plus the float32 sums over n keys
           // (gamma_n) and a few operations per weight; the output is a weighted mean of v.
-          tol[idx] = vmax * (2 * max_err + (2.0 * n + 16) * kU) + 1e-30;
+          // bf16: the weight and v roundings (the normaliser sums the rounded weights: 2 ub per weight).
+          tol[idx] = vmax * (2 * max_err + (2.0 * n + 16) * kU + 4 * ub) + 1e-30;
         }
       }
   expect_within(got, want, tol, "attention");
@@ -316,6 +324,26 @@ TEST(KernelsOps, AttentionMatchesReference) {
                  std::to_string(cs.tk) + " heads " + std::to_string(cs.heads) + " d " + std::to_string(cs.d) +
                  (cs.causal ? " causal" : ""));
     check_attention(cs, seed);
+    seed += 3;
+  }
+}
+
+// The bf16 kernel (AVX512_BF16: vdpbf16ps for Q K^T and P V) against the same float64 reference, with
+// the bf16 roundings added to the error bound (a layout bug gives O(1) errors, far outside it).
+TEST(KernelsOps, AttentionBf16MatchesReference) {
+  if (!cpu_has_bf16()) GTEST_SKIP() << "no AVX512_BF16 on this CPU (bf16 attention falls back to float32)";
+  const AttnCase cases[] = {
+      {2, 37, 300, 3, 16, 24, false},    {1, 300, 300, 2, 40, 40, true}, {2, 50, 300, 1, 8, 8, true},
+      {1, 300, 77, 8, 40, 40, false},    {1, 5, 3, 2, 7, 5, true},       {1, 1, 1, 1, 1, 1, false},
+      {1, 70, 520, 2, 64, 64, false},    {1, 67, 90, 2, 160, 80, true},  {2, 13, 33, 3, 20, 70, false},
+      {1, 130, 600, 1, 512, 512, false},  // the VAE's single 512-wide head
+  };
+  uint32_t seed = 900;
+  for (const AttnCase& cs : cases) {
+    SCOPED_TRACE("bf16 b " + std::to_string(cs.b) + " tq " + std::to_string(cs.tq) + " tk " +
+                 std::to_string(cs.tk) + " heads " + std::to_string(cs.heads) + " d " + std::to_string(cs.d) +
+                 (cs.causal ? " causal" : ""));
+    check_attention(cs, seed, Precision::BF16);
     seed += 3;
   }
 }
@@ -395,6 +423,7 @@ TEST(KernelsOps, ResultsDoNotDependOnThreadCount) {
     r.push_back(ops::gelu(x));
     r.push_back(ops::attention(q, k, v, 2, 0.2f, false));
     r.push_back(ops::attention(q, k, v, 4, 0.2f, true));
+    r.push_back(ops::attention(q, k, v, 2, 0.2f, false, Precision::BF16));
     return r;
   };
   int saved = omp_get_max_threads();

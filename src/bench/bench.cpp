@@ -5,6 +5,7 @@
 
 #include <algorithm>
 #include <chrono>
+#include <cmath>
 #include <cstdio>
 #include <dnnl.hpp>
 #include <fstream>
@@ -20,6 +21,8 @@
 #include "models/random_checkpoint.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
+#include "pipelines/img2img.h"
+#include "sampling/rng_torch.h"
 
 namespace i2i::bench {
 namespace {
@@ -146,14 +149,33 @@ BenchReport run_bench(const BenchOptions& o) {
   report.cpu = cpu_model();
   report.threads = omp_get_max_threads();
 
-  log_line(o, "building a random SD 1.5 checkpoint in memory (fp16 weights)");
-  const Weights ck = random_checkpoint_weights(SdShape::sd15(), DType::F16, o.seed);
-  const Weights unet_w = unet_weights_from_ldm(ck);
-  const Weights vae_w = vae_weights_from_ldm(ck);
-  const Weights text_w = ck.sub("cond_stage_model.transformer.");
-  const UNetConfig unet_cfg = infer_unet_config(unet_w);
-  const VaeConfig vae_cfg = infer_vae_config(vae_w);
-  const ClipTextConfig text_cfg = infer_clip_text_config(text_w, nullptr, ClipActivation::QuickGelu, false);
+  // The random checkpoint (built once, its models once per precision) or the --model file.
+  std::optional<Weights> ck, unet_w, vae_w, text_w;
+  UNetConfig unet_cfg;
+  VaeConfig vae_cfg;
+  ClipTextConfig text_cfg;
+  auto load_model = [&](Precision p) {
+    SdModelOptions mo;
+    if (!o.tokenizer.empty()) mo.tokenizer = o.tokenizer;
+    mo.precision = p == Precision::BF16 ? PrecisionChoice::BF16 : PrecisionChoice::F32;
+    return load_sd_model(o.model, mo);
+  };
+  if (o.model.empty()) {
+    log_line(o, "building a random SD 1.5 checkpoint in memory (fp16 weights)");
+    ck = random_checkpoint_weights(SdShape::sd15(), DType::F16, o.seed);
+    unet_w = unet_weights_from_ldm(*ck);
+    vae_w = vae_weights_from_ldm(*ck);
+    text_w = ck->sub("cond_stage_model.transformer.");
+    unet_cfg = infer_unet_config(*unet_w);
+    vae_cfg = infer_vae_config(*vae_w);
+    text_cfg = infer_clip_text_config(*text_w, nullptr, ClipActivation::QuickGelu, false);
+  } else {
+    log_line(o, "reading the configuration of " + o.model);
+    SdModel m = load_model(Precision::F32);
+    unet_cfg = m.unet.config();
+    vae_cfg = m.vae.config();
+    text_cfg = m.text_encoder.config();
+  }
 
   // Inputs: two prompts' token ids (a CFG pair), a 512x512 image, a 64x64 latent, contexts.
   Tensor ids = Tensor::empty({2, kTokens}, DType::I64);
@@ -174,8 +196,10 @@ BenchReport run_bench(const BenchOptions& o) {
   const double unet2_flops = unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens);
   const double dec_flops = vae_decode_flops(vae_cfg, 1, kLatent, kLatent);
 
-  if (wants("img2img") && !o.img2img) report.skipped.push_back("img2img (no pipeline hook yet)");
+  const int denoise_steps = static_cast<int>(kImg2ImgSteps * kImg2ImgStrength);
+  const double img2img_flops = text_flops + enc_flops + denoise_steps * unet2_flops + dec_flops;
 
+  Tensor unet1_out[2];  // unet_batch1 output per precision (fp32, bf16), for the quality guard
   for (Precision p : o.precisions) {
     const std::string pn = precision_name(p);
     // The peak is measured before and after the stages and the better figure kept (on a shared machine a
@@ -184,15 +208,25 @@ BenchReport run_bench(const BenchOptions& o) {
     double peak = gemm_peak_gflops(p, 4096, 3, &peak_s);
     log_line(o, pn + ": GEMM peak " + std::to_string(static_cast<int>(peak)) + " GFLOP/s; building models");
 
-    const bool need_text = wants("text_encode") || (wants("img2img") && o.img2img);
-    const bool need_unet = wants("unet_batch1") || wants("unet_cfg_step") || (wants("img2img") && o.img2img);
-    const bool need_vae = wants("vae_encode") || wants("vae_decode") || (wants("img2img") && o.img2img);
-    std::optional<ClipTextEncoder> text;
-    std::optional<UNet2DCondition> unet;
-    std::optional<AutoencoderKL> vae;
-    if (need_text) text.emplace(text_w, text_cfg, p);
-    if (need_unet) unet.emplace(unet_w, unet_cfg, p);
-    if (need_vae) vae.emplace(vae_w, vae_cfg, p);
+    const bool need_text = wants("text_encode") || wants("img2img");
+    const bool need_unet = wants("unet_batch1") || wants("unet_cfg_step") || wants("img2img");
+    const bool need_vae = wants("vae_encode") || wants("vae_decode") || wants("img2img");
+    // One SdModel holds the models (run_img2img takes it whole); components no stage needs stay empty.
+    std::optional<SdModel> model;
+    if (!o.model.empty()) {
+      log_line(o, pn + ": loading " + o.model);
+      model.emplace(load_model(p));
+    } else {
+      model.emplace();
+      model->precision = p;
+      model->scheduler_config = sd15_scheduler_config();
+      if (need_text) model->text_encoder = ClipTextEncoder(*text_w, text_cfg, p);
+      if (need_unet) model->unet = UNet2DCondition(*unet_w, unet_cfg, p);
+      if (need_vae) model->vae = AutoencoderKL(*vae_w, vae_cfg, p);
+    }
+    const ClipTextEncoder* text = &model->text_encoder;
+    const UNet2DCondition* unet = &model->unet;
+    const AutoencoderKL* vae = &model->vae;
 
     auto time_stage = [&](const std::string& stage, double flops, const std::function<void()>& fn) {
       if (!wants(stage.c_str())) return;
@@ -216,17 +250,24 @@ BenchReport run_bench(const BenchOptions& o) {
 
     time_stage("text_encode", text_flops, [&] { text->forward(ids); });
     time_stage("vae_encode", enc_flops, [&] { vae->encode(image); });
-    time_stage("unet_batch1", unet1_flops, [&] { unet->forward(latent1, {500.f}, context1); });
+    time_stage("unet_batch1", unet1_flops,
+               [&] { unet1_out[p == Precision::BF16] = unet->forward(latent1, {500.f}, context1); });
     time_stage("unet_cfg_step", unet2_flops, [&] { unet->forward(latent2, {500.f}, context2); });
     time_stage("vae_decode", dec_flops, [&] { vae->decode(latent1); });
-    if (o.img2img) {
-      BenchModels m{text ? &*text : nullptr, unet ? &*unet : nullptr, vae ? &*vae : nullptr, p};
-      const double flops = text_flops + enc_flops + o.img2img_denoise_steps * unet2_flops + dec_flops;
-      time_stage("img2img", flops, [&] { o.img2img(m); });
-    }
-    text.reset();
-    unet.reset();
-    vae.reset();
+    time_stage("img2img", img2img_flops, [&] {
+      // The prompt pair (negative first, as the pipeline orders its CFG batch) through the text encoder.
+      const Tensor embeds = text->forward(ids).last_hidden_state;  // [2, T, D]
+      Img2ImgRequest req;
+      req.init_image = image;
+      req.negative_prompt_embeds = embeds.slice0(0, 1).clone();
+      req.prompt_embeds = embeds.slice0(1, 2).clone();
+      req.strength = kImg2ImgStrength;
+      req.steps = kImg2ImgSteps;
+      req.cfg_scale = kImg2ImgCfg;
+      TorchCpuGenerator gen(o.seed);
+      run_img2img(*model, req, {&gen});
+    });
+    model.reset();
     double peak_s2 = 0;
     const double peak2 = gemm_peak_gflops(p, 4096, 3, &peak_s2);
     log_line(o, pn + ": GEMM peak after the stages " + std::to_string(static_cast<int>(peak2)) + " GFLOP/s");
@@ -239,6 +280,16 @@ BenchReport run_bench(const BenchOptions& o) {
       auto it = per_precision.find(pn);
       if (it != per_precision.end()) it->second.peak_fraction = it->second.gflops / peak;
     }
+  }
+  if (unet1_out[0].defined() && unet1_out[1].defined()) {
+    double num = 0, den = 0;
+    const float* a = unet1_out[1].data<float>();
+    const float* b = unet1_out[0].data<float>();
+    for (int64_t i = 0; i < unet1_out[0].numel(); ++i) {
+      num += (static_cast<double>(a[i]) - b[i]) * (static_cast<double>(a[i]) - b[i]);
+      den += static_cast<double>(b[i]) * b[i];
+    }
+    report.bf16_unet_rel_error = den > 0 ? std::sqrt(num / den) : -1;
   }
   report.peak_rss_mb = peak_rss_mb();
   return report;
@@ -258,6 +309,7 @@ std::string report_json(const BenchReport& r) {
                       {"cpu_seconds", res.cpu_seconds}};
   }
   j["peak_rss_mb"] = r.peak_rss_mb;
+  if (r.bf16_unet_rel_error >= 0) j["bf16_unet_rel_error"] = r.bf16_unet_rel_error;
   return j.dump(2);
 }
 
@@ -286,6 +338,11 @@ std::string report_text(const BenchReport& r) {
   for (const auto& s : r.skipped) out << "skipped: " << s << "\n";
   std::snprintf(line, sizeof line, "peak RSS: %.0f MiB\n", r.peak_rss_mb);
   out << line;
+  if (r.bf16_unet_rel_error >= 0) {
+    std::snprintf(line, sizeof line, "bf16 vs fp32 UNet output (unet_batch1), relative error: %.3g\n",
+                  r.bf16_unet_rel_error);
+    out << line;
+  }
   return out.str();
 }
 

@@ -13,6 +13,7 @@
 #include "models/clip_text.h"
 #include "models/unet.h"
 #include "models/vae.h"
+#include "pipelines/sd_model.h"
 
 namespace i2i::bench {
 
@@ -20,25 +21,23 @@ namespace i2i::bench {
 const std::vector<std::string>&
 all_stages();  // text_encode vae_encode unet_batch1 unet_cfg_step vae_decode img2img
 
-// The models of one precision, for a whole-pipeline hook.
-struct BenchModels {
-  const ClipTextEncoder* text = nullptr;
-  const UNet2DCondition* unet = nullptr;
-  const AutoencoderKL* vae = nullptr;
-  Precision precision = Precision::F32;
-};
-
-// One img2img run at 512x512 (strength 0.5, 10 steps, CFG 7: 5 denoising steps of batch 2), to be filled in
-// by the pipeline. While unset, the `img2img` stage is reported as unavailable and skipped.
-using Img2ImgRunner = std::function<void(const BenchModels&)>;
+// The `img2img` stage: one whole 512x512 img2img through run_img2img (strength 0.5, 10 steps, CFG 7, so
+// int(10 * 0.5) = 5 denoising steps of batch 2, sampler Euler a), the prompt pair encoded by the text
+// encoder from token ids inside the timed run and handed over as Img2ImgRequest::prompt_embeds (a random
+// model has no tokenizer). FLOPs: text encode (batch 2) + VAE encode + 5 CFG steps + VAE decode.
+constexpr int kImg2ImgSteps = 10;
+constexpr double kImg2ImgStrength = 0.5;
+constexpr double kImg2ImgCfg = 7.0;
 
 struct BenchOptions {
   std::vector<Precision> precisions = {Precision::F32, Precision::BF16};
   int runs = 3;                     // timed runs per stage (median reported), after one warm-up run
   std::vector<std::string> stages;  // empty: all
   uint64_t seed = 1;
-  Img2ImgRunner img2img;
-  int img2img_denoise_steps = 5;  // for its FLOP count: int(steps * strength)
+  // A checkpoint to time instead of the random in-memory SD 1.5 (loaded with load_sd_model once per
+  // precision; `tokenizer` is its --tokenizer folder, may be empty when the model carries one).
+  std::string model;
+  std::string tokenizer;
   // Progress lines (stage started, ...); may be empty.
   std::function<void(const std::string&)> log;
 };
@@ -59,6 +58,9 @@ struct BenchReport {
   std::map<std::string, std::map<std::string, StageResult>> stages;
   std::vector<std::string> skipped;  // requested stages that could not run, with the reason
   double peak_rss_mb = 0;
+  // Quality guard: ||UNet_bf16(x) - UNet_fp32(x)|| / ||UNet_fp32(x)|| for the unet_batch1 input (same
+  // weights and inputs), when both precisions ran that stage; < 0 otherwise.
+  double bf16_unet_rel_error = -1;
   std::string cpu;  // model name from /proc/cpuinfo
   int threads = 0;  // OpenMP threads
 };

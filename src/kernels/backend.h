@@ -25,6 +25,11 @@ struct Conv2d::Impl {
   virtual ~Impl() = default;
   // x: [N, H, W, in] float32, residual null or the output's shape. Returns [N, H', W', out].
   virtual Tensor forward(const Tensor& x, const Tensor* residual) const = 0;
+  // The input type the layer computes in (BF16 for native bf16 layers, else F32); forward accepts
+  // either type.
+  virtual DType input_dtype() const = 0;
+  // forward(upsample_nearest2x(x), nullptr) without materialising the float32 upsampled input.
+  virtual Tensor forward_upsampled2x(const Tensor& x) const = 0;
   // Output spatial size for an input of size h x w (<= 0 when the input is too small).
   virtual int64_t out_h(int64_t h) const = 0;
   virtual int64_t out_w(int64_t w) const = 0;
@@ -44,7 +49,7 @@ class Backend {
 
   // The operations of ops.h (same semantics; gamma/beta/bias already float32).
   virtual Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                            bool silu) = 0;
+                            bool silu, DType out) = 0;
   virtual Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) = 0;
   virtual Tensor silu(const Tensor& x) = 0;
   virtual Tensor gelu(const Tensor& x) = 0;
@@ -53,7 +58,7 @@ class Backend {
   virtual Tensor geglu(const Tensor& x) = 0;
   virtual Tensor softmax(const Tensor& x) = 0;
   virtual Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
-                           bool causal) = 0;
+                           bool causal, Precision precision) = 0;
   virtual Tensor upsample_nearest2x(const Tensor& x) = 0;
   virtual Tensor concat_channels(const Tensor& a, const Tensor& b) = 0;
   virtual Tensor add(const Tensor& a, const Tensor& b) = 0;

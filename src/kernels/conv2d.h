@@ -22,8 +22,17 @@ class Conv2d {
   Conv2d(const Tensor& weight, const Tensor& bias, int stride = 1, int padding = 0,
          Precision precision = Precision::F32)
       : Conv2d(weight, bias, stride, Padding::same(padding), precision) {}
-  // x [N, H, W, in] float32 -> [N, H', W', out]; when `residual` is given (shape of the output), it is added.
+  // x [N, H, W, in] float32 (or bf16) -> [N, H', W', out] float32; when `residual` is given (shape of the
+  // output), it is added.
   Tensor operator()(const Tensor& x, const Tensor* residual = nullptr) const;
+  // The input type the layer computes in: BF16 for bf16 layers on CPUs with native bf16, else F32. A
+  // producer writing this type directly (e.g. ops::group_norm(..., out)) saves a float32 copy and a
+  // conversion pass; a bf16 input gives the same result as its float32 value.
+  DType input_dtype() const;
+  // The convolution of nearest-neighbour 2x upsampled x ([N, H, W, in] -> conv of [N, 2H, 2W, in]): the
+  // same result as (*this)(ops::upsample_nearest2x(x)), bit for bit, without the float32 upsampled copy
+  // (the upsampled input is written once, in the layer's compute type).
+  Tensor upsampled2x(const Tensor& x) const;
   int64_t in_channels() const { return in_; }
   int64_t out_channels() const { return out_; }
   bool defined() const { return impl_ != nullptr; }

@@ -23,9 +23,10 @@ void check_bias(const Tensor& b, int64_t out, const char* layer) {
         std::string(layer) + ": bias must be F32, F16 or BF16, got " + std::string(dtype_name(b.dtype())));
 }
 
-void check_input(const Tensor& x, const char* layer) {
-  check(x.dtype() == DType::F32, std::string(layer) + ": input must be float32, got " +
-                                     std::string(dtype_name(x.dtype())) + " " + shape_str(x.shape()));
+void check_input(const Tensor& x, const char* layer, bool bf16_ok = false) {
+  check(x.dtype() == DType::F32 || (bf16_ok && x.dtype() == DType::BF16),
+        std::string(layer) + ": input must be float32" + (bf16_ok ? " or bf16" : "") + ", got " +
+            std::string(dtype_name(x.dtype())) + " " + shape_str(x.shape()));
   check(x.defined(), std::string(layer) + ": input is undefined");
 }
 
@@ -76,15 +77,29 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding pad
   weight.release_file_pages();
 }
 
+DType Conv2d::input_dtype() const {
+  return impl_ ? impl_->input_dtype() : DType::F32;
+}
+
 Tensor Conv2d::operator()(const Tensor& x, const Tensor* residual) const {
   check(impl_ != nullptr, "Conv2d: layer is not initialised");
-  check_input(x, "Conv2d");
+  check_input(x, "Conv2d", /*bf16_ok=*/true);
   check(x.ndim() == 4 && x.dim(3) == in_,
         "Conv2d: input " + shape_str(x.shape()) + " is not [N, H, W, " + std::to_string(in_) + "]");
   int64_t oh = impl_->out_h(x.dim(1)), ow = impl_->out_w(x.dim(2));
   check(oh > 0 && ow > 0, "Conv2d: input " + shape_str(x.shape()) + " is smaller than the kernel");
   check_residual(residual, Shape{x.dim(0), oh, ow, out_}, "Conv2d");
   return impl_->forward(x, residual);
+}
+
+Tensor Conv2d::upsampled2x(const Tensor& x) const {
+  check(impl_ != nullptr, "Conv2d: layer is not initialised");
+  check_input(x, "Conv2d");
+  check(x.ndim() == 4 && x.dim(3) == in_,
+        "Conv2d: input " + shape_str(x.shape()) + " is not [N, H, W, " + std::to_string(in_) + "]");
+  check(impl_->out_h(2 * x.dim(1)) > 0 && impl_->out_w(2 * x.dim(2)) > 0,
+        "Conv2d: upsampled input " + shape_str(x.shape()) + " x2 is smaller than the kernel");
+  return impl_->forward_upsampled2x(x);
 }
 
 }  // namespace i2i

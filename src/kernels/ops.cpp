@@ -30,8 +30,9 @@ Tensor channel_param(const Tensor& p, int64_t c, const char* op, const char* wha
 
 }  // namespace
 
-Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                  bool silu) {
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu,
+                  DType out) {
+  check(out == DType::F32 || out == DType::BF16, "group_norm: output must be float32 or bf16");
   need_f32(x, "group_norm", "input");
   check(x.ndim() >= 2, "group_norm: input must be [N, ..., C], got " + shape_str(x.shape()));
   int64_t c = x.dim(-1);
@@ -40,7 +41,7 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
                                            " groups");
   Tensor g = channel_param(gamma, c, "group_norm", "gamma");
   Tensor b = channel_param(beta, c, "group_norm", "beta");
-  return backend_of(x).group_norm(x, groups, g, b, eps, silu);
+  return backend_of(x).group_norm(x, groups, g, b, eps, silu, out);
 }
 
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) {
@@ -81,7 +82,8 @@ Tensor softmax(const Tensor& x) {
   return backend_of(x).softmax(x);
 }
 
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal) {
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,
+                 Precision precision) {
   need_f32(q, "attention", "q");
   need_f32(k, "attention", "k");
   need_f32(v, "attention", "v");
@@ -97,7 +99,7 @@ Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, f
   check(q.dim(2) % heads == 0 && v.dim(2) % heads == 0 && q.dim(2) > 0 && v.dim(2) > 0,
         "attention: widths are not divisible by the number of heads" + shapes);
   check(k.dim(1) > 0 || q.dim(1) == 0, "attention: no keys" + shapes);
-  return backend_of(q).attention(q, k, v, heads, scale, causal);
+  return backend_of(q).attention(q, k, v, heads, scale, causal, precision);
 }
 
 Tensor upsample_nearest2x(const Tensor& x) {

@@ -6,14 +6,17 @@
 #pragma once
 
 #include "core/tensor.h"
+#include "kernels/precision.h"
 
 namespace i2i::ops {
 
 // Group normalisation over channels-last x ([N, H, W, C] or [N, T, C]: statistics per sample and group
 // of C / groups consecutive channels, over all positions), then y = norm * gamma[c] + beta[c],
 // optionally followed by SiLU (fused).
+// `out` F32 (default) or BF16: the result rounded to bf16 (round to nearest even), to feed a bf16 layer
+// (Conv2d::input_dtype()) without a float32 copy.
 Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                  bool silu = false);
+                  bool silu = false, DType out = DType::F32);
 // Layer normalisation over the last dimension.
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 
@@ -31,8 +34,10 @@ Tensor softmax(const Tensor& x);
 // Multi-head scaled dot-product attention. q [B, Tq, H*D], k [B, Tk, H*D], v [B, Tk, H*Dv]; head h uses
 // columns [h*D, (h+1)*D). out[b, i, h] = sum_j softmax_j(scale * q_i . k_j) v_j, with j <= i when causal.
 // Never materialises the full Tq x Tk score matrix for long sequences (tiled, online softmax).
+// Precision::BF16 (for bf16 models): Q, K, V and the softmax weights rounded to bf16 for the two products
+// (float32 accumulation, softmax in float32) where the CPU has AVX512_BF16; float32 elsewhere.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
-                 bool causal = false);
+                 bool causal = false, Precision precision = Precision::F32);
 
 // Nearest-neighbour 2x upsampling of [N, H, W, C] -> [N, 2H, 2W, C].
 Tensor upsample_nearest2x(const Tensor& x);

@@ -154,7 +154,7 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
     h = conv_out_(ops::silu(n));
     record(intermediates, "conv_out", h);
   } else {
-    h = conv_out_(norm_out_(h, true));
+    h = conv_out_(norm_out_(h, true, conv_out_.input_dtype()));
   }
   return h;
 }

@@ -4,8 +4,8 @@
 
 namespace i2i {
 
-Tensor GroupNorm::operator()(const Tensor& x, bool silu) const {
-  return ops::group_norm(x, groups, gamma, beta, eps, silu);
+Tensor GroupNorm::operator()(const Tensor& x, bool silu, DType out) const {
+  return ops::group_norm(x, groups, gamma, beta, eps, silu, out);
 }
 
 Tensor LayerNorm::operator()(const Tensor& x) const {

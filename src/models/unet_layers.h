@@ -15,7 +15,7 @@ struct GroupNorm {
   Tensor gamma, beta;  // float32 [C]
   int groups = 32;
   float eps = 1e-5f;
-  Tensor operator()(const Tensor& x, bool silu = false) const;
+  Tensor operator()(const Tensor& x, bool silu = false, DType out = DType::F32) const;
 };
 
 struct LayerNorm {

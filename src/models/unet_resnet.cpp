@@ -23,12 +23,12 @@ ResnetBlock::ResnetBlock(const Weights& w, const std::string& prefix, const Resn
 }
 
 Tensor ResnetBlock::operator()(const Tensor& x, const Tensor* temb_act) const {
-  Tensor h = conv1_(norm1_(x, /*silu=*/true));
+  Tensor h = conv1_(norm1_(x, /*silu=*/true, conv1_.input_dtype()));
   if (time_proj_.defined()) {
     check(temb_act != nullptr, "ResnetBlock: time embedding required");
     ops::add_channel_bias_(h, time_proj_(*temb_act));
   }
-  h = norm2_(h, /*silu=*/true);
+  h = norm2_(h, /*silu=*/true, conv2_.input_dtype());
   Tensor shortcut = shortcut_.defined() ? shortcut_(x) : x;
   Tensor out = conv2_(h, &shortcut);
   if (spec_.output_scale != 1.f) ops::scale_(out, 1.f / spec_.output_scale);
@@ -44,7 +44,7 @@ Upsample::Upsample(const Weights& w, const std::string& prefix, int64_t channels
 
 Tensor Upsample::operator()(const Tensor& x, int64_t out_h, int64_t out_w) const {
   bool twice = (out_h <= 0 && out_w <= 0) || (out_h == 2 * x.dim(1) && out_w == 2 * x.dim(2));
-  return conv_(twice ? ops::upsample_nearest2x(x) : resize_nearest(x, out_h, out_w));
+  return twice ? conv_.upsampled2x(x) : conv_(resize_nearest(x, out_h, out_w));
 }
 
 Tensor resize_nearest(const Tensor& x, int64_t h, int64_t w) {

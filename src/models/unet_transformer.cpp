@@ -9,7 +9,7 @@ namespace i2i {
 
 CrossAttention::CrossAttention(const Weights& w, const std::string& prefix, int64_t dim, int64_t context_dim,
                                int heads, Precision precision)
-    : heads_(heads) {
+    : heads_(heads), precision_(precision) {
   q_ = load_linear(w, prefix + "to_q", dim, dim, false, precision);
   k_ = load_linear(w, prefix + "to_k", dim, context_dim, false, precision);
   v_ = load_linear(w, prefix + "to_v", dim, context_dim, false, precision);
@@ -18,7 +18,7 @@ CrossAttention::CrossAttention(const Weights& w, const std::string& prefix, int6
 }
 
 Tensor CrossAttention::operator()(const Tensor& x, const Tensor& context, const Tensor& residual) const {
-  Tensor a = ops::attention(q_(x), k_(context), v_(context), heads_, scale_);
+  Tensor a = ops::attention(q_(x), k_(context), v_(context), heads_, scale_, false, precision_);
   return out_(a, &residual);
 }
 

@@ -32,6 +32,7 @@ class CrossAttention {
   Linear q_, k_, v_, out_;
   int heads_ = 1;
   float scale_ = 1;
+  Precision precision_ = Precision::F32;
 };
 
 class BasicTransformerBlock {

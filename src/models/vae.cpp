@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "kernels/ops.h"
 
 namespace i2i {
@@ -79,6 +80,35 @@ VaePosterior AutoencoderKL::encode_tiled(const Tensor& image, const VaeTiling& t
   check(t.tile > 0 && t.overlap >= 0 && t.overlap < t.tile, "VAE tiling: need 0 <= overlap < tile");
   Tensor m = run_tiled(image, t.tile * f, t.overlap * f, 1, f, [&](const Tensor& x) { return moments(x); });
   return split_moments(m);
+}
+
+int64_t vae_working_bytes(const VaeConfig& config, int64_t n, int64_t height, int64_t width) {
+  const auto& ch = config.block_out_channels;
+  const int64_t c0 = ch.empty() ? 128 : ch[0];
+  const int64_t wide = ch.size() > 1 ? std::max(ch[0], ch[1]) : c0;  // the decoder's last upsampled width
+  return n * height * width * int64_t{4} * (3 * wide + c0);
+}
+
+bool vae_should_tile(int64_t working_bytes, int64_t available_bytes) {
+  return available_bytes >= 0 && working_bytes > available_bytes / 4 * 3;
+}
+
+namespace {
+int64_t resolve_available(int64_t available_bytes) {
+  return available_bytes < -1 ? available_memory_bytes() : available_bytes;
+}
+}  // namespace
+
+VaePosterior AutoencoderKL::encode_auto(const Tensor& image, int64_t available_bytes) const {
+  const int64_t need =
+      image.ndim() == 4 ? vae_working_bytes(config_, image.dim(0), image.dim(1), image.dim(2)) : 0;
+  return vae_should_tile(need, resolve_available(available_bytes)) ? encode_tiled(image) : encode(image);
+}
+
+Tensor AutoencoderKL::decode_auto(const Tensor& z, int64_t available_bytes) const {
+  const int64_t f = downscale();
+  const int64_t need = z.ndim() == 4 ? vae_working_bytes(config_, z.dim(0), z.dim(1) * f, z.dim(2) * f) : 0;
+  return vae_should_tile(need, resolve_available(available_bytes)) ? decode_tiled(z) : decode(z);
 }
 
 Tensor AutoencoderKL::decode_tiled(const Tensor& z, const VaeTiling& t) const {

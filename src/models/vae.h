@@ -41,6 +41,13 @@ class AutoencoderKL {
   VaePosterior encode_tiled(const Tensor& image, const VaeTiling& tiling = {}) const;
   Tensor decode_tiled(const Tensor& z, const VaeTiling& tiling = {}) const;
 
+  // Whole or tiled, decided by vae_should_tile from the untiled run's working memory and the memory
+  // available (`available_bytes` < -1: read /proc/meminfo's MemAvailable now; -1: unknown, never tile).
+  // The pipelines use these, so images too large for memory are tiled automatically while ordinary
+  // sizes (e.g. 512x512 in a few GB) run whole, exactly as encode / decode.
+  VaePosterior encode_auto(const Tensor& image, int64_t available_bytes = -2) const;
+  Tensor decode_auto(const Tensor& z, int64_t available_bytes = -2) const;
+
   const VaeConfig& config() const { return config_; }
   // Image pixels per latent pixel (2^(levels-1): 8 for Stable Diffusion).
   int64_t downscale() const { return int64_t{1} << (config_.levels() - 1); }
@@ -53,6 +60,15 @@ class AutoencoderKL {
   VaeDecoder decoder_;
   Conv2d quant_conv_, post_quant_conv_;
 };
+
+// Estimated peak working memory, in bytes, of an untiled VAE run producing / reading an image of
+// n x height x width pixels: three float32 activations of the widest full-resolution width plus one of the
+// narrowest (a resnet's input, its normalised copy, its conv output and the compute-type copy), about
+// 0.9 GiB for SD's VAE at 512x512 (measured: ~0.85 GB above the model for a bf16 decode).
+int64_t vae_working_bytes(const VaeConfig& config, int64_t n, int64_t height, int64_t width);
+// Tile when the untiled run would take more than 3/4 of the available memory; never when the available
+// memory is unknown (< 0).
+bool vae_should_tile(int64_t working_bytes, int64_t available_bytes);
 
 // Runs `fn` on overlapping square tiles of NHWC x and blends the results (linear cross-fade in the overlaps,
 // weights normalised). Input tile size `tile`, overlap `overlap` and every tile origin are in input pixels;

@@ -16,7 +16,8 @@ ResnetSpec vae_resnet(int64_t in, int64_t out, int groups) {
 }  // namespace
 
 VaeAttention::VaeAttention(const Weights& w, const std::string& prefix, int64_t c, int groups,
-                           Precision precision) {
+                           Precision precision)
+    : precision_(precision) {
   norm_ = load_group_norm(w, prefix + "group_norm", c, groups, kVaeEps);
   q_ = load_linear(w, prefix + "to_q", c, c, true, precision);
   k_ = load_linear(w, prefix + "to_k", c, c, true, precision);
@@ -29,7 +30,7 @@ Tensor VaeAttention::operator()(const Tensor& x) const {
   const Shape shape = x.shape();
   const Tensor tokens = x.reshape({shape[0], shape[1] * shape[2], shape[3]});
   Tensor n = norm_(x).reshape(tokens.shape());
-  Tensor a = ops::attention(q_(n), k_(n), v_(n), 1, scale_);
+  Tensor a = ops::attention(q_(n), k_(n), v_(n), 1, scale_, false, precision_);
   return out_(a, &tokens).reshape(shape);
 }
 
@@ -74,7 +75,7 @@ VaeEncoder::VaeEncoder(const Weights& w, const std::string& prefix, const VaeCon
 Tensor VaeEncoder::operator()(const Tensor& x) const {
   Tensor h = conv_in_(x);
   for (const auto& level : levels_) h = level(h);
-  return conv_out_(norm_out_(mid_(h), /*silu=*/true));
+  return conv_out_(norm_out_(mid_(h), /*silu=*/true, conv_out_.input_dtype()));
 }
 
 VaeDecoder::VaeDecoder(const Weights& w, const std::string& prefix, const VaeConfig& c, Precision precision) {
@@ -102,7 +103,7 @@ VaeDecoder::VaeDecoder(const Weights& w, const std::string& prefix, const VaeCon
 Tensor VaeDecoder::operator()(const Tensor& z) const {
   Tensor h = mid_(conv_in_(z));
   for (const auto& level : levels_) h = level(h);
-  return conv_out_(norm_out_(h, /*silu=*/true));
+  return conv_out_(norm_out_(h, /*silu=*/true, conv_out_.input_dtype()));
 }
 
 }  // namespace i2i

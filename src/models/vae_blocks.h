@@ -22,6 +22,7 @@ class VaeAttention {
   GroupNorm norm_;
   Linear q_, k_, v_, out_;
   float scale_ = 1;
+  Precision precision_ = Precision::F32;
 };
 
 // resnets.0 -> attentions.0 -> resnets.1 (diffusers UNetMidBlock2D without time embedding).

@@ -5,6 +5,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "pipelines/latent_ops.h"
 #include "sampling/scheduler.h"
 
@@ -15,7 +16,7 @@ namespace {
 // single source, or one per image from per-image sources.
 Tensor vae_sample(const SdModel& model, const Tensor& image, const std::vector<NoiseSource*>& noise,
                   int64_t batch) {
-  VaePosterior posterior = model.vae.encode(image);
+  VaePosterior posterior = model.vae.encode_auto(image);
   const Shape one = posterior.mean.shape();
   Shape shape = one;
   shape[0] = batch;
@@ -148,14 +149,36 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
 
   Img2ImgResult result;
   // 1. Prompt.
-  const ClipTokenizer& tok = *model.tokenizer;
-  if (cfg) {
+  if (req.prompt_embeds.defined()) {
+    const int64_t dim = model.unet.config().cross_attention_dim;
+    auto check_embeds = [&](const Tensor& e, const char* name) {
+      check(e.dtype() == DType::F32 && e.ndim() == 3 && e.dim(0) == 1 && e.dim(1) >= 1 && e.dim(2) == dim,
+            std::string(name) + " must be float32 [1, T, " + std::to_string(dim) + "], got " +
+                shape_str(e.shape()));
+    };
+    check_embeds(req.prompt_embeds, "prompt_embeds");
+    result.prompt_embeds = req.prompt_embeds;
+    if (cfg) {
+      check(req.negative_prompt_embeds.defined(),
+            "negative_prompt_embeds must be given with prompt_embeds when guidance is on (cfg scale > 1)");
+      check_embeds(req.negative_prompt_embeds, "negative_prompt_embeds");
+      check(req.negative_prompt_embeds.dim(1) == req.prompt_embeds.dim(1),
+            "prompt_embeds and negative_prompt_embeds must have the same length, got " +
+                shape_str(req.prompt_embeds.shape()) + " and " +
+                shape_str(req.negative_prompt_embeds.shape()));
+      result.negative_prompt_embeds = req.negative_prompt_embeds;
+    }
+  } else if (cfg) {
+    check(model.tokenizer.has_value(), "the model has no tokenizer: give prompt embeddings or a tokenizer");
+    const ClipTokenizer& tok = *model.tokenizer;
     PromptPair p =
         encode_prompt_pair(tok, model.text_encoder, req.prompt, req.negative_prompt, req.prompt_options);
     result.prompt_embeds = p.cond;
     result.negative_prompt_embeds = p.uncond;
   } else {
-    result.prompt_embeds = encode_prompt(tok, model.text_encoder, req.prompt, req.prompt_options);
+    check(model.tokenizer.has_value(), "the model has no tokenizer: give prompt embeddings or a tokenizer");
+    result.prompt_embeds =
+        encode_prompt(*model.tokenizer, model.text_encoder, req.prompt, req.prompt_options);
   }
   Tensor context = cfg ? concat_batch({repeat_batch(result.negative_prompt_embeds, B),
                                        repeat_batch(result.prompt_embeds, B)})
@@ -206,6 +229,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
     Tensor extra = concat_channels({result.mask_latents, result.masked_image_latents});
     unet_extra = cfg ? concat_batch({extra, extra}) : extra;
   }
+  release_free_memory();
   BatchNoise step_noise(noise);  // one generator per image: the scheduler's draws are per image too
   for (int i = first; i < last; ++i) {
     Tensor model_in = cfg ? concat_batch({latents, latents}) : latents;
@@ -236,6 +260,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   }
   result.latents = latents;
 
+  release_free_memory();
   // 5. Decode.
   Tensor z = scale_tensor(latents, 1.0f);
   {
@@ -243,7 +268,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
     const float scale = model.vae_scale();
     for (int64_t k = 0; k < z.numel(); ++k) p[k] = p[k] / scale;
   }
-  Tensor decoded = model.vae.decode(z);
+  Tensor decoded = model.vae.decode_auto(z);
   float* p = decoded.data<float>();
   for (int64_t k = 0; k < decoded.numel(); ++k) p[k] = std::fmin(1.0f, std::fmax(0.0f, p[k] / 2.0f + 0.5f));
   result.images = decoded;

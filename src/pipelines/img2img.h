@@ -34,6 +34,11 @@ struct Img2ImgRequest {
   std::string schedule;  // "" (the sampler's own), "karras", "normal"
   int batch_size = 1;
   PromptOptions prompt_options;
+  // Precomputed prompt embeddings (optional), used instead of encoding `prompt` / `negative_prompt` with
+  // the model's tokenizer and text encoder: [1, T, D] float32 with D the UNet's cross-attention width.
+  // When prompt_embeds is set and guidance is on, negative_prompt_embeds must be set too, with the same
+  // shape (the text is then never tokenized, so a model without a tokenizer works).
+  Tensor prompt_embeds, negative_prompt_embeds;
 
   // Inpainting (optional): [1, H, W, 1] in [0, 1]; values >= 0.5 are repainted (diffusers binarises the
   // mask). With a 9-channel UNet the mask and the VAE latents of the masked-out image are UNet inputs; with a

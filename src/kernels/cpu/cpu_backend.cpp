@@ -15,8 +15,8 @@ class CpuBackend final : public Backend {
     return cpu::make_conv2d(weight, bias, stride, padding, precision);
   }
   Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                    bool silu) override {
-    return cpu::group_norm(x, groups, gamma, beta, eps, silu);
+                    bool silu, DType out) override {
+    return cpu::group_norm(x, groups, gamma, beta, eps, silu, out);
   }
   Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps) override {
     return cpu::layer_norm(x, gamma, beta, eps);
@@ -27,9 +27,9 @@ class CpuBackend final : public Backend {
   Tensor quick_gelu(const Tensor& x) override { return activation(x, Act::QuickGELU); }
   Tensor geglu(const Tensor& x) override { return cpu::geglu(x); }
   Tensor softmax(const Tensor& x) override { return cpu::softmax(x); }
-  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale,
-                   bool causal) override {
-    return cpu::attention(q, k, v, heads, scale, causal);
+  Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,
+                   Precision precision) override {
+    return cpu::attention(q, k, v, heads, scale, causal, precision);
   }
   Tensor upsample_nearest2x(const Tensor& x) override { return cpu::upsample_nearest2x(x); }
   Tensor concat_channels(const Tensor& a, const Tensor& b) override { return cpu::concat_channels(a, b); }

@@ -16,7 +16,8 @@ std::shared_ptr<const Conv2d::Impl> make_conv2d(const Tensor& weight, const Tens
                                                 Padding padding, Precision precision);
 
 // Normalisation (norm.cpp).
-Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu);
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu,
+                  DType out);
 Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, float eps);
 Tensor softmax(const Tensor& x);
 
@@ -32,8 +33,10 @@ Tensor scale(const Tensor& x, float s);
 void scale_(Tensor& x, float s);
 void add_channel_bias_(Tensor& x, const Tensor& bias);
 
-// Attention (attention.cpp).
-Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal);
+// Attention (attention.cpp). Precision::BF16 uses the AVX512_BF16 kernel where the CPU has it (float32
+// elsewhere).
+Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,
+                 Precision precision);
 
 // Testing aid: when on, the portable kernels are used even where AVX-512 versions exist (so tests cover
 // both on an AVX-512 machine). Not thread-safe; call between operations.

@@ -48,6 +48,14 @@ __attribute__((target("avx512f,avx512bf16"))) void convert_bf16_avx512(const flo
   }
   convert_bf16_portable(src + i, dst + i, n - i);
 }
+// One thread's conversion (inside a parallel region).
+void convert_bf16_serial(const float* src, uint16_t* dst, int64_t n) {
+  static const bool fast = __builtin_cpu_supports("avx512bf16");
+  if (fast)
+    convert_bf16_avx512(src, dst, n);
+  else
+    convert_bf16_portable(src, dst, n);
+}
 void convert_bf16(const float* src, uint16_t* dst, int64_t n) {
   static const bool fast = __builtin_cpu_supports("avx512bf16");
   constexpr int64_t kChunk = 1 << 16;
@@ -132,6 +140,13 @@ class DnnlLayer {
       e->weights = weights_;
     } else {
       e->weights = reorder(weights_, pd.weights_desc());
+      // The layout was prepared for a guessed shape; a model usually runs each layer at one shape (one
+      // resolution, one batch), so when the first real shape wants another layout that layout becomes
+      // the prepared one and the guessed copy is released (one copy of the weights instead of two).
+      if (cache_.empty()) {
+        weights_ = e->weights;
+        weights_md_ = pd.weights_desc();
+      }
     }
     e->prim = make_primitive(pd);
     e->src_md = pd.src_desc();
@@ -155,6 +170,49 @@ class DnnlLayer {
       round_bf16(x, converted.data<float>(), x_numel);
       src = converted.raw();
     }
+    run_converted(e, src, out);
+  }
+
+  // Nearest 2x upsampling of NHWC x [n, h, w, c] written once, in the compute type (what run() would
+  // pass oneDNN for upsample_nearest2x(x)).
+  Tensor upsample_converted(const Tensor& x) const {
+    const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2), c = x.dim(3);
+    const bool bf16 = compute_dt_ == dt::bf16;
+    Tensor up = Tensor::empty({n, 2 * h, 2 * w, c}, bf16 ? DType::BF16 : DType::F32);
+    const float* xp = x.data<float>();
+    const size_t es = bf16 ? 2 : 4, row_bytes = static_cast<size_t>(2 * w * c) * es;
+    auto* base = static_cast<uint8_t*>(up.raw());
+#pragma omp parallel for collapse(2) schedule(static)
+    for (int64_t i = 0; i < n; ++i)
+      for (int64_t y = 0; y < h; ++y) {
+        uint8_t* row0 = base + static_cast<size_t>((i * 2 * h + 2 * y)) * row_bytes;
+        const float* src = xp + (i * h + y) * w * c;
+        if (bf16) {
+          auto* d = reinterpret_cast<uint16_t*>(row0);
+          convert_bf16_serial(src, d, w * c);  // the first copy of every pixel, then spread
+          for (int64_t xx = w - 1; xx >= 0; --xx) {
+            std::memmove(d + (2 * xx + 1) * c, d + xx * c, static_cast<size_t>(c) * 2);
+            std::memmove(d + 2 * xx * c, d + xx * c, static_cast<size_t>(c) * 2);
+          }
+        } else {
+          auto* d = reinterpret_cast<float*>(row0);
+          for (int64_t xx = 0; xx < w; ++xx) {
+            const float* s = src + xx * c;
+            float* o = d + 2 * xx * c;
+            if (emulate_bf16_) {
+              for (int64_t k = 0; k < c; ++k) o[k] = o[c + k] = bf16_to_f32(f32_to_bf16(s[k]));
+            } else {
+              std::memcpy(o, s, static_cast<size_t>(c) * 4);
+              std::memcpy(o + c, s, static_cast<size_t>(c) * 4);
+            }
+          }
+        }
+        std::memcpy(row0 + row_bytes, row0, row_bytes);
+      }
+    return up;
+  }
+
+  void run_converted(const Entry& e, void* src, float* out) const {
     memory src_mem(e.src_md, cpu_engine(), src);
     memory dst_mem(e.dst_md, cpu_engine(), out);
     memory bias_mem(bias_md(), cpu_engine(), const_cast<float*>(bias_.data()));
@@ -189,8 +247,8 @@ class DnnlLayer {
   std::vector<float> bias_;
 
  private:
-  memory::desc weights_md_;
-  memory weights_;
+  mutable memory::desc weights_md_;  // the prepared layout (guarded by mutex_ after construction)
+  mutable memory weights_;
   mutable std::mutex mutex_;
   mutable std::map<Key, std::shared_ptr<const Entry>> cache_;
 };
@@ -272,7 +330,12 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     return span < 0 ? 0 : span / stride_ + 1;
   }
 
-  Tensor forward(const Tensor& x, const Tensor* residual) const override {
+  DType input_dtype() const override { return compute_dt_ == dt::bf16 ? DType::BF16 : DType::F32; }
+
+  Tensor forward(const Tensor& x_in, const Tensor* residual) const override {
+    // A bf16 input goes to a bf16 primitive as it is; elsewhere it is widened to float32 (exact).
+    const bool direct = x_in.dtype() == DType::BF16 && compute_dt_ == dt::bf16;
+    const Tensor x = x_in.dtype() == DType::BF16 && !direct ? x_in.to(DType::F32) : x_in;
     const int64_t n = x.dim(0), h = x.dim(1), w = x.dim(2);
     Tensor y = Tensor::empty({n, out_h(h), out_w(w), out_});
     if (y.numel() == 0) return y;
@@ -285,7 +348,26 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
       throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str(x.shape()) + ": " +
                   err.what());
     }
-    run(*e, x.data<float>(), x.numel(), y.data<float>());
+    if (direct)
+      run_converted(*e, const_cast<void*>(x.raw()), y.data<float>());
+    else
+      run(*e, x.data<float>(), x.numel(), y.data<float>());
+    return y;
+  }
+
+  Tensor forward_upsampled2x(const Tensor& x) const override {
+    const int64_t n = x.dim(0), h = 2 * x.dim(1), w = 2 * x.dim(2);
+    Tensor y = Tensor::empty({n, out_h(h), out_w(w), out_});
+    if (y.numel() == 0) return y;
+    std::shared_ptr<const Entry> e;
+    try {
+      e = entry(Key{n, h, w, 0}, [this](const Key& k, const memory::desc& wd) { return make_pd(k, wd); });
+    } catch (const dnnl::error& err) {
+      throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str({n, h, w, in_}) +
+                  ": " + err.what());
+    }
+    Tensor up = upsample_converted(x);
+    run_converted(*e, up.raw(), y.data<float>());
     return y;
   }
 

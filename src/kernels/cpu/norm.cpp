@@ -6,6 +6,7 @@
 #include <cmath>
 #include <vector>
 
+#include "core/dtype.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/vmath.h"
 
@@ -14,8 +15,15 @@ namespace {
 
 constexpr int64_t kPositionsPerChunk = 128;
 
+// The hot loops are compiled twice (AVX-512 and baseline x86-64, picked at load time by the ifunc resolver
+// of target_clones). Both do the same operations in the same order per element, so they give identical
+// bits; the AVX-512 one is just 4x wider. FMA contraction is switched off for them: GCC contracts
+// a * b + c by default in C++, and in the AVX-512 clone it would do so in the vector body but not in
+// scalar peel/remainder iterations, so a value's bits would depend on its address.
+#define I2I_CLONES __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=off")))
+
 // out[i] += x[i] (or (x[i] - mean[i])^2) over a chunk of positions of one sample, per channel.
-void channel_sums(const float* x, int64_t positions, int64_t c, const double* mean, double* out) {
+I2I_CLONES void channel_sums(const float* x, int64_t positions, int64_t c, const double* mean, double* out) {
   for (int64_t p = 0; p < positions; ++p) {
     const float* row = x + p * c;
     if (mean) {
@@ -29,18 +37,51 @@ void channel_sums(const float* x, int64_t positions, int64_t c, const double* me
   }
 }
 
+// y = (x - m) * s + b over rows of c channels, optionally SiLU.
+I2I_CLONES void normalize_rows(const float* xp, float* yp, int64_t rows, int64_t c, const float* m,
+                               const float* s, const float* bp, bool silu) {
+  for (int64_t p = 0; p < rows; ++p) {
+    const float* xr = xp + p * c;
+    float* yr = yp + p * c;
+    if (silu) {
+      for (int64_t j = 0; j < c; ++j) {
+        float v = (xr[j] - m[j]) * s[j] + bp[j];
+        yr[j] = v * sigmoid_approx(v);
+      }
+    } else {
+      for (int64_t j = 0; j < c; ++j) yr[j] = (xr[j] - m[j]) * s[j] + bp[j];
+    }
+  }
+}
+
+// The same, rounded to bf16 (f32_to_bf16: round to nearest even).
+I2I_CLONES void normalize_rows_bf16(const float* xp, uint16_t* yp, int64_t rows, int64_t c, const float* m,
+                                    const float* s, const float* bp, bool silu) {
+  for (int64_t p = 0; p < rows; ++p) {
+    const float* xr = xp + p * c;
+    uint16_t* yr = yp + p * c;
+    if (silu) {
+      for (int64_t j = 0; j < c; ++j) {
+        float v = (xr[j] - m[j]) * s[j] + bp[j];
+        yr[j] = f32_to_bf16(v * sigmoid_approx(v));
+      }
+    } else {
+      for (int64_t j = 0; j < c; ++j) yr[j] = f32_to_bf16((xr[j] - m[j]) * s[j] + bp[j]);
+    }
+  }
+}
+
 }  // namespace
 
-Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps,
-                  bool silu) {
+Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor& beta, float eps, bool silu,
+                  DType out) {
   const int64_t n = x.dim(0), c = x.dim(-1);
   const int64_t positions = n && c ? x.numel() / (n * c) : 0;
   const int64_t cg = c / groups;
-  Tensor y = Tensor::empty(x.shape());
+  Tensor y = Tensor::empty(x.shape(), out);
   if (x.numel() == 0) return y;
   const int64_t chunks = (positions + kPositionsPerChunk - 1) / kPositionsPerChunk;
   const float* xp = x.data<float>();
-  float* yp = y.data<float>();
   std::vector<double> partial(static_cast<size_t>(n * chunks * c));
   std::vector<double> mean_c(static_cast<size_t>(n * c));  // group mean, repeated per channel
   std::vector<double> rstd_c(static_cast<size_t>(n * c));
@@ -83,16 +124,12 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
   for (int64_t i = 0; i < n; ++i)
     for (int64_t k = 0; k < chunks; ++k) {
       int64_t p0 = k * kPositionsPerChunk, p1 = std::min(positions, p0 + kPositionsPerChunk);
-      const float* m = &mean_f[i * c];
-      const float* s = &scale_f[i * c];
-      for (int64_t p = p0; p < p1; ++p) {
-        const float* xr = xp + (i * positions + p) * c;
-        float* yr = yp + (i * positions + p) * c;
-        for (int64_t j = 0; j < c; ++j) {
-          float v = (xr[j] - m[j]) * s[j] + bp[j];
-          yr[j] = silu ? v * sigmoid_approx(v) : v;
-        }
-      }
+      if (out == DType::BF16)
+        normalize_rows_bf16(xp + (i * positions + p0) * c, y.data<uint16_t>() + (i * positions + p0) * c,
+                            p1 - p0, c, &mean_f[i * c], &scale_f[i * c], bp, silu);
+      else
+        normalize_rows(xp + (i * positions + p0) * c, y.data<float>() + (i * positions + p0) * c, p1 - p0, c,
+                       &mean_f[i * c], &scale_f[i * c], bp, silu);
     }
   return y;
 }

@@ -1,0 +1,41 @@
+#include "core/memory.h"
+
+#include <fstream>
+#include <sstream>
+
+#if defined(__GLIBC__)
+#include <malloc.h>
+#endif
+
+namespace i2i {
+
+int64_t parse_mem_available(const std::string& meminfo) {
+  std::istringstream in(meminfo);
+  std::string line;
+  while (std::getline(in, line)) {
+    if (line.rfind("MemAvailable:", 0) != 0) continue;
+    std::istringstream fields(line.substr(13));
+    int64_t value = -1;
+    std::string unit;
+    if (!(fields >> value) || value < 0) return -1;
+    fields >> unit;
+    return unit == "kB" ? value * 1024 : value;
+  }
+  return -1;
+}
+
+int64_t available_memory_bytes() {
+  std::ifstream f("/proc/meminfo");
+  if (!f) return -1;
+  std::stringstream ss;
+  ss << f.rdbuf();
+  return parse_mem_available(ss.str());
+}
+
+void release_free_memory() {
+#if defined(__GLIBC__)
+  malloc_trim(0);
+#endif
+}
+
+}  // namespace i2i
