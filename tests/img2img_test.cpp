@@ -67,16 +67,8 @@ namespace {
 TEST(Img2Img, PrecomputedPromptEmbeddings) {
   const auto& c = test::find_case("pipelines", "sd15_img2img_Euler_a_s0.6");
   const auto& prm = c.at("parameters");
-  Img2ImgRequest req;
-  req.init_image = image_to_tensor(to_rgb(read_image(test::fixtures_dir() / "cases" / "inputs" /
-                                                     c.at("input_images").at("image").get<std::string>())));
-  req.prompt = prm.at("prompt");
-  req.negative_prompt = prm.value("negative_prompt", "");
-  req.strength = prm.at("strength");
-  req.steps = prm.at("steps");
-  req.cfg_scale = prm.at("guidance_scale");
-  req.sampler = c.at("sampler");
-  const SdModel& m = model("tiny-sd15.safetensors");
+  Img2ImgRequest req = test::request_for_case(c);
+  const SdModel& m = test::fixture_model("tiny-sd15.safetensors");
   TorchCpuGenerator gen1(prm.at("seed").get<uint64_t>());
   Img2ImgResult text_run = run_img2img(m, req, {&gen1});
 
