@@ -56,17 +56,7 @@ class DpmSolverMultistep : public Scheduler {
         i == n - 1 && (config_.euler_at_final || (config_.lower_order_final && n < 15) ||
                        config_.final_sigmas_type == "zero");
     // Data prediction x0.
-    const sched::AlphaSigma cur = sched::alpha_sigma(sigmas_[i]);
-    Tensor x0;
-    if (config_.prediction_type == "epsilon") {
-      x0 = sched::map2(sample, model_output,
-                       [cur](float x, float m) { return (x - cur.sigma * m) / cur.alpha; });
-    } else if (config_.prediction_type == "v_prediction") {
-      x0 = sched::map2(sample, model_output,
-                       [cur](float x, float m) { return cur.alpha * x - cur.sigma * m; });
-    } else {
-      x0 = model_output;
-    }
+    Tensor x0 = sched::data_prediction(config_.prediction_type, sigmas_[i], sample, model_output);
     outputs_[0] = outputs_[1];
     outputs_[1] = x0;
     Tensor z;

@@ -51,4 +51,14 @@ MultistepSchedule multistep_schedule(const SchedulerConfig& c, const std::string
   return s;
 }
 
+Tensor data_prediction(const std::string& prediction_type, float sigma, const Tensor& sample,
+                       const Tensor& model_output) {
+  const AlphaSigma cur = alpha_sigma(sigma);
+  if (prediction_type == "epsilon")
+    return map2(sample, model_output, [cur](float x, float m) { return (x - cur.sigma * m) / cur.alpha; });
+  if (prediction_type == "v_prediction")
+    return map2(sample, model_output, [cur](float x, float m) { return cur.alpha * x - cur.sigma * m; });
+  return model_output;
+}
+
 }  // namespace i2i::sched

@@ -28,4 +28,10 @@ inline AlphaSigma alpha_sigma(float sigma) {
   return {alpha, s, std::log(alpha) - std::log(s)};
 }
 
+// The model's prediction of the clean sample x0 at noise level `sigma` (DPM-Solver++ and UniPC work in data
+// prediction): from epsilon (x - sigma_t eps) / alpha_t, from v alpha_t x - sigma_t v, or the output itself
+// for "sample".
+Tensor data_prediction(const std::string& prediction_type, float sigma, const Tensor& sample,
+                       const Tensor& model_output);
+
 }  // namespace i2i::sched

@@ -73,17 +73,7 @@ class UniPc : public Scheduler {
     const bool use_corrector = i > 0 && last_sample_.defined() &&
                                std::find(config_.disable_corrector.begin(), config_.disable_corrector.end(),
                                          i - 1) == config_.disable_corrector.end();
-    const sched::AlphaSigma cur = sched::alpha_sigma(sigmas_[i]);
-    Tensor x0;
-    if (config_.prediction_type == "epsilon") {
-      x0 = sched::map2(sample_in, model_output,
-                       [cur](float x, float m) { return (x - cur.sigma * m) / cur.alpha; });
-    } else if (config_.prediction_type == "v_prediction") {
-      x0 = sched::map2(sample_in, model_output,
-                       [cur](float x, float m) { return cur.alpha * x - cur.sigma * m; });
-    } else {
-      x0 = model_output;
-    }
+    Tensor x0 = sched::data_prediction(config_.prediction_type, sigmas_[i], sample_in, model_output);
     Tensor sample = sample_in;
     if (use_corrector) sample = corrector(x0, i);
     for (size_t k = 0; k + 1 < outputs_.size(); ++k) outputs_[k] = outputs_[k + 1];
