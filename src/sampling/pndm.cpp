@@ -13,6 +13,7 @@ namespace {
 class Pndm : public Scheduler {
  public:
   explicit Pndm(const SchedulerConfig& c) : Scheduler(c) {
+    check(config_.skip_prk_steps, "PNDM: skip_prk_steps false (Runge-Kutta warm-up) is not supported");
     spacing_ = config_.timestep_spacing.value_or("leading");
   }
   std::string class_name() const override { return "PNDMScheduler"; }

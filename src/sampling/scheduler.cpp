@@ -95,6 +95,16 @@ void SchedulerConfig::apply(const nlohmann::json& j, const std::string& what) {
       clip_sample = get_bool(v, w);
     else if (key == "rescale_betas_zero_snr")
       rescale_betas_zero_snr = get_bool(v, w);
+    else if (key == "skip_prk_steps")
+      skip_prk_steps = get_bool(v, w);
+    // Options that change the numbers but are not implemented: refuse non-default values rather than
+    // silently sampling differently.
+    else if (key == "interpolation_type")
+      check(get_string(v, w) == "linear", w + ": only \"linear\" is supported");
+    else if (key == "timestep_type")
+      check(get_string(v, w) == "discrete", w + ": only \"discrete\" is supported");
+    else if (key == "use_lu_lambdas")
+      check(!get_bool(v, w), w + ": not supported");
   }
 }
 

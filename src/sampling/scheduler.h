@@ -51,6 +51,7 @@ struct SchedulerConfig {
   bool thresholding = false;
   bool clip_sample = false;
   bool rescale_betas_zero_snr = false;
+  bool skip_prk_steps = true;  // PNDM: only the PLMS variant (true) is implemented
 
   // Fills the fields present in a diffusers scheduler_config.json object (unknown keys are ignored, as
   // diffusers does); throws i2i::Error naming `what` on a wrongly typed value.
