@@ -21,20 +21,12 @@
 #include "kernels/linear.h"
 #include "kernels/ops.h"
 #include "kernels/precision.h"
+#include "support/fixtures.h"
 
 namespace i2i {
 namespace {
 
 constexpr double kU = 1.0 / (1 << 24);
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  Tensor t = Tensor::empty(std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
-  return t;
-}
 
 double tolerance(double s, int64_t k, Precision p, double extra) {
   double gamma = k * kU / (1 - k * kU);
@@ -66,12 +58,12 @@ void expect_within(const Tensor& got, const std::vector<double>& want, const std
 void check_linear(Shape x_shape, int64_t out, bool bias, bool residual, DType wdt, Precision prec,
                   uint32_t seed) {
   const int64_t in = x_shape.back();
-  Tensor w = random_tensor({out, in}, seed).to(wdt);
-  Tensor b = bias ? random_tensor({out}, seed + 1) : Tensor();
-  Tensor x = random_tensor(x_shape, seed + 2);
+  Tensor w = test::random_uniform({out, in}, seed).to(wdt);
+  Tensor b = bias ? test::random_uniform({out}, seed + 1) : Tensor();
+  Tensor x = test::random_uniform(x_shape, seed + 2);
   Shape y_shape = x_shape;
   y_shape.back() = out;
-  Tensor r = random_tensor(y_shape, seed + 3);
+  Tensor r = test::random_uniform(y_shape, seed + 3);
   Linear lin(w, b, prec);
   EXPECT_EQ(lin.in_features(), in);
   EXPECT_EQ(lin.out_features(), out);
@@ -117,7 +109,7 @@ TEST(KernelsLayers, LinearMatchesReference) {
 // round-off) and differs from float32 math on the unrounded inputs by more than float32 round-off.
 TEST(KernelsLayers, Bf16UsesBf16Operands) {
   const int64_t m = 9, k = 200, n = 31;
-  Tensor w = random_tensor({n, k}, 80), x = random_tensor({m, k}, 81);
+  Tensor w = test::random_uniform({n, k}, 80), x = test::random_uniform({m, k}, 81);
   Tensor w_r = w.to(DType::BF16).to(DType::F32), x_r = x.to(DType::BF16).to(DType::F32);
   Tensor y16 = Linear(w, Tensor(), Precision::BF16)(x);
   Tensor y_rounded = Linear(w_r, Tensor())(x_r);
@@ -139,9 +131,9 @@ TEST(KernelsLayers, Bf16UsesBf16Operands) {
 }
 
 TEST(KernelsLayers, LinearReusesPrimitivesAcrossShapesAndThreads) {
-  Tensor w = random_tensor({24, 19}, 50), b = random_tensor({24}, 51);
+  Tensor w = test::random_uniform({24, 19}, 50), b = test::random_uniform({24}, 51);
   Linear lin(w, b);
-  Tensor x1 = random_tensor({5, 19}, 52), x2 = random_tensor({2, 9, 19}, 53);
+  Tensor x1 = test::random_uniform({5, 19}, 52), x2 = test::random_uniform({2, 9, 19}, 53);
   Tensor y1 = lin(x1), y2 = lin(x2);
   // Same shapes again (cached primitives), and concurrently from two threads.
   Tensor a1, a2;
@@ -155,15 +147,15 @@ TEST(KernelsLayers, LinearReusesPrimitivesAcrossShapesAndThreads) {
 }
 
 TEST(KernelsLayers, LinearRejectsBadArguments) {
-  Tensor w = random_tensor({4, 6}, 1);
-  EXPECT_THROW(Linear(random_tensor({4, 6, 1}, 1), Tensor()), Error);
-  EXPECT_THROW(Linear(w, random_tensor({5}, 1)), Error);
+  Tensor w = test::random_uniform({4, 6}, 1);
+  EXPECT_THROW(Linear(test::random_uniform({4, 6, 1}, 1), Tensor()), Error);
+  EXPECT_THROW(Linear(w, test::random_uniform({5}, 1)), Error);
   Linear lin(w, Tensor());
-  EXPECT_THROW(lin(random_tensor({3, 5}, 1)), Error);
-  Tensor r = random_tensor({3, 5}, 2);
-  EXPECT_THROW(lin(random_tensor({3, 6}, 1), &r), Error);
-  EXPECT_THROW(lin(random_tensor({3, 6}, 1).to(DType::BF16)), Error);
-  EXPECT_THROW(Linear()(random_tensor({3, 6}, 1)), Error);
+  EXPECT_THROW(lin(test::random_uniform({3, 5}, 1)), Error);
+  Tensor r = test::random_uniform({3, 5}, 2);
+  EXPECT_THROW(lin(test::random_uniform({3, 6}, 1), &r), Error);
+  EXPECT_THROW(lin(test::random_uniform({3, 6}, 1).to(DType::BF16)), Error);
+  EXPECT_THROW(Linear()(test::random_uniform({3, 6}, 1)), Error);
 }
 
 // ---- Conv2d ----
@@ -177,12 +169,12 @@ struct ConvCase {
 };
 
 void check_conv(const ConvCase& cs, Precision prec, uint32_t seed) {
-  Tensor w = random_tensor({cs.cout, cs.cin, cs.kh, cs.kw}, seed).to(cs.wdt);
-  Tensor b = cs.bias ? random_tensor({cs.cout}, seed + 1) : Tensor();
-  Tensor x = random_tensor({cs.n, cs.h, cs.w, cs.cin}, seed + 2);
+  Tensor w = test::random_uniform({cs.cout, cs.cin, cs.kh, cs.kw}, seed).to(cs.wdt);
+  Tensor b = cs.bias ? test::random_uniform({cs.cout}, seed + 1) : Tensor();
+  Tensor x = test::random_uniform({cs.n, cs.h, cs.w, cs.cin}, seed + 2);
   const int64_t oh = (cs.h + cs.pad.top + cs.pad.bottom - cs.kh) / cs.stride + 1;
   const int64_t ow = (cs.w + cs.pad.left + cs.pad.right - cs.kw) / cs.stride + 1;
-  Tensor r = random_tensor({cs.n, oh, ow, cs.cout}, seed + 3);
+  Tensor r = test::random_uniform({cs.n, oh, ow, cs.cout}, seed + 3);
   Conv2d conv(w, b, cs.stride, cs.pad, prec);
   Tensor y = conv(x, cs.residual ? &r : nullptr);
   ASSERT_EQ(y.shape(), (Shape{cs.n, oh, ow, cs.cout}));
@@ -238,11 +230,11 @@ TEST(KernelsLayers, Conv2dMatchesReference) {
 }
 
 TEST(KernelsLayers, Conv2dCachesPerShapeAndIsThreadSafe) {
-  Tensor w = random_tensor({8, 5, 3, 3}, 60), b = random_tensor({8}, 61);
+  Tensor w = test::random_uniform({8, 5, 3, 3}, 60), b = test::random_uniform({8}, 61);
   Conv2d conv(w, b, 1, 1);
   EXPECT_EQ(conv.in_channels(), 5);
   EXPECT_EQ(conv.out_channels(), 8);
-  Tensor x1 = random_tensor({1, 6, 7, 5}, 62), x2 = random_tensor({2, 9, 4, 5}, 63);
+  Tensor x1 = test::random_uniform({1, 6, 7, 5}, 62), x2 = test::random_uniform({2, 9, 4, 5}, 63);
   Tensor y1 = conv(x1), y2 = conv(x2);
   Tensor a1, a2;
   std::thread t1([&] { a1 = conv(x1); });
@@ -254,21 +246,21 @@ TEST(KernelsLayers, Conv2dCachesPerShapeAndIsThreadSafe) {
 }
 
 TEST(KernelsLayers, Conv2dRejectsBadArguments) {
-  Tensor w = random_tensor({4, 3, 3, 3}, 1);
-  EXPECT_THROW(Conv2d(random_tensor({4, 3, 3}, 1), Tensor()), Error);
+  Tensor w = test::random_uniform({4, 3, 3, 3}, 1);
+  EXPECT_THROW(Conv2d(test::random_uniform({4, 3, 3}, 1), Tensor()), Error);
   EXPECT_THROW(Conv2d(w, Tensor(), 0, 1), Error);
-  EXPECT_THROW(Conv2d(w, random_tensor({3}, 1)), Error);
+  EXPECT_THROW(Conv2d(w, test::random_uniform({3}, 1)), Error);
   Conv2d conv(w, Tensor(), 1, 0);
-  EXPECT_THROW(conv(random_tensor({1, 5, 5, 4}, 1)), Error);  // wrong channel count
-  EXPECT_THROW(conv(random_tensor({1, 2, 5, 3}, 1)), Error);  // smaller than the kernel
-  Tensor r = random_tensor({1, 5, 5, 4}, 2);
-  EXPECT_THROW(conv(random_tensor({1, 5, 5, 3}, 1), &r), Error);  // residual is not the output shape
+  EXPECT_THROW(conv(test::random_uniform({1, 5, 5, 4}, 1)), Error);  // wrong channel count
+  EXPECT_THROW(conv(test::random_uniform({1, 2, 5, 3}, 1)), Error);  // smaller than the kernel
+  Tensor r = test::random_uniform({1, 5, 5, 4}, 2);
+  EXPECT_THROW(conv(test::random_uniform({1, 5, 5, 3}, 1), &r), Error);  // residual is not the output shape
 }
 
 TEST(KernelsLayers, ResultsDoNotDependOnThreadCount) {
-  Conv2d conv(random_tensor({64, 32, 3, 3}, 70), random_tensor({64}, 71), 1, 1);
-  Linear lin(random_tensor({96, 320}, 72), random_tensor({96}, 73));
-  Tensor x = random_tensor({2, 24, 20, 32}, 74), t = random_tensor({700, 320}, 75);
+  Conv2d conv(test::random_uniform({64, 32, 3, 3}, 70), test::random_uniform({64}, 71), 1, 1);
+  Linear lin(test::random_uniform({96, 320}, 72), test::random_uniform({96}, 73));
+  Tensor x = test::random_uniform({2, 24, 20, 32}, 74), t = test::random_uniform({700, 320}, 75);
   int saved = omp_get_max_threads();
   omp_set_num_threads(1);
   Tensor c1 = conv(x), l1 = lin(t);

@@ -16,20 +16,12 @@
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/ops.h"
+#include "support/fixtures.h"
 
 namespace i2i {
 namespace {
 
 constexpr double kU = 1.0 / (1 << 24);
-
-Tensor random_tensor(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f) {
-  std::mt19937 rng(seed);
-  std::uniform_real_distribution<float> dist(lo, hi);
-  Tensor t = Tensor::empty(std::move(shape));
-  float* p = t.data<float>();
-  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
-  return t;
-}
 
 // Checks |got - want| <= tol element-wise; reports the worst element.
 void expect_within(const Tensor& got, const std::vector<double>& want, const std::vector<double>& tol,
@@ -102,9 +94,9 @@ TEST(KernelsOps, GroupNormMatchesReference) {
   uint32_t seed = 1;
   for (const Case& cs : cases)
     for (bool silu : {false, true}) {
-      Tensor x = random_tensor(cs.shape, seed++, cs.offset - 1.0f, cs.offset + 1.0f);
+      Tensor x = test::random_uniform(cs.shape, seed++, cs.offset - 1.0f, cs.offset + 1.0f);
       int64_t c = cs.shape.back();
-      Tensor gamma = random_tensor({c}, seed++, 0.5f, 1.5f), beta = random_tensor({c}, seed++);
+      Tensor gamma = test::random_uniform({c}, seed++, 0.5f, 1.5f), beta = test::random_uniform({c}, seed++);
       std::vector<double> tol;
       auto want = ref_group_norm(x, cs.groups, gamma, beta, 1e-5, silu, &tol);
       Tensor got = ops::group_norm(x, cs.groups, gamma, beta, 1e-5f, silu);
@@ -114,8 +106,8 @@ TEST(KernelsOps, GroupNormMatchesReference) {
 }
 
 TEST(KernelsOps, GroupNormAcceptsHalfPrecisionParameters) {
-  Tensor x = random_tensor({1, 4, 4, 8}, 5);
-  Tensor gamma = random_tensor({8}, 6), beta = random_tensor({8}, 7);
+  Tensor x = test::random_uniform({1, 4, 4, 8}, 5);
+  Tensor gamma = test::random_uniform({8}, 6), beta = test::random_uniform({8}, 7);
   Tensor g16 = gamma.to(DType::F16), b16 = beta.to(DType::BF16);
   Tensor a = ops::group_norm(x, 2, g16, b16, 1e-6f);
   Tensor b = ops::group_norm(x, 2, g16.to(DType::F32), b16.to(DType::F32), 1e-6f);
@@ -123,10 +115,10 @@ TEST(KernelsOps, GroupNormAcceptsHalfPrecisionParameters) {
 }
 
 TEST(KernelsOps, GroupNormRejectsBadArguments) {
-  Tensor x = random_tensor({1, 4, 4, 10}, 1);
-  Tensor g = random_tensor({10}, 2);
+  Tensor x = test::random_uniform({1, 4, 4, 10}, 1);
+  Tensor g = test::random_uniform({10}, 2);
   EXPECT_THROW(ops::group_norm(x, 3, g, g, 1e-5f), Error);
-  EXPECT_THROW(ops::group_norm(x, 2, random_tensor({9}, 3), g, 1e-5f), Error);
+  EXPECT_THROW(ops::group_norm(x, 2, test::random_uniform({9}, 3), g, 1e-5f), Error);
   EXPECT_THROW(ops::group_norm(x.to(DType::F16), 2, g, g, 1e-5f), Error);
 }
 
@@ -136,9 +128,9 @@ TEST(KernelsOps, LayerNormMatchesReference) {
   uint32_t seed = 100;
   for (Shape shape : {Shape{3, 37}, Shape{2, 5, 77}, Shape{1, 1}, Shape{4, 320}})
     for (float offset : {0.0f, 4.0f}) {
-      Tensor x = random_tensor(shape, seed++, offset - 1, offset + 1);
+      Tensor x = test::random_uniform(shape, seed++, offset - 1, offset + 1);
       int64_t c = shape.back(), rows = x.numel() / c;
-      Tensor gamma = random_tensor({c}, seed++, 0.5f, 1.5f), beta = random_tensor({c}, seed++);
+      Tensor gamma = test::random_uniform({c}, seed++, 0.5f, 1.5f), beta = test::random_uniform({c}, seed++);
       std::vector<double> want(static_cast<size_t>(x.numel())), tol(want.size());
       const float* xp = x.data<float>();
       for (int64_t r = 0; r < rows; ++r) {
@@ -163,7 +155,7 @@ TEST(KernelsOps, LayerNormMatchesReference) {
 
 // Inputs covering the interesting range, plus extremes.
 Tensor activation_inputs() {
-  Tensor x = random_tensor({3, 1000}, 42, -10.0f, 10.0f);
+  Tensor x = test::random_uniform({3, 1000}, 42, -10.0f, 10.0f);
   float* p = x.data<float>();
   const float special[] = {0.0f, -0.0f, 1e-30f, -1e-30f, 100.0f, -100.0f, 87.5f, -87.5f, 1e-3f, -6.0f, 30.0f};
   for (size_t i = 0; i < sizeof(special) / sizeof(special[0]); ++i) p[i] = special[i];
@@ -202,7 +194,7 @@ TEST(KernelsOps, ActivationsMatchReference) {
 }
 
 TEST(KernelsOps, GegluMatchesReference) {
-  Tensor x = random_tensor({2, 3, 26}, 7, -4.0f, 4.0f);
+  Tensor x = test::random_uniform({2, 3, 26}, 7, -4.0f, 4.0f);
   std::vector<double> want(2 * 3 * 13), tol(want.size());
   for (int64_t r = 0; r < 6; ++r)
     for (int64_t i = 0; i < 13; ++i) {
@@ -214,7 +206,7 @@ TEST(KernelsOps, GegluMatchesReference) {
   Tensor y = ops::geglu(x);
   EXPECT_EQ(y.shape(), (Shape{2, 3, 13}));
   expect_within(y, want, tol, "geglu");
-  EXPECT_THROW(ops::geglu(random_tensor({2, 5}, 1)), Error);
+  EXPECT_THROW(ops::geglu(test::random_uniform({2, 5}, 1)), Error);
 }
 
 // ---- softmax ----
@@ -223,7 +215,7 @@ TEST(KernelsOps, SoftmaxMatchesReference) {
   uint32_t seed = 200;
   for (Shape shape : {Shape{4, 7}, Shape{3, 300}, Shape{2, 2, 77}, Shape{1, 1}})
     for (float range : {1.0f, 30.0f}) {
-      Tensor x = random_tensor(shape, seed++, -range, range);
+      Tensor x = test::random_uniform(shape, seed++, -range, range);
       if (shape.back() > 3) x.data<float>()[2] = -std::numeric_limits<float>::infinity();  // a masked entry
       int64_t c = shape.back(), rows = x.numel() / c;
       std::vector<double> want(static_cast<size_t>(x.numel())), tol(want.size());
@@ -259,9 +251,9 @@ constexpr double kUb = 1.0 / 256.0 / 2.0;
 
 void check_attention(const AttnCase& cs, uint32_t seed, Precision precision = Precision::F32) {
   const double ub = precision == Precision::BF16 ? kUb : 0.0;
-  Tensor q = random_tensor({cs.b, cs.tq, cs.heads * cs.d}, seed, -2, 2);
-  Tensor k = random_tensor({cs.b, cs.tk, cs.heads * cs.d}, seed + 1, -2, 2);
-  Tensor v = random_tensor({cs.b, cs.tk, cs.heads * cs.dv}, seed + 2);
+  Tensor q = test::random_uniform({cs.b, cs.tq, cs.heads * cs.d}, seed, -2, 2);
+  Tensor k = test::random_uniform({cs.b, cs.tk, cs.heads * cs.d}, seed + 1, -2, 2);
+  Tensor v = test::random_uniform({cs.b, cs.tk, cs.heads * cs.dv}, seed + 2);
   const float scale = 1.0f / std::sqrt(static_cast<float>(cs.d));
   Tensor got = ops::attention(q, k, v, cs.heads, scale, cs.causal, precision);
   ASSERT_EQ(got.shape(), (Shape{cs.b, cs.tq, cs.heads * cs.dv}));
@@ -349,9 +341,10 @@ TEST(KernelsOps, AttentionBf16MatchesReference) {
 }
 
 TEST(KernelsOps, AttentionRejectsBadShapes) {
-  Tensor q = random_tensor({1, 4, 8}, 1), k = random_tensor({1, 5, 8}, 2), v = random_tensor({1, 5, 8}, 3);
-  EXPECT_THROW(ops::attention(q, k, random_tensor({1, 4, 8}, 4), 2, 1.0f), Error);
-  EXPECT_THROW(ops::attention(q, random_tensor({1, 5, 6}, 4), v, 2, 1.0f), Error);
+  Tensor q = test::random_uniform({1, 4, 8}, 1), k = test::random_uniform({1, 5, 8}, 2),
+         v = test::random_uniform({1, 5, 8}, 3);
+  EXPECT_THROW(ops::attention(q, k, test::random_uniform({1, 4, 8}, 4), 2, 1.0f), Error);
+  EXPECT_THROW(ops::attention(q, test::random_uniform({1, 5, 6}, 4), v, 2, 1.0f), Error);
   EXPECT_THROW(ops::attention(q, k, v, 3, 1.0f), Error);
   EXPECT_THROW(ops::attention(q.reshape({4, 8}), k, v, 2, 1.0f), Error);
 }
@@ -359,7 +352,7 @@ TEST(KernelsOps, AttentionRejectsBadShapes) {
 // ---- data movement and arithmetic (exact) ----
 
 TEST(KernelsOps, UpsampleNearest2x) {
-  Tensor x = random_tensor({2, 3, 5, 7}, 400);
+  Tensor x = test::random_uniform({2, 3, 5, 7}, 400);
   Tensor y = ops::upsample_nearest2x(x);
   ASSERT_EQ(y.shape(), (Shape{2, 6, 10, 7}));
   for (int64_t n = 0; n < 2; ++n)
@@ -368,22 +361,22 @@ TEST(KernelsOps, UpsampleNearest2x) {
         for (int64_t c = 0; c < 7; ++c)
           ASSERT_EQ(y.data<float>()[((n * 6 + i) * 10 + j) * 7 + c],
                     x.data<float>()[((n * 3 + i / 2) * 5 + j / 2) * 7 + c]);
-  EXPECT_THROW(ops::upsample_nearest2x(random_tensor({3, 5, 7}, 1)), Error);
+  EXPECT_THROW(ops::upsample_nearest2x(test::random_uniform({3, 5, 7}, 1)), Error);
 }
 
 TEST(KernelsOps, ConcatChannels) {
-  Tensor a = random_tensor({2, 3, 4, 5}, 401), b = random_tensor({2, 3, 4, 3}, 402);
+  Tensor a = test::random_uniform({2, 3, 4, 5}, 401), b = test::random_uniform({2, 3, 4, 3}, 402);
   Tensor y = ops::concat_channels(a, b);
   ASSERT_EQ(y.shape(), (Shape{2, 3, 4, 8}));
   for (int64_t r = 0; r < 24; ++r)
     for (int64_t c = 0; c < 8; ++c)
       ASSERT_EQ(y.data<float>()[r * 8 + c],
                 c < 5 ? a.data<float>()[r * 5 + c] : b.data<float>()[r * 3 + c - 5]);
-  EXPECT_THROW(ops::concat_channels(a, random_tensor({2, 3, 5, 3}, 1)), Error);
+  EXPECT_THROW(ops::concat_channels(a, test::random_uniform({2, 3, 5, 3}, 1)), Error);
 }
 
 TEST(KernelsOps, AddScaleAndChannelBias) {
-  Tensor a = random_tensor({2, 3, 5, 7}, 403), b = random_tensor({2, 3, 5, 7}, 404);
+  Tensor a = test::random_uniform({2, 3, 5, 7}, 403), b = test::random_uniform({2, 3, 5, 7}, 404);
   Tensor s = ops::add(a, b);
   Tensor sc = ops::scale(a, 0.37f);
   for (int64_t i = 0; i < a.numel(); ++i) {
@@ -395,7 +388,7 @@ TEST(KernelsOps, AddScaleAndChannelBias) {
   EXPECT_EQ(0, std::memcmp(a2.raw(), s.raw(), s.nbytes()));
   ops::scale_(a2, 2.0f);
   for (int64_t i = 0; i < a.numel(); ++i) ASSERT_EQ(a2.data<float>()[i], s.data<float>()[i] * 2.0f);
-  Tensor bias = random_tensor({2, 7}, 405);
+  Tensor bias = test::random_uniform({2, 7}, 405);
   Tensor x = a.clone();
   ops::add_channel_bias_(x, bias);
   for (int64_t n = 0; n < 2; ++n)
@@ -404,17 +397,17 @@ TEST(KernelsOps, AddScaleAndChannelBias) {
         int64_t i = (n * 15 + p) * 7 + c;
         ASSERT_EQ(x.data<float>()[i], a.data<float>()[i] + bias.data<float>()[n * 7 + c]);
       }
-  EXPECT_THROW(ops::add(a, random_tensor({2, 3, 5, 6}, 1)), Error);
-  EXPECT_THROW(ops::add_channel_bias_(x, random_tensor({1, 7}, 1)), Error);
+  EXPECT_THROW(ops::add(a, test::random_uniform({2, 3, 5, 6}, 1)), Error);
+  EXPECT_THROW(ops::add_channel_bias_(x, test::random_uniform({1, 7}, 1)), Error);
 }
 
 // ---- determinism ----
 
 TEST(KernelsOps, ResultsDoNotDependOnThreadCount) {
-  Tensor x = random_tensor({2, 40, 36, 64}, 500, -1, 3);
-  Tensor g = random_tensor({64}, 501), bta = random_tensor({64}, 502);
-  Tensor q = random_tensor({1, 300, 64}, 503), k = random_tensor({1, 280, 64}, 504),
-         v = random_tensor({1, 280, 64}, 505);
+  Tensor x = test::random_uniform({2, 40, 36, 64}, 500, -1, 3);
+  Tensor g = test::random_uniform({64}, 501), bta = test::random_uniform({64}, 502);
+  Tensor q = test::random_uniform({1, 300, 64}, 503), k = test::random_uniform({1, 280, 64}, 504),
+         v = test::random_uniform({1, 280, 64}, 505);
   auto run = [&] {
     std::vector<Tensor> r;
     r.push_back(ops::group_norm(x, 8, g, bta, 1e-6f, true));

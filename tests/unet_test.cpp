@@ -27,20 +27,14 @@ namespace fs = std::filesystem;
 // 1e-2 or more.
 constexpr double kUNetTol = 1e-4;
 
-const fs::path& models_dir() {
-  static const fs::path p = test::fixtures_dir() / "models";
-  return p;
-}
+using test::models_dir;
 
 nlohmann::json sidecar(const std::string& model) {
   return read_json_file(models_dir() / (model + ".json"));
 }
 
-// Where a model is loaded from.
-enum class Source { Diffusers, SingleFp32, SingleFp16 };
-const char* source_name(Source s) {
-  return s == Source::Diffusers ? "diffusers" : s == Source::SingleFp32 ? "single_fp32" : "single_fp16";
-}
+using test::Source;
+using test::source_name;
 
 const UNet2DCondition& unet(const std::string& model, Source source) {
   static std::map<std::string, std::unique_ptr<UNet2DCondition>> cache;
@@ -112,10 +106,7 @@ std::vector<Param> params() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, UNetCases, ::testing::ValuesIn(params()), [](const auto& info) {
-  std::string name = info.param.model + "_" + source_name(info.param.source);
-  for (char& ch : name)
-    if (ch == '-') ch = '_';
-  return name;
+  return test::case_name(info.param.model, info.param.source);
 });
 
 // The ControlNet hook: the fixtures' 0.7-scaled residuals added inside tiny-sd15 (diffusers

@@ -26,15 +26,10 @@ namespace fs = std::filesystem;
 // float32 summation order; real bugs (padding side of the downsampler, eps, level order) give >= 1e-2.
 constexpr double kVaeTol = 1e-4;
 
-const fs::path& models_dir() {
-  static const fs::path p = test::fixtures_dir() / "models";
-  return p;
-}
+using test::models_dir;
 
-enum class Source { Diffusers, SingleFp32, SingleFp16 };
-const char* source_name(Source s) {
-  return s == Source::Diffusers ? "diffusers" : s == Source::SingleFp32 ? "single_fp32" : "single_fp16";
-}
+using test::Source;
+using test::source_name;
 
 const AutoencoderKL& vae(const std::string& model, Source source) {
   static std::map<std::string, std::unique_ptr<AutoencoderKL>> cache;
@@ -94,10 +89,7 @@ std::vector<Param> params() {
 }
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, VaeCases, ::testing::ValuesIn(params()), [](const auto& info) {
-  std::string name = info.param.model + "_" + source_name(info.param.source);
-  for (char& ch : name)
-    if (ch == '-') ch = '_';
-  return name;
+  return test::case_name(info.param.model, info.param.source);
 });
 
 TEST(VaeConfig, InfersShapesAndTakesTheRestFromJson) {

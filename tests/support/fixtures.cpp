@@ -8,6 +8,7 @@
 #include <map>
 #include <memory>
 #include <mutex>
+#include <random>
 #include <sstream>
 
 namespace i2i::test {
@@ -95,6 +96,31 @@ const nlohmann::json& find_case(const std::string& group, const std::string& id)
   for (const auto& c : cases_json().at("groups").at(group).at("cases"))
     if (c.at("id").get<std::string>() == id) return c;
   throw std::runtime_error("no case '" + id + "' in group '" + group + "'");
+}
+
+const std::filesystem::path& models_dir() {
+  static const std::filesystem::path p = fixtures_dir() / "models";
+  return p;
+}
+
+const char* source_name(Source s) {
+  return s == Source::Diffusers ? "diffusers" : s == Source::SingleFp32 ? "single_fp32" : "single_fp16";
+}
+
+std::string case_name(const std::string& model, Source s) {
+  std::string name = model + "_" + source_name(s);
+  for (char& ch : name)
+    if (ch == '-') ch = '_';
+  return name;
+}
+
+Tensor random_uniform(Shape shape, uint32_t seed, float lo, float hi) {
+  std::mt19937 rng(seed);
+  std::uniform_real_distribution<float> dist(lo, hi);
+  Tensor t = Tensor::empty(std::move(shape));
+  float* p = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
+  return t;
 }
 
 Diff max_abs_diff(const Tensor& a, const Tensor& b) {

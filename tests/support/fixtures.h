@@ -27,6 +27,18 @@ Tensor ref_tensor(const std::string& group, const nlohmann::json& ref);
 // The case of `group` with this id (fails the test if absent).
 const nlohmann::json& find_case(const std::string& group, const std::string& id);
 
+// The fixture models' folder (../shared/fixtures/models).
+const std::filesystem::path& models_dir();
+
+// Where a fixture model's weights are loaded from: its diffusers folder or one of its single files.
+enum class Source { Diffusers, SingleFp32, SingleFp16 };
+const char* source_name(Source s);
+// A gtest parameter name for (model, source), e.g. "tiny_sd15_single_fp16".
+std::string case_name(const std::string& model, Source s);
+
+// Uniform random values in [lo, hi) from a fixed seed (std::mt19937), for kernel tests.
+Tensor random_uniform(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
+
 struct Diff {
   double max_abs = 0;
   int64_t worst_index = -1;
