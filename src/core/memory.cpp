@@ -3,6 +3,8 @@
 #include <fstream>
 #include <sstream>
 
+#include "core/tensor_arena.h"
+
 #if defined(__GLIBC__)
 #include <malloc.h>
 #endif
@@ -33,6 +35,7 @@ int64_t available_memory_bytes() {
 }
 
 void release_free_memory() {
+  arena_release();
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif

@@ -11,7 +11,8 @@ int64_t available_memory_bytes();
 // Parses the MemAvailable line of a /proc/meminfo text (bytes; -1 when absent). For tests.
 int64_t parse_mem_available(const std::string& meminfo);
 
-// Returns free heap pages to the system (glibc malloc_trim; a no-op elsewhere). Pipelines call it between
+// Returns free heap pages to the system (the tensor arena's cached blocks, arena_release, and glibc's
+// malloc_trim). Pipelines call it between
 // phases with very different activation sizes (VAE encode, UNet steps, VAE decode), so the holes one phase
 // leaves in the heap do not add to the next phase's peak.
 void release_free_memory();

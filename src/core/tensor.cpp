@@ -8,6 +8,7 @@
 #include <limits>
 
 #include "core/error.h"
+#include "core/tensor_arena.h"
 
 namespace i2i {
 
@@ -33,6 +34,14 @@ Tensor Tensor::empty(Shape shape, DType dtype) {
   t.shape_ = std::move(shape);
   t.dtype_ = dtype;
   size_t bytes = t.nbytes();
+  if (bytes >= kArenaMinBytes) {
+    void* p = arena_alloc(bytes);
+    if (!p) throw Error("out of memory allocating tensor " + shape_str(t.shape_));
+    t.owner_ =
+        std::shared_ptr<const void>(p, [bytes](const void* q) { arena_free(const_cast<void*>(q), bytes); });
+    t.data_ = p;
+    return t;
+  }
   size_t rounded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded ? rounded : 64);
   if (!p) throw Error("out of memory allocating tensor " + shape_str(t.shape_));

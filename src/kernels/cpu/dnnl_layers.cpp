@@ -87,10 +87,17 @@ dnnl::primitive make_primitive(const dnnl::convolution_forward::primitive_desc& 
 }
 
 // One primitive for one input shape, with the weights in the layout it wants.
+// Prepared weights: oneDNN memory over a tensor buffer (large ones come from the tensor arena, on huge
+// pages where the system offers them).
+struct PreparedWeights {
+  memory mem;
+  Tensor storage;
+};
+
 struct Entry {
   dnnl::primitive prim;
   memory::desc src_md, dst_md, scratch_md;
-  memory weights;
+  PreparedWeights weights;
 };
 
 // Shared machinery of the two layers: precision handling, prepared weights, the primitive cache.
@@ -119,12 +126,14 @@ class DnnlLayer {
     weights_ = reorder(memory(user_md, cpu_engine(), w.data()), weights_md_);
   }
 
-  static memory reorder(memory src, const memory::desc& md) {
-    memory dst(md, cpu_engine());
+  static PreparedWeights reorder(memory src, const memory::desc& md) {
+    PreparedWeights w;
+    w.storage = Tensor::empty({static_cast<int64_t>(md.get_size())}, DType::U8);
+    w.mem = memory(md, cpu_engine(), w.storage.raw());
     dnnl::stream stream(cpu_engine());
-    dnnl::reorder(src, dst).execute(stream, src, dst);
+    dnnl::reorder(src, w.mem).execute(stream, src, w.mem);
     stream.wait();
-    return dst;
+    return w;
   }
 
   virtual memory::desc any_weights_md() const = 0;
@@ -139,7 +148,7 @@ class DnnlLayer {
     if (pd.weights_desc() == weights_md_) {
       e->weights = weights_;
     } else {
-      e->weights = reorder(weights_, pd.weights_desc());
+      e->weights = reorder(weights_.mem, pd.weights_desc());
       // The layout was prepared for a guessed shape; a model usually runs each layer at one shape (one
       // resolution, one batch), so when the first real shape wants another layout that layout becomes
       // the prepared one and the guessed copy is released (one copy of the weights instead of two).
@@ -220,7 +229,7 @@ class DnnlLayer {
     Tensor scratch = Tensor::empty({static_cast<int64_t>(e.scratch_md.get_size())}, DType::U8);
     memory scratch_mem(e.scratch_md, cpu_engine(), scratch.raw());
     std::unordered_map<int, memory> args{{DNNL_ARG_SRC, src_mem},
-                                         {DNNL_ARG_WEIGHTS, e.weights},
+                                         {DNNL_ARG_WEIGHTS, e.weights.mem},
                                          {DNNL_ARG_DST, dst_mem},
                                          {DNNL_ARG_SCRATCHPAD, scratch_mem}};
     if (!bias_.empty()) args.emplace(DNNL_ARG_BIAS, bias_mem);
@@ -248,7 +257,7 @@ class DnnlLayer {
 
  private:
   mutable memory::desc weights_md_;  // the prepared layout (guarded by mutex_ after construction)
-  mutable memory weights_;
+  mutable PreparedWeights weights_;
   mutable std::mutex mutex_;
   mutable std::map<Key, std::shared_ptr<const Entry>> cache_;
 };
