@@ -135,22 +135,13 @@ TEST(ControlNet, OneControlImageServesTheWholeBatch) {
   EXPECT_TRUE(test::all_close(single.mid, both.mid, 0));
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(ControlNet, RejectsAControlImageOfTheWrongSize) {
   const Inputs in = inputs();
-  std::string msg = error_of([&] {
+  std::string msg = test::error_of([&] {
     controlnet(Source::Diffusers).forward(in.sample, in.t, in.context, Tensor::zeros({2, 32, 32, 3}));
   });
   EXPECT_NE(msg.find("8x the latent size (64x64)"), std::string::npos) << msg;
-  msg = error_of([&] {
+  msg = test::error_of([&] {
     controlnet(Source::Diffusers).forward(in.sample, in.t, in.context, Tensor::zeros({2, 64, 64, 1}));
   });
   EXPECT_NE(msg.find("control image must be float32"), std::string::npos) << msg;
@@ -182,7 +173,7 @@ TEST(ControlNetConfig, FolderSidecarAndShapesAgree) {
   }
   // Without a config the shapes still give the conditioning embedding; the real models' 32 groups cannot
   // divide 16 channels, which is reported.
-  std::string msg = error_of([&] { infer_controlnet_config(w); });
+  std::string msg = test::error_of([&] { infer_controlnet_config(w); });
   EXPECT_NE(msg.find("norm_num_groups"), std::string::npos) << msg;
   nlohmann::json groups_only = {{"norm_num_groups", 8}};
   ControlNetConfig defaults = infer_controlnet_config(w, &groups_only);
@@ -193,7 +184,7 @@ TEST(ControlNetConfig, FolderSidecarAndShapesAgree) {
 TEST(ControlNetConfig, RejectsUnsupportedSettings) {
   nlohmann::json j = sidecar_controlnet();
   j["global_pool_conditions"] = true;
-  EXPECT_NE(error_of([&] { controlnet_config_from_json(j); }).find("global_pool_conditions"),
+  EXPECT_NE(test::error_of([&] { controlnet_config_from_json(j); }).find("global_pool_conditions"),
             std::string::npos);
   j = sidecar_controlnet();
   j["controlnet_conditioning_channel_order"] = "grb";
@@ -235,7 +226,7 @@ TEST(ControlNetMatch, AcceptsItsUNetAndRejectsAnotherWidth) {
 
   UNetConfig sd2 = unet().config();
   sd2.cross_attention_dim = 1024;
-  std::string msg = error_of(
+  std::string msg = test::error_of(
       [&] { check_controlnet_matches(cn, sd2, "control_sd15_canny.safetensors", "v2-1_768.safetensors"); });
   EXPECT_NE(msg.find("control_sd15_canny.safetensors"), std::string::npos) << msg;
   EXPECT_NE(msg.find("v2-1_768.safetensors"), std::string::npos) << msg;
@@ -255,7 +246,7 @@ TEST(ControlNetMatch, RejectsTheSDXLCheckpoint) {
   sdxl.cross_attention_dim = w.get("mid_block.attentions.0.transformer_blocks.0.attn2.to_k.weight").dim(1);
   sdxl.block_out_channels = {16, 32, 32};
   ASSERT_EQ(sdxl.cross_attention_dim, 40);
-  std::string msg = error_of([&] {
+  std::string msg = test::error_of([&] {
     check_controlnet_matches(controlnet(Source::SingleFile).config(), sdxl,
                              "tiny-controlnet-sd15.safetensors", "tiny-sdxl.fp16.safetensors");
   });
@@ -309,15 +300,8 @@ TEST(ControlNetLoad, ThroughOpenCheckpoint) {
     EXPECT_TRUE(test::all_close(net.forward(in.sample, in.t, in.context, in.control).mid, want, kTol));
   }
   std::string msg =
-      error_of([&] { load_controlnet(open_checkpoint(models_dir() / "tiny-sd15.safetensors")); });
+      test::error_of([&] { load_controlnet(open_checkpoint(models_dir() / "tiny-sd15.safetensors")); });
   EXPECT_NE(msg.find("not a ControlNet"), std::string::npos) << msg;
-}
-
-Weights without(const Weights& w, const std::string& drop) {
-  Weights out(w.origin());
-  for (const auto& [name, t] : w.all())
-    if (name != drop) out.add(name, t);
-  return out;
 }
 
 TEST(ControlNetLoad, MissingTensorIsNamed) {
@@ -327,7 +311,7 @@ TEST(ControlNetLoad, MissingTensorIsNamed) {
   for (const std::string name : {"controlnet_down_blocks.7.weight", "controlnet_cond_embedding.blocks.3.bias",
                                  "controlnet_mid_block.bias", "down_blocks.2.attentions.1.proj_out.weight"}) {
     ASSERT_TRUE(w.has(name)) << name;
-    std::string msg = error_of([&] { ControlNet(without(w, name), config); });
+    std::string msg = test::error_of([&] { ControlNet(test::weights_without(w, name), config); });
     EXPECT_NE(msg.find("missing tensor '" + name + "'"), std::string::npos) << msg;
     EXPECT_NE(msg.find(dir.string()), std::string::npos) << msg;
   }
@@ -343,14 +327,14 @@ TEST(ControlNetLoad, SingleFileMissingAndUnknownTensorsAreNamed) {
   ASSERT_EQ(kept.size() + 1, st.names().size());
   fs::path file = test::temp_dir("controlnet_missing") / "cut.safetensors";
   write_safetensors(file, kept);
-  std::string msg = error_of([&] { load_controlnet_single_file(file, &config); });
+  std::string msg = test::error_of([&] { load_controlnet_single_file(file, &config); });
   EXPECT_NE(msg.find("missing tensor 'controlnet_down_blocks.4.weight'"), std::string::npos) << msg;
   EXPECT_NE(msg.find(file.string()), std::string::npos) << msg;
 
   kept.emplace_back(dropped, st.get(dropped));
   kept.emplace_back("control_model.bogus.weight", Tensor::zeros({3}));
   write_safetensors(file, kept);
-  msg = error_of([&] { load_controlnet_single_file(file, &config); });
+  msg = test::error_of([&] { load_controlnet_single_file(file, &config); });
   EXPECT_NE(msg.find("'control_model.bogus.weight'"), std::string::npos) << msg;
 }
 

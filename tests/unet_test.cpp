@@ -37,18 +37,11 @@ using test::Source;
 using test::source_name;
 
 const UNet2DCondition& unet(const std::string& model, Source source) {
-  static std::map<std::string, std::unique_ptr<UNet2DCondition>> cache;
-  auto& slot = cache[model + "/" + source_name(source)];
-  if (!slot) {
-    if (source == Source::Diffusers) {
-      slot = std::make_unique<UNet2DCondition>(load_unet_diffusers(models_dir() / model));
-    } else {
-      nlohmann::json config = sidecar(model).at("unet");
-      std::string file = model + (source == Source::SingleFp16 ? ".fp16.safetensors" : ".safetensors");
-      slot = std::make_unique<UNet2DCondition>(load_unet_single_file(models_dir() / file, &config));
-    }
-  }
-  return *slot;
+  return test::cached_model<UNet2DCondition>(model, source, [](const std::string& m, Source s) {
+    if (s == Source::Diffusers) return load_unet_diffusers(models_dir() / m);
+    nlohmann::json config = sidecar(m).at("unet");
+    return load_unet_single_file(test::single_file(m, s), &config);
+  });
 }
 
 Tensor ref(const nlohmann::json& r) {
@@ -58,10 +51,7 @@ Tensor ref_nhwc(const nlohmann::json& r) {
   return nchw_to_nhwc(ref(r));
 }
 
-struct Param {
-  std::string model;
-  Source source;
-};
+using Param = test::ModelSource;
 
 class UNetCases : public ::testing::TestWithParam<Param> {};
 
@@ -97,17 +87,10 @@ TEST_P(UNetCases, MatchesT500Intermediates) {
   }
 }
 
-std::vector<Param> params() {
-  std::vector<Param> p;
-  for (const char* m : {"tiny-sd15", "tiny-sd2v", "tiny-sd15-inpaint"})
-    for (Source s : {Source::Diffusers, Source::SingleFp16}) p.push_back({m, s});
-  p.push_back({"tiny-sd15", Source::SingleFp32});
-  return p;
-}
-
-INSTANTIATE_TEST_SUITE_P(Fixtures, UNetCases, ::testing::ValuesIn(params()), [](const auto& info) {
-  return test::case_name(info.param.model, info.param.source);
-});
+INSTANTIATE_TEST_SUITE_P(Fixtures, UNetCases,
+                         ::testing::ValuesIn(test::model_sources({"tiny-sd15", "tiny-sd2v",
+                                                                  "tiny-sd15-inpaint"})),
+                         test::ModelSourceName());
 
 // The ControlNet hook: the fixtures' 0.7-scaled residuals added inside tiny-sd15 (diffusers
 // down_block_additional_residuals / mid_block_additional_residual). fp32-vs-fp64 noise here is 2.0e-6.
@@ -214,29 +197,13 @@ TEST(UNetConfig, RejectsUnsupportedFeatures) {
 
 // ---- loading errors ------------------------------------------------------------------------------------
 
-Weights without(const Weights& w, const std::string& drop) {
-  Weights out(w.origin());
-  for (const auto& [name, t] : w.all())
-    if (name != drop) out.add(name, t);
-  return out;
-}
-
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(UNetLoad, MissingTensorIsNamed) {
   const fs::path dir = models_dir() / "tiny-sd15" / "unet";
   Weights w = diffusers_component_weights(dir);
   UNetConfig config = unet_config_from_file(dir / "config.json");
   const std::string name = "up_blocks.2.attentions.1.transformer_blocks.0.attn2.to_k.weight";
   ASSERT_TRUE(w.has(name));
-  std::string msg = error_of([&] { UNet2DCondition(without(w, name), config); });
+  std::string msg = test::error_of([&] { UNet2DCondition(test::weights_without(w, name), config); });
   EXPECT_NE(msg.find("missing tensor '" + name + "'"), std::string::npos) << msg;
   EXPECT_NE(msg.find(dir.string()), std::string::npos) << msg;
   EXPECT_EQ(msg.find('\n'), std::string::npos);
@@ -247,7 +214,7 @@ TEST(UNetLoad, WrongShapeIsNamed) {
   Weights w = diffusers_component_weights(dir);
   const std::string name = "down_blocks.1.resnets.0.conv1.weight";
   w.add(name, Tensor::zeros({16, 16, 1, 1}));
-  std::string msg = error_of([&] { UNet2DCondition(w, unet_config_from_file(dir / "config.json")); });
+  std::string msg = test::error_of([&] { UNet2DCondition(w, unet_config_from_file(dir / "config.json")); });
   EXPECT_NE(msg.find("'" + name + "' has shape [16, 16, 1, 1]"), std::string::npos) << msg;
 }
 
@@ -261,7 +228,7 @@ TEST(UNetLoad, SingleFileMissingTensorIsNamed) {
   fs::path file = test::temp_dir("unet_missing") / "cut.safetensors";
   write_safetensors(file, kept);
   nlohmann::json config = sidecar("tiny-sd15").at("unet");
-  std::string msg = error_of([&] { load_unet_single_file(file, &config); });
+  std::string msg = test::error_of([&] { load_unet_single_file(file, &config); });
   // output_blocks.5.2.conv is diffusers' up_blocks.1.upsamplers.0.conv.
   EXPECT_NE(msg.find("missing tensor 'up_blocks.1.upsamplers.0.conv.weight'"), std::string::npos) << msg;
   EXPECT_NE(msg.find(file.string()), std::string::npos) << msg;
@@ -281,7 +248,7 @@ TEST(UNetLoad, SingleFileIgnoresOtherComponentsButNotUnknownUNetTensors) {
 
   all.emplace_back("model.diffusion_model.bogus.weight", Tensor::zeros({3}));
   write_safetensors(file, all);
-  std::string msg = error_of([&] { load_unet_single_file(file, &config); });
+  std::string msg = test::error_of([&] { load_unet_single_file(file, &config); });
   EXPECT_NE(msg.find("'model.diffusion_model.bogus.weight'"), std::string::npos) << msg;
 }
 

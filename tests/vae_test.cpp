@@ -32,28 +32,18 @@ using test::Source;
 using test::source_name;
 
 const AutoencoderKL& vae(const std::string& model, Source source) {
-  static std::map<std::string, std::unique_ptr<AutoencoderKL>> cache;
-  auto& slot = cache[model + "/" + source_name(source)];
-  if (!slot) {
-    if (source == Source::Diffusers) {
-      slot = std::make_unique<AutoencoderKL>(load_vae_diffusers(models_dir() / model));
-    } else {
-      nlohmann::json config = read_json_file(models_dir() / (model + ".json")).at("vae");
-      std::string file = model + (source == Source::SingleFp16 ? ".fp16.safetensors" : ".safetensors");
-      slot = std::make_unique<AutoencoderKL>(load_vae_single_file(models_dir() / file, &config));
-    }
-  }
-  return *slot;
+  return test::cached_model<AutoencoderKL>(model, source, [](const std::string& m, Source s) {
+    if (s == Source::Diffusers) return load_vae_diffusers(models_dir() / m);
+    nlohmann::json config = read_json_file(models_dir() / (m + ".json")).at("vae");
+    return load_vae_single_file(test::single_file(m, s), &config);
+  });
 }
 
 Tensor ref(const nlohmann::json& r) {
   return nchw_to_nhwc(test::ref_tensor("vae", r).to(DType::F32));
 }
 
-struct Param {
-  std::string model;
-  Source source;
-};
+using Param = test::ModelSource;
 
 class VaeCases : public ::testing::TestWithParam<Param> {};
 
@@ -79,18 +69,10 @@ TEST_P(VaeCases, MatchesEncodeAndDecode) {
   EXPECT_TRUE(test::all_close(v.decode(z), ref(out.at("decode(z)")), kVaeTol, "decode(z)"));
 }
 
-std::vector<Param> params() {
-  // tiny-sdxl's VAE is the same AutoencoderKL (only its scaling factor differs), so its case is covered too.
-  std::vector<Param> p;
-  for (const char* m : {"tiny-sd15", "tiny-sd2v", "tiny-sdxl"})
-    for (Source s : {Source::Diffusers, Source::SingleFp16}) p.push_back({m, s});
-  p.push_back({"tiny-sd15", Source::SingleFp32});
-  return p;
-}
-
-INSTANTIATE_TEST_SUITE_P(Fixtures, VaeCases, ::testing::ValuesIn(params()), [](const auto& info) {
-  return test::case_name(info.param.model, info.param.source);
-});
+// tiny-sdxl's VAE is the same AutoencoderKL (only its scaling factor differs), so its case is covered too.
+INSTANTIATE_TEST_SUITE_P(Fixtures, VaeCases,
+                         ::testing::ValuesIn(test::model_sources({"tiny-sd15", "tiny-sd2v", "tiny-sdxl"})),
+                         test::ModelSourceName());
 
 TEST(VaeConfig, InfersShapesAndTakesTheRestFromJson) {
   nlohmann::json j = read_json_file(models_dir() / "tiny-sdxl.json").at("vae");
@@ -131,35 +113,23 @@ TEST(VaeLoad, SingleFileEqualsTheDiffusersFolder) {
             "encoder.down_blocks.2.downsamplers.0.conv.weight");
 }
 
-std::string error_of(const std::function<void()>& f) {
-  try {
-    f();
-  } catch (const Error& e) {
-    return e.what();
-  }
-  return "(no error)";
-}
-
 TEST(VaeLoad, MissingAndMisshapenTensorsAreNamed) {
   const fs::path dir = models_dir() / "tiny-sd15" / "vae";
   VaeConfig config = vae_config_from_file(dir / "config.json");
   Weights full = diffusers_component_weights(dir);
   const std::string gone = "decoder.up_blocks.1.upsamplers.0.conv.bias";
-  Weights cut(full.origin());
-  for (const auto& [name, t] : full.all())
-    if (name != gone) cut.add(name, t);
-  std::string msg = error_of([&] { AutoencoderKL(cut, config); });
+  std::string msg = test::error_of([&] { AutoencoderKL(test::weights_without(full, gone), config); });
   EXPECT_NE(msg.find("missing tensor '" + gone + "'"), std::string::npos) << msg;
 
   const std::string bad = "encoder.mid_block.attentions.0.to_v.weight";
   full.add(bad, Tensor::zeros({32, 32, 1, 1}));
-  msg = error_of([&] { AutoencoderKL(full, config); });
+  msg = test::error_of([&] { AutoencoderKL(full, config); });
   EXPECT_NE(msg.find("'" + bad + "' has shape [32, 32, 1, 1], expected [32, 32]"), std::string::npos) << msg;
 }
 
 TEST(Vae, RejectsImagesNotAMultipleOfTheDownscale) {
   const AutoencoderKL& v = vae("tiny-sd15", Source::Diffusers);
-  std::string msg = error_of([&] { v.encode(Tensor::zeros({1, 60, 64, 3})); });
+  std::string msg = test::error_of([&] { v.encode(Tensor::zeros({1, 60, 64, 3})); });
   EXPECT_NE(msg.find("multiple of 8"), std::string::npos) << msg;
 }
 

@@ -11,6 +11,8 @@
 #include <random>
 #include <sstream>
 
+#include "core/error.h"
+
 namespace i2i::test {
 
 std::filesystem::path fixtures_dir() {
@@ -112,6 +114,34 @@ std::string case_name(const std::string& model, Source s) {
   for (char& ch : name)
     if (ch == '-') ch = '_';
   return name;
+}
+
+std::string error_of(const std::function<void()>& f) {
+  try {
+    f();
+  } catch (const Error& e) {
+    return e.what();
+  }
+  return "(no error)";
+}
+
+Weights weights_without(const Weights& w, const std::string& drop) {
+  Weights out(w.origin());
+  for (const auto& [name, t] : w.all())
+    if (name != drop) out.add(name, t);
+  return out;
+}
+
+std::filesystem::path single_file(const std::string& model, Source s) {
+  return models_dir() / (model + (s == Source::SingleFp16 ? ".fp16.safetensors" : ".safetensors"));
+}
+
+std::vector<ModelSource> model_sources(std::initializer_list<const char*> models) {
+  std::vector<ModelSource> p;
+  for (const char* m : models)
+    for (Source s : {Source::Diffusers, Source::SingleFp16}) p.push_back({m, s});
+  p.push_back({"tiny-sd15", Source::SingleFp32});
+  return p;
 }
 
 Tensor random_uniform(Shape shape, uint32_t seed, float lo, float hi) {

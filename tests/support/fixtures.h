@@ -5,11 +5,17 @@
 #include <gtest/gtest.h>
 
 #include <filesystem>
+#include <functional>
+#include <initializer_list>
+#include <map>
+#include <memory>
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "core/tensor.h"
 #include "io/safetensors.h"
+#include "models/weights.h"
 
 namespace i2i::test {
 
@@ -35,6 +41,37 @@ enum class Source { Diffusers, SingleFp32, SingleFp16 };
 const char* source_name(Source s);
 // A gtest parameter name for (model, source), e.g. "tiny_sd15_single_fp16".
 std::string case_name(const std::string& model, Source s);
+// A model's single file for SingleFp32 / SingleFp16 (models_dir()/<model>[.fp16].safetensors).
+std::filesystem::path single_file(const std::string& model, Source s);
+
+// The parameter of tests that run once per way of loading a fixture model.
+struct ModelSource {
+  std::string model;
+  Source source;
+};
+// Each model from its diffusers folder and from its fp16 single file, plus tiny-sd15 from its fp32 file.
+std::vector<ModelSource> model_sources(std::initializer_list<const char*> models);
+// INSTANTIATE_TEST_SUITE_P's name generator for ModelSource parameters.
+struct ModelSourceName {
+  std::string operator()(const ::testing::TestParamInfo<ModelSource>& info) const {
+    return case_name(info.param.model, info.param.source);
+  }
+};
+
+// One loaded model per (model, source) for the whole test program: `load(model, source)` returns it.
+template <typename T, typename Load>
+const T& cached_model(const std::string& model, Source source, Load load) {
+  static std::map<std::string, std::unique_ptr<T>> cache;
+  auto& slot = cache[model + "/" + source_name(source)];
+  if (!slot) slot = std::make_unique<T>(load(model, source));
+  return *slot;
+}
+
+// The message of the i2i::Error that `f` throws, or "(no error)".
+std::string error_of(const std::function<void()>& f);
+
+// A copy of `w` (same origin) without the tensor `drop`.
+Weights weights_without(const Weights& w, const std::string& drop);
 
 // Uniform random values in [lo, hi) from a fixed seed (std::mt19937), for kernel tests.
 Tensor random_uniform(Shape shape, uint32_t seed, float lo = -1.0f, float hi = 1.0f);
