@@ -118,20 +118,22 @@ BENCHMARK(BM_Linear)
     ->ComputeStatistics("max", max_of)
     ->ComputeStatistics("min", min_of);
 
-// Attention, 8 heads, Tq = 4096, head dim 40: self-attention (Tk = 4096) and cross-attention (Tk = 77).
+// Attention, 8 heads, Tq = 4096, head dim 40: self-attention (Tk = 4096) and cross-attention (Tk = 77), in
+// fp32 and bf16 (Q, K, V and P rounded to bf16, fp32 softmax and accumulation).
 void BM_Attention(benchmark::State& state) {
   const int64_t tk = state.range(0), tq = 4096, heads = 8, d = 40;
+  const Precision precision = state.range(1) ? Precision::BF16 : Precision::F32;
   Tensor q = random_tensor({1, tq, heads * d}, 7), k = random_tensor({1, tk, heads * d}, 8),
          v = random_tensor({1, tk, heads * d}, 9);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  state.SetLabel("fp32");
-  for (auto _ : state) benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(heads), scale));
+  state.SetLabel(precision == Precision::BF16 ? "bf16" : "fp32");
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(heads), scale, false, precision));
   set_flops(state, 4.0 * heads * tq * tk * d);  // Q K^T and P V
 }
 BENCHMARK(BM_Attention)
-    ->Arg(4096)
-    ->Arg(77)
-    ->ArgName("tk")
+    ->ArgsProduct({{4096, 77}, {0, 1}})
+    ->ArgNames({"tk", "bf16"})
     ->Unit(benchmark::kMillisecond)
     ->UseRealTime()
     ->ComputeStatistics("max", max_of)
