@@ -58,10 +58,13 @@ fs::path fixture_path(const std::string& rel) {
 }
 
 void expect_same_picture(const fs::path& got_path, const fs::path& want_path) {
-  Image got = read_image(got_path), want = read_image(want_path);
-  ASSERT_EQ(got.width, want.width);
-  ASSERT_EQ(got.height, want.height);
-  ASSERT_EQ(got.channels, want.channels);
+  expect_same_picture(read_image(got_path), read_image(want_path), got_path.string());
+}
+
+void expect_same_picture(const Image& got, const Image& want, const std::string& what) {
+  ASSERT_EQ(got.width, want.width) << what;
+  ASSERT_EQ(got.height, want.height) << what;
+  ASSERT_EQ(got.channels, want.channels) << what;
   size_t differ = 0;
   int worst = 0;
   for (size_t i = 0; i < got.pixels.size(); ++i) {
@@ -69,8 +72,8 @@ void expect_same_picture(const fs::path& got_path, const fs::path& want_path) {
     differ += d != 0;
     worst = std::max(worst, d);
   }
-  EXPECT_LE(worst, 1) << got_path;
-  EXPECT_LE(differ, got.pixels.size() / 100) << got_path;
+  EXPECT_LE(worst, 1) << what;
+  EXPECT_LE(differ, got.pixels.size() / 100) << what << ": " << differ << " values differ";
 }
 
 }  // namespace i2i::test

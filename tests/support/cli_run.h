@@ -5,6 +5,8 @@
 #include <string>
 #include <vector>
 
+#include "io/image.h"
+
 namespace i2i::test {
 
 struct CmdResult {
@@ -18,5 +20,8 @@ CmdResult run_i2i(const std::vector<std::string>& args, const std::filesystem::p
 std::filesystem::path fixture_path(const std::string& rel);
 // Two PNGs: same size, within one level everywhere, equal in 99% of the values (gtest expectations).
 void expect_same_picture(const std::filesystem::path& got, const std::filesystem::path& want);
+// The same for decoded pictures of equal size: within one level everywhere, equal almost everywhere (at
+// most 1 % of the values differ: a value within round-off of a rounding boundary may round the other way).
+void expect_same_picture(const Image& got, const Image& want, const std::string& what);
 
 }  // namespace i2i::test

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "io/image.h"
+#include "support/cli_run.h"
 #include "support/fixtures.h"
 
 namespace i2i::test {
@@ -81,16 +82,7 @@ void expect_matches_case(const Img2ImgResult& r, const nlohmann::json& c) {
   for (size_t b = 0; b < pngs.size(); ++b) {
     Image want = read_image(fixtures_dir() / "cases" / pngs[b].get<std::string>());
     Image got = tensor_to_image(r.images, static_cast<int64_t>(b));
-    ASSERT_EQ(got.pixels.size(), want.pixels.size());
-    size_t differ = 0;
-    int worst = 0;
-    for (size_t i = 0; i < got.pixels.size(); ++i) {
-      int d = std::abs(int(got.pixels[i]) - int(want.pixels[i]));
-      differ += d != 0;
-      worst = std::max(worst, d);
-    }
-    EXPECT_LE(worst, 1) << "png " << b;
-    EXPECT_LE(differ, got.pixels.size() / 100) << "png " << b << ": " << differ << " values differ";
+    expect_same_picture(got, want, "png " + std::to_string(b));
   }
 }
 

@@ -33,6 +33,12 @@ Tensor scale(const Tensor& x, float s);
 void scale_(Tensor& x, float s);
 void add_channel_bias_(Tensor& x, const Tensor& bias);
 
+// float32 -> bf16, round to nearest even (vcvtne2ps2bf16 where the CPU has AVX512_BF16, else f32_to_bf16;
+// the same bits either way) (bf16_convert.cpp). to_bf16_serial runs on the calling thread (for use inside
+// a parallel region); to_bf16 splits large arrays over the threads.
+void to_bf16_serial(const float* src, uint16_t* dst, int64_t n);
+void to_bf16(const float* src, uint16_t* dst, int64_t n);
+
 // Attention (attention.cpp). Precision::BF16 uses the AVX512_BF16 kernel where the CPU has it (float32
 // elsewhere).
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,

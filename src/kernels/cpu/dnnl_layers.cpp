@@ -6,7 +6,6 @@
 // sum) are fused.
 // BF16: weights are converted to bf16 once, activations on the fly; accumulation and output are float32.
 // If the CPU cannot run bf16 primitives, bf16 is emulated (operands rounded to bf16, float32 math).
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cstring>
@@ -33,42 +32,6 @@ dnnl::engine& cpu_engine() {
   return engine;
 }
 
-// float32 -> bf16 (round to nearest even), or float32 -> float32 rounded to bf16 precision.
-void convert_bf16_portable(const float* src, uint16_t* dst, int64_t n) {
-  for (int64_t i = 0; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
-}
-// AVX512_BF16: vcvtne2ps2bf16 rounds to nearest even like f32_to_bf16 (NaN stays NaN; denormal inputs
-// are flushed to zero by the instruction, which f32_to_bf16 keeps: those are below 1.2e-38).
-__attribute__((target("avx512f,avx512bf16"))) void convert_bf16_avx512(const float* src, uint16_t* dst,
-                                                                       int64_t n) {
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
-    _mm512_storeu_si512(dst + i, reinterpret_cast<__m512i>(v));
-  }
-  convert_bf16_portable(src + i, dst + i, n - i);
-}
-// One thread's conversion (inside a parallel region).
-void convert_bf16_serial(const float* src, uint16_t* dst, int64_t n) {
-  static const bool fast = __builtin_cpu_supports("avx512bf16");
-  if (fast)
-    convert_bf16_avx512(src, dst, n);
-  else
-    convert_bf16_portable(src, dst, n);
-}
-void convert_bf16(const float* src, uint16_t* dst, int64_t n) {
-  static const bool fast = __builtin_cpu_supports("avx512bf16");
-  constexpr int64_t kChunk = 1 << 16;
-  const int64_t chunks = (n + kChunk - 1) / kChunk;
-#pragma omp parallel for schedule(static) if (chunks > 1)
-  for (int64_t c = 0; c < chunks; ++c) {
-    const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
-    if (fast)
-      convert_bf16_avx512(src + b, dst + b, e - b);
-    else
-      convert_bf16_portable(src + b, dst + b, e - b);
-  }
-}
 void round_bf16(const float* src, float* dst, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
@@ -172,7 +135,7 @@ class DnnlLayer {
     void* src = const_cast<float*>(x);
     if (compute_dt_ == dt::bf16) {
       converted = Tensor::empty({x_numel}, DType::BF16);
-      convert_bf16(x, converted.data<uint16_t>(), x_numel);
+      to_bf16(x, converted.data<uint16_t>(), x_numel);
       src = converted.raw();
     } else if (emulate_bf16_) {
       converted = Tensor::empty({x_numel});
@@ -198,7 +161,7 @@ class DnnlLayer {
         const float* src = xp + (i * h + y) * w * c;
         if (bf16) {
           auto* d = reinterpret_cast<uint16_t*>(row0);
-          convert_bf16_serial(src, d, w * c);  // the first copy of every pixel, then spread
+          to_bf16_serial(src, d, w * c);  // the first copy of every pixel, then spread
           for (int64_t xx = w - 1; xx >= 0; --xx) {
             std::memmove(d + (2 * xx + 1) * c, d + xx * c, static_cast<size_t>(c) * 2);
             std::memmove(d + 2 * xx * c, d + xx * c, static_cast<size_t>(c) * 2);

@@ -2,7 +2,6 @@
 // data (chunks of positions whose size does not depend on the thread count) and combined in a fixed
 // order, so results are identical for any number of threads and match a float64 reference to float32
 // round-off.
-#include <immintrin.h>
 
 #include <algorithm>
 #include <cmath>
@@ -56,30 +55,14 @@ I2I_CLONES void normalize_rows(const float* xp, float* yp, int64_t rows, int64_t
   }
 }
 
-// float32 -> bf16, round to nearest even: vcvtne2ps2bf16 where the CPU has AVX512_BF16 (as the layers'
-// own conversion), else f32_to_bf16.
-__attribute__((target("avx512f,avx512bf16"))) void to_bf16_avx512(const float* src, uint16_t* dst,
-                                                                  int64_t n) {
-  int64_t i = 0;
-  for (; i + 32 <= n; i += 32) {
-    const __m512bh v = _mm512_cvtne2ps_pbh(_mm512_loadu_ps(src + i + 16), _mm512_loadu_ps(src + i));
-    _mm512_storeu_si512(dst + i, reinterpret_cast<__m512i>(v));
-  }
-  for (; i < n; ++i) dst[i] = f32_to_bf16(src[i]);
-}
-
 // The same as normalize_rows, rounded to bf16: each row is normalised in float32 (the same bits) into a
 // small buffer, then converted.
 void normalize_rows_bf16(const float* xp, uint16_t* yp, int64_t rows, int64_t c, const float* m,
                          const float* s, const float* bp, bool silu) {
-  static const bool fast = __builtin_cpu_supports("avx512bf16");
   std::vector<float> row(static_cast<size_t>(c));
   for (int64_t p = 0; p < rows; ++p) {
     normalize_rows(xp + p * c, row.data(), 1, c, m, s, bp, silu);
-    if (fast)
-      to_bf16_avx512(row.data(), yp + p * c, c);
-    else
-      for (int64_t j = 0; j < c; ++j) yp[p * c + j] = f32_to_bf16(row[j]);
+    to_bf16_serial(row.data(), yp + p * c, c);
   }
 }
 
