@@ -18,34 +18,10 @@ namespace fs = std::filesystem;
 using test::fixture_path;
 using test::run_i2i;
 
-const std::string kPrompt = "a photograph of an astronaut riding a horse, highly detailed";
+using test::with;
 
 std::vector<std::string> base_args(const std::string& command, const std::string& model) {
-  return {command,
-          "--model",
-          fixture_path(model).string(),
-          "--tokenizer",
-          fixture_path("tokenizer").string(),
-          "--init",
-          fixture_path("cases/inputs/astronaut_64.png").string(),
-          "--prompt",
-          kPrompt,
-          "--negative-prompt",
-          "blurry, low quality, watermark",
-          "--steps",
-          "10",
-          "--cfg-scale",
-          "7.5",
-          "--seed",
-          "1234",
-          "--precision",
-          "fp32",
-          "--quiet"};
-}
-
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
+  return with(test::fixture_args(command, model), {"--precision", "fp32"});
 }
 
 const std::string kMask = fixture_path("cases/inputs/mask_64.png").string();

@@ -26,30 +26,10 @@ fs::path fx(const std::string& rel) {
 }
 
 std::vector<std::string> base_args(const std::string& model = "models/tiny-sd15.safetensors") {
-  return {"img2img",
-          "--model",
-          fx(model).string(),
-          "--tokenizer",
-          fx("tokenizer").string(),
-          "--init",
-          fx("cases/inputs/astronaut_64.png").string(),
-          "--prompt",
-          "a photograph of an astronaut riding a horse, highly detailed",
-          "--negative-prompt",
-          "blurry, low quality, watermark",
-          "--steps",
-          "10",
-          "--cfg-scale",
-          "7.5",
-          "--seed",
-          "1234",
-          "--quiet"};
+  return test::fixture_args("img2img", model);
 }
 
-std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
-  args.insert(args.end(), more.begin(), more.end());
-  return args;
-}
+using test::with;
 
 struct CliCase {
   const char* id;

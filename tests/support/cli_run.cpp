@@ -57,6 +57,32 @@ fs::path fixture_path(const std::string& rel) {
   return fixtures_dir() / rel;
 }
 
+std::vector<std::string> fixture_args(const std::string& command, const std::string& model) {
+  return {command,
+          "--model",
+          fixture_path(model).string(),
+          "--tokenizer",
+          fixture_path("tokenizer").string(),
+          "--init",
+          fixture_path("cases/inputs/astronaut_64.png").string(),
+          "--prompt",
+          "a photograph of an astronaut riding a horse, highly detailed",
+          "--negative-prompt",
+          "blurry, low quality, watermark",
+          "--steps",
+          "10",
+          "--cfg-scale",
+          "7.5",
+          "--seed",
+          "1234",
+          "--quiet"};
+}
+
+std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {
+  args.insert(args.end(), more.begin(), more.end());
+  return args;
+}
+
 void expect_same_picture(const fs::path& got_path, const fs::path& want_path) {
   expect_same_picture(read_image(got_path), read_image(want_path), got_path.string());
 }
