@@ -49,7 +49,6 @@ dnnl::primitive make_primitive(const dnnl::convolution_forward::primitive_desc& 
   return dnnl::convolution_forward(pd);
 }
 
-// One primitive for one input shape, with the weights in the layout it wants.
 // Prepared weights: oneDNN memory over a tensor buffer (large ones come from the tensor arena, on huge
 // pages where the system offers them).
 struct PreparedWeights {
@@ -57,6 +56,7 @@ struct PreparedWeights {
   Tensor storage;
 };
 
+// One primitive for one input shape, with the weights in the layout it wants.
 struct Entry {
   dnnl::primitive prim;
   memory::desc src_md, dst_md, scratch_md;
