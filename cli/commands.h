@@ -10,6 +10,7 @@ int cmd_pull(int argc, char** argv);
 int cmd_random_model(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_inpaint(int argc, char** argv);
+int cmd_txt2img(int argc, char** argv);
 int cmd_preprocess(int argc, char** argv);
 
 }  // namespace i2i::cli

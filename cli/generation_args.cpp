@@ -1,11 +1,13 @@
 #include "generation_args.h"
 
+#include <algorithm>
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
 
 #include "core/error.h"
 #include "io/image.h"
+#include "io/safetensors.h"
 #include "pipelines/infotext.h"
 
 namespace i2i::cli {
@@ -101,6 +103,41 @@ const std::vector<OptionSpec>& generation_options() {
   return specs;
 }
 
+const std::vector<OptionSpec>& txt2img_options() {
+  static const std::vector<OptionSpec> specs = [] {
+    std::vector<OptionSpec> out;
+    for (const OptionSpec& o : generation_options()) {
+      static const char* const dropped[] = {"init",        "strength",  "mask",
+                                            "invert-mask", "mask-blur", "masked-content",
+                                            "only-masked", "padding",   "no-composite"};
+      if (std::find(std::begin(dropped), std::end(dropped), o.name) != std::end(dropped)) continue;
+      OptionSpec spec = o;
+      if (o.name == "width" || o.name == "height")
+        spec.help = "picture " + o.name + " (default 512; multiple of 8)";
+      out.push_back(spec);
+    }
+    return out;
+  }();
+  return specs;
+}
+
+SdModelOptions model_options_from_args(const Args& a, const GenerationParams& p) {
+  SdModelOptions mo;
+  mo.vae = p.vae;
+  mo.tokenizer = a.get_or("tokenizer", "");
+  if (auto v = a.get("model-config")) mo.checkpoint.model_config = *v;
+  if (auto v = a.get("prediction")) mo.checkpoint.prediction = parse_prediction(*v);
+  mo.precision = parse_precision(a.get_or("precision", "auto"));
+  return mo;
+}
+
+std::string flag_for_parameter(const std::string& name) {
+  if (name == "control_image") return "--control";
+  std::string flag = "--" + name;
+  std::replace(flag.begin(), flag.end(), '_', '-');
+  return flag;
+}
+
 GenerationParams generation_params_from_args(const Args& a) {
   GenerationParams p;
   if (auto png = a.get("from-png")) {
@@ -183,6 +220,31 @@ GenerationParams generation_params_from_args(const Args& a) {
     }
   }
   return p;
+}
+
+GenerationRequest generation_request_from_args(const Args& a, GenerationCommand kind) {
+  GenerationRequest req;
+  req.params = generation_params_from_args(a);
+  const GenerationParams& p = req.params;
+  if (p.model.empty()) throw Error("--model is required (a .safetensors checkpoint or a diffusers folder)");
+  if (kind != GenerationCommand::Txt2Img && p.init_image.empty())
+    throw Error("--init is required (the source image)");
+  if (kind == GenerationCommand::Inpaint && p.mask.empty())
+    throw Error("--mask is required (the inpainting mask: white = repaint)");
+  for (const char* dim : {"width", "height"})
+    if (a.has(dim) && *a.integer(dim) <= 0)
+      throw Error(std::string("--") + dim + " must be a positive number of pixels, got " + *a.get(dim));
+  if (kind == GenerationCommand::Txt2Img) {
+    req.params.init_image.clear();  // (--from-png of an img2img picture)
+    req.params.mask.clear();
+    if (!req.params.width) req.params.width = 512;
+    if (!req.params.height) req.params.height = 512;
+  }
+  if (auto nf = a.get("noise-file")) {
+    SafeTensors st = SafeTensors::open(*nf);
+    for (const auto& name : st.names()) req.replay_noise.push_back(st.get_f32(name).clone());
+  }
+  return req;
 }
 
 }  // namespace i2i::cli

@@ -5,12 +5,29 @@
 #include <vector>
 
 #include "args.h"
+#include "pipelines/generation.h"
 #include "pipelines/generation_params.h"
+#include "pipelines/sd_model.h"
 
 namespace i2i::cli {
 
-// `inpaint`: the same options; only the usage text differs.
+// The options of `img2img` and `inpaint` (the same; only the usage text differs).
 const std::vector<OptionSpec>& generation_options();
+// The options of `txt2img`: those of img2img without --init, --strength and the mask options.
+const std::vector<OptionSpec>& txt2img_options();
+
+// --vae, --tokenizer, --model-config, --prediction, --precision as model loading options.
+// (the VAE as the params have it: --vae or --from-png's).
+SdModelOptions model_options_from_args(const Args& a, const GenerationParams& p);
+
+// The command-line flag for a library parameter name (ParameterError's {names}): "cfg_scale" ->
+// "--cfg-scale", "control_image" -> "--control".
+std::string flag_for_parameter(const std::string& name);
+
+enum class GenerationCommand { Img2Img, Inpaint, Txt2Img };
+// The request the flags describe (generation_params_from_args, the flags each command requires, txt2img's
+// default size 512x512, --noise-file). Throws i2i::Error naming the flag.
+GenerationRequest generation_request_from_args(const Args& a, GenerationCommand command);
 
 // The parameters recorded in --from-png (if given) overridden by the flags given. Mask options replace the
 // recorded ones one by one; --control flags replace the recorded ControlNet units as a whole. Per-unit

@@ -6,6 +6,7 @@
 
 #include "commands.h"
 #include "core/error.h"
+#include "generation_args.h"
 
 namespace {
 
@@ -16,11 +17,18 @@ void print_help() {
       "commands:\n"
       "  img2img           a new image from a source image and a prompt (the main job)\n"
       "  inpaint           repaint the masked area of a source image (white = repaint)\n"
+      "  txt2img           a new image from a prompt alone\n"
       "  preprocess canny  the Canny edge map a ControlNet will see\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
       "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n"
       "  bench             speed of the SD 1.5 components (random weights)\n");
+}
+
+void print_error(const std::string& command, std::string msg) {
+  for (char& c : msg)
+    if (c == '\n') c = ' ';
+  std::fprintf(stderr, "i2i %s: error: %s\n", command.c_str(), msg.c_str());
 }
 
 }  // namespace
@@ -47,14 +55,16 @@ int main(int argc, char** argv) {
     if (command == "random-model") return i2i::cli::cmd_random_model(argc, argv);
     if (command == "bench") return i2i::cli::cmd_bench(argc, argv);
     if (command == "inpaint") return i2i::cli::cmd_inpaint(argc, argv);
+    if (command == "txt2img") return i2i::cli::cmd_txt2img(argc, argv);
     if (command == "preprocess") return i2i::cli::cmd_preprocess(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
+  } catch (const i2i::ParameterError& e) {
+    // The library names its parameters; here they are the flags that set them.
+    print_error(command, e.render(i2i::cli::flag_for_parameter));
+    return 1;
   } catch (const std::exception& e) {
-    std::string msg = e.what();
-    for (char& c : msg)
-      if (c == '\n') c = ' ';
-    std::fprintf(stderr, "i2i %s: error: %s\n", command.c_str(), msg.c_str());
+    print_error(command, e.what());
     return 1;
   }
 }

@@ -1,5 +1,9 @@
 #include "output_names.h"
 
+#include <cctype>
+
+#include "core/error.h"
+
 namespace i2i::cli {
 namespace fs = std::filesystem;
 namespace {
@@ -18,6 +22,17 @@ fs::path next_output(const fs::path& base, int& next, bool overwrite) {
   if (!overwrite)
     while (fs::exists(out)) out = candidate(base, next++);
   return out;
+}
+
+void check_png_output(const fs::path& path) {
+  std::string ext = path.extension().string();
+  for (char& c : ext) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
+  if (ext != ".png")
+    throw Error("--output " + path.string() +
+                ": i2i writes PNG files (they carry the generation parameters); " + "use a .png name");
+  const fs::path dir = path.parent_path();
+  if (!dir.empty() && !fs::is_directory(dir))
+    throw Error("--output " + path.string() + ": no folder " + dir.string());
 }
 
 }  // namespace i2i::cli

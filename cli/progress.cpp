@@ -31,4 +31,16 @@ void ProgressBar::finish() {
   drawn_ = false;
 }
 
+bool BatchProgressBars::operator()(const GenerationProgress& s) {
+  if (s.batch != batch_) {
+    if (bar_) bar_->finish();
+    batch_ = s.batch;
+    const std::string n = std::to_string(s.batch + 1) + "/" + std::to_string(s.batches);
+    bar_ = std::make_shared<ProgressBar>(s.batches > 1 ? "batch " + n : command_, quiet_);
+  }
+  bar_->update(s.step, s.steps);
+  if (s.step == s.steps) bar_->finish();
+  return true;
+}
+
 }  // namespace i2i::cli

@@ -3,7 +3,10 @@
 #pragma once
 
 #include <chrono>
+#include <memory>
 #include <string>
+
+#include "pipelines/generation.h"
 
 namespace i2i::cli {
 
@@ -21,6 +24,20 @@ class ProgressBar {
   bool active_;
   bool drawn_ = false;
   std::chrono::steady_clock::time_point start_;
+};
+
+// A generate() progress callback drawing one bar per batch ("batch 2/3" when there are several, else the
+// command's name).
+class BatchProgressBars {
+ public:
+  BatchProgressBars(std::string command, bool quiet) : command_(std::move(command)), quiet_(quiet) {}
+  bool operator()(const GenerationProgress& s);
+
+ private:
+  std::string command_;
+  bool quiet_;
+  std::shared_ptr<ProgressBar> bar_;  // shared: std::function copies the callback
+  int batch_ = -1;
 };
 
 }  // namespace i2i::cli

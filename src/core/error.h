@@ -12,6 +12,45 @@ class Error : public std::runtime_error {
   explicit Error(const std::string& message) : std::runtime_error(message) {}
 };
 
+// A bad value of a named request parameter. The message is written with parameter names in braces
+// ("{strength} must be between 0 and 1, got 2"): what() shows them bare ("strength must be ..."), and a front
+// end shows them in its own words (the CLI: "--strength must be ...") through render().
+class ParameterError : public Error {
+ public:
+  explicit ParameterError(const std::string& message_template)
+      : Error(render_template(message_template, [](const std::string& name) { return name; })),
+        template_(message_template) {}
+  // The message with every {name} replaced by rename(name).
+  template <typename Rename>
+  std::string render(Rename rename) const {
+    return render_template(template_, rename);
+  }
+
+ private:
+  template <typename Rename>
+  static std::string render_template(const std::string& t, Rename rename) {
+    std::string out;
+    for (size_t i = 0; i < t.size(); ++i) {
+      const size_t close = t[i] == '{' ? t.find('}', i) : std::string::npos;
+      if (close == std::string::npos) {
+        out += t[i];
+        continue;
+      }
+      out += rename(t.substr(i + 1, close - i - 1));
+      i = close;
+    }
+    return out;
+  }
+  std::string template_;
+};
+
+// A run stopped on request (a progress callback said stop, or a cancel flag was set). Everything the run
+// allocated is freed; the models it used stay usable.
+class Cancelled : public Error {
+ public:
+  Cancelled() : Error("cancelled") {}
+};
+
 // Throws i2i::Error(message) unless `condition` holds.
 inline void check(bool condition, const std::string& message) {
   if (!condition) throw Error(message);

@@ -53,7 +53,8 @@ struct GenerationParams {
   bool composite = true;
   std::vector<ControlParams> controls;
 
-  // Throws i2i::Error naming the first bad value.
+  // Throws ParameterError naming the first bad value (parameter names as the fields are called: {strength},
+  // {cfg_scale}, {mask_blur}, {control_weight}, ...).
   void validate() const;
 };
 

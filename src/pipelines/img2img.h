@@ -1,10 +1,13 @@
-// The one denoising pipeline behind img2img, inpainting and ControlNet, step for step as diffusers 0.27's
-// StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline (9-channel UNets and the 4-channel
-// "legacy" latent blending) and the ControlNet img2img / inpaint pipelines: encode the init image with the
-// VAE, noise it to the level the strength picks, denoise with classifier-free guidance (plus ControlNet
-// residuals), decode. Noise is drawn in diffusers' order (see run_img2img).
+// The one denoising pipeline behind txt2img, img2img, inpainting and ControlNet, step for step as diffusers
+// 0.27's StableDiffusionPipeline, StableDiffusionImg2ImgPipeline, StableDiffusionInpaintPipeline (9-channel
+// UNets and the 4-channel "legacy" latent blending) and the ControlNet img2img / inpaint pipelines, in their
+// stages: conditioning (prompt embeddings) -> timesteps (the strength's window) -> initial latents (the init
+// image's VAE latents noised to that level, or pure noise) -> denoising loop (classifier-free guidance plus
+// ControlNet residuals) -> decode. Noise is drawn in diffusers' order (see run_img2img). This is the tensor
+// level; generate() (generation.h) is the picture-level entry point the front ends use.
 #pragma once
 
+#include <atomic>
 #include <functional>
 #include <string>
 #include <vector>
@@ -24,7 +27,10 @@ namespace i2i {
 enum class LatentFill { Original, LatentNoise, LatentNothing };
 
 struct Img2ImgRequest {
-  Tensor init_image;  // [1, H, W, 3] NHWC in [-1, 1]; H and W multiples of 8 (see image_to_tensor)
+  // [1, H, W, 3] NHWC in [-1, 1]; H and W multiples of 8 (see image_to_tensor). Undefined: txt2img (every
+  // step runs from pure noise times the scheduler's init sigma; no mask) at width x height.
+  Tensor init_image;
+  int64_t width = 0, height = 0;  // txt2img only: the picture's size (multiples of 8)
   std::string prompt;
   std::string negative_prompt;
   double strength = 0.75;
@@ -48,12 +54,17 @@ struct Img2ImgRequest {
   LatentFill latent_fill = LatentFill::Original;
   // ControlNets steering the UNet (any number; their residuals are summed).
   std::vector<ControlUnit> controls;
+  // Set from any thread to stop the run before its next UNet or VAE call (run_img2img throws Cancelled).
+  const std::atomic<bool>* cancel = nullptr;
 };
 
 struct StepInfo {
-  int step = 0;   // 1-based
-  int total = 0;  // denoising steps this run takes
+  int step = 0;                     // 1-based
+  int total = 0;                    // denoising steps this run takes
+  const Tensor* latents = nullptr;  // [B, h, w, 4] NHWC after this step
 };
+// Called after every step; returning false stops the run (run_img2img throws Cancelled).
+using StepCallback = std::function<bool(const StepInfo&)>;
 
 struct Img2ImgResult {
   Tensor latents;                    // [B, h, w, 4] NHWC after the last step (before / scaling_factor)
@@ -75,10 +86,11 @@ struct Img2ImgResult {
 // sample; 4-channel inpainting: init image sample, start noise (pure at strength 1), masked image sample.
 // Then the scheduler's draws. LatentFill::LatentNoise adds one draw after the init image sample; both latent
 // fills make inpainting at strength 1 start from the noised init latents instead of pure noise (as
-// AUTOMATIC1111 does), so the fill matters.
+// AUTOMATIC1111 does), so the fill matters. txt2img: start noise (one [B, ...] draw from a single source),
+// then the scheduler's draws.
+// Throws ParameterError for bad settings, i2i::Error for inputs that do not fit the model, Cancelled.
 Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& request,
-                          const std::vector<NoiseSource*>& noise,
-                          const std::function<void(const StepInfo&)>& on_step = {});
+                          const std::vector<NoiseSource*>& noise, const StepCallback& on_step = {});
 
 // uint8 image -> [1, H, W, 3] in [-1, 1] (x / 255 * 2 - 1 in float32, as diffusers).
 Tensor image_to_tensor(const Image& rgb);

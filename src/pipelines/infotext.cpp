@@ -45,7 +45,7 @@ std::pair<int, std::string> controlnet_key(const std::string& key) {
 }  // namespace
 
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
-                                   int batch_pos) {
+                                   int batch_pos, bool img2img) {
   GenerationParameters g;
   g.prompt = p.prompt;
   g.negative_prompt = p.negative_prompt;
@@ -61,7 +61,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   g.set("Size", std::to_string(width) + "x" + std::to_string(height));
   if (!p.model.empty()) g.set("Model", std::filesystem::path(p.model).stem().string());
   if (!p.vae.empty()) g.set("VAE", std::filesystem::path(p.vae).filename().string());
-  g.set("Denoising strength", format_number(p.strength));
+  if (img2img) g.set("Denoising strength", format_number(p.strength));
   if (p.clip_skip != 1) g.set("Clip skip", std::to_string(p.clip_skip));
   if (!p.emphasis) g.set("Emphasis", "None");
   // A1111 writes the RNG only when it is not its default (GPU); i2i's default is CPU.

@@ -16,8 +16,9 @@ namespace i2i {
 // and Inpaint composite. ControlNet units as the sd-webui-controlnet extension writes them (`ControlNet 0:
 // "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1, ..."`), plus i2i's
 // `ControlNet 0 image` and `ControlNet 0 model path`.
+// `img2img` false (txt2img): no Denoising strength, as A1111's txt2img writes it.
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
-                                   int batch_pos);
+                                   int batch_pos, bool img2img = true);
 
 // Fills `p` from an infotext (the keys above; unknown keys are ignored). Throws i2i::Error naming a key
 // whose value cannot be read.

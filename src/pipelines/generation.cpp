@@ -1,0 +1,272 @@
+#include "pipelines/generation.h"
+
+#include <algorithm>
+#include <random>
+
+#include "io/image_resize.h"
+#include "models/checkpoint.h"
+#include "models/controlnet_load.h"
+#include "pipelines/img2img.h"
+#include "pipelines/infotext.h"
+#include "pipelines/inpaint.h"
+#include "preprocess/canny.h"
+#include "preprocess/control_image.h"
+#include "sampling/rng_philox.h"
+#include "sampling/rng_torch.h"
+#include "sampling/scheduler.h"
+
+namespace i2i {
+namespace fs = std::filesystem;
+
+ModelSet::ModelSet(SdModel model) : model_(std::move(model)) {}
+
+std::unique_ptr<ModelSet> ModelSet::load(const fs::path& path, const SdModelOptions& options) {
+  return std::make_unique<ModelSet>(load_sd_model(path, options));
+}
+
+std::shared_ptr<const ControlNet> ModelSet::controlnet(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(controlnets_mutex_);
+    auto it = controlnets_.find(path);
+    if (it != controlnets_.end()) return it->second;
+  }
+  // Loaded outside the lock (seconds for a real ControlNet); two threads asking at once may both load it,
+  // and the first to finish is kept.
+  auto net = std::make_shared<const ControlNet>(load_controlnet(open_checkpoint(path), model_.precision));
+  check_controlnet_matches(net->config(), model_.unet.config(), fs::path(path).filename().string(),
+                           model_.checkpoint.path.filename().string());
+  std::lock_guard<std::mutex> lock(controlnets_mutex_);
+  return controlnets_.emplace(path, std::move(net)).first->second;
+}
+
+void ModelSet::clear_controlnets() {
+  std::lock_guard<std::mutex> lock(controlnets_mutex_);
+  controlnets_.clear();
+}
+
+// Holds a ModelSet for one generate() call.
+struct GenerationLock {
+  std::lock_guard<std::mutex> lock;
+  explicit GenerationLock(ModelSet& m) : lock(m.run_mutex_) {}
+};
+
+namespace {
+
+// The request's pictures, read from their paths where not given, and the sizes they set.
+struct Inputs {
+  std::optional<Image> source;  // RGB at its own size; none for txt2img
+  std::optional<Image> mask;    // 1 channel, resized to the source
+  int width = 0, height = 0;    // the output size (the work size for only-masked inpainting)
+  std::vector<std::string> notices;
+};
+
+Inputs read_inputs(const GenerationRequest& req) {
+  const GenerationParams& p = req.params;
+  Inputs in;
+  if (req.images.init)
+    in.source = to_rgb(*req.images.init);
+  else if (!p.init_image.empty())
+    in.source = to_rgb(read_image(p.init_image));
+  const std::string init_name = p.init_image.empty() ? "the init image" : p.init_image;
+  in.width = p.width ? p.width : in.source ? in.source->width / 8 * 8 : 0;
+  in.height = p.height ? p.height : in.source ? in.source->height / 8 * 8 : 0;
+  if (in.source && (in.width < 8 || in.height < 8))
+    throw Error(init_name + ": the image is " + std::to_string(in.source->width) + "x" +
+                std::to_string(in.source->height) + ", smaller than the 8x8 minimum");
+  if (!in.source && (in.width <= 0 || in.height <= 0))
+    throw ParameterError("txt2img needs {width} and {height}");
+  std::optional<Image> mask = req.images.mask;
+  if (!mask && !p.mask.empty()) mask = read_image(p.mask);
+  if (!mask) return in;
+  check(in.source.has_value(), "inpainting needs an init image");
+  in.mask = read_mask(*mask);
+  if (in.mask->width != in.source->width || in.mask->height != in.source->height) {
+    in.notices.push_back((p.mask.empty() ? "the mask" : "the mask " + p.mask) + " is " +
+                         std::to_string(in.mask->width) + "x" + std::to_string(in.mask->height) +
+                         ", the image " + std::to_string(in.source->width) + "x" +
+                         std::to_string(in.source->height) + ": the mask is resized to the image");
+    in.mask = resize_image(ResizeMode::JustResize, *in.mask, in.source->width, in.source->height);
+  }
+  return in;
+}
+
+// One loaded ControlNet unit: the model and its control image at the work size.
+struct LoadedControl {
+  std::shared_ptr<const ControlNet> net;
+  ControlUnit unit;
+};
+
+std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationRequest& req, int base_w,
+                                         int base_h, const InpaintSetup* setup) {
+  const GenerationParams& p = req.params;
+  std::vector<LoadedControl> out;
+  for (size_t i = 0; i < p.controls.size(); ++i) {
+    const ControlParams& c = p.controls[i];
+    LoadedControl lc;
+    lc.net = models.controlnet(c.model);
+    const bool given = i < req.images.controls.size() && req.images.controls[i];
+    Image img = prepare_control_image(given ? *req.images.controls[i] : read_image(c.image), base_w, base_h,
+                                      p.resize_mode);
+    if (c.preprocess == "canny") img = to_rgb(canny(img, c.canny_low, c.canny_high));
+    if (setup) img = to_work_area(*setup, img);
+    lc.unit.model = lc.net.get();
+    lc.unit.name = fs::path(c.model).filename().string();
+    lc.unit.image = control_image_tensor(img);
+    lc.unit.weight = c.weight;
+    lc.unit.guidance_start = c.guidance_start;
+    lc.unit.guidance_end = c.guidance_end;
+    out.push_back(std::move(lc));
+  }
+  return out;
+}
+
+// The tensor-level request for every batch of `req` (the noise aside).
+Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
+                                const std::optional<InpaintSetup>& setup,
+                                const std::vector<LoadedControl>& cs) {
+  const GenerationParams& p = req.params;
+  Img2ImgRequest r;
+  if (setup) {
+    r.init_image = image_to_tensor(setup->work_image);
+    r.mask = mask_to_tensor(setup->work_mask);
+    r.latent_fill = setup->latent_fill;
+  } else if (in.source) {
+    const bool same = in.source->width == in.width && in.source->height == in.height;
+    r.init_image =
+        image_to_tensor(same ? *in.source : resize_image(p.resize_mode, *in.source, in.width, in.height));
+  }
+  r.width = in.width;
+  r.height = in.height;
+  for (const LoadedControl& c : cs) r.controls.push_back(c.unit);
+  r.prompt = p.prompt;
+  r.negative_prompt = p.negative_prompt;
+  r.strength = p.strength;
+  r.steps = p.steps;
+  r.cfg_scale = p.cfg_scale;
+  r.sampler = p.sampler;
+  r.schedule = p.schedule;
+  r.batch_size = p.batch_size;
+  r.prompt_options.clip_skip = p.clip_skip;
+  r.prompt_options.emphasis = p.emphasis;
+  r.cancel = req.cancel;
+  return r;
+}
+
+// The noise of one batch: the replayed tensors, or one generator per image seeded seed, seed + 1, ...
+std::vector<std::unique_ptr<NoiseSource>> batch_noise(const GenerationRequest& req, int64_t first_seed) {
+  const GenerationParams& p = req.params;
+  std::vector<std::unique_ptr<NoiseSource>> sources;
+  if (!req.replay_noise.empty()) {
+    sources.push_back(std::make_unique<ReplayNoise>(req.replay_noise));
+    return sources;
+  }
+  for (int k = 0; k < p.batch_size; ++k) {
+    const auto seed = static_cast<uint64_t>(first_seed + k);
+    if (p.rng == GenerationParams::Rng::Gpu)
+      sources.push_back(std::make_unique<PhiloxGenerator>(seed));
+    else
+      sources.push_back(std::make_unique<TorchCpuGenerator>(seed));
+  }
+  return sources;
+}
+
+GenerationResult nothing_to_repaint(const GenerationRequest& req, const Inputs& in, int64_t seed) {
+  const GenerationParams& p = req.params;
+  const Image& source = *in.source;
+  GenerationResult r;
+  r.nothing_to_repaint = true;
+  r.notices = in.notices;
+  r.seed = seed;
+  r.width = in.width;
+  r.height = in.height;
+  GeneratedImage g;
+  g.image = p.mask_options.only_masked || (source.width == in.width && source.height == in.height)
+                ? source
+                : resize_image(p.resize_mode, source, in.width, in.height);
+  g.seed = seed;
+  g.parameters = format_parameters(make_infotext(p, seed, in.width, in.height, 0));
+  if (req.on_image) req.on_image(g);
+  r.images.push_back(std::move(g));
+  return r;
+}
+
+void run_batches(const SdModel& model, const GenerationRequest& req, const Img2ImgRequest& pipeline,
+                 const std::optional<InpaintSetup>& setup, bool img2img, GenerationResult& result) {
+  const GenerationParams& p = req.params;
+  for (int batch = 0; batch < p.batch_count; ++batch) {
+    const int64_t first_seed = result.seed + static_cast<int64_t>(batch) * p.batch_size;
+    std::vector<std::unique_ptr<NoiseSource>> sources = batch_noise(req, first_seed);
+    std::vector<NoiseSource*> noise;
+    for (auto& s : sources) noise.push_back(s.get());
+    StepCallback on_step;
+    if (req.progress)
+      on_step = [&](const StepInfo& s) {
+        return req.progress({s.step, s.total, batch, p.batch_count, s.latents});
+      };
+    Img2ImgResult r = run_img2img(model, pipeline, noise, on_step);
+    for (int k = 0; k < p.batch_size; ++k) {
+      GeneratedImage g;
+      g.seed = first_seed + k;
+      g.image = tensor_to_image(r.images, k);
+      if (setup) g.image = finish_inpaint(*setup, g.image, p.composite);
+      g.parameters = format_parameters(make_infotext(p, g.seed, result.width, result.height, k, img2img));
+      if (req.on_image) req.on_image(g);
+      result.images.push_back(std::move(g));
+    }
+  }
+}
+
+}  // namespace
+
+void validate_request(const GenerationRequest& req) {
+  req.params.validate();
+  canonical_sampler_name(req.params.sampler);  // an unknown sampler fails here, before any work
+}
+
+GenerationResult generate(ModelSet& models, const GenerationRequest& req) {
+  validate_request(req);
+  const GenerationParams& p = req.params;
+  const Inputs in = read_inputs(req);
+  const int64_t seed = p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}());
+  std::optional<InpaintSetup> setup;
+  if (in.mask) {
+    if (mask_is_empty(process_mask(*in.mask, p.mask_options))) return nothing_to_repaint(req, in, seed);
+    setup = prepare_inpaint(*in.source, *in.mask, in.width, in.height, p.mask_options, p.resize_mode);
+  }
+  GenerationLock lock(models);
+  std::vector<LoadedControl> controls =
+      load_controls(models, req, setup ? setup->base.width : in.width, setup ? setup->base.height : in.height,
+                    setup ? &*setup : nullptr);
+  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls);
+  GenerationResult result;
+  result.seed = seed;
+  result.notices = in.notices;
+  result.width = in.width;
+  result.height = in.height;
+  run_batches(models.model(), req, pipeline, setup, in.source.has_value(), result);
+  return result;
+}
+
+Image preview_image(const Tensor& latents, int64_t b) {
+  // AUTOMATIC1111's "Approx cheap" coefficients for SD 1.x / 2.x latents (sd_vae_approx.cheap_approximation):
+  // rgb = latents . coefs, shown as (rgb + 1) / 2.
+  static const float coefs[4][3] = {{0.298f, 0.207f, 0.208f},
+                                    {0.187f, 0.286f, 0.173f},
+                                    {-0.158f, 0.189f, 0.264f},
+                                    {-0.184f, -0.271f, -0.473f}};
+  check(latents.ndim() == 4 && latents.dim(3) == 4 && b >= 0 && b < latents.dim(0),
+        "preview_image: expects latents [B, h, w, 4] and a picture index below B");
+  const int64_t h = latents.dim(1), w = latents.dim(2);
+  Image img(static_cast<int>(w), static_cast<int>(h), 3);
+  const float* l = latents.data<float>() + b * h * w * 4;
+  for (int64_t i = 0; i < h * w; ++i)
+    for (int c = 0; c < 3; ++c) {
+      float v = 0;
+      for (int k = 0; k < 4; ++k) v += l[i * 4 + k] * coefs[k][c];
+      v = std::clamp((v + 1.0f) / 2.0f, 0.0f, 1.0f);
+      img.pixels[static_cast<size_t>(i * 3 + c)] = static_cast<uint8_t>(v * 255.0f + 0.5f);
+    }
+  return img;
+}
+
+}  // namespace i2i
