@@ -1,26 +1,170 @@
-/* i2i: image-to-image diffusion (Stable Diffusion 1.x / 2.x) — the library's small public C interface.
+/* i2i: image-to-image diffusion (Stable Diffusion 1.x / 2.x) - the library's public C interface.
+ *
+ * A model is loaded once and serves many generations: txt2img, img2img, inpainting (AUTOMATIC1111's mask
+ * options) and ControlNet units, in batches, with seeds that reproduce diffusers (RNG "cpu") or
+ * AUTOMATIC1111's default GPU noise (RNG "gpu"), a per-step progress callback that can cancel, and a cheap
+ * preview of the current latents.
  *
  *   char* err = NULL;
- *   i2i_model* m = i2i_model_load("v1-5-pruned-emaonly.safetensors", NULL, &err);
- *   i2i_img2img_params p; i2i_img2img_defaults(&p);
- *   p.prompt = "a watercolour lighthouse"; p.strength = 0.6; p.seed = 42;
- *   uint8_t* out = malloc((size_t)w * h * 3);
- *   if (i2i_img2img(m, rgb, w, h, &p, out, &err) != 0) { fprintf(stderr, "%s\n", err); i2i_free_error(err); }
+ *   i2i_model_params mp; i2i_model_defaults(&mp);
+ *   i2i_model* m = i2i_model_load_with("v1-5-pruned-emaonly.safetensors", &mp, &err);
+ *   i2i_generation_params p; i2i_generation_defaults(&p);
+ *   p.prompt = "a watercolour lighthouse"; p.init_path = "photo.jpg"; p.strength = 0.6; p.seed = 42;
+ *   i2i_result* r = NULL;
+ *   if (i2i_generate(m, &p, &r, &err) != I2I_OK) { fprintf(stderr, "%s\n", err); i2i_free_error(err); }
+ *   else { i2i_write_png("out.png", &r->images[0], &err); i2i_result_free(r); }
  *   i2i_model_free(m);
  *
- * Images are 8-bit RGB, rows top to bottom, 3 bytes per pixel; width and height multiples of 8.
- * Functions that can fail return NULL / non-zero and, when `error` is not NULL, set *error to a
- * one-line message the caller releases with i2i_free_error. */
+ * Conventions. Images are 8-bit, rows top to bottom, interleaved channels (1 grey, 3 RGB or 4 RGBA). Every
+ * picture a request uses may be given in memory (an i2i_image with pixels) or as a file path (PNG, JPEG,
+ * WebP); memory wins when both are set. Functions that can fail return NULL or a non-zero i2i_status and,
+ * when `error` is not NULL, set *error to a one-line message the caller releases with i2i_free_error. The
+ * library copies what it needs from the caller's structs and strings during the call and keeps nothing.
+ *
+ * Threads. An i2i_model may be shared by any number of threads: i2i_generate calls on the same model run
+ * one at a time (a second call waits; each already uses every core), calls on different models run
+ * concurrently. A progress callback runs on the thread that called i2i_generate. i2i_model_free must not
+ * race with a call using that model. Everything else is thread-safe. */
 #ifndef I2I_I2I_H
 #define I2I_I2I_H
 
+#include <stddef.h>
 #include <stdint.h>
+
+#ifndef I2I_API
+#define I2I_API
+#endif
 
 #ifdef __cplusplus
 extern "C" {
 #endif
 
+typedef enum {
+  I2I_OK = 0,
+  I2I_ERROR = 1,     /* bad parameter, unreadable file, a model that does not fit, ... (see *error) */
+  I2I_CANCELLED = 2, /* the progress callback returned 0: nothing is returned, everything is freed */
+} i2i_status;
+
 typedef struct i2i_model i2i_model;
+
+/* A picture the caller owns; `pixels` NULL means "not given". */
+typedef struct {
+  const uint8_t* pixels;
+  int width, height;
+  int channels; /* 1, 3 or 4 */
+} i2i_image;
+
+/* ---- Models ---------------------------------------------------------------------------------------- */
+
+typedef struct {
+  const char* tokenizer_dir; /* CLIP vocab.json + merges.txt; NULL: the model's own folder, $I2I_TOKENIZER or
+                                the user cache */
+  const char* vae;           /* a VAE replacing the checkpoint's (file or diffusers folder); NULL: none */
+  const char* model_config;  /* diffusers JSON or LDM YAML config for a bare single file; NULL: inferred */
+  const char* precision;     /* "auto" (default), "fp32" or "bf16" */
+} i2i_model_params;
+
+I2I_API void i2i_model_defaults(i2i_model_params* params);
+/* A Stable Diffusion 1.x / 2.x checkpoint (.safetensors) or diffusers folder. NULL on error. */
+I2I_API i2i_model* i2i_model_load_with(const char* path, const i2i_model_params* params, char** error);
+/* The same with default parameters and a tokenizer folder (may be NULL). */
+I2I_API i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error);
+I2I_API void i2i_model_free(i2i_model* model);
+
+/* ---- Generation ------------------------------------------------------------------------------------ */
+
+/* One ControlNet unit. The model is loaded on first use and kept with the i2i_model (by path). */
+typedef struct {
+  const char* model_path; /* ControlNet file or diffusers folder (required) */
+  i2i_image image;        /* the control image, or: */
+  const char* image_path;
+  const char* preprocess;              /* "none" (default: the image is the map) or "canny" */
+  int canny_low, canny_high;           /* default 100, 200 */
+  double weight;                       /* default 1 */
+  double guidance_start, guidance_end; /* fractions of the steps, default 0 and 1 */
+} i2i_control_unit;
+
+/* Where a run is. `latents` previews: when the request asked for previews, `preview` is AUTOMATIC1111's
+ * "Approx cheap" RGB picture of the first image of the batch at 1/8 of the output size (valid during the
+ * call only); otherwise its pixels are NULL. */
+typedef struct {
+  int step, steps;    /* 1-based step within this batch, steps per batch */
+  int batch, batches; /* 0-based batch, batch count */
+  i2i_image preview;
+} i2i_progress;
+
+/* Called after every denoising step. Return non-zero to go on, 0 to cancel (i2i_generate then returns
+ * I2I_CANCELLED before the next model evaluation). */
+typedef int (*i2i_progress_callback)(const i2i_progress* progress, void* user_data);
+
+typedef enum { I2I_RNG_CPU = 0, I2I_RNG_GPU = 1 } i2i_rng;
+typedef enum { I2I_RESIZE_JUST = 0, I2I_RESIZE_CROP = 1, I2I_RESIZE_FILL = 2 } i2i_resize_mode;
+typedef enum {
+  I2I_MASKED_ORIGINAL = 0,
+  I2I_MASKED_FILL = 1,
+  I2I_MASKED_LATENT_NOISE = 2,
+  I2I_MASKED_LATENT_NOTHING = 3
+} i2i_masked_content;
+
+typedef struct {
+  const char* prompt;          /* AUTOMATIC1111 syntax: (word:1.3), [word], BREAK */
+  const char* negative_prompt; /* may be NULL */
+  /* The source picture: none (pixels and path NULL) makes this txt2img. */
+  i2i_image init;
+  const char* init_path;
+  double strength;      /* img2img: 0..1, default 0.75 */
+  int steps;            /* default 20 */
+  double cfg_scale;     /* default 7; <= 1 runs one model pass per step and ignores the negative prompt */
+  const char* sampler;  /* AUTOMATIC1111's name, default "Euler a" (see i2i_sampler_name) */
+  const char* schedule; /* NULL / "automatic", "karras" or "normal" */
+  int64_t seed;         /* -1 (default): a random one (reported in each image's seed) */
+  i2i_rng rng;          /* default I2I_RNG_CPU (diffusers' torch CPU generator) */
+  int width, height;    /* 0: the init image's size rounded down to 8 (txt2img: required); multiples of 8 */
+  i2i_resize_mode resize_mode;
+  int clip_skip;               /* default 1 */
+  int emphasis;                /* default 1: (word:1.3) weights; 0 reads brackets literally */
+  int batch_size, batch_count; /* default 1, 1: batch_size x batch_count images, seeds seed, seed + 1, ... */
+  /* Inpainting: a mask (white = repaint) turns it on. */
+  i2i_image mask;
+  const char* mask_path;
+  int mask_blur;   /* default 4 */
+  int invert_mask; /* default 0 */
+  i2i_masked_content masked_content;
+  int only_masked; /* default 0: work on the masked area only and paste it back */
+  int padding;     /* default 32 */
+  int composite;   /* default 1: pixels outside the mask stay the source's */
+  const i2i_control_unit* controls;
+  int n_controls;
+  i2i_progress_callback progress; /* may be NULL */
+  void* progress_user_data;
+  int preview; /* default 0; non-zero fills i2i_progress.preview */
+} i2i_generation_params;
+
+typedef struct {
+  uint8_t* pixels; /* width * height * 3 bytes, RGB */
+  int width, height;
+  int64_t seed;     /* the seed that makes this image alone */
+  char* parameters; /* AUTOMATIC1111's PNG "parameters" text */
+} i2i_output_image;
+
+typedef struct {
+  i2i_output_image* images; /* batch_size x batch_count, in seed order */
+  int n_images;
+  int nothing_to_repaint; /* inpainting with an empty mask: the one image is the source, unchanged */
+} i2i_result;
+
+I2I_API void i2i_control_unit_defaults(i2i_control_unit* unit);
+I2I_API void i2i_generation_defaults(i2i_generation_params* params);
+/* Runs the request; on I2I_OK *result holds the images (release with i2i_result_free). */
+I2I_API i2i_status i2i_generate(i2i_model* model, const i2i_generation_params* params, i2i_result** result,
+                                char** error);
+I2I_API void i2i_result_free(i2i_result* result);
+/* Writes an output image as PNG with its parameters text. Returns I2I_OK or I2I_ERROR. */
+I2I_API i2i_status i2i_write_png(const char* path, const i2i_output_image* image, char** error);
+/* The index-th sampler name (AUTOMATIC1111's), NULL past the last. */
+I2I_API const char* i2i_sampler_name(int index);
+
+/* ---- The first API (kept): plain img2img into a caller buffer ---------------------------------------- */
 
 typedef struct {
   const char* prompt;
@@ -33,18 +177,16 @@ typedef struct {
   int clip_skip;               /* default 1 */
 } i2i_img2img_params;
 
-const char* i2i_version(void);
+I2I_API void i2i_img2img_defaults(i2i_img2img_params* params);
+/* `rgb`: width * height * 3 bytes, width and height multiples of 8. Writes width * height * 3 bytes to
+ * `out_rgb`. Returns 0 on success. */
+I2I_API int i2i_img2img(const i2i_model* model, const uint8_t* rgb, int width, int height,
+                        const i2i_img2img_params* params, uint8_t* out_rgb, char** error);
 
-/* `tokenizer_dir` may be NULL: the model's own folder, $I2I_TOKENIZER or the user cache are searched. */
-i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error);
-void i2i_model_free(i2i_model* model);
+/* ---- Misc ------------------------------------------------------------------------------------------ */
 
-void i2i_img2img_defaults(i2i_img2img_params* params);
-/* Writes width * height * 3 bytes to `out_rgb`. Returns 0 on success. */
-int i2i_img2img(const i2i_model* model, const uint8_t* rgb, int width, int height,
-                const i2i_img2img_params* params, uint8_t* out_rgb, char** error);
-
-void i2i_free_error(char* error);
+I2I_API const char* i2i_version(void);
+I2I_API void i2i_free_error(char* error);
 
 #ifdef __cplusplus
 }

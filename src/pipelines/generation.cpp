@@ -105,6 +105,8 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
     LoadedControl lc;
     lc.net = models.controlnet(c.model);
     const bool given = i < req.images.controls.size() && req.images.controls[i];
+    if (!given && c.image.empty())
+      throw ParameterError("ControlNet " + std::to_string(i) + ": no control image ({control_image})");
     Image img = prepare_control_image(given ? *req.images.controls[i] : read_image(c.image), base_w, base_h,
                                       p.resize_mode);
     if (c.preprocess == "canny") img = to_rgb(canny(img, c.canny_low, c.canny_high));
@@ -184,14 +186,14 @@ GenerationResult nothing_to_repaint(const GenerationRequest& req, const Inputs& 
                 ? source
                 : resize_image(p.resize_mode, source, in.width, in.height);
   g.seed = seed;
-  g.parameters = format_parameters(make_infotext(p, seed, in.width, in.height, 0));
+  g.parameters = format_parameters(make_infotext(p, seed, in.width, in.height, 0, {true, true}));
   if (req.on_image) req.on_image(g);
   r.images.push_back(std::move(g));
   return r;
 }
 
 void run_batches(const SdModel& model, const GenerationRequest& req, const Img2ImgRequest& pipeline,
-                 const std::optional<InpaintSetup>& setup, bool img2img, GenerationResult& result) {
+                 const std::optional<InpaintSetup>& setup, InfotextKind kind, GenerationResult& result) {
   const GenerationParams& p = req.params;
   for (int batch = 0; batch < p.batch_count; ++batch) {
     const int64_t first_seed = result.seed + static_cast<int64_t>(batch) * p.batch_size;
@@ -209,7 +211,7 @@ void run_batches(const SdModel& model, const GenerationRequest& req, const Img2I
       g.seed = first_seed + k;
       g.image = tensor_to_image(r.images, k);
       if (setup) g.image = finish_inpaint(*setup, g.image, p.composite);
-      g.parameters = format_parameters(make_infotext(p, g.seed, result.width, result.height, k, img2img));
+      g.parameters = format_parameters(make_infotext(p, g.seed, result.width, result.height, k, kind));
       if (req.on_image) req.on_image(g);
       result.images.push_back(std::move(g));
     }
@@ -243,7 +245,7 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& req) {
   result.notices = in.notices;
   result.width = in.width;
   result.height = in.height;
-  run_batches(models.model(), req, pipeline, setup, in.source.has_value(), result);
+  run_batches(models.model(), req, pipeline, setup, {in.source.has_value(), setup.has_value()}, result);
   return result;
 }
 

@@ -26,7 +26,6 @@ namespace {
 
 void validate_control(const ControlParams& c, size_t i) {
   const std::string who = "ControlNet " + std::to_string(i) + ": ";
-  if (c.image.empty()) bad(who + "no control image ({control_image})");
   if (c.model.empty()) bad(who + "no model ({control_model}, one per control image)");
   if (!(c.weight >= 0 && c.weight <= 10)) bad(who + "{control_weight} must be between 0 and 10");
   if (!(c.guidance_start >= 0 && c.guidance_start <= 1) || !(c.guidance_end >= 0 && c.guidance_end <= 1))

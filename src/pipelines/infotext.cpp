@@ -45,7 +45,7 @@ std::pair<int, std::string> controlnet_key(const std::string& key) {
 }  // namespace
 
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
-                                   int batch_pos, bool img2img) {
+                                   int batch_pos, InfotextKind kind) {
   GenerationParameters g;
   g.prompt = p.prompt;
   g.negative_prompt = p.negative_prompt;
@@ -61,7 +61,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   g.set("Size", std::to_string(width) + "x" + std::to_string(height));
   if (!p.model.empty()) g.set("Model", std::filesystem::path(p.model).stem().string());
   if (!p.vae.empty()) g.set("VAE", std::filesystem::path(p.vae).filename().string());
-  if (img2img) g.set("Denoising strength", format_number(p.strength));
+  if (kind.img2img) g.set("Denoising strength", format_number(p.strength));
   if (p.clip_skip != 1) g.set("Clip skip", std::to_string(p.clip_skip));
   if (!p.emphasis) g.set("Emphasis", "None");
   // A1111 writes the RNG only when it is not its default (GPU); i2i's default is CPU.
@@ -71,7 +71,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("Batch pos", std::to_string(batch_pos));
   }
   if (p.resize_mode != ResizeMode::JustResize) g.set("Resize mode", resize_mode_name(p.resize_mode));
-  if (!p.mask.empty()) {
+  if (kind.inpaint) {
     const MaskOptions& m = p.mask_options;
     g.set("Mask blur", std::to_string(m.blur));
     if (m.invert) g.set("Mask mode", "Inpaint not masked");
@@ -100,10 +100,11 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   if (!p.model.empty()) g.set("Model path", std::filesystem::absolute(p.model).string());
   if (!p.vae.empty()) g.set("VAE path", std::filesystem::absolute(p.vae).string());
   if (!p.mask.empty()) g.set("Mask image", std::filesystem::absolute(p.mask).string());
-  if (!p.mask.empty() && !p.composite) g.set("Inpaint composite", "False");
+  if (kind.inpaint && !p.composite) g.set("Inpaint composite", "False");
   for (size_t i = 0; i < p.controls.size(); ++i) {
-    g.set("ControlNet " + std::to_string(i) + " image",
-          std::filesystem::absolute(p.controls[i].image).string());
+    if (!p.controls[i].image.empty())
+      g.set("ControlNet " + std::to_string(i) + " image",
+            std::filesystem::absolute(p.controls[i].image).string());
     g.set("ControlNet " + std::to_string(i) + " model path",
           std::filesystem::absolute(p.controls[i].model).string());
   }

@@ -16,9 +16,14 @@ namespace i2i {
 // and Inpaint composite. ControlNet units as the sd-webui-controlnet extension writes them (`ControlNet 0:
 // "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1, ..."`), plus i2i's
 // `ControlNet 0 image` and `ControlNet 0 model path`.
-// `img2img` false (txt2img): no Denoising strength, as A1111's txt2img writes it.
+// What kind of run the text describes (the images may have come from memory, with no path in the params).
+struct InfotextKind {
+  bool img2img = true;   // false (txt2img): no Denoising strength, as A1111's txt2img writes it
+  bool inpaint = false;  // the mask options are written
+};
+// Paths that are empty (pictures given in memory) are not written.
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
-                                   int batch_pos, bool img2img = true);
+                                   int batch_pos, InfotextKind kind);
 
 // Fills `p` from an infotext (the keys above; unknown keys are ignored). Throws i2i::Error naming a key
 // whose value cannot be read.
