@@ -43,7 +43,7 @@ class CrossAttention {
   // `extra`: image tokens with their own projections; an i2i::Error unless has_extra_key_values().
   Tensor operator()(const Tensor& x, const Tensor& context, const Tensor& residual,
                     const ExtraKeyValues* extra = nullptr) const;
-  // Whether the layer has IP-Adapter projections (to_k_ip / to_v_ip): never yet, i2i loads none so far.
+  // Whether the layer has IP-Adapter projections (to_k_ip / to_v_ip): always false, i2i loads none yet.
   bool has_extra_key_values() const { return false; }
 
  private:
