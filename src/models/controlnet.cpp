@@ -105,15 +105,22 @@ Tensor ControlNet::embed_condition(const Tensor& control) const {
 UNetResiduals ControlNet::forward(const Tensor& sample, const std::vector<float>& timesteps,
                                   const Tensor& context, const Tensor& control,
                                   float conditioning_scale) const {
+  UNetConditioning cond;
+  cond.context = context;
+  return forward(sample, timesteps, cond, control, conditioning_scale);
+}
+
+UNetResiduals ControlNet::forward(const Tensor& sample, const std::vector<float>& timesteps,
+                                  const UNetConditioning& conditioning, const Tensor& control,
+                                  float conditioning_scale) const {
   const UNetConfig& c = config_.unet;
   check(sample.ndim() == 4 && sample.dim(3) == c.in_channels && sample.dtype() == DType::F32,
         "ControlNet: sample must be float32 [B, h, w, " + std::to_string(c.in_channels) + "], got " +
             shape_str(sample.shape()));
   const int64_t batch = sample.dim(0), h = sample.dim(1), wd = sample.dim(2);
-  check(context.ndim() == 3 && context.dim(0) == batch && context.dim(2) == c.cross_attention_dim &&
-            context.dtype() == DType::F32,
-        "ControlNet: encoder_hidden_states must be float32 [" + std::to_string(batch) + ", S, " +
-            std::to_string(c.cross_attention_dim) + "], got " + shape_str(context.shape()));
+  check_text_conditioning(conditioning, "ControlNet", batch, c.cross_attention_dim);
+  UNetConditioning text_only;  // the UNet's residuals, image prompt and hook stay out
+  text_only.context = conditioning.context;
   check(timesteps.size() == 1 || static_cast<int64_t>(timesteps.size()) == batch,
         "ControlNet: expected 1 or " + std::to_string(batch) + " timesteps, got " +
             std::to_string(timesteps.size()));
@@ -137,8 +144,8 @@ UNetResiduals ControlNet::forward(const Tensor& sample, const std::vector<float>
   Tensor x = conv_in_(sample, &cond);  // conv_in(sample) + embedding(control)
 
   std::vector<Tensor> skips = {x};
-  for (const UNetDownBlock& block : down_) x = block(x, emb_act, context, skips);
-  x = mid_(x, emb_act, context);
+  for (const UNetDownBlock& block : down_) x = block(x, emb_act, text_only, skips);
+  x = mid_(x, emb_act, text_only);
 
   UNetResiduals out;
   for (size_t i = 0; i < skips.size(); ++i) {

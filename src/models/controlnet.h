@@ -20,10 +20,15 @@ class ControlNet {
   ControlNet(const Weights& w, const ControlNetConfig& config, Precision precision = Precision::F32);
 
   // sample [B, h, w, in_channels] NHWC (the latent as the UNet gets it, without an inpainting UNet's extra
-  // channels); timesteps: one per sample, or one for all; context [B, S, cross_attention_dim];
+  // channels); timesteps: one per sample, or one for all; cond.context [B, S, cross_attention_dim] (the
+  // other fields: see unet_conditioning.h; residuals, image prompt and hook are the UNet's, not used here);
   // control [B or 1, h * d, w * d, conditioning_channels] NHWC in [0, 1] where d = config().downscale()
   // (a batch of 1 is used for every sample). Returns the skip residuals (one per UNet skip connection, in
   // creation order) and the mid-block residual, each multiplied by `conditioning_scale`.
+  UNetResiduals forward(const Tensor& sample, const std::vector<float>& timesteps,
+                        const UNetConditioning& cond, const Tensor& control,
+                        float conditioning_scale = 1.f) const;
+  // The same with a bundle of `context` alone.
   UNetResiduals forward(const Tensor& sample, const std::vector<float>& timesteps, const Tensor& context,
                         const Tensor& control, float conditioning_scale = 1.f) const;
 

@@ -22,12 +22,14 @@ UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Pre
   time_mlp_ = TimestepMlp(w, "time_embedding.", c.time_proj_dim, c.time_embed_dim, precision);
   conv_in_ = load_conv(w, "conv_in", ch[0], c.in_channels, 3, 1, Padding::same(1), precision);
 
+  int blocks = 0;  // BasicTransformerBlocks so far, in forward order
   skip_channels_ = {ch[0]};
   for (int i = 0; i < n; ++i) {
     bool last = i == n - 1;
-    down_.emplace_back(w, "down_blocks." + std::to_string(i) + ".",
-                       unet_block_spec(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], c.layers_per_block, !last),
-                       precision);
+    UNetBlockSpec spec = unet_block_spec(c, i, i == 0 ? ch[0] : ch[i - 1], ch[i], c.layers_per_block, !last);
+    spec.transformer.first_block = blocks;
+    blocks += transformer_block_count(spec);
+    down_.emplace_back(w, "down_blocks." + std::to_string(i) + ".", spec, precision);
     for (int j = 0; j < c.layers_per_block; ++j) skip_channels_.push_back(ch[i]);
     if (!last) skip_channels_.push_back(ch[i]);
   }
@@ -36,6 +38,8 @@ UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Pre
   mid.transformer.depth = c.mid_transformer_depth;
   mid.attention = true;
   mid.output_scale = c.mid_block_scale_factor;
+  mid.transformer.first_block = blocks;
+  blocks += transformer_block_count(mid);
   mid_ = UNetMidBlock(w, "mid_block.", mid, precision);
 
   std::vector<int64_t> remaining = skip_channels_;
@@ -48,12 +52,39 @@ UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Pre
       skips.push_back(remaining.back());
       remaining.pop_back();
     }
-    up_.emplace_back(w, "up_blocks." + std::to_string(i) + ".",
-                     unet_block_spec(c, level, prev, ch[level], layers, i != n - 1), skips, precision);
+    UNetBlockSpec spec = unet_block_spec(c, level, prev, ch[level], layers, i != n - 1);
+    spec.transformer.first_block = blocks;
+    blocks += transformer_block_count(spec);
+    up_.emplace_back(w, "up_blocks." + std::to_string(i) + ".", spec, skips, precision);
     prev = ch[level];
   }
   norm_out_ = load_group_norm(w, "conv_norm_out", ch[0], c.norm_num_groups, c.norm_eps);
   conv_out_ = load_conv(w, "conv_out", c.out_channels, ch[0], 3, 1, Padding::same(1), precision);
+
+  for_each_transformer_block([&](const BasicTransformerBlock& b) {
+    check(b.index() == static_cast<int>(block_names_.size()),
+          "UNet: transformer block " + b.name() + " numbered out of forward order");
+    block_names_.push_back(b.name());
+  });
+}
+
+void UNet2DCondition::for_each_transformer_block(
+    const std::function<void(const BasicTransformerBlock&)>& f) const {
+  auto visit = [&](const Transformer2D& t) {
+    for (const BasicTransformerBlock& b : t.blocks()) f(b);
+  };
+  for (const UNetDownBlock& d : down_)
+    for (const Transformer2D& t : d.attentions()) visit(t);
+  visit(mid_.attention());
+  for (const UNetUpBlock& u : up_)
+    for (const Transformer2D& t : u.attentions()) visit(t);
+}
+
+bool UNet2DCondition::has_image_prompt_layers() const {
+  bool all = !block_names_.empty();
+  for_each_transformer_block(
+      [&](const BasicTransformerBlock& b) { all = all && b.has_image_prompt_layers(); });
+  return all;
 }
 
 std::vector<Shape> UNet2DCondition::skip_shapes(int64_t batch, int64_t h, int64_t w) const {
@@ -71,34 +102,66 @@ std::vector<Shape> UNet2DCondition::skip_shapes(int64_t batch, int64_t h, int64_
   return shapes;
 }
 
-Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps,
-                                const Tensor& context, const UNetResiduals* residuals,
-                                UNetIntermediates* intermediates) const {
+void UNet2DCondition::check_inputs(const Tensor& sample, const std::vector<float>& timesteps,
+                                   const UNetConditioning& cond) const {
   const UNetConfig& c = config_;
   check(sample.ndim() == 4 && sample.dim(3) == c.in_channels && sample.dtype() == DType::F32,
         "UNet: sample must be float32 [B, h, w, " + std::to_string(c.in_channels) + "], got " +
             shape_str(sample.shape()));
   const int64_t batch = sample.dim(0);
-  check(context.ndim() == 3 && context.dim(0) == batch && context.dim(2) == c.cross_attention_dim &&
-            context.dtype() == DType::F32,
-        "UNet: encoder_hidden_states must be float32 [" + std::to_string(batch) + ", S, " +
-            std::to_string(c.cross_attention_dim) + "], got " + shape_str(context.shape()));
+  check_text_conditioning(cond, "UNet", batch, c.cross_attention_dim);
   check(
       timesteps.size() == 1 || static_cast<int64_t>(timesteps.size()) == batch,
       "UNet: expected 1 or " + std::to_string(batch) + " timesteps, got " + std::to_string(timesteps.size()));
+  check_image_prompt(cond.image_prompt, batch);
+  if (!cond.residuals) return;
+  const UNetResiduals& res = *cond.residuals;
   std::vector<Shape> skip_shapes_expected = skip_shapes(batch, sample.dim(1), sample.dim(2));
-  if (residuals) {
-    check(residuals->down.size() == skip_shapes_expected.size(),
-          "UNet: expected " + std::to_string(skip_shapes_expected.size()) + " down-block residuals, got " +
-              std::to_string(residuals->down.size()));
-    for (size_t i = 0; i < residuals->down.size(); ++i)
-      check(residuals->down[i].shape() == skip_shapes_expected[i],
-            "UNet: down-block residual " + std::to_string(i) + " has shape " +
-                shape_str(residuals->down[i].shape()) + ", expected " + shape_str(skip_shapes_expected[i]));
-    check(!residuals->mid.defined() || residuals->mid.shape() == skip_shapes_expected.back(),
-          "UNet: mid-block residual has shape " + shape_str(residuals->mid.shape()) + ", expected " +
-              shape_str(skip_shapes_expected.back()));
+  check(res.down.size() == skip_shapes_expected.size(),
+        "UNet: expected " + std::to_string(skip_shapes_expected.size()) + " down-block residuals, got " +
+            std::to_string(res.down.size()));
+  for (size_t i = 0; i < res.down.size(); ++i)
+    check(res.down[i].shape() == skip_shapes_expected[i],
+          "UNet: down-block residual " + std::to_string(i) + " has shape " + shape_str(res.down[i].shape()) +
+              ", expected " + shape_str(skip_shapes_expected[i]));
+  check(!res.mid.defined() || res.mid.shape() == skip_shapes_expected.back(),
+        "UNet: mid-block residual has shape " + shape_str(res.mid.shape()) + ", expected " +
+            shape_str(skip_shapes_expected.back()));
+}
+
+void UNet2DCondition::check_image_prompt(const ImagePrompt& ip, int64_t batch) const {
+  if (!ip.tokens.defined()) {
+    check(ip.layer_scales.empty(), "UNet: image prompt layer scales given without image tokens");
+    return;
   }
+  const Tensor& t = ip.tokens;
+  check(t.ndim() == 3 && t.dim(0) == batch && t.dim(2) == config_.cross_attention_dim &&
+            t.dtype() == DType::F32,
+        "UNet: image prompt tokens must be float32 [" + std::to_string(batch) + ", N, " +
+            std::to_string(config_.cross_attention_dim) + "], got " + shape_str(t.shape()));
+  check(ip.layer_scales.empty() || ip.layer_scales.size() == block_names_.size(),
+        "UNet: expected " + std::to_string(block_names_.size()) +
+            " image prompt layer scales (one per transformer block), got " +
+            std::to_string(ip.layer_scales.size()));
+  check(has_image_prompt_layers(),
+        "UNet: image prompt tokens given, but this UNet has no IP-Adapter layers (to_k_ip / to_v_ip)");
+}
+
+Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps,
+                                const Tensor& context, const UNetResiduals* residuals,
+                                UNetIntermediates* intermediates) const {
+  UNetConditioning cond;
+  cond.context = context;
+  if (residuals) cond.residuals = *residuals;
+  return forward(sample, timesteps, cond, intermediates);
+}
+
+Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps,
+                                const UNetConditioning& cond, UNetIntermediates* intermediates) const {
+  check_inputs(sample, timesteps, cond);
+  const UNetConfig& c = config_;
+  const int64_t batch = sample.dim(0);
+  const UNetResiduals* residuals = cond.residuals ? &*cond.residuals : nullptr;
 
   std::vector<float> t(static_cast<size_t>(batch), timesteps[0]);
   if (timesteps.size() != 1) t = timesteps;
@@ -120,7 +183,7 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
   std::vector<Tensor> skips = {h};
   for (size_t i = 0; i < down_.size(); ++i) {
     size_t first = skips.size();
-    h = down_[i](h, emb_act, context, skips);
+    h = down_[i](h, emb_act, cond, skips);
     if (intermediates) {
       const std::string name = "down_blocks." + std::to_string(i);
       record(intermediates, name, h);
@@ -131,7 +194,7 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
   if (residuals)
     for (size_t i = 0; i < skips.size(); ++i) skips[i] = ops::add(skips[i], residuals->down[i]);
 
-  h = mid_(h, emb_act, context);
+  h = mid_(h, emb_act, cond);
   record(intermediates, "mid_block", h);
   if (residuals && residuals->mid.defined()) ops::add_(h, residuals->mid);
 
@@ -144,7 +207,7 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
       uh = next.dim(1);
       uw = next.dim(2);
     }
-    h = up_[i](h, emb_act, context, skips, uh, uw);
+    h = up_[i](h, emb_act, cond, skips, uh, uw);
     record(intermediates, "up_blocks." + std::to_string(i), h);
   }
 

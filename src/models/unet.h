@@ -1,24 +1,19 @@
 // UNet2DCondition: the Stable Diffusion 1.x / 2.x denoising UNet (diffusers UNet2DConditionModel), NHWC
-// end to end, built from diffusers-named Weights (see unet_load.h for loading files).
+// end to end, built from diffusers-named Weights (see unet_load.h for loading files). Its conditioning
+// (prompt embedding, ControlNet residuals, hooks, ...) comes as one UNetConditioning (unet_conditioning.h).
 #pragma once
 
+#include <functional>
 #include <map>
 #include <string>
 #include <vector>
 
 #include "models/unet_blocks.h"
+#include "models/unet_conditioning.h"
 #include "models/unet_config.h"
 #include "models/unet_time.h"
 
 namespace i2i {
-
-// ControlNet outputs added inside the UNet (diffusers down_block_additional_residuals /
-// mid_block_additional_residual), NHWC, already multiplied by the conditioning scale: one tensor per skip
-// connection (12 for the SD 1.x structure) in creation order, and the mid-block residual.
-struct UNetResiduals {
-  std::vector<Tensor> down;
-  Tensor mid;
-};
 
 // Outputs of the named submodules (diffusers names: time_proj, time_embedding, conv_in, down_blocks.i,
 // down_blocks.i.res_samples.j, mid_block, up_blocks.i, conv_norm_out, conv_out); images NHWC.
@@ -31,15 +26,30 @@ class UNet2DCondition {
   UNet2DCondition(const Weights& w, const UNetConfig& config, Precision precision = Precision::F32);
 
   // sample [B, h, w, in_channels] NHWC; timesteps: one per sample, or a single one for all;
-  // context [B, S, cross_attention_dim]. Returns [B, h, w, out_channels].
+  // cond.context [B, S, cross_attention_dim] and the optional conditioning (unet_conditioning.h); a field
+  // this UNet has no layers for is an i2i::Error. Returns [B, h, w, out_channels].
+  Tensor forward(const Tensor& sample, const std::vector<float>& timesteps, const UNetConditioning& cond,
+                 UNetIntermediates* intermediates = nullptr) const;
+  // The same with a bundle of `context` and, when given, `residuals`.
   Tensor forward(const Tensor& sample, const std::vector<float>& timesteps, const Tensor& context,
                  const UNetResiduals* residuals = nullptr, UNetIntermediates* intermediates = nullptr) const;
 
   const UNetConfig& config() const { return config_; }
   // Shapes (NHWC) of the skip connections for a latent of h x w: what a ControlNet must produce.
   std::vector<Shape> skip_shapes(int64_t batch, int64_t h, int64_t w) const;
+  // The BasicTransformerBlocks in forward order (down blocks, mid block, up blocks), by diffusers name
+  // ("down_blocks.0.attentions.0.transformer_blocks.0"): the order of ImagePrompt::layer_scales.
+  const std::vector<std::string>& transformer_block_names() const { return block_names_; }
+  // Whether the cross-attentions have IP-Adapter projections (to_k_ip / to_v_ip): not yet loadable.
+  bool has_image_prompt_layers() const;
 
  private:
+  void check_inputs(const Tensor& sample, const std::vector<float>& timesteps,
+                    const UNetConditioning& cond) const;
+  void check_image_prompt(const ImagePrompt& ip, int64_t batch) const;
+  // Calls f(block) for every BasicTransformerBlock in forward order.
+  void for_each_transformer_block(const std::function<void(const BasicTransformerBlock&)>& f) const;
+
   UNetConfig config_;
   Conv2d conv_in_, conv_out_;
   TimestepMlp time_mlp_;
@@ -48,6 +58,7 @@ class UNet2DCondition {
   std::vector<UNetUpBlock> up_;
   GroupNorm norm_out_;
   std::vector<int64_t> skip_channels_;
+  std::vector<std::string> block_names_;
 };
 
 }  // namespace i2i

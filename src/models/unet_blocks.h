@@ -1,8 +1,10 @@
 // The UNet's level blocks (diffusers CrossAttnDownBlock2D / DownBlock2D, UNetMidBlock2DCrossAttn,
-// CrossAttnUpBlock2D / UpBlock2D). A block without transformers is the same class with none loaded.
+// CrossAttnUpBlock2D / UpBlock2D). A block without transformers is the same class with none loaded. The
+// conditioning bundle reaches every transformer; its hook sees every layer's output (UNetHook::block_output).
 #pragma once
 
 #include <optional>
+#include <string>
 #include <vector>
 
 #include "models/unet_config.h"
@@ -26,19 +28,23 @@ struct UNetBlockSpec {
 // The spec of level `level`'s block of a UNet (or ControlNet) with config `c`.
 UNetBlockSpec unet_block_spec(const UNetConfig& c, int level, int64_t in, int64_t out, int layers,
                               bool resample);
+// The BasicTransformerBlocks a block of this spec holds (0 without attention).
+int transformer_block_count(const UNetBlockSpec& spec);
 
 class UNetDownBlock {
  public:
   UNetDownBlock() = default;
   UNetDownBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec, Precision precision);
   // Returns the block output; appends every skip tensor (one per resnet, plus the downsampled output).
-  Tensor operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context,
+  Tensor operator()(const Tensor& x, const Tensor& temb_act, const UNetConditioning& cond,
                     std::vector<Tensor>& skips) const;
   size_t skip_count() const { return resnets_.size() + (down_ ? 1 : 0); }
+  const std::vector<Transformer2D>& attentions() const { return attentions_; }
 
  private:
   std::vector<ResnetBlock> resnets_;
   std::vector<Transformer2D> attentions_;
+  std::vector<std::string> layer_names_;  // per resnet: the module whose output the hook sees
   std::optional<Downsample> down_;
 };
 
@@ -47,9 +53,11 @@ class UNetMidBlock {
   UNetMidBlock() = default;
   // resnets.0, attentions.0, resnets.1 at `channels` (spec.in == spec.out).
   UNetMidBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec, Precision precision);
-  Tensor operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context) const;
+  Tensor operator()(const Tensor& x, const Tensor& temb_act, const UNetConditioning& cond) const;
+  const Transformer2D& attention() const { return attention_; }
 
  private:
+  std::string name_;
   ResnetBlock resnet0_, resnet1_;
   Transformer2D attention_;
 };
@@ -63,13 +71,15 @@ class UNetUpBlock {
               const std::vector<int64_t>& skip_channels, Precision precision);
   // Consumes skips from the back of `skips` (one per resnet). upsample_h/w: target size of the upsampler
   // (<= 0: 2x).
-  Tensor operator()(const Tensor& x, const Tensor& temb_act, const Tensor& context,
+  Tensor operator()(const Tensor& x, const Tensor& temb_act, const UNetConditioning& cond,
                     std::vector<Tensor>& skips, int64_t upsample_h = 0, int64_t upsample_w = 0) const;
   size_t resnet_count() const { return resnets_.size(); }
+  const std::vector<Transformer2D>& attentions() const { return attentions_; }
 
  private:
   std::vector<ResnetBlock> resnets_;
   std::vector<Transformer2D> attentions_;
+  std::vector<std::string> layer_names_;
   std::optional<Upsample> up_;
 };
 

@@ -17,13 +17,21 @@ CrossAttention::CrossAttention(const Weights& w, const std::string& prefix, int6
   scale_ = 1.0f / std::sqrt(static_cast<float>(dim / heads));
 }
 
-Tensor CrossAttention::operator()(const Tensor& x, const Tensor& context, const Tensor& residual) const {
+Tensor CrossAttention::operator()(const Tensor& x, const Tensor& context, const Tensor& residual,
+                                  const ExtraKeyValues* extra) const {
+  // With IP-Adapter projections loaded, the queries are shared and the extra attention is added before
+  // to_out: a += extra->scale * attention(q, k_ip(*extra->tokens), v_ip(*extra->tokens)).
+  if (extra && !has_extra_key_values())
+    throw Error(
+        "CrossAttention: image prompt tokens given, but the layer has no IP-Adapter projections "
+        "(to_k_ip / to_v_ip)");
   Tensor a = ops::attention(q_(x), k_(context), v_(context), heads_, scale_, false, precision_);
   return out_(a, &residual);
 }
 
 BasicTransformerBlock::BasicTransformerBlock(const Weights& w, const std::string& prefix,
-                                             const TransformerSpec& spec, Precision precision) {
+                                             const TransformerSpec& spec, int index, Precision precision)
+    : name_(prefix.substr(0, prefix.size() - 1)), attn1_name_(name_ + ".attn1"), index_(index) {
   const int64_t c = spec.channels;
   norm1_ = load_layer_norm(w, prefix + "norm1", c, 1e-5f);
   attn1_ = CrossAttention(w, prefix + "attn1.", c, c, spec.heads, precision);
@@ -34,10 +42,31 @@ BasicTransformerBlock::BasicTransformerBlock(const Weights& w, const std::string
   ff_out_ = load_linear(w, prefix + "ff.net.2", c, 4 * c, true, precision);
 }
 
-Tensor BasicTransformerBlock::operator()(const Tensor& x, const Tensor& context) const {
+// x + attn1(norm1(x)); a hook may give the keys and values another source.
+Tensor BasicTransformerBlock::self_attention(const Tensor& x, const UNetConditioning& cond) const {
   Tensor n1 = norm1_(x);
-  Tensor h = attn1_(n1, n1, x);
-  h = attn2_(norm2_(h), context, h);
+  if (!cond.hook) return attn1_(n1, n1, x);
+  Tensor kv = cond.hook->self_attention_input(attn1_name_, n1);
+  if (!kv.defined()) return attn1_(n1, n1, x);
+  if (kv.ndim() != 3 || kv.dim(0) != n1.dim(0) || kv.dim(2) != n1.dim(2) || kv.dtype() != DType::F32)
+    throw Error("UNetHook: the self-attention input of " + attn1_name_ + " must be float32 [" +
+                std::to_string(n1.dim(0)) + ", T, " + std::to_string(n1.dim(2)) + "], got " +
+                shape_str(kv.shape()));
+  return attn1_(n1, kv, x);
+}
+
+// h + attn2(norm2(h), context), plus the image tokens' attention when an IP-Adapter prompt is given.
+Tensor BasicTransformerBlock::cross_attention(const Tensor& h, const UNetConditioning& cond) const {
+  const ImagePrompt& ip = cond.image_prompt;
+  if (!ip.tokens.defined()) return attn2_(norm2_(h), cond.context, h);
+  const float layer = ip.layer_scales.empty() ? 1.f : ip.layer_scales.at(static_cast<size_t>(index_));
+  const ExtraKeyValues extra{&ip.tokens, ip.scale * layer};
+  return attn2_(norm2_(h), cond.context, h, &extra);
+}
+
+Tensor BasicTransformerBlock::operator()(const Tensor& x, const UNetConditioning& cond) const {
+  Tensor h = self_attention(x, cond);
+  h = cross_attention(h, cond);
   return ff_out_(ops::geglu(ff_in_(norm3_(h))), &h);
 }
 
@@ -53,15 +82,16 @@ Transformer2D::Transformer2D(const Weights& w, const std::string& prefix, const 
     proj_out_ = load_pointwise_conv_as_linear(w, prefix + "proj_out", c, c, precision);
   }
   for (int i = 0; i < spec.depth; ++i)
-    blocks_.emplace_back(w, prefix + "transformer_blocks." + std::to_string(i) + ".", spec, precision);
+    blocks_.emplace_back(w, prefix + "transformer_blocks." + std::to_string(i) + ".", spec,
+                         spec.first_block + i, precision);
 }
 
-Tensor Transformer2D::operator()(const Tensor& x, const Tensor& context) const {
+Tensor Transformer2D::operator()(const Tensor& x, const UNetConditioning& cond) const {
   check(x.ndim() == 4, "Transformer2D: expects [N, H, W, C]");
   const Shape shape = x.shape();
   const Tensor tokens_in = x.reshape({shape[0], shape[1] * shape[2], shape[3]});
   Tensor h = proj_in_(norm_(x).reshape(tokens_in.shape()));
-  for (const auto& block : blocks_) h = block(h, context);
+  for (const auto& block : blocks_) h = block(h, cond);
   return proj_out_(h, &tokens_in).reshape(shape);
 }
 

@@ -1,10 +1,14 @@
 // The UNet's spatial transformer (diffusers Transformer2DModel with BasicTransformerBlocks): GroupNorm
 // (eps 1e-6) -> proj_in -> blocks (self-attention, cross-attention, GEGLU feed-forward, each pre-LayerNorm
 // with a residual) -> proj_out, plus a residual around the whole. The tokens are the rows of the NHWC tensor.
+// The conditioning (UNetConditioning) reaches every block: the prompt embedding for the cross-attention, the
+// hook for the self-attention input, image tokens for an IP-Adapter's extra keys and values.
 #pragma once
 
+#include <string>
 #include <vector>
 
+#include "models/unet_conditioning.h"
 #include "models/unet_layers.h"
 
 namespace i2i {
@@ -17,6 +21,16 @@ struct TransformerSpec {
   bool linear_projection = false;  // proj_in/out stored as Linear [C, C] (else 1x1 conv [C, C, 1, 1])
   int groups = 32;
   bool upcast_attention = false;  // kept for fidelity; i2i computes attention in float32 anyway
+  // Forward-order index of the first BasicTransformerBlock among the model's (see
+  // UNet2DCondition::transformer_block_names), for per-layer conditioning such as ImagePrompt::layer_scales.
+  int first_block = 0;
+};
+
+// A second key/value source attended to by the same queries (diffusers IPAdapterAttnProcessor):
+// attn(q, k(context), v(context)) + scale * attn(q, k_ip(tokens), v_ip(tokens)), summed before to_out.
+struct ExtraKeyValues {
+  const Tensor* tokens = nullptr;  // [B, N, context_dim]
+  float scale = 1.f;
 };
 
 // diffusers Attention without norms: to_q / to_k / to_v (no bias), to_out.0 (bias), scaled dot product.
@@ -26,7 +40,11 @@ class CrossAttention {
   CrossAttention(const Weights& w, const std::string& prefix, int64_t dim, int64_t context_dim, int heads,
                  Precision precision);
   // x [B, T, dim], context [B, S, context_dim] (x itself for self-attention); returns residual + attn.
-  Tensor operator()(const Tensor& x, const Tensor& context, const Tensor& residual) const;
+  // `extra`: image tokens with their own projections; an i2i::Error unless has_extra_key_values().
+  Tensor operator()(const Tensor& x, const Tensor& context, const Tensor& residual,
+                    const ExtraKeyValues* extra = nullptr) const;
+  // Whether the layer has IP-Adapter projections (to_k_ip / to_v_ip): always false, i2i loads none yet.
+  bool has_extra_key_values() const { return false; }
 
  private:
   Linear q_, k_, v_, out_;
@@ -38,12 +56,22 @@ class CrossAttention {
 class BasicTransformerBlock {
  public:
   BasicTransformerBlock() = default;
-  BasicTransformerBlock(const Weights& w, const std::string& prefix, const TransformerSpec& spec,
+  // `index`: the block's forward-order position among the model's transformer blocks.
+  BasicTransformerBlock(const Weights& w, const std::string& prefix, const TransformerSpec& spec, int index,
                         Precision precision);
-  // x [B, T, C] tokens, context [B, S, D]; returns the updated tokens.
-  Tensor operator()(const Tensor& x, const Tensor& context) const;
+  // x [B, T, C] tokens, cond.context [B, S, D]; returns the updated tokens.
+  Tensor operator()(const Tensor& x, const UNetConditioning& cond) const;
+  // The diffusers module name ("down_blocks.1.attentions.0.transformer_blocks.0") and forward-order index.
+  const std::string& name() const { return name_; }
+  int index() const { return index_; }
+  bool has_image_prompt_layers() const { return attn2_.has_extra_key_values(); }
 
  private:
+  Tensor self_attention(const Tensor& x, const UNetConditioning& cond) const;
+  Tensor cross_attention(const Tensor& h, const UNetConditioning& cond) const;
+
+  std::string name_, attn1_name_;
+  int index_ = 0;
   LayerNorm norm1_, norm2_, norm3_;
   CrossAttention attn1_, attn2_;
   Linear ff_in_, ff_out_;
@@ -54,8 +82,9 @@ class Transformer2D {
   Transformer2D() = default;
   Transformer2D(const Weights& w, const std::string& prefix, const TransformerSpec& spec,
                 Precision precision);
-  // x [N, H, W, C], context [N, S, D] -> [N, H, W, C].
-  Tensor operator()(const Tensor& x, const Tensor& context) const;
+  // x [N, H, W, C], cond.context [N, S, D] -> [N, H, W, C].
+  Tensor operator()(const Tensor& x, const UNetConditioning& cond) const;
+  const std::vector<BasicTransformerBlock>& blocks() const { return blocks_; }
 
  private:
   GroupNorm norm_;
