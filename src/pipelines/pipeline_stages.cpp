@@ -255,10 +255,11 @@ Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan
   Tensor model_in = plan.cfg ? concat_batch({latents, latents}) : latents;
   model_in = scheduler.scale_model_input(model_in, i);
   const float t = static_cast<float>(scheduler.timestep(i));
-  std::optional<UNetResiduals> residuals =
-      control_residuals(req.controls, model_in, t, context, i - window.first, window.count());
+  UNetConditioning cond;
+  cond.context = context;
+  cond.residuals = control_residuals(req.controls, model_in, t, context, i - window.first, window.count());
   Tensor unet_in = plan.nine ? concat_channels({model_in, unet_extra}) : model_in;
-  Tensor pred = model.unet.forward(unet_in, {t}, context, residuals ? &*residuals : nullptr);
+  Tensor pred = model.unet.forward(unet_in, {t}, cond);
   if (!plan.cfg) return pred;
   const float guidance = static_cast<float>(req.cfg_scale);
   const int64_t half = pred.numel() / 2;
