@@ -16,6 +16,21 @@
 
 #include <stdint.h>
 
+#include "i2i/i2i_version.h"
+
+/* I2I_API marks the functions the library exports: libi2i.so is built with hidden visibility and
+ * I2I_BUILDING_LIBRARY, and exports nothing else. On Windows, users of the static library define I2I_STATIC
+ * (CMake's i2i::i2i_static does). */
+#if defined(I2I_BUILDING_LIBRARY) && defined(_WIN32)
+#define I2I_API __declspec(dllexport)
+#elif defined(I2I_BUILDING_LIBRARY) && defined(__GNUC__)
+#define I2I_API __attribute__((visibility("default")))
+#elif defined(_WIN32) && !defined(I2I_STATIC)
+#define I2I_API __declspec(dllimport)
+#else
+#define I2I_API
+#endif
+
 #ifdef __cplusplus
 extern "C" {
 #endif
@@ -33,18 +48,19 @@ typedef struct {
   int clip_skip;               /* default 1 */
 } i2i_img2img_params;
 
-const char* i2i_version(void);
+/* The library's version (I2I_VERSION_STRING of the build, which may differ from the header's). */
+I2I_API const char* i2i_version(void);
 
 /* `tokenizer_dir` may be NULL: the model's own folder, $I2I_TOKENIZER or the user cache are searched. */
-i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error);
-void i2i_model_free(i2i_model* model);
+I2I_API i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error);
+I2I_API void i2i_model_free(i2i_model* model);
 
-void i2i_img2img_defaults(i2i_img2img_params* params);
+I2I_API void i2i_img2img_defaults(i2i_img2img_params* params);
 /* Writes width * height * 3 bytes to `out_rgb`. Returns 0 on success. */
-int i2i_img2img(const i2i_model* model, const uint8_t* rgb, int width, int height,
-                const i2i_img2img_params* params, uint8_t* out_rgb, char** error);
+I2I_API int i2i_img2img(const i2i_model* model, const uint8_t* rgb, int width, int height,
+                        const i2i_img2img_params* params, uint8_t* out_rgb, char** error);
 
-void i2i_free_error(char* error);
+I2I_API void i2i_free_error(char* error);
 
 #ifdef __cplusplus
 }

@@ -25,7 +25,7 @@ void set_error(char** error, const char* message) {
 extern "C" {
 
 const char* i2i_version(void) {
-  return "0.1.0";
+  return I2I_VERSION_STRING;
 }
 
 i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error) {
