@@ -62,9 +62,11 @@ others=$(echo "$exported" | grep -v '^i2i_' || true)
 [ -z "$others" ] || fail "libi2i.so exports symbols outside the C API:
 $others"
 step "libi2i.so exports: $(echo "$exported" | tr '\n' ' ')"
-declared=$(sed -n 's/^I2I_API .*[ *]\(i2i_[a-z0-9_]*\)(.*/\1/p' "$prefix/include/i2i/i2i.h")
+# Every function declared in i2i.h (a line that starts with its return type) is exported.
+declared=$(sed -n 's/^[A-Za-z_][^#(]*[ *]\(i2i_[a-z0-9_]*\)(.*/\1/p' "$prefix/include/i2i/i2i.h")
+[ -n "$declared" ] || fail "no function declarations found in i2i.h"
 for f in $declared; do
-  echo "$exported" | grep -qx "$f" || fail "$f is declared in i2i.h but not exported"
+  echo "$exported" | grep -qx "$f" || fail "$f is declared in i2i.h but not exported (I2I_API missing?)"
 done
 
 # ---- A C99 program ----
