@@ -3,9 +3,9 @@
 #include <sstream>
 
 #include "args.h"
-#include "bench/bench.h"
 #include "commands.h"
 #include "core/error.h"
+#include "tools/bench.h"
 
 namespace i2i::cli {
 

@@ -5,7 +5,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
-#include "models/random_checkpoint.h"
+#include "tools/random_checkpoint.h"
 
 namespace i2i::cli {
 

@@ -17,9 +17,9 @@
 
 #include "kernels/precision.h"
 #include "models/ldm_keys.h"
-#include "models/random_checkpoint.h"
 #include "models/unet.h"
 #include "models/unet_config.h"
+#include "tools/random_checkpoint.h"
 
 namespace i2i {
 namespace {

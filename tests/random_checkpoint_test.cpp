@@ -1,4 +1,4 @@
-#include "models/random_checkpoint.h"
+#include "tools/random_checkpoint.h"
 
 #include <gtest/gtest.h>
 

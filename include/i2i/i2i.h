@@ -31,7 +31,17 @@
 #include <stddef.h>
 #include <stdint.h>
 
-#ifndef I2I_API
+#include "i2i/i2i_version.h"
+
+/* I2I_API marks the functions the library exports: libi2i.so is built with hidden visibility and
+ * exports these alone. Define I2I_STATIC when linking libi2i.a on Windows. */
+#if defined(I2I_BUILDING_LIBRARY) && defined(_WIN32)
+#define I2I_API __declspec(dllexport)
+#elif defined(I2I_BUILDING_LIBRARY) && defined(__GNUC__)
+#define I2I_API __attribute__((visibility("default")))
+#elif defined(_WIN32) && !defined(I2I_STATIC)
+#define I2I_API __declspec(dllimport)
+#else
 #define I2I_API
 #endif
 
@@ -185,6 +195,7 @@ I2I_API int i2i_img2img(const i2i_model* model, const uint8_t* rgb, int width, i
 
 /* ---- Misc ------------------------------------------------------------------------------------------ */
 
+/* The library's version (I2I_VERSION_STRING of the build, which may differ from the header's). */
 I2I_API const char* i2i_version(void);
 I2I_API void i2i_free_error(char* error);
 

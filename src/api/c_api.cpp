@@ -154,7 +154,7 @@ i2i_result* result_of(const i2i::GenerationResult& r) {
 extern "C" {
 
 const char* i2i_version(void) {
-  return "0.1.0";
+  return I2I_VERSION_STRING;
 }
 
 void i2i_model_defaults(i2i_model_params* p) {

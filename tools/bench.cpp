@@ -1,4 +1,4 @@
-#include "bench/bench.h"
+#include "tools/bench.h"
 
 #include <omp.h>
 #include <sys/resource.h>
@@ -14,15 +14,15 @@
 #include <random>
 #include <sstream>
 
-#include "bench/flops.h"
 #include "core/error.h"
 #include "models/clip_text_config.h"
 #include "models/ldm_keys.h"
-#include "models/random_checkpoint.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
 #include "pipelines/img2img.h"
 #include "sampling/rng_torch.h"
+#include "tools/flops.h"
+#include "tools/random_checkpoint.h"
 
 namespace i2i::bench {
 namespace {

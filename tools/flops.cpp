@@ -1,4 +1,4 @@
-#include "bench/flops.h"
+#include "tools/flops.h"
 
 #include <vector>
 
