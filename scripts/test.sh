@@ -10,6 +10,11 @@ cmake -S . -B build -DCMAKE_BUILD_TYPE=Release >/dev/null
 cmake --build build -j"$jobs"
 (cd build && ctest -j"$jobs" --output-on-failure --timeout 600)
 
+# The installed library: its tree, exported symbols, pkg-config and CMake consumers, and the C example
+# (built against the install, same PNG as the CLI, cancelled run, no leaks under AddressSanitizer).
+scripts/check_install.sh build
+scripts/check_example.sh build
+
 # Sanitizer build: only the test programs that parse untrusted input.
 sanitized_tests="safetensors_test image_test parameters_test tokenizer_test tokenizer_fetch_test checkpoint_test"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DI2I_SANITIZE=ON -DI2I_BUILD_BENCH=OFF >/dev/null

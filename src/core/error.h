@@ -13,8 +13,9 @@ class Error : public std::runtime_error {
 };
 
 // A bad value of a named request parameter. The message is written with parameter names in braces
-// ("{strength} must be between 0 and 1, got 2"): what() shows them bare ("strength must be ..."), and a front
-// end shows them in its own words (the CLI: "--strength must be ...") through render().
+// ("{strength} must be between 0 and 1, got 2"; names are lower case and '_'): what() shows them bare
+// ("strength must be ..."), and a front end shows them in its own words (the CLI: "--strength must be ...")
+// through render().
 class ParameterError : public Error {
  public:
   explicit ParameterError(const std::string& message_template)
@@ -31,8 +32,11 @@ class ParameterError : public Error {
   static std::string render_template(const std::string& t, Rename rename) {
     std::string out;
     for (size_t i = 0; i < t.size(); ++i) {
-      const size_t close = t[i] == '{' ? t.find('}', i) : std::string::npos;
-      if (close == std::string::npos) {
+      size_t close = t[i] == '{' ? t.find('}', i) : std::string::npos;
+      // Only {lower_case_names} are parameters (a brace in a file name stays as it is).
+      for (size_t k = i + 1; close != std::string::npos && k < close; ++k)
+        if (!((t[k] >= 'a' && t[k] <= 'z') || t[k] == '_')) close = std::string::npos;
+      if (close == std::string::npos || close == i + 1) {
         out += t[i];
         continue;
       }

@@ -69,7 +69,8 @@ void classify_single_file(Checkpoint& ck) {
     else
       throw Error(ck.path.string() + ": has a UNet but no text encoder (cond_stage_model.* / conditioner.*)");
     if (!has_prefix(st, "first_stage_model."))
-      throw Error(ck.path.string() + ": has a UNet but no VAE (first_stage_model.*); pass one with --vae");
+      throw ParameterError(ck.path.string() +
+                           ": has a UNet but no VAE (first_stage_model.*); give one as the {vae}");
   } else if (has_prefix(st, "control_model.")) {
     ck.family = ModelFamily::ControlNet;
   } else if (st.contains("encoder.conv_in.weight") && st.contains("decoder.conv_in.weight")) {
@@ -238,7 +239,7 @@ Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& option
   }
   if (options.prediction) {
     ck.prediction = *options.prediction;
-    ck.prediction_source = "--prediction";
+    ck.prediction_source = "the prediction option";
   }
   if (!ck.vae_scaling_factor && ck.family != ModelFamily::ControlNet)
     ck.vae_scaling_factor = ck.family == ModelFamily::SDXL ? 0.13025f : 0.18215f;

@@ -92,11 +92,12 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
     case ModelFamily::SDXL:
       throw Error(path.string() + ": SDXL models are recognised but not yet supported (SD 1.x and 2.x are)");
     case ModelFamily::ControlNet:
-      throw Error(path.string() +
-                  ": this is a ControlNet, not a Stable Diffusion model (pass it with --control-model)");
+      throw ParameterError(
+          path.string() +
+          ": this is a ControlNet, not a Stable Diffusion model (give it as a {control_model})");
     case ModelFamily::VAE:
-      throw Error(path.string() +
-                  ": this is a VAE on its own, not a Stable Diffusion model (pass it with --vae)");
+      throw ParameterError(path.string() +
+                           ": this is a VAE on its own, not a Stable Diffusion model (give it as the {vae})");
     case ModelFamily::Unknown:
       throw Error(path.string() + ": unknown model family");
   }

@@ -661,12 +661,12 @@ fs::path find_tokenizer_dir(const fs::path& explicit_dir, const fs::path& model_
   }
   fs::path cache = default_tokenizer_cache_dir();
   if (has_tokenizer_files(cache)) return cache;
-  throw Error(
-      "CLIP tokenizer not found (looked in --tokenizer, " +
+  throw ParameterError(
+      "CLIP tokenizer not found (looked in the {tokenizer} folder, " +
       (model_dir.empty() ? std::string() : (model_dir / subfolder).string() + ", ") + "$I2I_TOKENIZER" +
       (cache.empty() ? std::string() : ", " + cache.string()) +
       "): run `i2i pull tokenizer`, or download vocab.json and merges.txt from the tokenizer/ folder of "
-      "openai/clip-vit-large-patch14 on Hugging Face and pass --tokenizer DIR");
+      "openai/clip-vit-large-patch14 on Hugging Face and give their folder as {tokenizer}");
 }
 
 }  // namespace i2i

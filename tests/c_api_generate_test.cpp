@@ -1,0 +1,211 @@
+// The C API's generate path (i2i_generate) on the tiny fixture model: the fixture's picture from memory
+// and from paths, batches and seeds, progress with previews, cancelling, and errors as status codes.
+#include <gtest/gtest.h>
+
+#include <cstdlib>
+#include <string>
+#include <vector>
+
+#include "i2i/i2i.h"
+#include "io/image.h"
+#include "support/fixtures.h"
+
+namespace {
+namespace fs = std::filesystem;
+
+std::string fx(const std::string& rel) {
+  return (i2i::test::fixtures_dir() / rel).string();
+}
+
+i2i_model* tiny_model() {
+  static i2i_model* m = [] {
+    i2i_model_params mp;
+    i2i_model_defaults(&mp);
+    static const std::string tok = fx("tokenizer");
+    mp.tokenizer_dir = tok.c_str();
+    mp.precision = "fp32";
+    char* err = nullptr;
+    i2i_model* model = i2i_model_load_with(fx("models/tiny-sd15.safetensors").c_str(), &mp, &err);
+    EXPECT_NE(model, nullptr) << (err ? err : "");
+    return model;
+  }();
+  return m;
+}
+
+// The fixtures' sd15_img2img_DDIM_s0.6 case.
+i2i_generation_params ddim_case() {
+  i2i_generation_params p;
+  i2i_generation_defaults(&p);
+  p.prompt = "a photograph of an astronaut riding a horse, highly detailed";
+  p.negative_prompt = "blurry, low quality, watermark";
+  p.strength = 0.6;
+  p.steps = 10;
+  p.cfg_scale = 7.5;
+  p.sampler = "DDIM";
+  p.seed = 1234;
+  return p;
+}
+
+int worst_difference(const i2i_output_image& got, const i2i::Image& want) {
+  EXPECT_EQ(got.width, want.width);
+  EXPECT_EQ(got.height, want.height);
+  int worst = 0;
+  for (size_t i = 0; i < want.pixels.size(); ++i)
+    worst = std::max(worst, std::abs(int(got.pixels[i]) - int(want.pixels[i])));
+  return worst;
+}
+
+TEST(CApiGenerate, MatchesTheFixtureFromMemoryAndFromPaths) {
+  const i2i::Image init = i2i::read_image(fx("cases/inputs/astronaut_64.png"));
+  const i2i::Image want = i2i::read_image(fx("cases/pipelines/sd15_img2img_DDIM_s0.6.png"));
+  const std::string init_path = fx("cases/inputs/astronaut_64.png");
+  i2i_generation_params p = ddim_case();
+  p.init = {init.pixels.data(), init.width, init.height, init.channels};
+  i2i_result* from_memory = nullptr;
+  char* err = nullptr;
+  ASSERT_EQ(i2i_generate(tiny_model(), &p, &from_memory, &err), I2I_OK) << err;
+  ASSERT_EQ(from_memory->n_images, 1);
+  EXPECT_LE(worst_difference(from_memory->images[0], want), 1);  // the fixtures' PNG tolerance
+  EXPECT_EQ(from_memory->images[0].seed, 1234);
+  const std::string text = from_memory->images[0].parameters;
+  EXPECT_NE(text.find("Sampler: DDIM"), std::string::npos) << text;
+  EXPECT_NE(text.find("Denoising strength: 0.6"), std::string::npos) << text;
+  EXPECT_EQ(text.find("Init image"), std::string::npos) << "no path was given: " << text;
+
+  p.init = {};
+  p.init_path = init_path.c_str();
+  i2i_result* from_path = nullptr;
+  ASSERT_EQ(i2i_generate(tiny_model(), &p, &from_path, &err), I2I_OK) << err;
+  EXPECT_EQ(0, std::memcmp(from_path->images[0].pixels, from_memory->images[0].pixels, 64 * 64 * 3));
+  EXPECT_NE(std::string(from_path->images[0].parameters).find("Init image: " + init_path), std::string::npos);
+  i2i_result_free(from_memory);
+  i2i_result_free(from_path);
+}
+
+TEST(CApiGenerate, BatchesCarryTheirSeedsAndEachImageIsItsSeedAlone) {
+  i2i_generation_params p = ddim_case();
+  const std::string init = fx("cases/inputs/astronaut_64.png");
+  p.init_path = init.c_str();
+  p.steps = 4;
+  p.strength = 1.0;
+  p.batch_size = 2;
+  p.batch_count = 2;
+  p.seed = 77;
+  i2i_result* r = nullptr;
+  char* err = nullptr;
+  ASSERT_EQ(i2i_generate(tiny_model(), &p, &r, &err), I2I_OK) << err;
+  ASSERT_EQ(r->n_images, 4);
+  for (int k = 0; k < 4; ++k) EXPECT_EQ(r->images[k].seed, 77 + k);
+  p.batch_size = p.batch_count = 1;
+  p.seed = 79;
+  i2i_result* alone = nullptr;
+  ASSERT_EQ(i2i_generate(tiny_model(), &p, &alone, &err), I2I_OK) << err;
+  EXPECT_EQ(0, std::memcmp(alone->images[0].pixels, r->images[2].pixels, 64 * 64 * 3));
+  EXPECT_NE(0, std::memcmp(r->images[0].pixels, r->images[1].pixels, 64 * 64 * 3));
+  i2i_result_free(r);
+  i2i_result_free(alone);
+}
+
+struct Seen {
+  std::vector<int> steps;
+  int stop_at = 0;
+  bool previews_ok = true;
+};
+
+int record(const i2i_progress* p, void* user) {
+  auto* s = static_cast<Seen*>(user);
+  s->steps.push_back(p->step);
+  if (!p->preview.pixels || p->preview.width != 8 || p->preview.height != 8 || p->preview.channels != 3)
+    s->previews_ok = false;
+  return s->stop_at == 0 || p->step < s->stop_at;
+}
+
+TEST(CApiGenerate, ProgressPreviewsAndCancel) {
+  i2i_generation_params p = ddim_case();
+  const std::string init = fx("cases/inputs/astronaut_64.png");
+  p.init_path = init.c_str();
+  p.preview = 1;
+  p.progress = record;
+  Seen all;
+  p.progress_user_data = &all;
+  i2i_result* first = nullptr;
+  char* err = nullptr;
+  ASSERT_EQ(i2i_generate(tiny_model(), &p, &first, &err), I2I_OK) << err;
+  EXPECT_EQ(all.steps, (std::vector<int>{1, 2, 3, 4, 5, 6}));  // int(10 x 0.6) steps
+  EXPECT_TRUE(all.previews_ok);
+
+  Seen stopped;
+  stopped.stop_at = 3;
+  p.progress_user_data = &stopped;
+  i2i_result* none = reinterpret_cast<i2i_result*>(&stopped);  // must be reset to NULL
+  EXPECT_EQ(i2i_generate(tiny_model(), &p, &none, &err), I2I_CANCELLED);
+  EXPECT_EQ(none, nullptr);
+  EXPECT_EQ(stopped.steps, (std::vector<int>{1, 2, 3}));
+  ASSERT_NE(err, nullptr);
+  EXPECT_STREQ(err, "cancelled");
+  i2i_free_error(err);
+  err = nullptr;
+
+  // The model is still usable and gives the same picture again.
+  Seen again;
+  p.progress_user_data = &again;
+  i2i_result* second = nullptr;
+  ASSERT_EQ(i2i_generate(tiny_model(), &p, &second, &err), I2I_OK) << err;
+  EXPECT_EQ(0, std::memcmp(first->images[0].pixels, second->images[0].pixels, 64 * 64 * 3));
+  i2i_result_free(first);
+  i2i_result_free(second);
+}
+
+TEST(CApiGenerate, ErrorsAreStatusCodesWithOneLine) {
+  i2i_generation_params p = ddim_case();
+  const std::string init = fx("cases/inputs/astronaut_64.png");
+  p.init_path = init.c_str();
+  p.strength = 1.5;
+  i2i_result* r = nullptr;
+  char* err = nullptr;
+  EXPECT_EQ(i2i_generate(tiny_model(), &p, &r, &err), I2I_ERROR);
+  ASSERT_NE(err, nullptr);
+  EXPECT_NE(std::string(err).find("strength must be between 0 and 1"), std::string::npos) << err;
+  EXPECT_EQ(std::string(err).find('\n'), std::string::npos);
+  i2i_free_error(err);
+  err = nullptr;
+  EXPECT_EQ(r, nullptr);
+
+  p = ddim_case();  // txt2img without a size
+  EXPECT_EQ(i2i_generate(tiny_model(), &p, &r, &err), I2I_ERROR);
+  ASSERT_NE(err, nullptr);
+  EXPECT_NE(std::string(err).find("width"), std::string::npos) << err;
+  i2i_free_error(err);
+  err = nullptr;
+
+  const uint8_t pixel[3] = {0, 0, 0};
+  p.init = {pixel, 1, 1, 2};  // two channels
+  EXPECT_EQ(i2i_generate(tiny_model(), &p, &r, &err), I2I_ERROR);
+  i2i_free_error(err);
+  err = nullptr;
+  EXPECT_EQ(i2i_generate(nullptr, &p, &r, &err), I2I_ERROR);
+  i2i_free_error(err);
+  EXPECT_EQ(i2i_generate(tiny_model(), nullptr, &r, nullptr), I2I_ERROR);
+}
+
+TEST(CApiGenerate, Txt2ImgAndSamplerNames) {
+  i2i_generation_params p = ddim_case();
+  p.width = 64;
+  p.height = 48;
+  p.steps = 3;
+  i2i_result* r = nullptr;
+  char* err = nullptr;
+  ASSERT_EQ(i2i_generate(tiny_model(), &p, &r, &err), I2I_OK) << err;
+  EXPECT_EQ(r->images[0].width, 64);
+  EXPECT_EQ(r->images[0].height, 48);
+  EXPECT_EQ(std::string(r->images[0].parameters).find("Denoising strength"), std::string::npos);
+  i2i_result_free(r);
+
+  int n = 0;
+  while (i2i_sampler_name(n)) ++n;
+  EXPECT_GE(n, 13);
+  EXPECT_STREQ(i2i_sampler_name(0), "DDIM");
+  EXPECT_EQ(i2i_sampler_name(-1), nullptr);
+}
+
+}  // namespace
