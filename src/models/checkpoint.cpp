@@ -1,8 +1,5 @@
 #include "models/checkpoint.h"
 
-#include <fstream>
-#include <regex>
-
 #include "core/error.h"
 #include "io/config_file.h"
 #include "models/model_config.h"
@@ -176,36 +173,6 @@ fs::path Checkpoint::component_file(const std::string& component) const {
                            "diffusion_pytorch_model.fp16.safetensors", "model.fp16.safetensors"})
     if (fs::exists(dir / name)) return dir / name;
   throw Error(path.string() + ": no " + component + "/*.safetensors weights in the diffusers folder");
-}
-
-nlohmann::json read_ldm_yaml(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path.string() + ": cannot read");
-  nlohmann::json out = nlohmann::json::object();
-  std::regex kv(R"(^\s*([A-Za-z_]+)\s*:\s*["']?([^"'#\s]+)["']?\s*(#.*)?$)");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (!std::regex_match(line, m, kv)) continue;
-    std::string key = m[1], value = m[2];
-    try {
-      if (key == "parameterization")
-        out["prediction_type"] = value == "v" ? "v_prediction" : "epsilon";
-      else if (key == "scale_factor")
-        out["vae_scaling_factor"] = std::stod(value);
-      else if (key == "num_heads" && std::stoi(value) > 0)
-        out["unet"]["attention_head_dim"] = std::stoi(value);
-      else if (key == "num_head_channels" && std::stoi(value) > 0)
-        out["unet"]["i2i_head_dim"] = std::stoi(value);
-      else if (key == "use_linear_in_transformer")
-        out["unet"]["use_linear_projection"] = value == "True" || value == "true";
-      else if (key == "context_dim")
-        out["unet"]["cross_attention_dim"] = std::stoi(value);
-    } catch (const std::exception&) {
-      throw Error(path.string() + ": cannot read '" + key + ": " + value + "'");
-    }
-  }
-  return out;
 }
 
 Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& options) {
