@@ -35,7 +35,10 @@ typedef struct {
 
 const char* i2i_version(void);
 
-/* `tokenizer_dir` may be NULL: the model's own folder, $I2I_TOKENIZER or the user cache are searched. */
+/* `tokenizer_dir` may be NULL: the model's own folder, $I2I_TOKENIZER or the user cache are searched.
+ * The first load tunes glibc's malloc for the process (mmap threshold 32 MiB, trim threshold 256 MiB: large
+ * activation buffers are reused instead of mapped and zeroed every step); set I2I_NO_MALLOPT=1 in the
+ * environment to leave malloc's settings alone. */
 i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error);
 void i2i_model_free(i2i_model* model);
 

@@ -4,6 +4,7 @@
 #include <memory>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "i2i/i2i.h"
 #include "pipelines/img2img.h"
 #include "sampling/rng_torch.h"
@@ -31,6 +32,7 @@ const char* i2i_version(void) {
 i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error) {
   try {
     if (!path) throw i2i::Error("no model path given");
+    i2i::init_runtime();  // malloc tuning, once per process (core/memory.h; I2I_NO_MALLOPT=1 opts out)
     i2i::SdModelOptions o;
     if (tokenizer_dir) o.tokenizer = tokenizer_dir;
     return new i2i_model{i2i::load_sd_model(path, o)};
