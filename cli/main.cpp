@@ -1,5 +1,3 @@
-#include <malloc.h>
-
 #include <cstdio>
 #include <cstring>
 #include <string>
@@ -39,14 +37,6 @@ int main(int argc, char** argv) {
     print_help();
     return argc < 2 ? 2 : 0;
   }
-  // Activation buffers: a diffusion run allocates and frees the same large tensors every step. glibc's
-  // mmap threshold starts at 128 KiB (rising only as mapped blocks are freed), so many UNet-sized tensors
-  // came from fresh mmaps: page faults and kernel page zeroing on every call (~20 % of the profile).
-  // Fixing the threshold at its maximum (32 MiB) and trimming only large free tops keeps such buffers in
-  // the heap for reuse; the pipelines hand free heap pages back between phases (release_free_memory), and
-  // larger blocks (VAE activations at full resolution) still come and go as mmaps, so the peak stays put.
-  mallopt(M_MMAP_THRESHOLD, 32 << 20);
-  mallopt(M_TRIM_THRESHOLD, 256 << 20);
   std::string command = argv[1];
   try {
     if (command == "info") return i2i::cli::cmd_info(argc, argv);

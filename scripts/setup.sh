@@ -7,6 +7,7 @@ packages=(
   libdnnl-dev                   # oneDNN: convolution and matmul, fp32 and bf16
   libpng-dev libjpeg-dev libwebp-dev libexif-dev   # image I/O
   nlohmann-json3-dev            # JSON (safetensors headers, configs, cases)
+  libyaml-cpp-dev               # LDM / A1111 .yaml model configs
   libicu-dev                    # Unicode normalisation and case mapping for the CLIP tokenizer
   libcurl4-openssl-dev          # `i2i pull tokenizer`
   libgtest-dev libgmock-dev libbenchmark-dev

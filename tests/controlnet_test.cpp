@@ -36,7 +36,7 @@ const fs::path& models_dir() {
 }
 
 nlohmann::json sidecar_controlnet() {
-  return read_json_file(models_dir() / "tiny-controlnet-sd15.json").at("controlnet");
+  return read_config_json(models_dir() / "tiny-controlnet-sd15.json").at("controlnet");
 }
 
 enum class Source { Diffusers, SingleFile };

@@ -30,7 +30,7 @@ constexpr double kUNetTol = 1e-4;
 using test::models_dir;
 
 nlohmann::json sidecar(const std::string& model) {
-  return read_json_file(models_dir() / (model + ".json"));
+  return read_config_json(models_dir() / (model + ".json"));
 }
 
 using test::Source;

@@ -34,7 +34,7 @@ using test::source_name;
 const AutoencoderKL& vae(const std::string& model, Source source) {
   return test::cached_model<AutoencoderKL>(model, source, [](const std::string& m, Source s) {
     if (s == Source::Diffusers) return load_vae_diffusers(models_dir() / m);
-    nlohmann::json config = read_json_file(models_dir() / (m + ".json")).at("vae");
+    nlohmann::json config = read_config_json(models_dir() / (m + ".json")).at("vae");
     return load_vae_single_file(test::single_file(m, s), &config);
   });
 }
@@ -75,7 +75,7 @@ INSTANTIATE_TEST_SUITE_P(Fixtures, VaeCases,
                          test::ModelSourceName());
 
 TEST(VaeConfig, InfersShapesAndTakesTheRestFromJson) {
-  nlohmann::json j = read_json_file(models_dir() / "tiny-sdxl.json").at("vae");
+  nlohmann::json j = read_config_json(models_dir() / "tiny-sdxl.json").at("vae");
   Weights w = diffusers_component_weights(models_dir() / "tiny-sdxl" / "vae");
   VaeConfig got = infer_vae_config(w, &j);
   EXPECT_EQ(got.block_out_channels, (std::vector<int64_t>{16, 16, 32, 32}));

@@ -15,6 +15,7 @@
 #include <sstream>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "models/clip_text_config.h"
 #include "models/ldm_keys.h"
 #include "models/unet_config.h"
@@ -136,6 +137,7 @@ double gemm_peak_gflops(Precision p, int64_t n, int reps, double* seconds) {
 }
 
 BenchReport run_bench(const BenchOptions& o) {
+  init_runtime();
   std::vector<std::string> stages = o.stages.empty() ? all_stages() : o.stages;
   for (const auto& s : stages)
     check(std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),

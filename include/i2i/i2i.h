@@ -75,7 +75,10 @@ typedef struct {
 } i2i_model_params;
 
 I2I_API void i2i_model_defaults(i2i_model_params* params);
-/* A Stable Diffusion 1.x / 2.x checkpoint (.safetensors) or diffusers folder. NULL on error. */
+/* A Stable Diffusion 1.x / 2.x checkpoint (.safetensors) or diffusers folder. NULL on error. The first load
+ * tunes glibc's malloc for the process (mmap threshold 32 MiB, trim threshold 256 MiB: large activation
+ * buffers are reused instead of mapped and zeroed every step); set I2I_NO_MALLOPT=1 in the environment to
+ * leave malloc's settings alone. */
 I2I_API i2i_model* i2i_model_load_with(const char* path, const i2i_model_params* params, char** error);
 /* The same with default parameters and a tokenizer folder (may be NULL). */
 I2I_API i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error);

@@ -6,6 +6,7 @@
 #include <new>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "i2i/i2i.h"
 #include "pipelines/generation.h"
 #include "pipelines/inpaint.h"
@@ -165,6 +166,7 @@ void i2i_model_defaults(i2i_model_params* p) {
 i2i_model* i2i_model_load_with(const char* path, const i2i_model_params* params, char** error) {
   try {
     if (!path) throw i2i::Error("no model path given");
+    i2i::init_runtime();  // malloc tuning, once per process (core/memory.h; I2I_NO_MALLOPT=1 opts out)
     i2i_model_params defaults;
     i2i_model_defaults(&defaults);
     const i2i_model_params& p = params ? *params : defaults;

@@ -1,6 +1,10 @@
 #include "core/memory.h"
 
+#include <atomic>
+#include <cstdlib>
+#include <cstring>
 #include <fstream>
+#include <mutex>
 #include <sstream>
 
 #include "core/tensor_arena.h"
@@ -39,6 +43,29 @@ void release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
+}
+
+namespace {
+std::atomic<bool> g_malloc_tuned{false};
+}  // namespace
+
+bool malloc_tuning_opted_out(const char* env_value) {
+  return env_value != nullptr && env_value[0] != '\0' && std::strcmp(env_value, "0") != 0;
+}
+
+void init_runtime() {
+  static std::once_flag once;
+  std::call_once(once, [] {
+    if (malloc_tuning_opted_out(std::getenv("I2I_NO_MALLOPT"))) return;
+#if defined(__GLIBC__)
+    const bool ok = mallopt(M_MMAP_THRESHOLD, 32 << 20) == 1 && mallopt(M_TRIM_THRESHOLD, 256 << 20) == 1;
+    g_malloc_tuned.store(ok);
+#endif
+  });
+}
+
+bool runtime_malloc_tuned() {
+  return g_malloc_tuned.load();
 }
 
 }  // namespace i2i

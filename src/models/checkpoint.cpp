@@ -1,21 +1,19 @@
 #include "models/checkpoint.h"
 
-#include <fstream>
-#include <regex>
-
 #include "core/error.h"
+#include "io/config_file.h"
+#include "models/model_config.h"
 
 namespace i2i {
 namespace fs = std::filesystem;
 namespace {
 
-nlohmann::json read_json_file(const fs::path& p) {
-  std::ifstream in(p);
-  if (!in) throw Error(p.string() + ": cannot read");
+// parse_prediction, with an error naming `origin` (the file the value came from).
+Prediction prediction_from(const std::string& value, const std::string& origin) {
   try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(p.string() + ": invalid JSON (" + std::string(e.what()) + ")");
+    return parse_prediction(value);
+  } catch (const Error& e) {
+    throw Error(origin + ": " + e.what());
   }
 }
 
@@ -46,7 +44,7 @@ void apply_sidecar(Checkpoint& ck, const nlohmann::json& j, const std::string& s
            ck.scheduler_config["prediction_type"].is_string())
     pred = ck.scheduler_config["prediction_type"].get<std::string>();
   if (!pred.empty()) {
-    ck.prediction = parse_prediction(pred);
+    ck.prediction = prediction_from(pred, source);
     ck.prediction_source = source;
   }
   ck.config_source = ck.config_source.empty() ? source : ck.config_source + ", " + source;
@@ -84,37 +82,47 @@ void classify_single_file(Checkpoint& ck) {
   }
 }
 
+// A diffusers pipeline folder (model_index.json): the component configs and what they tell.
+void classify_pipeline_folder(Checkpoint& ck) {
+  const fs::path& dir = ck.path;
+  read_config_json(dir / "model_index.json");  // only checked: the components are found by folder
+  for (auto [name, slot] : {std::pair{"unet", &ck.unet_config},
+                            {"vae", &ck.vae_config},
+                            {"text_encoder", &ck.text_encoder_config},
+                            {"text_encoder_2", &ck.text_encoder_2_config}})
+    if (fs::exists(dir / name / "config.json")) slot->update(read_config_json(dir / name / "config.json"));
+  const fs::path scheduler_file = dir / "scheduler" / "scheduler_config.json";
+  if (fs::exists(scheduler_file)) ck.scheduler_config.update(read_config_json(scheduler_file));
+  if (!fs::exists(dir / "unet" / "config.json"))
+    throw Error(dir.string() + ": diffusers folder without unet/config.json");
+  const std::string unet_file = (dir / "unet" / "config.json").string();
+  const std::string text_file = (dir / "text_encoder" / "config.json").string();
+  if (ck.unet_config.value("addition_embed_type", nlohmann::json()).is_string() ||
+      fs::exists(dir / "text_encoder_2"))
+    ck.family = ModelFamily::SDXL;
+  else if (json_get<std::string>(ck.text_encoder_config, "hidden_act", "", text_file) == "gelu")
+    ck.family = ModelFamily::SD2;
+  else
+    ck.family = ModelFamily::SD1;
+  ck.inpainting = json_get<int64_t>(ck.unet_config, "in_channels", 4, unet_file) == 9;
+  ck.config_source = "diffusers folder configs";
+  const std::string pred = json_get<std::string>(ck.scheduler_config, "prediction_type", "", scheduler_file);
+  if (!pred.empty()) {
+    ck.prediction = prediction_from(pred, scheduler_file.string());
+    ck.prediction_source = "scheduler/scheduler_config.json";
+  }
+  if (auto sf = ck.vae_config.find("scaling_factor"); sf != ck.vae_config.end() && !sf->is_null())
+    ck.vae_scaling_factor =
+        json_get<float>(ck.vae_config, "scaling_factor", 0.f, (dir / "vae/config.json").string());
+}
+
 void classify_folder(Checkpoint& ck) {
   const fs::path& dir = ck.path;
   if (fs::exists(dir / "model_index.json")) {
-    nlohmann::json index = read_json_file(dir / "model_index.json");
-    for (auto [name, slot] : {std::pair{"unet", &ck.unet_config},
-                              {"vae", &ck.vae_config},
-                              {"text_encoder", &ck.text_encoder_config},
-                              {"text_encoder_2", &ck.text_encoder_2_config}})
-      if (fs::exists(dir / name / "config.json")) slot->update(read_json_file(dir / name / "config.json"));
-    if (fs::exists(dir / "scheduler" / "scheduler_config.json"))
-      ck.scheduler_config.update(read_json_file(dir / "scheduler" / "scheduler_config.json"));
-    if (!fs::exists(dir / "unet" / "config.json"))
-      throw Error(dir.string() + ": diffusers folder without unet/config.json");
-    if (ck.unet_config.value("addition_embed_type", nlohmann::json()).is_string() ||
-        fs::exists(dir / "text_encoder_2"))
-      ck.family = ModelFamily::SDXL;
-    else if (ck.text_encoder_config.value("hidden_act", std::string()) == "gelu")
-      ck.family = ModelFamily::SD2;
-    else
-      ck.family = ModelFamily::SD1;
-    ck.inpainting = ck.unet_config.value("in_channels", 4) == 9;
-    ck.config_source = "diffusers folder configs";
-    if (ck.scheduler_config.contains("prediction_type")) {
-      ck.prediction = parse_prediction(ck.scheduler_config["prediction_type"].get<std::string>());
-      ck.prediction_source = "scheduler/scheduler_config.json";
-    }
-    if (ck.vae_config.contains("scaling_factor"))
-      ck.vae_scaling_factor = ck.vae_config["scaling_factor"].get<float>();
+    classify_pipeline_folder(ck);
   } else if (fs::exists(dir / "config.json")) {
-    nlohmann::json cfg = read_json_file(dir / "config.json");
-    std::string cls = cfg.value("_class_name", std::string());
+    nlohmann::json cfg = read_config_json(dir / "config.json");
+    std::string cls = json_get<std::string>(cfg, "_class_name", "", (dir / "config.json").string());
     if (cls == "ControlNetModel") {
       ck.family = ModelFamily::ControlNet;
       ck.controlnet_config = cfg;
@@ -168,36 +176,6 @@ fs::path Checkpoint::component_file(const std::string& component) const {
   throw Error(path.string() + ": no " + component + "/*.safetensors weights in the diffusers folder");
 }
 
-nlohmann::json read_ldm_yaml(const fs::path& path) {
-  std::ifstream in(path);
-  if (!in) throw Error(path.string() + ": cannot read");
-  nlohmann::json out = nlohmann::json::object();
-  std::regex kv(R"(^\s*([A-Za-z_]+)\s*:\s*["']?([^"'#\s]+)["']?\s*(#.*)?$)");
-  std::string line;
-  while (std::getline(in, line)) {
-    std::smatch m;
-    if (!std::regex_match(line, m, kv)) continue;
-    std::string key = m[1], value = m[2];
-    try {
-      if (key == "parameterization")
-        out["prediction_type"] = value == "v" ? "v_prediction" : "epsilon";
-      else if (key == "scale_factor")
-        out["vae_scaling_factor"] = std::stod(value);
-      else if (key == "num_heads" && std::stoi(value) > 0)
-        out["unet"]["attention_head_dim"] = std::stoi(value);
-      else if (key == "num_head_channels" && std::stoi(value) > 0)
-        out["unet"]["i2i_head_dim"] = std::stoi(value);
-      else if (key == "use_linear_in_transformer")
-        out["unet"]["use_linear_projection"] = value == "True" || value == "true";
-      else if (key == "context_dim")
-        out["unet"]["cross_attention_dim"] = std::stoi(value);
-    } catch (const std::exception&) {
-      throw Error(path.string() + ": cannot read '" + key + ": " + value + "'");
-    }
-  }
-  return out;
-}
-
 Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& options) {
   Checkpoint ck;
   ck.path = path;
@@ -220,7 +198,7 @@ Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& option
       json_sidecar = path.parent_path() / (path.stem().stem().string() + ".json");
     if (!options.model_config) {
       if (fs::exists(json_sidecar))
-        apply_sidecar(ck, read_json_file(json_sidecar), json_sidecar.string());
+        apply_sidecar(ck, read_config_json(json_sidecar), json_sidecar.string());
       else if (fs::exists(yaml_sidecar))
         apply_sidecar(ck, read_ldm_yaml(yaml_sidecar), yaml_sidecar.string());
     }
@@ -228,7 +206,7 @@ Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& option
   if (options.model_config) {
     const fs::path& p = *options.model_config;
     bool yaml = p.extension() == ".yaml" || p.extension() == ".yml";
-    apply_sidecar(ck, yaml ? read_ldm_yaml(p) : read_json_file(p), p.string());
+    apply_sidecar(ck, yaml ? read_ldm_yaml(p) : read_config_json(p), p.string());
   }
   if (ck.prediction_source.empty()) {
     // A bare single file says nothing about its prediction type. SD 2.x's 768-pixel models (the common

@@ -55,9 +55,19 @@ struct Checkpoint {
 // diffusion checkpoint, or truncated/corrupt.
 Checkpoint open_checkpoint(const std::filesystem::path& path, const CheckpointOptions& options = {});
 
-// Reads the few keys i2i understands from an LDM/A1111 `.yaml` config (a line-based scan, not a general
-// YAML parser): parameterization, scale_factor, num_heads, use_linear_in_transformer, context_dim.
-// Returns a sidecar-style JSON object ({"prediction_type", "vae_scaling_factor", "unet": {...}}).
+// Reads the few keys i2i understands from an LDM/A1111 `.yaml` config (models/ldm_yaml.cpp, yaml-cpp), each
+// at its own nested path, so a key of the same name elsewhere is not taken:
+//   model.params.parameterization ("eps" / "v")   -> "prediction_type" ("epsilon" / "v_prediction"); when
+//     absent from an ldm config (one with model.params.unet_config), "epsilon", LatentDiffusion's default
+//     (A1111's v2-inference.yaml for SD 2.x 512-base models has no parameterization)
+//   model.params.scale_factor                      -> "vae_scaling_factor"
+//   model.params.unet_config.params (SDXL's sgm configs: network_config.params):
+//     num_heads (when > 0) -> unet.attention_head_dim, num_head_channels (when > 0) -> unet.i2i_head_dim,
+//     use_linear_in_transformer -> unet.use_linear_projection, context_dim -> unet.cross_attention_dim
+// Returns a sidecar-style JSON object ({"prediction_type", "vae_scaling_factor", "unet": {...}}). Throws a
+// one-line i2i::Error naming the file when it is missing, larger than 256 KiB, binary, not YAML, nested too
+// deeply, without a top-level `model:` mapping, or holds a wrongly typed value for one of those keys.
+// Anchors and aliases are never expanded (only the mappings on those paths are visited).
 nlohmann::json read_ldm_yaml(const std::filesystem::path& path);
 
 }  // namespace i2i

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/python_json.h"
 
 namespace i2i {
 
@@ -90,8 +91,7 @@ ClipTextConfig infer_clip_text_config(const Weights& w, const nlohmann::json* hf
     }
     auto eps = cfg.find("layer_norm_eps");
     if (eps != cfg.end() && !eps->is_null()) {
-      check(eps->is_number(), where + ": config field 'layer_norm_eps' is not a number");
-      c.layer_norm_eps = eps->get<float>();
+      c.layer_norm_eps = static_cast<float>(json_number(*eps, where + ": config field 'layer_norm_eps'"));
     }
   }
   check(heads > 0 && c.hidden_size % heads == 0,

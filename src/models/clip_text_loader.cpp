@@ -1,9 +1,9 @@
 #include "models/clip_text_loader.h"
 
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/config_file.h"
 #include "models/openclip_text_keys.h"
 
 namespace i2i {
@@ -16,16 +16,6 @@ Weights weights_under(const SafeTensors& file, const std::string& prefix) {
   for (const std::string& name : file.names())
     if (name.compare(0, prefix.size(), prefix) == 0) all.add(name, file.get(name));
   return all.sub(prefix);
-}
-
-nlohmann::json read_json(const std::filesystem::path& path) {
-  std::ifstream in(path);
-  check(in.good(), path.string() + ": cannot open");
-  try {
-    return nlohmann::json::parse(in);
-  } catch (const nlohmann::json::exception& e) {
-    throw Error(path.string() + ": invalid JSON (" + e.what() + ")");
-  }
 }
 
 }  // namespace
@@ -80,7 +70,7 @@ LoadedClipText load_clip_text(const SafeTensors& file, ClipTextSlot slot, const 
 }
 
 LoadedClipText load_clip_text_folder(const std::filesystem::path& dir, Precision precision) {
-  const nlohmann::json cfg = read_json(dir / "config.json");
+  const nlohmann::json cfg = read_config_json(dir / "config.json");
   std::filesystem::path weights_path = dir / "model.safetensors";
   if (!std::filesystem::exists(weights_path) && std::filesystem::exists(dir / "model.fp16.safetensors"))
     weights_path = dir / "model.fp16.safetensors";

@@ -58,7 +58,7 @@ ControlNetConfig controlnet_config_from_json(const nlohmann::json& j, const std:
 }
 
 ControlNetConfig controlnet_config_from_file(const std::filesystem::path& path) {
-  return controlnet_config_from_json(read_json_file(path), path.string());
+  return controlnet_config_from_json(read_config_json(path), path.string());
 }
 
 ControlNetConfig infer_controlnet_config(const Weights& w, const nlohmann::json* json) {

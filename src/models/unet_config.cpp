@@ -158,7 +158,7 @@ UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& ori
 }
 
 UNetConfig unet_config_from_file(const std::filesystem::path& path) {
-  return unet_config_from_json(read_json_file(path), path.string());
+  return unet_config_from_json(read_config_json(path), path.string());
 }
 
 UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json) {

@@ -41,7 +41,7 @@ VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& origi
 }
 
 VaeConfig vae_config_from_file(const std::filesystem::path& path) {
-  return vae_config_from_json(read_json_file(path), path.string());
+  return vae_config_from_json(read_config_json(path), path.string());
 }
 
 VaeConfig infer_vae_config(const Weights& w, const nlohmann::json* json) {

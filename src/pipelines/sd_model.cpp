@@ -4,6 +4,7 @@
 #include <cctype>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "models/clip_text_loader.h"
 #include "models/ldm_keys.h"
 #include "models/unet_load.h"
@@ -82,6 +83,7 @@ AutoencoderKL load_vae_override(const fs::path& path, std::optional<float> scali
 }  // namespace
 
 SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
+  init_runtime();
   SdModel m;
   m.checkpoint = open_checkpoint(path, options.checkpoint);
   const Checkpoint& ck = m.checkpoint;

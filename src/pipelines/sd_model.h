@@ -41,7 +41,8 @@ struct SdModel {
 };
 
 // Loads everything needed to generate with the model at `path`. Throws i2i::Error naming the file and
-// the problem (unsupported family, missing tensors, no tokenizer, ...).
+// the problem (unsupported family, missing tensors, no tokenizer, ...). Calls init_runtime first (malloc
+// tuning, once per process; I2I_NO_MALLOPT=1 opts out, see core/memory.h).
 SdModel load_sd_model(const std::filesystem::path& path, const SdModelOptions& options = {});
 
 // The precision `choice` resolves to for a UNet of `unet_parameters` parameters on this CPU: auto is bf16

@@ -11,16 +11,17 @@ namespace i2i {
 namespace {
 
 bool get_bool(const nlohmann::json& v, const std::string& what) {
-  check(v.is_boolean(), what + ": expected true or false, got " + v.dump());
+  check(v.is_boolean(), what + ": expected true or false, got " + json_excerpt(v));
   return v.get<bool>();
 }
 int get_int(const nlohmann::json& v, const std::string& what) {
-  check(v.is_number_integer() || (v.is_number() && std::floor(v.get<double>()) == v.get<double>()),
-        what + ": expected an integer, got " + v.dump());
+  // The range check keeps a hostile 1e300 from an undefined conversion.
+  check(v.is_number() && std::floor(v.get<double>()) == v.get<double>() && std::fabs(v.get<double>()) < 2e9,
+        what + ": expected an integer, got " + json_excerpt(v));
   return static_cast<int>(v.get<double>());
 }
 std::string get_string(const nlohmann::json& v, const std::string& what) {
-  check(v.is_string(), what + ": expected a string, got " + v.dump());
+  check(v.is_string(), what + ": expected a string, got " + json_excerpt(v));
   return v.get<std::string>();
 }
 

@@ -16,6 +16,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "io/config_file.h"
 
 namespace i2i {
 namespace {
@@ -538,10 +539,14 @@ ClipTokenizer ClipTokenizer::load(const fs::path& dir, const ClipTokenizerOption
 ClipTokenizerOptions ClipTokenizer::options_for_folder(const fs::path& dir) {
   ClipTokenizerOptions options;
   for (const char* name : {"special_tokens_map.json", "tokenizer_config.json"}) {
-    std::ifstream in(dir / name);
-    if (!in) continue;
-    nlohmann::json j = nlohmann::json::parse(in, nullptr, /*allow_exceptions=*/false);
-    if (!j.is_object() || !j.contains("pad_token")) continue;
+    // Optional files: a missing or unreadable one is skipped, as transformers falls back to defaults.
+    nlohmann::json j;
+    try {
+      j = read_config_json(dir / name);
+    } catch (const Error&) {
+      continue;
+    }
+    if (!j.contains("pad_token")) continue;
     const nlohmann::json& pad = j["pad_token"];
     std::string content;
     if (pad.is_string())
