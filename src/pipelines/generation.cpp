@@ -67,6 +67,8 @@ Inputs read_inputs(const GenerationRequest& req) {
     in.source = to_rgb(*req.images.init);
   else if (!p.init_image.empty())
     in.source = to_rgb(read_image(p.init_image));
+  // (Before the size checks: a mask without an init image is that mistake, not a txt2img without a size.)
+  check(in.source || (!req.images.mask && p.mask.empty()), "inpainting needs an init image");
   const std::string init_name = p.init_image.empty() ? "the init image" : p.init_image;
   in.width = p.width ? p.width : in.source ? in.source->width / 8 * 8 : 0;
   in.height = p.height ? p.height : in.source ? in.source->height / 8 * 8 : 0;
@@ -78,7 +80,6 @@ Inputs read_inputs(const GenerationRequest& req) {
   std::optional<Image> mask = req.images.mask;
   if (!mask && !p.mask.empty()) mask = read_image(p.mask);
   if (!mask) return in;
-  check(in.source.has_value(), "inpainting needs an init image");
   in.mask = read_mask(*mask);
   if (in.mask->width != in.source->width || in.mask->height != in.source->height) {
     in.notices.push_back((p.mask.empty() ? "the mask" : "the mask " + p.mask) + " is " +

@@ -48,6 +48,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   const stages::StepWindow window = stages::get_timesteps(*scheduler, req, plan);
   const stages::InitialLatents init =
       stages::prepare_latents(model, req, plan, *scheduler, window, noise.sources, result);
+  result.initial_latents = init.latents;
   result.latents =
       stages::denoise(model, req, plan, *scheduler, window, context, init, noise.sources, on_step, result);
   stages::throw_if_cancelled(req.cancel);

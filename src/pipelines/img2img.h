@@ -68,6 +68,7 @@ using StepCallback = std::function<bool(const StepInfo&)>;
 
 struct Img2ImgResult {
   Tensor latents;                    // [B, h, w, 4] NHWC after the last step (before / scaling_factor)
+  Tensor initial_latents;            // [B, h, w, 4] the latents entering the first step
   Tensor images;                     // [B, H, W, 3] NHWC in [0, 1]
   std::vector<Tensor> step_latents;  // after each step
   std::vector<double> step_timesteps;

@@ -58,24 +58,14 @@ fs::path fixture_path(const std::string& rel) {
 }
 
 std::vector<std::string> fixture_args(const std::string& command, const std::string& model) {
-  return {command,
-          "--model",
-          fixture_path(model).string(),
-          "--tokenizer",
-          fixture_path("tokenizer").string(),
-          "--init",
-          fixture_path("cases/inputs/astronaut_64.png").string(),
-          "--prompt",
-          "a photograph of an astronaut riding a horse, highly detailed",
-          "--negative-prompt",
-          "blurry, low quality, watermark",
-          "--steps",
-          "10",
-          "--cfg-scale",
-          "7.5",
-          "--seed",
-          "1234",
-          "--quiet"};
+  std::vector<std::string> args = {command, "--model", fixture_path(model).string(), "--tokenizer",
+                                   fixture_path("tokenizer").string()};
+  if (command != "txt2img")
+    args.insert(args.end(), {"--init", fixture_path("cases/inputs/astronaut_64.png").string()});
+  args.insert(args.end(), {"--prompt", "a photograph of an astronaut riding a horse, highly detailed",
+                           "--negative-prompt", "blurry, low quality, watermark", "--steps", "10",
+                           "--cfg-scale", "7.5", "--seed", "1234", "--quiet"});
+  return args;
 }
 
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more) {

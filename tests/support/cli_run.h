@@ -17,8 +17,8 @@ struct CmdResult {
 // Runs I2I_BINARY with `args` in `dir` (stdout / stderr captured through files there).
 CmdResult run_i2i(const std::vector<std::string>& args, const std::filesystem::path& dir);
 // The fixtures' pipeline settings as `i2i <command>` arguments: `model` (a path under the fixtures folder),
-// the fixture tokenizer, init image astronaut_64.png, the fixtures' prompt pair, 10 steps, CFG 7.5, seed
-// 1234, --quiet. Tests append what they vary with `with`.
+// the fixture tokenizer, init image astronaut_64.png (not for txt2img), the fixtures' prompt pair, 10 steps,
+// CFG 7.5, seed 1234, --quiet. Tests append what they vary with `with`.
 std::vector<std::string> fixture_args(const std::string& command, const std::string& model);
 // `args` followed by `more` (a later flag wins over an earlier one).
 std::vector<std::string> with(std::vector<std::string> args, const std::vector<std::string>& more);

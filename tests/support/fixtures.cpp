@@ -65,16 +65,18 @@ std::string python_json_to_json(const std::string& text) {
   return out;
 }
 
+nlohmann::json read_python_json(const std::filesystem::path& path) {
+  std::ifstream in(path);
+  if (!in) throw std::runtime_error("cannot read " + path.string());
+  std::stringstream text;
+  text << in.rdbuf();
+  return nlohmann::json::parse(python_json_to_json(text.str()));
+}
+
 }  // namespace
 
 const nlohmann::json& cases_json() {
-  static const nlohmann::json j = [] {
-    std::ifstream in(fixtures_dir() / "cases" / "cases.json");
-    if (!in) throw std::runtime_error("cannot read " + (fixtures_dir() / "cases" / "cases.json").string());
-    std::stringstream text;
-    text << in.rdbuf();
-    return nlohmann::json::parse(python_json_to_json(text.str()));
-  }();
+  static const nlohmann::json j = read_python_json(fixtures_dir() / "cases" / "cases.json");
   return j;
 }
 
@@ -92,6 +94,38 @@ const SafeTensors& group_file(const std::string& group) {
 
 Tensor ref_tensor(const std::string& group, const nlohmann::json& ref) {
   return group_file(group).get(ref.at("key").get<std::string>());
+}
+
+const nlohmann::json& index_json(const std::string& index) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<nlohmann::json>> indexes;
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = indexes[index];
+  if (!slot) slot = std::make_unique<nlohmann::json>(read_python_json(fixtures_dir() / "cases" / index));
+  return *slot;
+}
+
+const SafeTensors& index_tensors(const std::string& index) {
+  static std::mutex mu;
+  static std::map<std::string, std::unique_ptr<SafeTensors>> files;
+  const std::string file = index_json(index).at("file").get<std::string>();
+  std::lock_guard<std::mutex> lock(mu);
+  auto& slot = files[index];
+  if (!slot) slot = std::make_unique<SafeTensors>(SafeTensors::open(fixtures_dir() / "cases" / file));
+  return *slot;
+}
+
+const nlohmann::json& find_index_case(const std::string& index, const std::string& group,
+                                      const std::string& id) {
+  for (const auto& c : index_json(index).at("groups").at(group).at("cases"))
+    if (c.at("id").get<std::string>() == id) return c;
+  throw std::runtime_error("no case '" + id + "' in group '" + group + "' of " + index);
+}
+
+std::filesystem::path case_png(const std::string& rel) {
+  // cases.json names PNGs relative to cases/ ("pipelines/x.png"), the later indexes relative to the
+  // fixtures folder ("cases/txt2img/pipelines/x.png").
+  return rel.rfind("cases/", 0) == 0 ? fixtures_dir() / rel : fixtures_dir() / "cases" / rel;
 }
 
 const nlohmann::json& find_case(const std::string& group, const std::string& id) {

@@ -33,6 +33,16 @@ Tensor ref_tensor(const std::string& group, const nlohmann::json& ref);
 // The case of `group` with this id (fails the test if absent).
 const nlohmann::json& find_case(const std::string& group, const std::string& id);
 
+// The case indexes beside cases.json (cases/<index>, e.g. "txt2img.json": {"file": ..., "groups": {...}}),
+// parsed once; the index's tensor file (its "file"), opened once; its case `id` in `group` (throws if
+// absent).
+const nlohmann::json& index_json(const std::string& index);
+const SafeTensors& index_tensors(const std::string& index);
+const nlohmann::json& find_index_case(const std::string& index, const std::string& group,
+                                      const std::string& id);
+// A PNG a case names (its "images_png" entries), whichever folder the index counts from.
+std::filesystem::path case_png(const std::string& rel);
+
 // The fixture models' folder (../shared/fixtures/models).
 const std::filesystem::path& models_dir();
 

@@ -5,6 +5,7 @@
 #include <nlohmann/json.hpp>
 #include <string>
 
+#include "io/safetensors.h"
 #include "pipelines/img2img.h"
 #include "pipelines/sd_model.h"
 
@@ -23,11 +24,15 @@ constexpr double kStageTol = 1e-4;
 
 // A fixture model (models/<name>, a file or a folder), float32, loaded once per name.
 const SdModel& fixture_model(const std::string& name);
-// The request a case describes: prompt, strength, steps, guidance, sampler, init image and (if the case has
-// one) the mask. ControlNet units are left to the caller.
+// The request a case describes: prompt, strength, steps, guidance, sampler, batch size, init image and (if
+// the case has one) the mask; a case without input images (txt2img.json) is txt2img at its width x height.
+// ControlNet units are left to the caller.
 Img2ImgRequest request_for_case(const nlohmann::json& c);
-// Compares embeddings, step count, final latents, images_np, the PNGs (within one level everywhere, equal
-// almost everywhere) and, for inpainting cases, the mask and masked-image latents fed to the UNet.
+// Compares embeddings, the timesteps and latents of every step, final latents, images_np, the PNGs
+// (within one level everywhere, equal almost everywhere) and, for inpainting cases, the mask and
+// masked-image latents fed to the UNet. `tensors`: the case's tensor file (default: cases.json's
+// "pipelines" group).
+void expect_matches_case(const Img2ImgResult& r, const nlohmann::json& c, const SafeTensors& tensors);
 void expect_matches_case(const Img2ImgResult& r, const nlohmann::json& c);
 
 }  // namespace i2i::test
