@@ -230,7 +230,10 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& req) {
   validate_request(req);
   const GenerationParams& p = req.params;
   const Inputs in = read_inputs(req);
-  const int64_t seed = p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}());
+  // A random seed leaves room for seed + k of every image.
+  const int64_t images = static_cast<int64_t>(p.batch_size) * p.batch_count;
+  const int64_t seed =
+      p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}() % (4294967296LL - images));
   std::optional<InpaintSetup> setup;
   if (in.mask) {
     if (mask_is_empty(process_mask(*in.mask, p.mask_options))) return nothing_to_repaint(req, in, seed);

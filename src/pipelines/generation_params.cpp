@@ -67,6 +67,11 @@ void GenerationParams::validate() const {
         std::to_string(mask_options.padding));
   for (size_t i = 0; i < controls.size(); ++i) validate_control(controls[i], i);
   if (seed < -1 || seed > 4294967295LL) bad("{seed} must be -1 (random) or between 0 and 4294967295");
+  // Image k uses seed + k, which must stay a seed too (it is what the picture's parameters text records).
+  const int64_t images = static_cast<int64_t>(batch_size) * batch_count;
+  if (seed >= 0 && seed + images - 1 > 4294967295LL)
+    bad("{seed} " + std::to_string(seed) + " with " + std::to_string(images) +
+        " images goes past 4294967295 (image k uses seed + k)");
 }
 
 }  // namespace i2i
