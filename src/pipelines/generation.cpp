@@ -18,10 +18,13 @@
 namespace i2i {
 namespace fs = std::filesystem;
 
-ModelSet::ModelSet(SdModel model) : model_(std::move(model)) {}
+ModelSet::ModelSet(SdModel model) : model_(std::move(model)), path_(model_.checkpoint.path) {}
 
 std::unique_ptr<ModelSet> ModelSet::load(const fs::path& path, const SdModelOptions& options) {
-  return std::make_unique<ModelSet>(load_sd_model(path, options));
+  auto set = std::make_unique<ModelSet>(load_sd_model(path, options));
+  set->path_ = path;
+  set->vae_override_ = options.vae;
+  return set;
 }
 
 std::shared_ptr<const ControlNet> ModelSet::controlnet(const std::string& path) {
@@ -226,8 +229,11 @@ void validate_request(const GenerationRequest& req) {
   canonical_sampler_name(req.params.sampler);  // an unknown sampler fails here, before any work
 }
 
-GenerationResult generate(ModelSet& models, const GenerationRequest& req) {
-  validate_request(req);
+GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
+  validate_request(request);
+  GenerationRequest req = request;
+  if (req.params.model.empty()) req.params.model = models.path().string();
+  if (req.params.vae.empty()) req.params.vae = models.vae_override().string();
   const GenerationParams& p = req.params;
   const Inputs in = read_inputs(req);
   // A random seed leaves room for seed + k of every image.

@@ -46,6 +46,10 @@ class ModelSet {
                                         const SdModelOptions& options = {});
 
   const SdModel& model() const { return model_; }
+  // Where the model and its VAE override (empty: none) were loaded from: what a request's parameters text
+  // records when the request names no model.
+  const std::filesystem::path& path() const { return path_; }
+  const std::filesystem::path& vae_override() const { return vae_override_; }
   // The ControlNet at `path` (file or diffusers folder) at the model's precision, loaded and checked
   // against the model on the first call for that path, then shared. Thread-safe.
   std::shared_ptr<const ControlNet> controlnet(const std::string& path);
@@ -55,6 +59,7 @@ class ModelSet {
  private:
   friend struct GenerationLock;
   SdModel model_;
+  std::filesystem::path path_, vae_override_;
   std::mutex controlnets_mutex_;
   std::map<std::string, std::shared_ptr<const ControlNet>> controlnets_;
   std::mutex run_mutex_;  // one generate() at a time
@@ -86,7 +91,9 @@ struct GeneratedImage {
 };
 
 struct GenerationRequest {
-  GenerationParams params;  // the settings; recorded in every picture's parameters text
+  // The settings; recorded in every picture's parameters text. `model` and `vae` only name what the
+  // ModelSet holds (left empty, the ModelSet's paths are recorded).
+  GenerationParams params;
   GenerationImages images;
   // Debugging: noise drawn from these tensors in order (a safetensors file's tensors) instead of seeds.
   std::vector<Tensor> replay_noise;
