@@ -4,6 +4,7 @@
  *   embed_img2img MODEL TOKENIZER INIT WIDTH HEIGHT STEPS STRENGTH SEED OUT.png
  *
  * Prints "load S generate S" (seconds) on stdout. */
+#define _POSIX_C_SOURCE 199309L
 #include <stdio.h>
 #include <stdlib.h>
 #include <time.h>
