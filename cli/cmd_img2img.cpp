@@ -21,7 +21,7 @@ int run_generation(int argc, char** argv, GenerationCommand kind) {
   const auto& options = kind == GenerationCommand::Txt2Img ? txt2img_options() : generation_options();
   Args a(argc, argv, 2, options);
   if (a.has("help")) {
-    std::printf("usage: i2i %s --model PATH%s --prompt TEXT [options]\n\n%s", command,
+    std::printf("usage: i2i %s --model PATH%s [--prompt TEXT] [options]\n\n%s", command,
                 kind == GenerationCommand::Txt2Img   ? ""
                 : kind == GenerationCommand::Inpaint ? " --init IMAGE --mask IMAGE"
                                                      : " --init IMAGE",
@@ -38,6 +38,7 @@ int run_generation(int argc, char** argv, GenerationCommand kind) {
   const fs::path out_base = a.get_or("output", "output.png");
   check_png_output(out_base);
 
+  read_request_images(req);  // a bad picture is reported before the model loads
   const bool quiet = a.has("quiet");
   if (!quiet) std::fprintf(stderr, "loading %s\n", req.params.model.c_str());
   std::unique_ptr<ModelSet> models = ModelSet::load(req.params.model, model_options_from_args(a, req.params));

@@ -133,6 +133,7 @@ SdModelOptions model_options_from_args(const Args& a, const GenerationParams& p)
 
 std::string flag_for_parameter(const std::string& name) {
   if (name == "control_image") return "--control";
+  if (name == "schedule") return "--scheduler";
   std::string flag = "--" + name;
   std::replace(flag.begin(), flag.end(), '_', '-');
   return flag;

@@ -7,13 +7,17 @@
 #include <gtest/gtest.h>
 
 #include <chrono>
+#include <cmath>
 #include <condition_variable>
+#include <fstream>
 #include <mutex>
 #include <thread>
 
 #include "io/image.h"
 #include "io/parameters.h"
+#include "pipelines/infotext.h"
 #include "sampling/rng_torch.h"
+#include "sampling/scheduler.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
 
@@ -455,6 +459,123 @@ TEST(Generate, AllBlackMaskLeavesTheSource) {
   EXPECT_EQ(r.images[0].image.pixels, to_rgb(source).pixels);
   EXPECT_EQ(r.images[0].seed, 1234);
   EXPECT_EQ(steps, 0);
+}
+
+// --- what a hostile review found (each was a silent wrong result, a hang or a late error) ---------------
+
+// A VAE scaling factor of 0 (or NaN weights, or a broken schedule) used to end in a black picture and exit
+// status 0: now an error, and no picture.
+TEST(GenerateHostile, NonFiniteLatentsAreAnErrorNotABlackPicture) {
+  const fs::path src = test::models_dir() / "tiny-sd15";
+  const fs::path dst = test::temp_dir("gen_zero_scale") / "tiny-sd15";
+  for (const auto& e : fs::recursive_directory_iterator(src)) {
+    const fs::path to = dst / fs::relative(e.path(), src);
+    if (e.is_directory())
+      fs::create_directories(to);
+    else if (e.path() == src / "vae" / "config.json") {
+      nlohmann::json j = nlohmann::json::parse(std::ifstream(e.path()));
+      j["scaling_factor"] = 0.0;
+      std::ofstream(to) << j.dump();
+    } else
+      fs::create_symlink(e.path(), to);
+  }
+  SdModelOptions o;
+  o.tokenizer = test::fixture_path("tokenizer");
+  o.precision = PrecisionChoice::F32;
+  std::unique_ptr<ModelSet> m = ModelSet::load(dst, o);
+  GenerationRequest req = txt2img_request(2);
+  int images = 0;
+  req.on_image = [&](const GeneratedImage&) { ++images; };
+  try {
+    generate(*m, req);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("NaN or infinite"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(images, 0);
+}
+
+TEST(GenerateHostile, BrokenSchedulerNumbersAreRefused) {
+  nlohmann::json bad = sd15_scheduler_config();
+  bad["beta_end"] = std::nan("");
+  EXPECT_THROW(SchedulerConfig::from_json(bad), Error);
+  bad = sd15_scheduler_config();
+  bad["steps_offset"] = 5000;
+  EXPECT_THROW(SchedulerConfig::from_json(bad), Error);
+  EXPECT_NO_THROW(SchedulerConfig::from_json(sd15_scheduler_config()));
+}
+
+// The size cap holds for sizes taken from the init image too (an 8200-pixel-wide init used to run).
+TEST(GenerateHostile, InitImageLargerThanTheCapIsRefused) {
+  GenerationRequest req = img2img_request();
+  req.params.init_image.clear();
+  req.images.init = Image(8200, 16, 3);
+  try {
+    generate(shared_models(), req);
+    FAIL() << "no error";
+  } catch (const ParameterError& e) {
+    EXPECT_NE(std::string(e.what()).find("larger than 8192"), std::string::npos) << e.what();
+  }
+  req.params.width = 64;  // an explicit size makes it usable (the picture is resized)
+  req.params.height = 16;
+  EXPECT_EQ(generate(shared_models(), req).images.size(), 1u);
+}
+
+// A progress callback that calls generate() on the same ModelSet used to wait for itself forever.
+TEST(GenerateHostile, ReentrantCallIsAnErrorNotADeadlock) {
+  GenerationRequest req = txt2img_request(2);
+  req.progress = [](const GenerationProgress&) {
+    generate(shared_models(), txt2img_request(1));
+    return true;
+  };
+  try {
+    generate(shared_models(), req);
+    FAIL() << "no error";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("own callbacks"), std::string::npos) << e.what();
+  }
+  EXPECT_EQ(generate(shared_models(), txt2img_request(1)).images.size(), 1u);  // still usable
+}
+
+TEST(GenerateHostile, BracesInFileNamesAreNotParameters) {
+  const ParameterError e(Error::literal("/tmp/{seed}/cn.safetensors") + ": give it as a {control_model}");
+  EXPECT_STREQ(e.what(), "/tmp/{seed}/cn.safetensors: give it as a control_model");
+  EXPECT_EQ(e.render([](const std::string& n) { return "--" + n; }),
+            "/tmp/{seed}/cn.safetensors: give it as a --control_model");
+}
+
+// Numbers read back from a PNG's parameters text are whole numbers in range, or an error naming the key
+// (they were cast to int: 1e20 steps became -2147483648, "Seed: 7.9" became 7).
+TEST(GenerateHostile, InfotextNumbersOutOfRangeAreErrors) {
+  for (const char* text : {"x\nSteps: 1e20", "x\nSteps: nan", "x\nSize: 99999999999x64", "x\nSeed: 7.9",
+                           "x\nClip skip: nan", "x\nSize: 64.9x64"}) {
+    SCOPED_TRACE(text);
+    GenerationParams p;
+    // (A1111's reader takes a last line as parameters only when it has at least three of them.)
+    const GenerationParameters info =
+        parse_parameters(std::string(text) + ", Sampler: Euler a, CFG scale: 7");
+    ASSERT_GE(info.params.size(), 3u);
+    EXPECT_THROW(apply_infotext(info, p), Error);
+  }
+}
+
+// Files and settings are checked before a model is loaded: a missing init image is named even when the
+// model does not exist either, and a strength that leaves no step fails in validate_request.
+TEST(GenerateHostile, InputsAreCheckedBeforeTheModel) {
+  const fs::path dir = test::temp_dir("gen_early");
+  test::CmdResult r = test::run_i2i({"img2img", "--model", "no-such-model.safetensors", "--init",
+                                     "missing.png", "--prompt", "x", "--quiet"},
+                                    dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("missing.png"), std::string::npos) << r.err;
+  GenerationRequest req = img2img_request();
+  req.params.steps = 2;
+  req.params.strength = 0.3;
+  EXPECT_THROW(validate_request(req), ParameterError);
+  req = img2img_request();
+  req.params.sampler = "DDIM";
+  req.params.schedule = "karras";
+  EXPECT_THROW(validate_request(req), Error);
 }
 
 }  // namespace

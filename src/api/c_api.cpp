@@ -73,6 +73,10 @@ i2i::GenerationParams params_of(const i2i_generation_params& p) {
   g.sampler = str(p.sampler, "Euler a");
   g.schedule = str(p.schedule);
   g.seed = p.seed;
+  if (p.rng != I2I_RNG_CPU && p.rng != I2I_RNG_GPU)
+    throw i2i::ParameterError("{rng} must be 0 (cpu) or 1 (gpu)");
+  if (p.resize_mode < I2I_RESIZE_JUST || p.resize_mode > I2I_RESIZE_FILL)
+    throw i2i::ParameterError("{resize_mode} must be 0, 1 or 2");
   g.rng = p.rng == I2I_RNG_GPU ? i2i::GenerationParams::Rng::Gpu : i2i::GenerationParams::Rng::Cpu;
   g.width = p.width;
   g.height = p.height;
@@ -159,6 +163,7 @@ const char* i2i_version(void) {
 }
 
 void i2i_model_defaults(i2i_model_params* p) {
+  if (!p) return;
   *p = i2i_model_params{};
   p->precision = "auto";
 }
@@ -194,6 +199,7 @@ void i2i_model_free(i2i_model* model) {
 }
 
 void i2i_control_unit_defaults(i2i_control_unit* u) {
+  if (!u) return;
   *u = i2i_control_unit{};
   u->preprocess = "none";
   u->canny_low = 100;
@@ -203,6 +209,7 @@ void i2i_control_unit_defaults(i2i_control_unit* u) {
 }
 
 void i2i_generation_defaults(i2i_generation_params* p) {
+  if (!p) return;
   *p = i2i_generation_params{};
   const i2i::GenerationParams g;
   const i2i::MaskOptions m;
@@ -270,6 +277,7 @@ const char* i2i_sampler_name(int index) {
 }
 
 void i2i_img2img_defaults(i2i_img2img_params* p) {
+  if (!p) return;
   *p = i2i_img2img_params{};
   p->prompt = "";
   p->strength = 0.75;

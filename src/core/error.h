@@ -10,10 +10,20 @@ namespace i2i {
 class Error : public std::runtime_error {
  public:
   explicit Error(const std::string& message) : std::runtime_error(message) {}
+  // `text` (a file name, a user's value) for a ParameterError message: its braces are not parameter names.
+  static std::string literal(const std::string& text) {
+    std::string out;
+    for (char c : text) {
+      out += c;
+      if (c == '{') out += '{';
+    }
+    return out;
+  }
 };
 
 // A bad value of a named request parameter. The message is written with parameter names in braces
-// ("{strength} must be between 0 and 1, got 2"; names are lower case and '_'): what() shows them bare
+// ("{strength} must be between 0 and 1, got 2"; names are lower case and '_'; "{{" is a literal brace, see
+// Error::literal): what() shows them bare
 // ("strength must be ..."), and a front end shows them in its own words (the CLI: "--strength must be ...")
 // through render().
 class ParameterError : public Error {
@@ -36,6 +46,11 @@ class ParameterError : public Error {
       // Only {lower_case_names} are parameters (a brace in a file name stays as it is).
       for (size_t k = i + 1; close != std::string::npos && k < close; ++k)
         if (!((t[k] >= 'a' && t[k] <= 'z') || t[k] == '_')) close = std::string::npos;
+      if (t[i] == '{' && i + 1 < t.size() && t[i + 1] == '{') {  // "{{": a literal brace (Error::literal)
+        out += '{';
+        ++i;
+        continue;
+      }
       if (close == std::string::npos || close == i + 1) {
         out += t[i];
         continue;

@@ -67,7 +67,7 @@ void classify_single_file(Checkpoint& ck) {
     else
       throw Error(ck.path.string() + ": has a UNet but no text encoder (cond_stage_model.* / conditioner.*)");
     if (!has_prefix(st, "first_stage_model."))
-      throw ParameterError(ck.path.string() +
+      throw ParameterError(Error::literal(ck.path.string()) +
                            ": has a UNet but no VAE (first_stage_model.*); give one as the {vae}");
   } else if (has_prefix(st, "control_model.")) {
     ck.family = ModelFamily::ControlNet;

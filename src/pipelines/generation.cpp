@@ -47,10 +47,25 @@ void ModelSet::clear_controlnets() {
   controlnets_.clear();
 }
 
+namespace {
+// The ModelSets this thread is generating with: a callback that calls generate() on one of them again
+// would wait for itself forever.
+thread_local std::vector<const ModelSet*> generating;
+}  // namespace
+
 // Holds a ModelSet for one generate() call.
 struct GenerationLock {
-  std::lock_guard<std::mutex> lock;
-  explicit GenerationLock(ModelSet& m) : lock(m.run_mutex_) {}
+  const ModelSet& set;
+  std::unique_lock<std::mutex> lock;
+  explicit GenerationLock(ModelSet& m) : set(m), lock(m.run_mutex_, std::defer_lock) {
+    if (std::find(generating.begin(), generating.end(), &m) != generating.end())
+      throw Error("generate() was called from one of its own callbacks on the same model set");
+    lock.lock();
+    generating.push_back(&m);
+  }
+  ~GenerationLock() { generating.erase(std::find(generating.begin(), generating.end(), &set)); }
+  GenerationLock(const GenerationLock&) = delete;
+  GenerationLock& operator=(const GenerationLock&) = delete;
 };
 
 namespace {
@@ -75,6 +90,11 @@ Inputs read_inputs(const GenerationRequest& req) {
   const std::string init_name = p.init_image.empty() ? "the init image" : p.init_image;
   in.width = p.width ? p.width : in.source ? in.source->width / 8 * 8 : 0;
   in.height = p.height ? p.height : in.source ? in.source->height / 8 * 8 : 0;
+  if (in.source && (in.width > kMaxGenerationSide || in.height > kMaxGenerationSide))
+    throw ParameterError(Error::literal(init_name) + ": the image is " + std::to_string(in.source->width) +
+                         "x" + std::to_string(in.source->height) + ", larger than " +
+                         std::to_string(kMaxGenerationSide) +
+                         " pixels a side: give a smaller {width} and {height}");
   if (in.source && (in.width < 8 || in.height < 8))
     throw Error(init_name + ": the image is " + std::to_string(in.source->width) + "x" +
                 std::to_string(in.source->height) + ", smaller than the 8x8 minimum");
@@ -225,8 +245,21 @@ void run_batches(const SdModel& model, const GenerationRequest& req, const Img2I
 }  // namespace
 
 void validate_request(const GenerationRequest& req) {
-  req.params.validate();
-  canonical_sampler_name(req.params.sampler);  // an unknown sampler fails here, before any work
+  const GenerationParams& p = req.params;
+  p.validate();
+  // An unknown sampler or schedule, or one that does not fit the sampler, fails here, before any work.
+  make_scheduler(p.sampler, SchedulerConfig::from_json(sd15_scheduler_config()), p.schedule);
+  if (req.images.init || !p.init_image.empty()) check_denoising_steps(p.steps, p.strength);
+}
+
+void read_request_images(GenerationRequest& req) {
+  const GenerationParams& p = req.params;
+  if (!req.images.init && !p.init_image.empty()) req.images.init = read_image(p.init_image);
+  if (!req.images.mask && !p.mask.empty()) req.images.mask = read_image(p.mask);
+  req.images.controls.resize(std::max(req.images.controls.size(), p.controls.size()));
+  for (size_t i = 0; i < p.controls.size(); ++i)
+    if (!req.images.controls[i] && !p.controls[i].image.empty())
+      req.images.controls[i] = read_image(p.controls[i].image);
 }
 
 GenerationResult generate(ModelSet& models, const GenerationRequest& request) {

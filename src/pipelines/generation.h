@@ -113,9 +113,13 @@ struct GenerationResult {
   std::vector<std::string> notices;  // things the user should know (e.g. "the mask was resized to the image")
 };
 
-// The checks generate() starts with (settings and sampler name; no file is read): front ends call it to
-// fail fast, before loading a model. Throws ParameterError.
+// The checks generate() starts with (settings, sampler and schedule names, a strength that leaves no step;
+// no file is read): front ends call it to fail fast, before loading a model. Throws ParameterError.
 void validate_request(const GenerationRequest& request);
+
+// Reads every picture the params name by path that the request does not hold in memory yet (init image,
+// mask, control images), so that a bad file is reported before a model is loaded. Throws i2i::Error.
+void read_request_images(GenerationRequest& request);
 
 // Runs the request. Throws ParameterError for bad settings (naming the parameter), i2i::Error for bad
 // files, images or models, and Cancelled when cancelled.

@@ -1,8 +1,10 @@
 #include "pipelines/generation_params.h"
 
 #include <algorithm>
+#include <cmath>
 
 #include "core/error.h"
+#include "pipelines/infotext.h"
 
 namespace i2i {
 
@@ -32,7 +34,7 @@ void validate_control(const ControlParams& c, size_t i) {
     bad(who + "{control_start} and {control_end} must be between 0 and 1");
   if (c.guidance_start > c.guidance_end) bad(who + "{control_start} is after {control_end}");
   if (c.preprocess != "none" && c.preprocess != "canny")
-    bad(who + "unknown preprocessor '" + c.preprocess + "' (none or canny)");
+    bad(who + "unknown preprocessor '" + Error::literal(c.preprocess) + "' (none or canny)");
   if (c.canny_low < 0 || c.canny_high < 0 || c.canny_low > 255 * 8 || c.canny_high > 255 * 8)
     bad(who + "Canny thresholds ({canny_low}, {canny_high}) must be between 0 and 2040");
 }
@@ -41,11 +43,12 @@ void validate_control(const ControlParams& c, size_t i) {
 
 void GenerationParams::validate() const {
   if (!(strength >= 0.0 && strength <= 1.0))
-    bad("{strength} must be between 0 and 1, got " + std::to_string(strength));
+    bad("{strength} must be between 0 and 1, got " + format_number(strength));
   if (steps < 1) bad("{steps} must be at least 1, got " + std::to_string(steps));
   if (steps > 1000) bad("{steps} must be at most 1000, got " + std::to_string(steps));
-  if (!(cfg_scale >= 0.0)) bad("{cfg_scale} must not be negative, got " + std::to_string(cfg_scale));
-  if (cfg_scale > 100.0) bad("{cfg_scale} " + std::to_string(cfg_scale) + " is too large (at most 100)");
+  if (std::isnan(cfg_scale)) bad("{cfg_scale} must be a number");
+  if (!(cfg_scale >= 0.0)) bad("{cfg_scale} must not be negative, got " + format_number(cfg_scale));
+  if (cfg_scale > 100.0) bad("{cfg_scale} " + format_number(cfg_scale) + " is too large (at most 100)");
   for (auto [param, v] : {std::pair{"{width}", width}, {"{height}", height}}) {
     const std::string name = param;
     if (v < 0) bad(name + " must be a positive number of pixels, got " + std::to_string(v));

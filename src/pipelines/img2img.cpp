@@ -37,6 +37,13 @@ Image tensor_to_image(const Tensor& images, int64_t b) {
   return img;
 }
 
+void check_denoising_steps(int steps, double strength) {
+  if (strength > 0 && std::min(static_cast<int>(steps * strength), steps) == 0)
+    throw ParameterError("{strength} " + std::to_string(strength) + " with " + std::to_string(steps) +
+                         " steps leaves no denoising step (img2img runs int(steps x strength) steps): raise "
+                         "{steps} or {strength}");
+}
+
 Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
                           const std::vector<NoiseSource*>& noise_in, const StepCallback& on_step) {
   const stages::Plan plan = stages::check_request(model, req, noise_in.size());

@@ -93,6 +93,10 @@ struct Img2ImgResult {
 Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& request,
                           const std::vector<NoiseSource*>& noise, const StepCallback& on_step = {});
 
+// img2img runs the last int(steps x strength) steps: a positive strength that leaves none is a
+// ParameterError (strength 0 is fine: the picture only goes through the VAE).
+void check_denoising_steps(int steps, double strength);
+
 // uint8 image -> [1, H, W, 3] in [-1, 1] (x / 255 * 2 - 1 in float32, as diffusers).
 Tensor image_to_tensor(const Image& rgb);
 // A mask image -> [1, H, W, 1] in [0, 1]: grey (PIL convert("L"), alpha dropped) / 255 in float32, as

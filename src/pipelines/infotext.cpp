@@ -1,6 +1,8 @@
 #include "pipelines/infotext.h"
 
+#include <algorithm>
 #include <charconv>
+#include <cmath>
 #include <filesystem>
 
 #include "core/error.h"
@@ -136,9 +138,9 @@ void apply_controlnet_unit(const std::string& key, const std::string& text, Cont
     else if (k == "Guidance End")
       c.guidance_end = number(what, v);
     else if (k == "Threshold A")
-      c.canny_low = static_cast<int>(number(what, v));
+      c.canny_low = static_cast<int>(std::clamp(number(what, v), -1e6, 1e6));
     else if (k == "Threshold B")
-      c.canny_high = static_cast<int>(number(what, v));
+      c.canny_high = static_cast<int>(std::clamp(number(what, v), -1e6, 1e6));
   }
 }
 
@@ -149,18 +151,26 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     try {
       size_t used = 0;
       double d = std::stod(v, &used);
-      if (used != v.size()) throw std::invalid_argument(v);
+      if (used != v.size() || !std::isfinite(d)) throw std::invalid_argument(v);
       return d;
     } catch (const std::exception&) {
       throw Error("infotext: '" + key + "' has an unreadable value '" + v + "'");
     }
+  };
+  // A whole number that fits the field (a text of NaN, 7.9 or 1e20 is refused, not converted).
+  auto integer = [&](const std::string& key, const std::string& v, double lo = -2147483648.0,
+                     double hi = 2147483647.0) {
+    const double d = number(key, v);
+    if (!(d >= lo && d <= hi) || d != std::floor(d))
+      throw Error("infotext: '" + key + "' value '" + v + "' is not a whole number in range");
+    return d;
   };
   p.prompt = info.prompt;
   p.rng = info.get("RNG") ? GenerationParams::Rng::Cpu : GenerationParams::Rng::Gpu;  // A1111's default: GPU
   p.negative_prompt = info.negative_prompt;
   for (const auto& [key, v] : info.params) {
     if (key == "Steps")
-      p.steps = static_cast<int>(number(key, v));
+      p.steps = static_cast<int>(integer(key, v));
     else if (key == "Sampler")
       p.sampler = v;
     else if (key == "Schedule type")
@@ -168,11 +178,11 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     else if (key == "CFG scale")
       p.cfg_scale = number(key, v);
     else if (key == "Seed")
-      p.seed = static_cast<int64_t>(number(key, v));
+      p.seed = static_cast<int64_t>(integer(key, v, -1.0, 4294967295.0));
     else if (key == "Denoising strength")
       p.strength = number(key, v);
     else if (key == "Clip skip")
-      p.clip_skip = static_cast<int>(number(key, v));
+      p.clip_skip = static_cast<int>(integer(key, v));
     else if (key == "Emphasis")
       p.emphasis = v != "None";
     else if (key == "RNG")
@@ -188,7 +198,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     else if (key == "Mask image")
       p.mask = v;
     else if (key == "Mask blur")
-      p.mask_options.blur = static_cast<int>(number(key, v));
+      p.mask_options.blur = static_cast<int>(integer(key, v));
     else if (key == "Mask mode")
       p.mask_options.invert = v == "Inpaint not masked";
     else if (key == "Masked content")
@@ -196,7 +206,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     else if (key == "Inpaint area")
       p.mask_options.only_masked = v == "Only masked";
     else if (key == "Masked area padding")
-      p.mask_options.padding = static_cast<int>(number(key, v));
+      p.mask_options.padding = static_cast<int>(integer(key, v));
     else if (key == "Inpaint composite")
       p.composite = v != "False";
     else if (auto [index, what] = controlnet_key(key); index >= 0) {
@@ -211,8 +221,8 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     } else if (key == "Size") {
       auto x = v.find('x');
       if (x == std::string::npos) throw Error("infotext: 'Size' has an unreadable value '" + v + "'");
-      p.width = static_cast<int>(number(key, v.substr(0, x)));
-      p.height = static_cast<int>(number(key, v.substr(x + 1)));
+      p.width = static_cast<int>(integer(key, v.substr(0, x)));
+      p.height = static_cast<int>(integer(key, v.substr(x + 1)));
     }
   }
 }

@@ -200,12 +200,8 @@ StepWindow get_timesteps(Scheduler& scheduler, const Img2ImgRequest& req, const 
   }
   // diffusers runs the last int(steps * strength) steps. Strength 0 changes nothing (the init image goes
   // through the VAE and back); a positive strength too small for the step count is an error, not a no-op.
-  const int denoise_steps = std::min(static_cast<int>(req.steps * req.strength), req.steps);
-  if (denoise_steps == 0 && req.strength > 0)
-    throw ParameterError("{strength} " + std::to_string(req.strength) + " with " + std::to_string(req.steps) +
-                         " steps leaves no denoising step (img2img runs int(steps x strength) steps): raise "
-                         "{steps} or {strength}");
-  if (denoise_steps == 0) return {};
+  check_denoising_steps(req.steps, req.strength);
+  if (std::min(static_cast<int>(req.steps * req.strength), req.steps) == 0) return {};
   Img2ImgPlan window = scheduler.img2img_timesteps(req.steps, req.strength);
   return {window.begin_index, static_cast<int>(scheduler.timesteps().size())};
 }
@@ -296,7 +292,23 @@ Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan
   return latents;
 }
 
+namespace {
+
+// Broken weights or scheduler settings (NaN, infinities, a zero scaling factor) end in NaN pictures, which
+// would be written as black: an error instead.
+void check_finite(const Tensor& t, const char* what) {
+  const float* p = t.data<float>();
+  for (int64_t k = 0; k < t.numel(); ++k)
+    if (!std::isfinite(p[k]))
+      throw Error(std::string(what) +
+                  " hold NaN or infinite values: the model's weights or its scheduler or VAE "
+                  "configuration are broken; no picture was made");
+}
+
+}  // namespace
+
 Tensor decode_latents(const SdModel& model, const Tensor& latents) {
+  check_finite(latents, "the denoised latents");
   release_free_memory();
   Tensor z = scale_tensor(latents, 1.0f);
   {
@@ -304,7 +316,9 @@ Tensor decode_latents(const SdModel& model, const Tensor& latents) {
     const float scale = model.vae_scale();
     for (int64_t k = 0; k < z.numel(); ++k) p[k] = p[k] / scale;
   }
+  check_finite(z, "the latents scaled for the VAE");
   Tensor decoded = model.vae.decode_auto(z);
+  check_finite(decoded, "the decoded pictures");
   float* p = decoded.data<float>();
   for (int64_t k = 0; k < decoded.numel(); ++k) p[k] = std::fmin(1.0f, std::fmax(0.0f, p[k] / 2.0f + 0.5f));
   return decoded;

@@ -95,10 +95,10 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
       throw Error(path.string() + ": SDXL models are recognised but not yet supported (SD 1.x and 2.x are)");
     case ModelFamily::ControlNet:
       throw ParameterError(
-          path.string() +
+          Error::literal(path.string()) +
           ": this is a ControlNet, not a Stable Diffusion model (give it as a {control_model})");
     case ModelFamily::VAE:
-      throw ParameterError(path.string() +
+      throw ParameterError(Error::literal(path.string()) +
                            ": this is a VAE on its own, not a Stable Diffusion model (give it as the {vae})");
     case ModelFamily::Unknown:
       throw Error(path.string() + ": unknown model family");

@@ -30,7 +30,20 @@ std::string get_string(const nlohmann::json& v, const std::string& what) {
 SchedulerConfig SchedulerConfig::from_json(const nlohmann::json& j, const std::string& what) {
   SchedulerConfig c;
   c.apply(j, what);
+  c.check_ranges(what);
   return c;
+}
+
+void SchedulerConfig::check_ranges(const std::string& what) const {
+  auto beta_ok = [](double b) { return std::isfinite(b) && b > 0.0 && b < 1.0; };
+  check(beta_ok(beta_start) && beta_ok(beta_end),
+        what + ": beta_start and beta_end must be finite and between 0 and 1 (exclusive)");
+  for (double b : trained_betas)
+    check(beta_ok(b), what + ": trained_betas must be finite and between 0 and 1");
+  check(num_train_timesteps >= 2 && num_train_timesteps <= 100000,
+        what + ": num_train_timesteps must be between 2 and 100000");
+  check(steps_offset >= 0 && steps_offset < num_train_timesteps,
+        what + ": steps_offset must be between 0 and num_train_timesteps - 1");
 }
 
 void SchedulerConfig::apply(const nlohmann::json& j, const std::string& what) {

@@ -56,6 +56,9 @@ struct SchedulerConfig {
   // Fills the fields present in a diffusers scheduler_config.json object (unknown keys are ignored, as
   // diffusers does); throws i2i::Error naming `what` on a wrongly typed value.
   static SchedulerConfig from_json(const nlohmann::json& j, const std::string& what = "scheduler config");
+  // Throws i2i::Error naming `what` for values no schedule can use (betas not finite or outside (0, 1),
+  // a steps_offset outside the training steps); from_json checks them.
+  void check_ranges(const std::string& what) const;
   // Applies the keys of `overrides` on top of this config (same keys as from_json).
   void apply(const nlohmann::json& overrides, const std::string& what = "scheduler overrides");
 };

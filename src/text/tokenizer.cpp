@@ -668,8 +668,8 @@ fs::path find_tokenizer_dir(const fs::path& explicit_dir, const fs::path& model_
   if (has_tokenizer_files(cache)) return cache;
   throw ParameterError(
       "CLIP tokenizer not found (looked in the {tokenizer} folder, " +
-      (model_dir.empty() ? std::string() : (model_dir / subfolder).string() + ", ") + "$I2I_TOKENIZER" +
-      (cache.empty() ? std::string() : ", " + cache.string()) +
+      (model_dir.empty() ? std::string() : Error::literal((model_dir / subfolder).string()) + ", ") +
+      "$I2I_TOKENIZER" + (cache.empty() ? std::string() : ", " + Error::literal(cache.string())) +
       "): run `i2i pull tokenizer`, or download vocab.json and merges.txt from the tokenizer/ folder of "
       "openai/clip-vit-large-patch14 on Hugging Face and give their folder as {tokenizer}");
 }
