@@ -102,8 +102,9 @@ const Entry& find_entry(const std::string& name) {
     if (found) break;
   }
   if (!found)
-    throw Error("unknown sampler '" + name + "'; valid names: " + valid_names() +
-                " (or lower-case aliases such as euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpm2_a)");
+    throw ParameterError(
+        "unknown {sampler} '" + Error::literal(name) + "'; valid names: " + valid_names() +
+        " (or lower-case aliases such as euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpm2_a)");
   return *found;
 }
 
@@ -121,13 +122,14 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Schedul
   const std::string type = normalise(schedule_type);
   if (type == "karras") {
     if (!found->has_sigmas)
-      throw Error(std::string("sampler '") + found->name +
-                  "' has no sigma schedule: schedule type 'karras' " + "does not apply");
+      throw ParameterError(std::string("{sampler} '") + found->name +
+                           "' has no sigma schedule: {schedule} type 'karras' does not apply");
     c.use_karras_sigmas = true;
   } else if (type == "normal" || type == "default") {
     c.use_karras_sigmas = false;
   } else if (!(type.empty() || type == "automatic")) {
-    throw Error("unknown schedule type '" + schedule_type + "' (expected automatic, karras or normal)");
+    throw ParameterError("unknown {schedule} type '" + Error::literal(schedule_type) +
+                         "' (expected automatic, karras or normal)");
   }
   return found->make(c);
 }
