@@ -81,12 +81,9 @@ struct Inputs {
 Inputs read_inputs(const GenerationRequest& req) {
   const GenerationParams& p = req.params;
   Inputs in;
-  if (req.images.init)
-    in.source = to_rgb(*req.images.init);
-  else if (!p.init_image.empty())
-    in.source = to_rgb(read_image(p.init_image));
+  if (req.images.init) in.source = to_rgb(*req.images.init);
   // (Before the size checks: a mask without an init image is that mistake, not a txt2img without a size.)
-  check(in.source || (!req.images.mask && p.mask.empty()), "inpainting needs an init image");
+  check(in.source || !req.images.mask, "inpainting needs an init image");
   const std::string init_name = p.init_image.empty() ? "the init image" : p.init_image;
   in.width = p.width ? p.width : in.source ? in.source->width / 8 * 8 : 0;
   in.height = p.height ? p.height : in.source ? in.source->height / 8 * 8 : 0;
@@ -100,10 +97,8 @@ Inputs read_inputs(const GenerationRequest& req) {
                 std::to_string(in.source->height) + ", smaller than the 8x8 minimum");
   if (!in.source && (in.width <= 0 || in.height <= 0))
     throw ParameterError("txt2img needs {width} and {height}");
-  std::optional<Image> mask = req.images.mask;
-  if (!mask && !p.mask.empty()) mask = read_image(p.mask);
-  if (!mask) return in;
-  in.mask = read_mask(*mask);
+  if (!req.images.mask) return in;
+  in.mask = read_mask(*req.images.mask);
   if (in.mask->width != in.source->width || in.mask->height != in.source->height) {
     in.notices.push_back((p.mask.empty() ? "the mask" : "the mask " + p.mask) + " is " +
                          std::to_string(in.mask->width) + "x" + std::to_string(in.mask->height) +
@@ -128,11 +123,9 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
     const ControlParams& c = p.controls[i];
     LoadedControl lc;
     lc.net = models.controlnet(c.model);
-    const bool given = i < req.images.controls.size() && req.images.controls[i];
-    if (!given && c.image.empty())
+    if (i >= req.images.controls.size() || !req.images.controls[i])
       throw ParameterError("ControlNet " + std::to_string(i) + ": no control image ({control_image})");
-    Image img = prepare_control_image(given ? *req.images.controls[i] : read_image(c.image), base_w, base_h,
-                                      p.resize_mode);
+    Image img = prepare_control_image(*req.images.controls[i], base_w, base_h, p.resize_mode);
     if (c.preprocess == "canny") img = to_rgb(canny(img, c.canny_low, c.canny_high));
     if (setup) img = to_work_area(*setup, img);
     lc.unit.model = lc.net.get();
@@ -267,12 +260,13 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   GenerationRequest req = request;
   if (req.params.model.empty()) req.params.model = models.path().string();
   if (req.params.vae.empty()) req.params.vae = models.vae_override().string();
+  read_request_images(req);  // the pictures named by path (the rest of generate() reads memory only)
   const GenerationParams& p = req.params;
   const Inputs in = read_inputs(req);
   // A random seed leaves room for seed + k of every image.
   const int64_t images = static_cast<int64_t>(p.batch_size) * p.batch_count;
   const int64_t seed =
-      p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}() % (4294967296LL - images));
+      p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}() % (kMaxSeed + 1 - images));
   std::optional<InpaintSetup> setup;
   if (in.mask) {
     if (mask_is_empty(process_mask(*in.mask, p.mask_options))) return nothing_to_repaint(req, in, seed);

@@ -69,12 +69,13 @@ void GenerationParams::validate() const {
     bad("{padding} must be between 0 and " + std::to_string(kMaxGenerationSide) + ", got " +
         std::to_string(mask_options.padding));
   for (size_t i = 0; i < controls.size(); ++i) validate_control(controls[i], i);
-  if (seed < -1 || seed > 4294967295LL) bad("{seed} must be -1 (random) or between 0 and 4294967295");
+  if (seed < -1 || seed > kMaxSeed)
+    bad("{seed} must be -1 (random) or between 0 and " + std::to_string(kMaxSeed));
   // Image k uses seed + k, which must stay a seed too (it is what the picture's parameters text records).
   const int64_t images = static_cast<int64_t>(batch_size) * batch_count;
-  if (seed >= 0 && seed + images - 1 > 4294967295LL)
-    bad("{seed} " + std::to_string(seed) + " with " + std::to_string(images) +
-        " images goes past 4294967295 (image k uses seed + k)");
+  if (seed >= 0 && seed + images - 1 > kMaxSeed)
+    bad("{seed} " + std::to_string(seed) + " with " + std::to_string(images) + " images goes past " +
+        std::to_string(kMaxSeed) + " (image k uses seed + k)");
 }
 
 }  // namespace i2i

@@ -60,5 +60,7 @@ struct GenerationParams {
 
 // Largest width or height accepted (pixels); larger requests are refused before anything is allocated.
 constexpr int kMaxGenerationSide = 8192;
+// Largest seed (torch's CPU generator and A1111 take 32-bit seeds); image k of a run uses seed + k.
+constexpr int64_t kMaxSeed = 4294967295LL;
 
 }  // namespace i2i

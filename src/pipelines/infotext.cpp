@@ -178,7 +178,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     else if (key == "CFG scale")
       p.cfg_scale = number(key, v);
     else if (key == "Seed")
-      p.seed = static_cast<int64_t>(integer(key, v, -1.0, 4294967295.0));
+      p.seed = static_cast<int64_t>(integer(key, v, -1.0, static_cast<double>(kMaxSeed)));
     else if (key == "Denoising strength")
       p.strength = number(key, v);
     else if (key == "Clip skip")
