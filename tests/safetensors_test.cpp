@@ -72,6 +72,30 @@ TEST(SafeTensors, RoundTripsEveryDTypeAndMetadata) {
   EXPECT_THROW(st.get("nope"), Error);
 }
 
+// A renamed view shares the mapped data, keeps order and metadata, and refuses two tensors of one name.
+TEST(SafeTensors, RenamedViewSharesTheData) {
+  auto dir = test::temp_dir("safetensors_renamed");
+  Tensor a = Tensor::from_vector({2}, {1, 2}), b = Tensor::from_vector({3}, {3, 4, 5});
+  write_safetensors(dir / "t.safetensors", {{"x.a", a}, {"y.b", b}}, {{"format", "pt"}});
+  const auto st = SafeTensors::open(dir / "t.safetensors");
+  const auto r = st.renamed([](const std::string& n) { return n[0] == 'x' ? "z" + n.substr(1) : n; });
+  EXPECT_EQ(r.names(), (std::vector<std::string>{"z.a", "y.b"}));
+  EXPECT_FALSE(r.contains("x.a"));
+  EXPECT_EQ(r.get("z.a").raw(), st.get("x.a").raw());  // the same mapped bytes, not a copy
+  EXPECT_EQ(r.get("y.b").to_vector(), b.to_vector());
+  EXPECT_EQ(r.metadata().at("format"), "pt");
+  EXPECT_EQ(r.path(), st.path());
+  EXPECT_TRUE(st.contains("x.a"));  // the original is unchanged
+  try {
+    (void)st.renamed([](const std::string&) { return std::string("same"); });
+    ADD_FAILURE() << "a name collision was accepted";
+  } catch (const Error& e) {
+    const std::string msg = e.what();
+    EXPECT_NE(msg.find((dir / "t.safetensors").string()), std::string::npos) << msg;
+    EXPECT_NE(msg.find("'same'"), std::string::npos) << msg;
+  }
+}
+
 TEST(SafeTensors, RejectsMissingFile) {
   expect_rejected(test::temp_dir("st_missing") / "none.safetensors", "cannot open");
 }

@@ -153,6 +153,20 @@ Tensor SafeTensors::get_f32(const std::string& name) const {
   }
 }
 
+SafeTensors SafeTensors::renamed(const std::function<std::string(const std::string&)>& rename) const {
+  SafeTensors r;
+  r.file_ = file_;
+  r.data_start_ = data_start_;
+  r.metadata_ = metadata_;
+  for (const std::string& name : names_) {
+    std::string to = rename(name);
+    if (!r.infos_.emplace(to, infos_.at(name)).second)
+      throw Error(path().string() + ": two tensors are read as '" + to + "' (one is '" + name + "')");
+    r.names_.push_back(std::move(to));
+  }
+  return r;
+}
+
 void write_safetensors(const std::filesystem::path& path,
                        const std::vector<std::pair<std::string, Tensor>>& tensors,
                        const std::map<std::string, std::string>& metadata) {

@@ -3,6 +3,7 @@
 #pragma once
 
 #include <filesystem>
+#include <functional>
 #include <map>
 #include <memory>
 #include <string>
@@ -36,6 +37,11 @@ class SafeTensors {
   Tensor get(const std::string& name) const;
   // The tensor converted to float32 (copied unless already float32 and aligned).
   Tensor get_f32(const std::string& name) const;
+
+  // The same file with each tensor named `rename(stored name)` (loaders that expect one naming scheme
+  // read files saved in another, e.g. models/checkpoint.cpp's layouts). The mapping is shared, nothing is
+  // copied; metadata and order stay. Throws i2i::Error naming the file when two tensors get one name.
+  SafeTensors renamed(const std::function<std::string(const std::string&)>& rename) const;
 
  private:
   std::shared_ptr<MappedFile> file_;
