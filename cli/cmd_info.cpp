@@ -20,6 +20,8 @@ std::string component_of(const std::string& name) {
       {"model.diffusion_model.", "unet"},
       {"first_stage_model.", "vae"},
       {"cond_stage_model.", "text_encoder"},
+      {"conditioner.embedders.0.model.",
+       "text_encoder_2"},  // the SDXL refiner's only (OpenCLIP-bigG) encoder
       {"conditioner.embedders.0.", "text_encoder"},
       {"conditioner.embedders.1.", "text_encoder_2"},
       {"control_model.", "controlnet"},
@@ -59,9 +61,13 @@ int cmd_info(int argc, char** argv) {
   Checkpoint ck = open_checkpoint(args.positional()[0], opts);
 
   std::printf("path:        %s (%s)\n", ck.path.c_str(), ck.is_folder ? "diffusers folder" : "single file");
-  std::printf("family:      %s%s%s\n", family_name(ck.family).c_str(),
+  std::printf("family:      %s%s%s%s\n", family_name(ck.family).c_str(), ck.refiner ? " refiner" : "",
               ck.inpainting ? " inpainting (9-channel UNet)" : "",
               ck.family == ModelFamily::SDXL ? " (recognised; not yet supported for generation)" : "");
+  std::printf("layout:      %s\n", layout_name(ck.layout).c_str());
+  for (const auto& [from, to] : ck.renamed_prefixes)
+    std::printf("  read as:   %s* -> %s*\n", from.c_str(), to.c_str());
+  if (!ck.text_encoders.empty()) std::printf("text:        %s\n", ck.text_encoders.c_str());
   if (ck.family != ModelFamily::ControlNet && ck.family != ModelFamily::VAE)
     std::printf("prediction:  %s (%s)\n", prediction_name(ck.prediction).c_str(),
                 ck.prediction_source.c_str());

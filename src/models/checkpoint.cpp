@@ -50,31 +50,125 @@ void apply_sidecar(Checkpoint& ck, const nlohmann::json& j, const std::string& s
   ck.config_source = ck.config_source.empty() ? source : ck.config_source + ", " + source;
 }
 
-void classify_single_file(Checkpoint& ck) {
+using Renames = std::vector<std::pair<std::string, std::string>>;
+
+// A1111's renames (modules/sd_models.py): checkpoint_dict_replacements_sd1 for CLIP saved without
+// `text_model.`, checkpoint_dict_replacements_sd2_turbo for SD 2.x files in the SGM layout.
+const Renames kOldClipRenames = {
+    {"cond_stage_model.transformer.embeddings.", "cond_stage_model.transformer.text_model.embeddings."},
+    {"cond_stage_model.transformer.encoder.", "cond_stage_model.transformer.text_model.encoder."},
+    {"cond_stage_model.transformer.final_layer_norm.",
+     "cond_stage_model.transformer.text_model.final_layer_norm."},
+};
+const Renames kSgmSd2Renames = {{"conditioner.embedders.0.", "cond_stage_model."}};
+
+// The final LayerNorm of each text encoder, where each layout keeps it (its length is the width).
+const char* const kLdmClip = "cond_stage_model.transformer.text_model.final_layer_norm.weight";
+const char* const kOldClip = "cond_stage_model.transformer.final_layer_norm.weight";
+const char* const kLdmOpenClip = "cond_stage_model.model.ln_final.weight";
+const char* const kSgmClip0 = "conditioner.embedders.0.transformer.text_model.final_layer_norm.weight";
+const char* const kSgmOpenClip0 = "conditioner.embedders.0.model.ln_final.weight";
+const char* const kSgmOpenClip1 = "conditioner.embedders.1.model.ln_final.weight";
+
+// The single-file layouts of Stable Diffusion models, tried in order. A row matches when the file holds
+// all its text encoders and the UNet has SDXL's vector conditioning `label_emb` (pooled text + size /
+// aesthetic-score embeddings) exactly when the row says so. SGM-layout SD 2.x (SD-Turbo) and the SDXL
+// refiner both have one OpenCLIP encoder at embedders.0: A1111 tells them apart by its width (1024:
+// ViT-H, 1280: ViT-bigG); label_emb tells them apart at any width (the tiny test models are 16 and 24).
+struct SingleFileLayout {
+  ModelFamily family;
+  bool refiner;
+  CheckpointLayout layout;
+  bool label_emb;
+  std::vector<const char*> text_norms;
+  const char* text_kind;
+  const Renames* renames;  // null: read as stored
+};
+
+const std::vector<SingleFileLayout>& single_file_layouts() {
+  using F = ModelFamily;
+  using L = CheckpointLayout;
+  static const std::vector<SingleFileLayout> rows = {
+      // family, refiner, layout, label_emb, text encoders, what they are, renames to LDM names
+      {F::SD1, false, L::Ldm, false, {kLdmClip}, "CLIP ViT-L", nullptr},
+      {F::SD1, false, L::LdmOldClip, false, {kOldClip}, "CLIP ViT-L", &kOldClipRenames},
+      {F::SD2, false, L::Ldm, false, {kLdmOpenClip}, "OpenCLIP ViT-H", nullptr},
+      {F::SD2, false, L::Sgm, false, {kSgmOpenClip0}, "OpenCLIP ViT-H", &kSgmSd2Renames},
+      {F::SDXL, false, L::Sgm, true, {kSgmClip0, kSgmOpenClip1}, "CLIP ViT-L + OpenCLIP ViT-bigG", nullptr},
+      {F::SDXL, true, L::Sgm, true, {kSgmOpenClip0}, "OpenCLIP ViT-bigG", nullptr},
+  };
+  return rows;
+}
+
+// "CLIP ViT-L, width 768" / "CLIP ViT-L + OpenCLIP ViT-bigG, widths 768 + 1280".
+std::string describe_text_encoders(const SafeTensors& st, const SingleFileLayout& row) {
+  std::string widths;
+  for (const char* norm : row.text_norms) {
+    const Shape& shape = st.info(norm).shape;
+    widths +=
+        (widths.empty() ? "" : " + ") + (shape.size() == 1 ? std::to_string(shape[0]) : shape_str(shape));
+  }
+  return std::string(row.text_kind) + (row.text_norms.size() > 1 ? ", widths " : ", width ") + widths;
+}
+
+std::string renamed_key(const std::string& name, const Renames& renames) {
+  for (const auto& [from, to] : renames)
+    if (name.compare(0, from.size(), from) == 0) return to + name.substr(from.size());
+  return name;
+}
+
+void classify_model_file(Checkpoint& ck) {
   const SafeTensors& st = *ck.file;
   const std::string unet_in = "model.diffusion_model.input_blocks.0.0.weight";
-  if (st.contains(unet_in)) {
-    const auto& shape = st.info(unet_in).shape;
-    if (shape.size() != 4)
-      throw Error(ck.path.string() + ": tensor '" + unet_in + "' has shape " + shape_str(shape));
-    ck.inpainting = shape[1] == 9;
-    if (has_prefix(st, "conditioner.embedders.") || st.contains("model.diffusion_model.label_emb.0.0.weight"))
-      ck.family = ModelFamily::SDXL;
-    else if (has_prefix(st, "cond_stage_model.model."))
-      ck.family = ModelFamily::SD2;
-    else if (has_prefix(st, "cond_stage_model.transformer."))
-      ck.family = ModelFamily::SD1;
-    else
-      throw Error(ck.path.string() + ": has a UNet but no text encoder (cond_stage_model.* / conditioner.*)");
-    if (!has_prefix(st, "first_stage_model."))
-      throw ParameterError(Error::literal(ck.path.string()) +
-                           ": has a UNet but no VAE (first_stage_model.*); give one as the {vae}");
+  const auto& shape = st.info(unet_in).shape;
+  if (shape.size() != 4)
+    throw Error(ck.path.string() + ": tensor '" + unet_in + "' has shape " + shape_str(shape));
+  ck.inpainting = shape[1] == 9;
+  const bool label_emb = st.contains("model.diffusion_model.label_emb.0.0.weight");
+  const SingleFileLayout* found = nullptr;
+  for (const SingleFileLayout& row : single_file_layouts()) {
+    bool all = row.label_emb == label_emb;
+    for (const char* norm : row.text_norms) all = all && st.contains(norm);
+    if (all) {
+      found = &row;
+      break;
+    }
+  }
+  if (!found) {
+    if (has_prefix(st, "cond_stage_model.") || has_prefix(st, "conditioner.embedders."))
+      throw Error(ck.path.string() +
+                  ": its text encoder (cond_stage_model.* / conditioner.embedders.*) and UNet" +
+                  (label_emb ? " with" : " without") +
+                  " label_emb match no layout i2i knows (SD 1.x, SD 2.x, SDXL base or refiner)");
+    throw Error(ck.path.string() + ": has a UNet but no text encoder (cond_stage_model.* / conditioner.*)");
+  }
+  ck.family = found->family;
+  ck.refiner = found->refiner;
+  ck.layout = found->layout;
+  ck.text_encoders = describe_text_encoders(st, *found);
+  if (found->renames) {
+    ck.renamed_prefixes = *found->renames;
+    const Renames& renames = *found->renames;
+    ck.file = std::make_shared<SafeTensors>(
+        st.renamed([&renames](const std::string& name) { return renamed_key(name, renames); }));
+  }
+  if (!has_prefix(*ck.file, "first_stage_model."))
+    throw ParameterError(Error::literal(ck.path.string()) +
+                         ": has a UNet but no VAE (first_stage_model.*); give one as the {vae}");
+}
+
+void classify_single_file(Checkpoint& ck) {
+  const SafeTensors& st = *ck.file;
+  if (st.contains("model.diffusion_model.input_blocks.0.0.weight")) {
+    classify_model_file(ck);
   } else if (has_prefix(st, "control_model.")) {
     ck.family = ModelFamily::ControlNet;
   } else if (st.contains("encoder.conv_in.weight") && st.contains("decoder.conv_in.weight")) {
     ck.family = ModelFamily::VAE;
+    if (!has_prefix(st, "encoder.down.")) ck.layout = CheckpointLayout::DiffusersNames;
   } else if (st.contains("controlnet_cond_embedding.conv_in.weight")) {
     ck.family = ModelFamily::ControlNet;  // a diffusers ControlNet weights file on its own
+    ck.layout = CheckpointLayout::DiffusersNames;
   } else {
     throw Error(ck.path.string() + ": not a Stable Diffusion checkpoint (no model.diffusion_model.*, " +
                 "first_stage_model.*, control_model.* or VAE tensors among " +
@@ -97,13 +191,28 @@ void classify_pipeline_folder(Checkpoint& ck) {
     throw Error(dir.string() + ": diffusers folder without unet/config.json");
   const std::string unet_file = (dir / "unet" / "config.json").string();
   const std::string text_file = (dir / "text_encoder" / "config.json").string();
-  if (ck.unet_config.value("addition_embed_type", nlohmann::json()).is_string() ||
-      fs::exists(dir / "text_encoder_2"))
+  const bool text_1 = fs::exists(dir / "text_encoder"), text_2 = fs::exists(dir / "text_encoder_2");
+  if (ck.unet_config.value("addition_embed_type", nlohmann::json()).is_string() || text_2) {
     ck.family = ModelFamily::SDXL;
-  else if (json_get<std::string>(ck.text_encoder_config, "hidden_act", "", text_file) == "gelu")
+    ck.refiner = text_2 && !text_1;  // the refiner has only the OpenCLIP-bigG encoder, as text_encoder_2
+  } else if (json_get<std::string>(ck.text_encoder_config, "hidden_act", "", text_file) == "gelu") {
     ck.family = ModelFamily::SD2;
-  else
+  } else {
     ck.family = ModelFamily::SD1;
+  }
+  ck.layout = CheckpointLayout::DiffusersFolder;
+  auto width = [&](const nlohmann::json& config, const std::string& file) {
+    return std::to_string(json_get<int64_t>(config, "hidden_size", 0, file));
+  };
+  const std::string text_2_file = (dir / "text_encoder_2" / "config.json").string();
+  if (ck.family == ModelFamily::SD1 || ck.family == ModelFamily::SD2)
+    ck.text_encoders = std::string(ck.family == ModelFamily::SD1 ? "CLIP ViT-L" : "OpenCLIP ViT-H") +
+                       ", width " + width(ck.text_encoder_config, text_file);
+  else if (ck.refiner)
+    ck.text_encoders = "OpenCLIP ViT-bigG, width " + width(ck.text_encoder_2_config, text_2_file);
+  else
+    ck.text_encoders = "CLIP ViT-L + OpenCLIP ViT-bigG, widths " + width(ck.text_encoder_config, text_file) +
+                       " + " + width(ck.text_encoder_2_config, text_2_file);
   ck.inpainting = json_get<int64_t>(ck.unet_config, "in_channels", 4, unet_file) == 9;
   ck.config_source = "diffusers folder configs";
   const std::string pred = json_get<std::string>(ck.scheduler_config, "prediction_type", "", scheduler_file);
@@ -133,6 +242,7 @@ void classify_folder(Checkpoint& ck) {
       throw Error(dir.string() + ": config.json describes '" + cls + "', not a model i2i can load");
     }
     ck.config_source = "config.json";
+    ck.layout = CheckpointLayout::DiffusersFolder;
   } else {
     throw Error(dir.string() + ": not a diffusers folder (no model_index.json or config.json)");
   }
@@ -154,6 +264,22 @@ std::string family_name(ModelFamily f) {
       return "VAE";
     case ModelFamily::Unknown:
       break;
+  }
+  return "unknown";
+}
+
+std::string layout_name(CheckpointLayout l) {
+  switch (l) {
+    case CheckpointLayout::Ldm:
+      return "LDM (CompVis / A1111)";
+    case CheckpointLayout::LdmOldClip:
+      return "LDM with the older CLIP names (cond_stage_model.transformer.* without text_model.)";
+    case CheckpointLayout::Sgm:
+      return "SGM (Stability generative-models: conditioner.embedders.N)";
+    case CheckpointLayout::DiffusersNames:
+      return "diffusers names";
+    case CheckpointLayout::DiffusersFolder:
+      return "diffusers folder";
   }
   return "unknown";
 }

@@ -1,7 +1,7 @@
-// What a model path is: a single-file checkpoint in the original (LDM / A1111) layout or a diffusers
-// folder; which family it belongs to; and the configuration that tensor shapes cannot tell, gathered
-// from (in order) an explicit --model-config file, a sidecar beside the checkpoint (`<stem>.json`, the
-// fixtures' bundle of diffusers configs; or A1111's LDM `<stem>.yaml`), the diffusers folder's config
+// What a model path is: a single-file checkpoint (in one of the layouts A1111 loads, see CheckpointLayout)
+// or a diffusers folder; which family it belongs to; and the configuration that tensor shapes cannot tell,
+// gathered from (in order) an explicit --model-config file, a sidecar beside the checkpoint (`<stem>.json`,
+// the fixtures' bundle of diffusers configs; or A1111's LDM `<stem>.yaml`), the diffusers folder's config
 // files, and finally the real models' standard values (applied by each component's config builder).
 #pragma once
 
@@ -10,6 +10,8 @@
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "io/safetensors.h"
 
@@ -18,7 +20,25 @@ namespace i2i {
 enum class ModelFamily { SD1, SD2, SDXL, ControlNet, VAE, Unknown };
 enum class Prediction { Epsilon, V };
 
+// How a file or folder names the parts of a model. Single files are told apart by what their text encoders
+// and UNet are (the table in checkpoint.cpp; A1111's modules/sd_models_config.py tests the same tensors), and
+// the layouts other than LDM are read through A1111's key renames (modules/sd_models.py), so that every
+// loader sees LDM names.
+enum class CheckpointLayout {
+  Ldm,         // CompVis / A1111: model.diffusion_model., first_stage_model., cond_stage_model. (SD 1.x: CLIP
+               // as transformers names it, cond_stage_model.transformer.text_model.*; SD 2.x: OpenCLIP,
+               // cond_stage_model.model.*); ControlNets control_model.*, VAEs encoder.down.N.*
+  LdmOldClip,  // SD 1.x LDM whose CLIP has the older names without `text_model.` (NovelAI's model and its
+               // merges): cond_stage_model.transformer.{embeddings, encoder, final_layer_norm}.*
+  Sgm,         // Stability's generative-models: text encoders under conditioner.embedders.N. (SDXL base and
+               // refiner; SD 2.x files such as SD-Turbo's, whose one OpenCLIP encoder is embedders.0)
+  DiffusersNames,   // a VAE or ControlNet weights file with diffusers names
+  DiffusersFolder,  // model_index.json (or a component's config.json) and component folders
+};
+
 std::string family_name(ModelFamily f);
+// e.g. "SGM (Stability generative-models: conditioner.embedders.N)".
+std::string layout_name(CheckpointLayout l);
 std::string prediction_name(Prediction p);
 // "v" / "v_prediction" / "eps" / "epsilon" (throws i2i::Error for anything else).
 Prediction parse_prediction(const std::string& s);
@@ -31,9 +51,17 @@ struct CheckpointOptions {
 struct Checkpoint {
   std::filesystem::path path;
   bool is_folder = false;
-  std::shared_ptr<SafeTensors> file;  // the single file (null for a folder)
+  std::shared_ptr<SafeTensors> file;  // the single file, with LDM names (null for a folder)
   ModelFamily family = ModelFamily::Unknown;
+  CheckpointLayout layout = CheckpointLayout::Ldm;
   bool inpainting = false;  // 9-channel UNet input
+  bool refiner = false;     // SDXL refiner: one OpenCLIP-bigG text encoder, aesthetic-score conditioning
+  // What the text encoders are, for `i2i info`, e.g. "OpenCLIP ViT-H, width 1024" (empty when none).
+  std::string text_encoders;
+  // Single files in a layout other than LDM: `file` is a renamed view of the file (SafeTensors::renamed)
+  // with these stored prefixes read as LDM ones, as A1111 renames them. Loaders therefore name tensors by
+  // their LDM names in errors; `i2i info` lists the renames.
+  std::vector<std::pair<std::string, std::string>> renamed_prefixes;
   Prediction prediction = Prediction::Epsilon;
   std::string prediction_source;  // where the prediction type came from, for `i2i info`
   std::string config_source;      // where the component configs came from ("" = shapes and defaults)
