@@ -20,8 +20,8 @@ std::string component_of(const std::string& name) {
       {"model.diffusion_model.", "unet"},
       {"first_stage_model.", "vae"},
       {"cond_stage_model.", "text_encoder"},
-      {"conditioner.embedders.0.model.",
-       "text_encoder_2"},  // the SDXL refiner's only (OpenCLIP-bigG) encoder
+      // The SDXL refiner's only encoder is OpenCLIP-bigG, diffusers' text_encoder_2.
+      {"conditioner.embedders.0.model.", "text_encoder_2"},
       {"conditioner.embedders.0.", "text_encoder"},
       {"conditioner.embedders.1.", "text_encoder_2"},
       {"control_model.", "controlnet"},

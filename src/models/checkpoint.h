@@ -51,7 +51,7 @@ struct CheckpointOptions {
 struct Checkpoint {
   std::filesystem::path path;
   bool is_folder = false;
-  std::shared_ptr<SafeTensors> file;  // the single file, with LDM names (null for a folder)
+  std::shared_ptr<SafeTensors> file;  // the single file (renamed, see renamed_prefixes; null for a folder)
   ModelFamily family = ModelFamily::Unknown;
   CheckpointLayout layout = CheckpointLayout::Ldm;
   bool inpainting = false;  // 9-channel UNet input
