@@ -29,6 +29,11 @@ struct LayoutModel {
   const char* renamed_line;
 };
 
+// gtest prints the case by its name.
+void PrintTo(const LayoutModel& c, std::ostream* os) {
+  *os << c.name;
+}
+
 const LayoutModel kModels[] = {
     {"sd1_old_clip", "tiny-sd15.safetensors", test::to_old_clip_names, false, "family:      SD1.x\n",
      "layout:      LDM with the older CLIP names",

@@ -68,6 +68,11 @@ struct LayoutCase {
   const char* text_encoders;
 };
 
+// gtest prints the case by its name.
+void PrintTo(const LayoutCase& c, std::ostream* os) {
+  *os << c.name;
+}
+
 const LayoutCase kLayoutCases[] = {
     {"sd1_ldm", "tiny-sd15.safetensors", test::same_names, false, ModelFamily::SD1, false, false,
      CheckpointLayout::Ldm, "CLIP ViT-L, width 16"},
