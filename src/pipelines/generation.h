@@ -71,6 +71,7 @@ struct GenerationImages {
   std::optional<Image> init;
   std::optional<Image> mask;                   // white = repaint (grey levels; alpha is the mask)
   std::vector<std::optional<Image>> controls;  // index i: controls[i] of the params
+  std::optional<Image> reference;              // the reference unit's picture (params.reference->image)
 };
 
 // Where a run is, for progress bars and previews.
@@ -118,7 +119,8 @@ struct GenerationResult {
 void validate_request(const GenerationRequest& request);
 
 // Reads every picture the params name by path that the request does not hold in memory yet (init image,
-// mask, control images), so that a bad file is reported before a model is loaded. Throws i2i::Error.
+// mask, control images, reference image), so that a bad file is reported before a model is loaded. Throws
+// i2i::Error.
 void read_request_images(GenerationRequest& request);
 
 // Runs the request. Throws ParameterError for bad settings (naming the parameter), i2i::Error for bad
