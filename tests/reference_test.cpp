@@ -447,7 +447,7 @@ TEST(ReferenceInfotext, RoundTrip) {
   // A1111's own text (no i2i keys): Weight is both weights, Threshold A the style fidelity.
   GenerationParams a1111;
   apply_infotext(
-      parse_parameters("x\nSteps: 20, ControlNet 0: \"Module: reference_only, Model: None, Weight: "
+      parse_parameters("x\nSteps: 20, Seed: 1, ControlNet 0: \"Module: reference_only, Model: None, Weight: "
                        "0.5, Threshold A: 0.8, Guidance Start: 0, Guidance End: 1\""),
       a1111);
   ASSERT_TRUE(a1111.reference.has_value());
