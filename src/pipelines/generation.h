@@ -1,7 +1,8 @@
 // generate(): the one entry point every front end (CLI, C API, server, tests) uses to make pictures. It
 // takes a loaded ModelSet and one GenerationRequest covering everything i2i can do - txt2img, img2img,
-// inpainting with AUTOMATIC1111's mask options, ControlNet units with preprocessing, batches, seeds and RNG
-// kind, resize modes and schedules - and returns the finished 8-bit pictures with their PNG `parameters`
+// inpainting with AUTOMATIC1111's mask options, ControlNet units with preprocessing, reference-only
+// conditioning (reference_control.h), batches, seeds and RNG kind, resize modes and schedules - and
+// returns the finished 8-bit pictures with their PNG `parameters`
 // text. Underneath, run_img2img (img2img.h) does the diffusers-exact denoising on tensors; this layer is
 // AUTOMATIC1111's around it (image sizes and resize modes, the inpainting work area and composite, seed
 // per image, batch count).
@@ -66,7 +67,8 @@ class ModelSet {
 };
 
 // The pictures a request works on. Each may be given in memory; when it is not, it is read from the path
-// in GenerationParams (init_image, mask, controls[i].image). No init image at all: txt2img.
+// in GenerationParams (init_image, mask, controls[i].image, reference->image). No init image at all:
+// txt2img.
 struct GenerationImages {
   std::optional<Image> init;
   std::optional<Image> mask;                   // white = repaint (grey levels; alpha is the mask)

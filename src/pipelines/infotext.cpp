@@ -51,10 +51,12 @@ size_t reference_unit_number(const GenerationParams& p) {
 }
 
 // The sd-webui-controlnet extension's text for a reference unit: no model, the style fidelity as Threshold A
-// (the extension's slider for it), the attention weight as the unit's Weight.
+// (the extension's slider for it), the unit's Weight the attention weight (the AdaIN weight for
+// reference_adain); i2i's own keys keep both.
 void set_reference_unit(GenerationParameters& g, const ReferenceParams& r, size_t n, ResizeMode resize) {
+  const double weight = r.mode == ReferenceMode::Adain ? r.adain_weight : r.attn_weight;
   g.set("ControlNet " + std::to_string(n),
-        "Module: " + reference_mode_name(r.mode) + ", Model: None, Weight: " + format_number(r.attn_weight) +
+        "Module: " + reference_mode_name(r.mode) + ", Model: None, Weight: " + format_number(weight) +
             ", Resize Mode: " + controlnet_resize_name(resize) +
             ", Low Vram: False, Threshold A: " + format_number(r.style_fidelity) +
             ", Guidance Start: 0, Guidance End: 1, Pixel Perfect: False, Control Mode: Balanced");

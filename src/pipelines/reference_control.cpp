@@ -128,10 +128,11 @@ class ReferenceControl::Hook : public UNetHook {
     auto it = attention_.find(name);
     if (it == attention_.end()) return {};
     if (writing) {
-      it->second = input.clone();
+      it->second = input.dtype() == DType::F32 ? input.clone() : input.to(DType::F32);
       return {};
     }
     const Tensor& ref = it->second;
+    check(input.dtype() == DType::F32, "reference: the self-attention input of " + name + " is not float32");
     check(ref.defined() && ref.dim(0) == input.dim(0) && ref.dim(2) == input.dim(2),
           "reference: no stored self-attention input for " + name);
     // Per sample: [norm1(h) tokens; stored tokens].
@@ -155,6 +156,7 @@ class ReferenceControl::Hook : public UNetHook {
   Tensor block_output(const std::string& name, const Tensor& output) override {
     auto it = adain_.find(name);
     if (it == adain_.end()) return {};
+    check(output.dtype() == DType::F32, "reference: the output of " + name + " is not float32");
     Stats s = stats(output);
     if (writing) {
       it->second = std::move(s);
