@@ -24,7 +24,7 @@ namespace fs = std::filesystem;
 
 const char* const kIndex = "reference.json";
 const char* const kModel = "models/tiny-sd15.safetensors";
-// The task's bound on the final latents (tighter than pipeline_cases' kLatentTol).
+// The bound on every step's latents (tighter than pipeline_cases' kLatentTol, 2e-3).
 constexpr double kFinalLatentTol = 1e-3;
 
 const nlohmann::json& reference_case(const std::string& id) {
