@@ -38,6 +38,29 @@ const std::vector<std::string>& per_unit(const Args& a, const std::string& name,
   return v;
 }
 
+// --reference-image and the options of the reference unit (over a unit recorded in --from-png).
+void apply_reference_args(const Args& a, GenerationParams& p) {
+  if (auto v = a.get("reference-image")) {
+    if (!p.reference) p.reference = ReferenceParams{};
+    p.reference->image = *v;
+  }
+  for (const char* name :
+       {"reference-mode", "style-fidelity", "reference-attn-weight", "reference-adain-weight"}) {
+    const std::string n = name;
+    auto v = a.get(n);
+    if (!v) continue;
+    if (!p.reference) throw Error("--" + n + " needs a --reference-image");
+    if (n == "reference-mode")
+      p.reference->mode = parse_reference_mode(*v);
+    else if (n == "style-fidelity")
+      p.reference->style_fidelity = parse_number(n, *v);
+    else if (n == "reference-attn-weight")
+      p.reference->attn_weight = parse_number(n, *v);
+    else
+      p.reference->adain_weight = parse_number(n, *v);
+  }
+}
+
 }  // namespace
 
 const std::vector<OptionSpec>& generation_options() {
@@ -84,6 +107,18 @@ const std::vector<OptionSpec>& generation_options() {
       {"control-preprocess", true, "none (default: the image is the map) or canny", "NAME"},
       {"canny-low", true, "Canny low threshold (default 100)", "N"},
       {"canny-high", true, "Canny high threshold (default 200)", "N"},
+      {"reference-image", true,
+       "reference-only conditioning: a picture whose look the result follows (A1111 ControlNet's "
+       "reference preprocessors; one extra UNet pass per step)",
+       "IMAGE"},
+      {"reference-mode", true, "reference_only (default: attention), reference_adain or reference_adain+attn",
+       "MODE"},
+      {"style-fidelity", true,
+       "0..1: how much the reference also steers the negative-prompt half (default 0.5)", "F"},
+      {"reference-attn-weight", true,
+       "share of the self-attention layers, widest first, that see the reference (default 1: all)", "W"},
+      {"reference-adain-weight", true,
+       "which block outputs take the reference's statistics: 0 mid block only .. 2 all (default 1)", "W"},
       {"output", true, "output PNG (default output.png; existing files are not overwritten: numbered)",
        "FILE"},
       {"overwrite", false, "replace existing output files"},
@@ -220,6 +255,7 @@ GenerationParams generation_params_from_args(const Args& a) {
       }
     }
   }
+  apply_reference_args(a, p);
   return p;
 }
 

@@ -54,6 +54,13 @@ class UNetHook {
   // and values only (reference-only's read pass: concat(input, stored) along the tokens).
   virtual Tensor self_attention_input(const std::string& /*name*/, const Tensor& /*input*/) { return {}; }
 
+  // Asked right after self_attention_input gave a replacement for `name`: per sample b of the batch, the
+  // weight w_b of the plain self-attention (keys and values from `input` alone) in that sample's output,
+  // attn1_b = w_b * plain_b + (1 - w_b) * replaced_b (reference-only's style fidelity, which keeps the
+  // unconditional half of a CFG batch partly plain). Empty, or all zero: the replaced attention alone. The
+  // plain attention is computed only for the samples from the first to the last one with w_b != 0.
+  virtual std::vector<float> plain_self_attention_weights(const std::string& /*name*/) { return {}; }
+
   // The output [B, H, W, C] of one layer of a down / mid / up block, named after the module that produced it:
   // "down_blocks.i.attentions.j" (or "...resnets.j" in a block without transformers; the same in up blocks)
   // before it is stored as a skip connection, and "mid_block" for the whole mid block. A replacement must

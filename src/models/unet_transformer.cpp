@@ -29,6 +29,34 @@ Tensor CrossAttention::operator()(const Tensor& x, const Tensor& context, const 
   return out_(a, &residual);
 }
 
+Tensor CrossAttention::attend(const Tensor& x, const Tensor& context) const {
+  return out_(ops::attention(q_(x), k_(context), v_(context), heads_, scale_, false, precision_));
+}
+
+namespace {
+
+// x + w_b * plain_b + (1 - w_b) * replaced_b per sample b, where `plain` holds samples [first, first + n).
+Tensor mix_self_attention(const Tensor& x, const Tensor& replaced, const Tensor& plain, int64_t first,
+                          const std::vector<float>& w) {
+  Tensor out = Tensor::empty(x.shape());
+  const int64_t per = x.numel() / x.dim(0);
+  const float* px = x.data<float>();
+  const float* pr = replaced.data<float>();
+  const float* pp = plain.data<float>();
+  float* o = out.data<float>();
+  for (int64_t b = 0; b < x.dim(0); ++b) {
+    const float wb = w[static_cast<size_t>(b)], wr = static_cast<float>(1.0 - static_cast<double>(wb));
+    const bool has_plain = b >= first && b < first + plain.dim(0);
+    for (int64_t k = b * per; k < (b + 1) * per; ++k) {
+      const float a = has_plain && wb != 0.f ? wb * pp[k - first * per] + wr * pr[k] : pr[k];
+      o[k] = a + px[k];
+    }
+  }
+  return out;
+}
+
+}  // namespace
+
 BasicTransformerBlock::BasicTransformerBlock(const Weights& w, const std::string& prefix,
                                              const TransformerSpec& spec, int index, Precision precision)
     : name_(prefix.substr(0, prefix.size() - 1)), attn1_name_(name_ + ".attn1"), index_(index) {
@@ -52,7 +80,18 @@ Tensor BasicTransformerBlock::self_attention(const Tensor& x, const UNetConditio
     throw Error("UNetHook: the self-attention input of " + attn1_name_ + " must be float32 [" +
                 std::to_string(n1.dim(0)) + ", T, " + std::to_string(n1.dim(2)) + "], got " +
                 shape_str(kv.shape()));
-  return attn1_(n1, kv, x);
+  std::vector<float> w = cond.hook->plain_self_attention_weights(attn1_name_);
+  int64_t first = -1, last = -1;
+  for (size_t b = 0; b < w.size(); ++b)
+    if (w[b] != 0.f) {
+      if (first < 0) first = static_cast<int64_t>(b);
+      last = static_cast<int64_t>(b);
+    }
+  if (first < 0) return attn1_(n1, kv, x);
+  check(static_cast<int64_t>(w.size()) == n1.dim(0),
+        "UNetHook: " + attn1_name_ + " needs one plain self-attention weight per sample");
+  const Tensor q = n1.slice0(first, last + 1);
+  return mix_self_attention(x, attn1_.attend(n1, kv), attn1_.attend(q, q), first, w);
 }
 
 // h + attn2(norm2(h), context), plus the image tokens' attention when an IP-Adapter prompt is given.

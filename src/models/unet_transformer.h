@@ -43,6 +43,8 @@ class CrossAttention {
   // `extra`: image tokens with their own projections; an i2i::Error unless has_extra_key_values().
   Tensor operator()(const Tensor& x, const Tensor& context, const Tensor& residual,
                     const ExtraKeyValues* extra = nullptr) const;
+  // attn(x, context) after to_out, without a residual (for callers that mix attention outputs).
+  Tensor attend(const Tensor& x, const Tensor& context) const;
   // Whether the layer has IP-Adapter projections (to_k_ip / to_v_ip): always false, i2i loads none yet.
   bool has_extra_key_values() const { return false; }
 

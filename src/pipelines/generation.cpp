@@ -139,6 +139,21 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
   return out;
 }
 
+// The reference unit at the size the pipeline works at (the output size; with only-masked inpainting the
+// work area's): its picture as RGB, resized with PIL LANCZOS as diffusers' reference pipeline does.
+ReferenceUnit reference_unit(const GenerationRequest& req, int64_t width, int64_t height) {
+  const ReferenceParams& rp = *req.params.reference;
+  if (!req.images.reference) throw ParameterError("no reference image ({reference_image})");
+  ReferenceUnit u;
+  u.image = image_to_tensor(
+      resize(to_rgb(*req.images.reference), static_cast<int>(width), static_cast<int>(height)));
+  u.mode = rp.mode;
+  u.style_fidelity = rp.style_fidelity;
+  u.attn_weight = rp.attn_weight;
+  u.adain_weight = rp.adain_weight;
+  return u;
+}
+
 // The tensor-level request for every batch of `req` (the noise aside).
 Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
                                 const std::optional<InpaintSetup>& setup,
@@ -157,6 +172,9 @@ Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
   r.width = in.width;
   r.height = in.height;
   for (const LoadedControl& c : cs) r.controls.push_back(c.unit);
+  if (p.reference)
+    r.reference = reference_unit(req, r.init_image.defined() ? r.init_image.dim(2) : in.width,
+                                 r.init_image.defined() ? r.init_image.dim(1) : in.height);
   r.prompt = p.prompt;
   r.negative_prompt = p.negative_prompt;
   r.strength = p.strength;
@@ -243,6 +261,8 @@ void validate_request(const GenerationRequest& req) {
   // An unknown sampler or schedule, or one that does not fit the sampler, fails here, before any work.
   make_scheduler(p.sampler, SchedulerConfig::from_json(sd15_scheduler_config()), p.schedule);
   if (req.images.init || !p.init_image.empty()) check_denoising_steps(p.steps, p.strength);
+  if (p.reference && p.reference->image.empty() && !req.images.reference)
+    throw ParameterError("the reference unit has no picture ({reference_image})");
 }
 
 void read_request_images(GenerationRequest& req) {
@@ -253,6 +273,13 @@ void read_request_images(GenerationRequest& req) {
   for (size_t i = 0; i < p.controls.size(); ++i)
     if (!req.images.controls[i] && !p.controls[i].image.empty())
       req.images.controls[i] = read_image(p.controls[i].image);
+  if (p.reference && !req.images.reference && !p.reference->image.empty()) {
+    try {
+      req.images.reference = read_image(p.reference->image);
+    } catch (const Error& e) {
+      throw ParameterError("{reference_image}: " + Error::literal(e.what()));
+    }
+  }
 }
 
 GenerationResult generate(ModelSet& models, const GenerationRequest& request) {

@@ -1,7 +1,8 @@
 // generate(): the one entry point every front end (CLI, C API, server, tests) uses to make pictures. It
 // takes a loaded ModelSet and one GenerationRequest covering everything i2i can do - txt2img, img2img,
-// inpainting with AUTOMATIC1111's mask options, ControlNet units with preprocessing, batches, seeds and RNG
-// kind, resize modes and schedules - and returns the finished 8-bit pictures with their PNG `parameters`
+// inpainting with AUTOMATIC1111's mask options, ControlNet units with preprocessing, reference-only
+// conditioning (reference_control.h), batches, seeds and RNG kind, resize modes and schedules - and
+// returns the finished 8-bit pictures with their PNG `parameters`
 // text. Underneath, run_img2img (img2img.h) does the diffusers-exact denoising on tensors; this layer is
 // AUTOMATIC1111's around it (image sizes and resize modes, the inpainting work area and composite, seed
 // per image, batch count).
@@ -66,11 +67,13 @@ class ModelSet {
 };
 
 // The pictures a request works on. Each may be given in memory; when it is not, it is read from the path
-// in GenerationParams (init_image, mask, controls[i].image). No init image at all: txt2img.
+// in GenerationParams (init_image, mask, controls[i].image, reference->image). No init image at all:
+// txt2img.
 struct GenerationImages {
   std::optional<Image> init;
   std::optional<Image> mask;                   // white = repaint (grey levels; alpha is the mask)
   std::vector<std::optional<Image>> controls;  // index i: controls[i] of the params
+  std::optional<Image> reference;              // the reference unit's picture (params.reference->image)
 };
 
 // Where a run is, for progress bars and previews.
@@ -118,7 +121,8 @@ struct GenerationResult {
 void validate_request(const GenerationRequest& request);
 
 // Reads every picture the params name by path that the request does not hold in memory yet (init image,
-// mask, control images), so that a bad file is reported before a model is loaded. Throws i2i::Error.
+// mask, control images, reference image), so that a bad file is reported before a model is loaded. Throws
+// i2i::Error.
 void read_request_images(GenerationRequest& request);
 
 // Runs the request. Throws ParameterError for bad settings (naming the parameter), i2i::Error for bad

@@ -39,6 +39,15 @@ void validate_control(const ControlParams& c, size_t i) {
     bad(who + "Canny thresholds ({canny_low}, {canny_high}) must be between 0 and 2040");
 }
 
+void validate_reference(const ReferenceParams& r) {
+  if (!(r.style_fidelity >= 0 && r.style_fidelity <= 1))
+    bad("{style_fidelity} must be between 0 and 1, got " + format_number(r.style_fidelity));
+  if (!(r.attn_weight >= 0 && r.attn_weight <= 100))
+    bad("{reference_attn_weight} must be between 0 and 100, got " + format_number(r.attn_weight));
+  if (!(r.adain_weight >= 0 && r.adain_weight <= 100))
+    bad("{reference_adain_weight} must be between 0 and 100, got " + format_number(r.adain_weight));
+}
+
 }  // namespace
 
 void GenerationParams::validate() const {
@@ -69,6 +78,7 @@ void GenerationParams::validate() const {
     bad("{padding} must be between 0 and " + std::to_string(kMaxGenerationSide) + ", got " +
         std::to_string(mask_options.padding));
   for (size_t i = 0; i < controls.size(); ++i) validate_control(controls[i], i);
+  if (reference) validate_reference(*reference);
   if (seed < -1 || seed > kMaxSeed)
     bad("{seed} must be -1 (random) or between 0 and " + std::to_string(kMaxSeed));
   // Image k uses seed + k, which must stay a seed too (it is what the picture's parameters text records).

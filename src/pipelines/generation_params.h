@@ -9,6 +9,7 @@
 
 #include "io/image_resize.h"
 #include "pipelines/inpaint.h"
+#include "pipelines/reference_control.h"
 
 namespace i2i {
 
@@ -23,6 +24,15 @@ struct ControlParams {
   double guidance_start = 0.0, guidance_end = 1.0;
   std::string preprocess = "none";  // "none" (pass-through) or "canny"
   int canny_low = 100, canny_high = 200;
+};
+
+// The reference-only unit (--reference-image IMAGE --reference-mode ...; reference_control.h).
+struct ReferenceParams {
+  std::string image;  // the reference picture, resized (PIL LANCZOS) to the generation size
+  ReferenceMode mode = ReferenceMode::Attn;
+  double style_fidelity = 0.5;  // [0, 1]
+  double attn_weight = 1.0;     // attention auto machine weight, >= 0
+  double adain_weight = 1.0;    // gn auto machine weight, >= 0
 };
 
 struct GenerationParams {
@@ -52,6 +62,7 @@ struct GenerationParams {
   MaskOptions mask_options;
   bool composite = true;
   std::vector<ControlParams> controls;
+  std::optional<ReferenceParams> reference;
 
   // Throws ParameterError naming the first bad value (parameter names as the fields are called: {strength},
   // {cfg_scale}, {mask_blur}, {control_weight}, ...).

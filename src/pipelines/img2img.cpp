@@ -56,8 +56,14 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   const stages::InitialLatents init =
       stages::prepare_latents(model, req, plan, *scheduler, window, noise.sources, result);
   result.initial_latents = init.latents;
-  result.latents =
-      stages::denoise(model, req, plan, *scheduler, window, context, init, noise.sources, on_step, result);
+  std::optional<ReferenceControl> reference;
+  if (req.reference && window.count() > 0) {
+    stages::throw_if_cancelled(req.cancel);
+    reference.emplace(model, *req.reference, plan.batch, plan.cfg, noise.sources);
+    result.reference_latents = reference->latents();
+  }
+  result.latents = stages::denoise(model, req, plan, *scheduler, window, context, init, noise.sources,
+                                   on_step, result, reference ? &*reference : nullptr);
   stages::throw_if_cancelled(req.cancel);
   result.images = stages::decode_latents(model, result.latents);
   return result;

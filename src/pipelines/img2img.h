@@ -9,6 +9,7 @@
 
 #include <atomic>
 #include <functional>
+#include <optional>
 #include <string>
 #include <vector>
 
@@ -16,6 +17,7 @@
 #include "io/image.h"
 #include "pipelines/control_units.h"
 #include "pipelines/prompt_embedding.h"
+#include "pipelines/reference_control.h"
 #include "pipelines/sd_model.h"
 #include "sampling/noise.h"
 
@@ -54,6 +56,8 @@ struct Img2ImgRequest {
   LatentFill latent_fill = LatentFill::Original;
   // ControlNets steering the UNet (any number; their residuals are summed).
   std::vector<ControlUnit> controls;
+  // Reference-only conditioning (reference_control.h): one extra UNet pass per step; none when unset.
+  std::optional<ReferenceUnit> reference;
   // Set from any thread to stop the run before its next UNet or VAE call (run_img2img throws Cancelled).
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -76,6 +80,10 @@ struct Img2ImgResult {
   // Inpainting: the latent mask [1, h, w, 1] (nearest-neighbour samples of the binarised mask) and the
   // scaled VAE latents of the masked-out image [B, h, w, 4].
   Tensor mask_latents, masked_image_latents;
+  // With a reference unit: its scaled VAE latents [B, h, w, 4] and, per step, those latents noised to the
+  // step's level (scheduler.add_noise, before CFG doubling).
+  Tensor reference_latents;
+  std::vector<Tensor> reference_noised;
 };
 
 // Noise comes from `noise`: either one source for the whole batch (diffusers' generator semantics: the
@@ -88,7 +96,8 @@ struct Img2ImgResult {
 // Then the scheduler's draws. LatentFill::LatentNoise adds one draw after the init image sample; both latent
 // fills make inpainting at strength 1 start from the noised init latents instead of pure noise (as
 // AUTOMATIC1111 does), so the fill matters. txt2img: start noise (one [B, ...] draw from a single source),
-// then the scheduler's draws.
+// then the scheduler's draws. A reference unit draws after all of these: its VAE sample before the loop,
+// and in every step its noise before the scheduler's draw (reference_control.h).
 // Throws ParameterError for bad settings, i2i::Error for inputs that do not fit the model, Cancelled.
 Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& request,
                           const std::vector<NoiseSource*>& noise, const StepCallback& on_step = {});

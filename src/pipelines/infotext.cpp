@@ -4,6 +4,7 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
 #include "sampling/scheduler.h"
@@ -42,6 +43,31 @@ std::pair<int, std::string> controlnet_key(const std::string& key) {
   if (j == key.size()) return {index, ""};
   if (key[j] != ' ') return {-1, ""};
   return {index, key.substr(j + 1)};
+}
+
+// The reference-only unit's number: after the --control units (and the IP-Adapter units).
+size_t reference_unit_number(const GenerationParams& p) {
+  return p.controls.size();
+}
+
+// The sd-webui-controlnet extension's text for a reference unit: no model, the style fidelity as Threshold A
+// (the extension's slider for it), the unit's Weight the attention weight (the AdaIN weight for
+// reference_adain); i2i's own keys keep both.
+void set_reference_unit(GenerationParameters& g, const ReferenceParams& r, size_t n, ResizeMode resize) {
+  const double weight = r.mode == ReferenceMode::Adain ? r.adain_weight : r.attn_weight;
+  g.set("ControlNet " + std::to_string(n),
+        "Module: " + reference_mode_name(r.mode) + ", Model: None, Weight: " + format_number(weight) +
+            ", Resize Mode: " + controlnet_resize_name(resize) +
+            ", Low Vram: False, Threshold A: " + format_number(r.style_fidelity) +
+            ", Guidance Start: 0, Guidance End: 1, Pixel Perfect: False, Control Mode: Balanced");
+}
+
+// i2i's keys to re-run a reference unit: its picture and both auto machine weights.
+void set_reference_unit_paths(GenerationParameters& g, const ReferenceParams& r, size_t n) {
+  const std::string key = "ControlNet " + std::to_string(n);
+  if (!r.image.empty()) g.set(key + " image", std::filesystem::absolute(r.image).string());
+  g.set(key + " reference attn weight", format_number(r.attn_weight));
+  g.set(key + " reference adain weight", format_number(r.adain_weight));
 }
 
 }  // namespace
@@ -98,6 +124,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
             ", Pixel Perfect: False, Control Mode: Balanced";
     g.set("ControlNet " + std::to_string(i), unit);
   }
+  if (p.reference) set_reference_unit(g, *p.reference, reference_unit_number(p), p.resize_mode);
   if (!p.init_image.empty()) g.set("Init image", std::filesystem::absolute(p.init_image).string());
   if (!p.model.empty()) g.set("Model path", std::filesystem::absolute(p.model).string());
   if (!p.vae.empty()) g.set("VAE path", std::filesystem::absolute(p.vae).string());
@@ -110,6 +137,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("ControlNet " + std::to_string(i) + " model path",
           std::filesystem::absolute(p.controls[i].model).string());
   }
+  if (p.reference) set_reference_unit_paths(g, *p.reference, reference_unit_number(p));
   g.set("Version", "i2i 0.1.0");
   return g;
 }
@@ -144,6 +172,74 @@ void apply_controlnet_unit(const std::string& key, const std::string& text, Cont
   }
 }
 
+// The "ControlNet N" keys of an infotext: per unit number, "" (the extension's unit text), "image",
+// "model path", ... -> value.
+using ControlNetUnitTexts = std::map<int, std::map<std::string, std::string>>;
+
+// The unit text's Module ("canny", "reference_only", ...); "" when absent.
+std::string unit_module(const std::string& text) {
+  const std::string prefix = "Module: ";
+  if (text.rfind(prefix, 0) != 0) return "";
+  const size_t end = text.find(", ");
+  return text.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
+}
+
+// A reference unit ("Module: reference_only, ..., Weight: 1, ..., Threshold A: 0.5, ..." and i2i's keys).
+template <typename Number>
+void apply_reference_unit(int index, const std::map<std::string, std::string>& keys, GenerationParams& p,
+                          Number number) {
+  const std::string key = "ControlNet " + std::to_string(index);
+  ReferenceParams r;
+  const std::string text = keys.count("") ? keys.at("") : "";
+  try {
+    r.mode = parse_reference_mode(unit_module(text));
+  } catch (const Error&) {
+    throw Error("infotext: '" + key + "' has an unknown reference module '" + unit_module(text) + "'");
+  }
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(", ", pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(pos, end - pos);
+    pos = end + 2;
+    const size_t colon = item.find(": ");
+    if (colon == std::string::npos) continue;
+    const std::string k = item.substr(0, colon), v = item.substr(colon + 2);
+    if (k == "Weight") r.attn_weight = r.adain_weight = number(key + " Weight", v);
+    if (k == "Threshold A") r.style_fidelity = number(key + " Threshold A", v);
+  }
+  for (const auto& [what, v] : keys) {
+    if (what == "image") r.image = v;
+    if (what == "reference attn weight") r.attn_weight = number(key + " " + what, v);
+    if (what == "reference adain weight") r.adain_weight = number(key + " " + what, v);
+  }
+  p.reference = r;
+}
+
+// Every "ControlNet N" unit in number order, by its Module: reference units set p.reference, the others are
+// ControlNet units appended to p.controls.
+template <typename Number>
+void apply_controlnet_units(const ControlNetUnitTexts& units, GenerationParams& p, Number number) {
+  for (const auto& [index, keys] : units) {
+    const std::string key = "ControlNet " + std::to_string(index);
+    const auto text = keys.find("");
+    if (text != keys.end() && unit_module(text->second).rfind("reference_", 0) == 0) {
+      apply_reference_unit(index, keys, p, number);
+      continue;
+    }
+    ControlParams c;
+    for (const auto& [what, v] : keys) {
+      if (what == "image")
+        c.image = v;
+      else if (what == "model path")
+        c.model = v;
+      else if (what.empty())
+        apply_controlnet_unit(key, v, c, number);
+    }
+    p.controls.push_back(c);
+  }
+}
+
 }  // namespace
 
 void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
@@ -168,6 +264,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
   p.prompt = info.prompt;
   p.rng = info.get("RNG") ? GenerationParams::Rng::Cpu : GenerationParams::Rng::Gpu;  // A1111's default: GPU
   p.negative_prompt = info.negative_prompt;
+  ControlNetUnitTexts units;
   for (const auto& [key, v] : info.params) {
     if (key == "Steps")
       p.steps = static_cast<int>(integer(key, v));
@@ -209,22 +306,16 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
       p.mask_options.padding = static_cast<int>(integer(key, v));
     else if (key == "Inpaint composite")
       p.composite = v != "False";
-    else if (auto [index, what] = controlnet_key(key); index >= 0) {
-      if (p.controls.size() <= static_cast<size_t>(index)) p.controls.resize(static_cast<size_t>(index) + 1);
-      ControlParams& c = p.controls[static_cast<size_t>(index)];
-      if (what == "image")
-        c.image = v;
-      else if (what == "model path")
-        c.model = v;
-      else if (what.empty())
-        apply_controlnet_unit(key, v, c, number);
-    } else if (key == "Size") {
+    else if (auto [index, what] = controlnet_key(key); index >= 0)
+      units[index][what] = v;
+    else if (key == "Size") {
       auto x = v.find('x');
       if (x == std::string::npos) throw Error("infotext: 'Size' has an unreadable value '" + v + "'");
       p.width = static_cast<int>(integer(key, v.substr(0, x)));
       p.height = static_cast<int>(integer(key, v.substr(x + 1)));
     }
   }
+  apply_controlnet_units(units, p, number);
 }
 
 }  // namespace i2i

@@ -15,7 +15,10 @@ namespace i2i {
 // not masked"), Masked content, Inpaint area ("Only masked") and Masked area padding, plus i2i's Mask image
 // and Inpaint composite. ControlNet units as the sd-webui-controlnet extension writes them (`ControlNet 0:
 // "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1, ..."`), plus i2i's
-// `ControlNet 0 image` and `ControlNet 0 model path`.
+// `ControlNet 0 image` and `ControlNet 0 model path`. A reference-only unit follows the ControlNet units
+// (`ControlNet N: "Module: reference_only, Model: None, Weight: 1, ..., Threshold A: <style fidelity>, ..."`)
+// with i2i's `ControlNet N image`, `ControlNet N reference attn weight` and `... reference adain weight`;
+// the reader tells the units apart by their Module.
 // What kind of run the text describes (the images may have come from memory, with no path in the params).
 struct InfotextKind {
   bool img2img = true;   // false (txt2img): no Denoising strength, as A1111's txt2img writes it

@@ -166,6 +166,7 @@ Plan check_request(const SdModel& model, const Img2ImgRequest& req, size_t noise
   check_size(model, req, p);
   check_mask(req, p);
   check_controls(model, req, p);
+  if (req.reference) validate_reference_unit(*req.reference, p.height, p.width);
   if (req.prompt_embeds.defined()) check_prompt_embeds(model, req, p.cfg);
   return p;
 }
@@ -247,13 +248,19 @@ namespace {
 // guidance uncond + scale * (cond - uncond).
 Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
                      int i, const StepWindow& window, const Tensor& latents, const Tensor& context,
-                     const Tensor& unet_extra) {
+                     const Tensor& unet_extra, ReferenceControl* reference,
+                     const std::vector<NoiseSource*>& noise, Img2ImgResult& result) {
   Tensor model_in = plan.cfg ? concat_batch({latents, latents}) : latents;
   model_in = scheduler.scale_model_input(model_in, i);
   const float t = static_cast<float>(scheduler.timestep(i));
   UNetConditioning cond;
   cond.context = context;
   cond.residuals = control_residuals(req.controls, model_in, t, context, i - window.first, window.count());
+  if (reference) {
+    throw_if_cancelled(req.cancel);
+    result.reference_noised.push_back(reference->write(model, scheduler, i, context, noise));
+    cond.hook = reference->read_hook();
+  }
   Tensor unet_in = plan.nine ? concat_channels({model_in, unet_extra}) : model_in;
   Tensor pred = model.unet.forward(unet_in, {t}, cond);
   if (!plan.cfg) return pred;
@@ -271,13 +278,15 @@ Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan
 
 Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
                const StepWindow& window, const Tensor& context, const InitialLatents& init,
-               const std::vector<NoiseSource*>& noise, const StepCallback& on_step, Img2ImgResult& result) {
+               const std::vector<NoiseSource*>& noise, const StepCallback& on_step, Img2ImgResult& result,
+               ReferenceControl* reference) {
   release_free_memory();
   BatchNoise step_noise(noise);  // one generator per image: the scheduler's draws are per image too
   Tensor latents = init.latents;
   for (int i = window.first; i < window.last; ++i) {
     throw_if_cancelled(req.cancel);
-    Tensor pred = predict_noise(model, req, plan, scheduler, i, window, latents, context, init.unet_extra);
+    Tensor pred = predict_noise(model, req, plan, scheduler, i, window, latents, context, init.unet_extra,
+                                reference, noise, result);
     latents = scheduler.step(pred, i, latents, step_noise);
     if (plan.blend) {
       // Outside the mask: the init latents at the next step's noise level (unnoised after the last step).

@@ -53,10 +53,12 @@ InitialLatents prepare_latents(const SdModel& model, const Img2ImgRequest& req, 
                                Scheduler& scheduler, const StepWindow& window,
                                const std::vector<NoiseSource*>& noise, Img2ImgResult& result);
 
-// 4. The denoising loop: returns the final latents; records every step's latents in `result`.
+// 4. The denoising loop: returns the final latents; records every step's latents in `result`. With a
+// reference, every step runs its write pass first and the noise prediction reads it.
 Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
                const StepWindow& window, const Tensor& context, const InitialLatents& init,
-               const std::vector<NoiseSource*>& noise, const StepCallback& on_step, Img2ImgResult& result);
+               const std::vector<NoiseSource*>& noise, const StepCallback& on_step, Img2ImgResult& result,
+               ReferenceControl* reference = nullptr);
 
 // 5. Latents -> pictures [B, H, W, 3] in [0, 1].
 Tensor decode_latents(const SdModel& model, const Tensor& latents);
