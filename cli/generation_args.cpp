@@ -203,6 +203,7 @@ void find_recorded(std::string& path, const ModelRef& ref, const std::vector<fs:
 GenerationParams generation_params_from_args(const Args& a) {
   GenerationParams p;
   std::optional<RecordedModels> recorded;
+  bool recorded_img2img = false;  // the picture is an img2img one (its init image is needed too)
   const std::string png = a.get_or("from-png", "");
   if (!png.empty()) {
     auto text = read_png_text(png);
@@ -211,6 +212,7 @@ GenerationParams generation_params_from_args(const Args& a) {
     const GenerationParameters info = parse_parameters(it->second);
     apply_infotext(info, p);
     recorded = recorded_models(info);
+    recorded_img2img = info.get("Denoising strength").has_value();
   }
   const bool model_folder = model_flag_is_search_folder(a);
   if (!model_folder) p.model = a.get_or("model", p.model);
@@ -299,9 +301,12 @@ GenerationParams generation_params_from_args(const Args& a) {
   // The models the picture names, where no flag names them (and no recorded path still exists).
   if (recorded) {
     const std::vector<fs::path> folders = model_search_folders(a);
+    // (Both missing: the message asks for both.)
+    const bool init_missing = recorded_img2img && p.init_image.empty();
     if (!a.has("model") || model_folder)
       find_recorded(p.model, recorded->model, folders, png, "the model",
-                    "--model (its file, or the folder holding it)");
+                    std::string("--model (its file, or the folder holding it)") +
+                        (init_missing ? " and --init (the picture does not record its init image)" : ""));
     if (model_folder && p.model.empty())
       throw Error(png + " does not name its model: give --model as the model's file or folder");
     if (!a.has("vae")) find_recorded(p.vae, recorded->vae, folders, png, "the VAE", "--vae");

@@ -195,6 +195,13 @@ TEST(CliPrivacy, FromPngAsksForWhatItCannotFind) {
   EXPECT_EQ(r.status, 1);
   EXPECT_NE(r.err.find("tiny-sd15 (hash " + hash + ")"), std::string::npos) << r.err;
   EXPECT_NE(r.err.find("give --model"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("--init"), std::string::npos) << r.err;  // (given)
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  // Neither given: one line asking for both.
+  r = run_i2i(rerun_args("img2img", "out.png"), dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("give --model (its file, or the folder holding it) and --init"), std::string::npos)
+      << r.err;
   EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
   // A file of that name with other weights is not taken.
   std::ofstream(dir / "tiny-sd15.safetensors") << "not the model";
