@@ -8,9 +8,11 @@
 #include "core/error.h"
 #include "io/image.h"
 #include "io/safetensors.h"
+#include "models/model_lookup.h"
 #include "pipelines/infotext.h"
 
 namespace i2i::cli {
+namespace fs = std::filesystem;
 namespace {
 
 int to_int(const Args& a, const char* name, int current) {
@@ -122,8 +124,14 @@ const std::vector<OptionSpec>& generation_options() {
       {"output", true, "output PNG (default output.png; existing files are not overwritten: numbered)",
        "FILE"},
       {"overwrite", false, "replace existing output files"},
-      {"from-png", true, "re-run the generation recorded in a PNG's parameters (flags given override it)",
+      {"from-png", true,
+       "re-run the generation recorded in a PNG's parameters (flags given override it); its models are "
+       "found by name and hash in the folder of --model (or --model itself when it is a folder of models) "
+       "and the current folder",
        "PNG"},
+      {"infotext-paths", false,
+       "also record the absolute paths of the models and pictures in the PNG parameters (default: names "
+       "and hashes only, nothing of your file system)"},
       {"vae", true, "a VAE to use instead of the checkpoint's (file or diffusers folder)", "PATH"},
       {"tokenizer", true, "folder with the CLIP vocab.json and merges.txt", "DIR"},
       {"model-config", true, "model configuration (diffusers-style JSON or LDM YAML)", "FILE"},
@@ -174,15 +182,75 @@ std::string flag_for_parameter(const std::string& name) {
   return flag;
 }
 
+namespace {
+
+// Whether `dir` is a model (a diffusers pipeline, ControlNet or VAE folder) rather than a folder of models.
+bool is_model_folder(const fs::path& dir) {
+  std::error_code ec;
+  return fs::exists(dir / "model_index.json", ec) || fs::exists(dir / "config.json", ec) ||
+         fs::is_directory(dir / "unet", ec);
+}
+
+// --model given with --from-png as a folder holding models (not a model itself): where to look for them.
+bool model_flag_is_search_folder(const Args& a) {
+  const auto m = a.get("model");
+  std::error_code ec;
+  return a.has("from-png") && m && fs::is_directory(*m, ec) && !is_model_folder(*m);
+}
+
+// Where --from-png looks for the models a picture names: the folder of --model (or --model itself when it
+// is a folder of models), then the current folder.
+std::vector<fs::path> model_search_folders(const Args& a) {
+  std::vector<fs::path> folders;
+  std::error_code ec;
+  if (auto m = a.get("model"))
+    folders.push_back(model_flag_is_search_folder(a) ? fs::absolute(*m, ec)
+                                                     : fs::absolute(*m, ec).lexically_normal().parent_path());
+  folders.push_back(fs::current_path(ec));
+  // Hook: the models folder (once i2i has one) is searched here, last.
+  return folders;
+}
+
+std::string join(const std::vector<fs::path>& paths) {
+  std::string out;
+  for (const fs::path& p : paths) out += (out.empty() ? "" : ", ") + p.string();
+  return out;
+}
+
+// Sets `path` to the file the picture names by `ref`, unless it already names an existing file (a flag
+// given, or a path the picture recorded with --infotext-paths). Throws a one-line error asking for `flag`,
+// naming the name and hash looked for and where.
+void find_recorded(std::string& path, const ModelRef& ref, const std::vector<fs::path>& folders,
+                   const std::string& png, const std::string& what, const std::string& flag) {
+  std::error_code ec;
+  if ((!path.empty() && fs::exists(path, ec)) || ref.empty()) return;
+  const ModelSearch s = find_model(ref, folders);
+  if (s.found) {
+    path = s.found->string();
+    return;
+  }
+  throw Error(png + " was made with " + what + " " + ref.describe() + ", which is not in " + join(folders) +
+              (s.mismatch.empty() ? "" : " (" + s.mismatch + ")") + ": give " + flag);
+}
+
+}  // namespace
+
 GenerationParams generation_params_from_args(const Args& a) {
   GenerationParams p;
-  if (auto png = a.get("from-png")) {
-    auto text = read_png_text(*png);
+  std::optional<RecordedModels> recorded;
+  bool recorded_img2img = false;  // the picture is an img2img one (its init image is needed too)
+  const std::string png = a.get_or("from-png", "");
+  if (!png.empty()) {
+    auto text = read_png_text(png);
     auto it = text.find("parameters");
-    if (it == text.end()) throw Error(*png + ": no generation parameters in this PNG");
-    apply_infotext(parse_parameters(it->second), p);
+    if (it == text.end()) throw Error(png + ": no generation parameters in this PNG");
+    const GenerationParameters info = parse_parameters(it->second);
+    apply_infotext(info, p);
+    recorded = recorded_models(info);
+    recorded_img2img = info.get("Denoising strength").has_value();
   }
-  p.model = a.get_or("model", p.model);
+  const bool model_folder = model_flag_is_search_folder(a);
+  if (!model_folder) p.model = a.get_or("model", p.model);
   p.vae = a.get_or("vae", p.vae);
   p.init_image = a.get_or("init", p.init_image);
   p.prompt = a.get_or("prompt", p.prompt);
@@ -220,8 +288,16 @@ GenerationParams generation_params_from_args(const Args& a) {
 
   const auto& images = a.all("control");
   const size_t units = images.size();
+  // A picture that records its units without their images (no paths): one --control per recorded unit
+  // gives each its image and keeps its settings. Otherwise --control flags replace the units as a whole.
+  const bool fill_recorded = units > 0 && units == p.controls.size() &&
+                             std::all_of(p.controls.begin(), p.controls.end(),
+                                         [](const ControlParams& c) { return c.image.empty(); });
   if (units > 0) {
-    p.controls.assign(units, ControlParams{});
+    if (!fill_recorded) {
+      p.controls.assign(units, ControlParams{});
+      if (recorded) recorded->controls.clear();  // (the recorded units and their models no longer apply)
+    }
     for (size_t i = 0; i < units; ++i) p.controls[i].image = images[i];
   }
   for (const char* name : {"control-model", "control-weight", "control-start", "control-end",
@@ -256,6 +332,25 @@ GenerationParams generation_params_from_args(const Args& a) {
     }
   }
   apply_reference_args(a, p);
+  p.infotext_paths = a.has("infotext-paths");
+
+  // The models the picture names, where no flag names them (and no recorded path still exists).
+  if (recorded) {
+    const std::vector<fs::path> folders = model_search_folders(a);
+    // (Both missing: the message asks for both.)
+    const bool init_missing = recorded_img2img && p.init_image.empty();
+    if (!a.has("model") || model_folder)
+      find_recorded(p.model, recorded->model, folders, png, "the model",
+                    std::string("--model (its file, or the folder holding it)") +
+                        (init_missing ? " and --init (the picture does not record its init image)" : ""));
+    if (model_folder && p.model.empty())
+      throw Error(png + " does not name its model: give --model as the model's file or folder");
+    if (!a.has("vae")) find_recorded(p.vae, recorded->vae, folders, png, "the VAE", "--vae");
+    for (size_t i = 0; i < p.controls.size() && i < recorded->controls.size(); ++i)
+      if (a.all("control-model").size() <= i)
+        find_recorded(p.controls[i].model, recorded->controls[i], folders, png,
+                      "the ControlNet " + std::to_string(i) + " model", "--control-model");
+  }
   return p;
 }
 
@@ -263,11 +358,22 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
   GenerationRequest req;
   req.params = generation_params_from_args(a);
   const GenerationParams& p = req.params;
-  if (p.model.empty()) throw Error("--model is required (a .safetensors checkpoint or a diffusers folder)");
+  // What a picture given to --from-png does not record (it records no paths without --infotext-paths).
+  const std::string unrecorded =
+      a.has("from-png")
+          ? ": " + *a.get("from-png") + " does not record it (no paths without --infotext-paths)"
+          : "";
+  if (p.model.empty())
+    throw Error("--model is required (a .safetensors checkpoint or a diffusers folder)" + unrecorded);
   if (kind != GenerationCommand::Txt2Img && p.init_image.empty())
-    throw Error("--init is required (the source image)");
+    throw Error("--init is required (the source image)" + unrecorded);
   if (kind == GenerationCommand::Inpaint && p.mask.empty())
-    throw Error("--mask is required (the inpainting mask: white = repaint)");
+    throw Error("--mask is required (the inpainting mask: white = repaint)" + unrecorded);
+  for (size_t i = 0; i < p.controls.size(); ++i)
+    if (p.controls[i].image.empty())
+      throw Error("--control is required for ControlNet " + std::to_string(i) + " (one per recorded unit, " +
+                  std::to_string(p.controls.size()) + " in all; their recorded settings are kept)" +
+                  unrecorded);
   for (const char* dim : {"width", "height"})
     if (a.has(dim) && *a.integer(dim) <= 0)
       throw Error(std::string("--") + dim + " must be a positive number of pixels, got " + *a.get(dim));

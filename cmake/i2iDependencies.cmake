@@ -17,6 +17,7 @@ find_package(JPEG QUIET)
 find_package(CURL QUIET)
 find_package(ICU QUIET COMPONENTS uc i18n)
 find_package(yaml-cpp QUIET)  # LDM .yaml configs (models/ldm_yaml.cpp)
+find_package(OpenSSL QUIET COMPONENTS Crypto)  # SHA-256 of model files (io/file_hash.cpp)
 if(PkgConfig_FOUND)
   # Prefixed names, so that a consumer's own pkg_check_modules(WEBP ...) is not overwritten.
   pkg_check_modules(I2I_WEBP QUIET IMPORTED_TARGET libwebp libwebpdemux)
@@ -34,7 +35,7 @@ if(I2I_DNNL_LIBRARY AND I2I_DNNL_INCLUDE_DIR AND NOT TARGET i2i_deps::dnnl)
 endif()
 
 set(I2I_DEPENDENCY_TARGETS i2i_deps::dnnl OpenMP::OpenMP_CXX PNG::PNG JPEG::JPEG CURL::libcurl ICU::uc ICU::i18n
-  PkgConfig::I2I_WEBP PkgConfig::I2I_EXIF yaml-cpp)
+  PkgConfig::I2I_WEBP PkgConfig::I2I_EXIF yaml-cpp OpenSSL::Crypto)
 set(I2I_DEPENDENCIES_MISSING "")
 foreach(target IN LISTS I2I_DEPENDENCY_TARGETS)
   if(NOT TARGET ${target})

@@ -10,6 +10,7 @@ packages=(
   libyaml-cpp-dev               # LDM / A1111 .yaml model configs
   libicu-dev                    # Unicode normalisation and case mapping for the CLIP tokenizer
   libcurl4-openssl-dev          # `i2i pull tokenizer`
+  libssl-dev                    # OpenSSL's libcrypto: SHA-256 of model files (the parameters text's hashes)
   libgtest-dev libgmock-dev libbenchmark-dev
 )
 missing=()

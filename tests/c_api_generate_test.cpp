@@ -2,6 +2,7 @@
 // and from paths, batches and seeds, progress with previews, cancelling, and errors as status codes.
 #include <gtest/gtest.h>
 
+#include <cstddef>
 #include <cstdlib>
 #include <string>
 #include <vector>
@@ -77,9 +78,35 @@ TEST(CApiGenerate, MatchesTheFixtureFromMemoryAndFromPaths) {
   i2i_result* from_path = nullptr;
   ASSERT_EQ(i2i_generate(tiny_model(), &p, &from_path, &err), I2I_OK) << err;
   EXPECT_EQ(0, std::memcmp(from_path->images[0].pixels, from_memory->images[0].pixels, 64 * 64 * 3));
-  EXPECT_NE(std::string(from_path->images[0].parameters).find("Init image: " + init_path), std::string::npos);
+  // The text records no path by default, only the model's name and hash; with the options' infotext_paths
+  // it records the init image's path.
+  const std::string path_text = from_path->images[0].parameters;
+  EXPECT_EQ(path_text.find('/'), std::string::npos) << path_text;
+  EXPECT_NE(path_text.find("Model hash: "), std::string::npos) << path_text;
+  i2i_generation_options o;
+  i2i_generation_options_defaults(&o);
+  EXPECT_EQ(o.size, sizeof o);
+  EXPECT_EQ(o.infotext_paths, 0);
+  o.infotext_paths = 1;
+  i2i_result* with_paths = nullptr;
+  ASSERT_EQ(i2i_generate_with(tiny_model(), &p, &o, &with_paths, &err), I2I_OK) << err;
+  EXPECT_NE(std::string(with_paths->images[0].parameters).find("Init image: " + init_path),
+            std::string::npos);
+  // An older caller's options struct, shorter than this one (no infotext_paths): the default is used.
+  o.size = offsetof(i2i_generation_options, infotext_paths);
+  i2i_result* older = nullptr;
+  ASSERT_EQ(i2i_generate_with(tiny_model(), &p, &o, &older, &err), I2I_OK) << err;
+  EXPECT_EQ(std::string(older->images[0].parameters), path_text);
+  o.size = 0;
+  i2i_result* unset = nullptr;
+  EXPECT_EQ(i2i_generate_with(tiny_model(), &p, &o, &unset, &err), I2I_ERROR);
+  EXPECT_NE(std::string(err).find("size"), std::string::npos) << err;
+  i2i_free_error(err);
+  err = nullptr;
   i2i_result_free(from_memory);
   i2i_result_free(from_path);
+  i2i_result_free(with_paths);
+  i2i_result_free(older);
 }
 
 TEST(CApiGenerate, BatchesCarryTheirSeedsAndEachImageIsItsSeedAlone) {

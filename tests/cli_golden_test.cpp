@@ -1,9 +1,10 @@
 // The command line's outputs stay what they were before generation moved from cli/ into the library: for
 // each case of tests/data/cli_golden_cases.json the PNGs written must decode to the same RGB bytes and
-// carry the same `parameters` text, and stdout must be the same, as recorded by the i2i of commit 2369813.
-// PNG bytes are a function of exactly these (the writer is unchanged), while the file bytes themselves
-// contain absolute paths that differ between checkouts; so pixels and text are compared separately, after
-// the fixtures folder and the scratch folder are written as {fx} and {dir}.
+// carry the same `parameters` text, and stdout must be the same, as recorded by the i2i of commit 2369813
+// (the texts re-recorded for issue 17: models by name and short hash, no paths). PNG bytes are a function of
+// exactly these (the writer is unchanged); pixels and text are compared separately, after the fixtures
+// folder and the scratch folder are written as {fx} and {dir} (paths that differ between checkouts, in
+// stdout and in texts made with --infotext-paths).
 //
 // The recorded values are only ever rewritten on purpose: I2I_UPDATE_GOLDEN=1 build/tests/cli_golden_test
 // records what this build writes (and then the test cannot fail: never in CI).

@@ -5,6 +5,7 @@
 
 #include <fstream>
 
+#include "io/file_hash.h"
 #include "io/image.h"
 #include "io/parameters.h"
 #include "io/safetensors.h"
@@ -68,12 +69,13 @@ TEST(CliControlNet, ReproducesDiffusersAndRecordsTheUnit) {
                             fixture_path("cases/pipelines/sd15_controlnet_img2img_DDIM_s0.6.png"));
   const std::string text = parameters_of(dir / "out.png");
   EXPECT_NE(
-      text.find("ControlNet 0: \"Module: none, Model: tiny-controlnet-sd15, Weight: 0.8, Resize Mode: Just "
-                "Resize, Low Vram: False, Guidance Start: 0, Guidance End: 1, Pixel Perfect: False, Control "
-                "Mode: Balanced\""),
+      text.find("ControlNet 0: \"Module: none, Model: tiny-controlnet-sd15 [" +
+                legacy_model_hash(kControlNet) +
+                "], Weight: 0.8, Resize Mode: Just Resize, Low Vram: False, Guidance Start: 0, Guidance "
+                "End: 1, Pixel Perfect: False, Control Mode: Balanced\""),
       std::string::npos)
       << text;
-  EXPECT_NE(text.find("ControlNet 0 model path: "), std::string::npos) << text;
+  EXPECT_EQ(text.find("ControlNet 0 model path: "), std::string::npos) << text;
 
   // The same from the photo through the built-in Canny (cv2.Canny(gray, 100, 200), as the fixture's map).
   r = run_i2i(with(base_args("img2img", "models/tiny-sd15.safetensors"),
@@ -89,8 +91,11 @@ TEST(CliControlNet, ReproducesDiffusersAndRecordsTheUnit) {
   EXPECT_NE(parameters_of(dir / "canny.png").find("Threshold A: 100, Threshold B: 200"), std::string::npos);
 
   // --from-png re-runs it (ControlNet unit included) to the same picture.
-  r = run_i2i({"img2img", "--from-png", "canny.png", "--tokenizer", fixture_path("tokenizer").string(),
-               "--quiet", "--precision", "fp32", "-o", "again.png"},
+  // (given the models' folder, the init image and the control image: the text records no paths).
+  r = run_i2i({"img2img", "--from-png", "canny.png", "--model", fixture_path("models").string(), "--init",
+               fixture_path("cases/inputs/astronaut_64.png").string(), "--control",
+               fixture_path("cases/inputs/astronaut_64.png").string(), "--tokenizer",
+               fixture_path("tokenizer").string(), "--quiet", "--precision", "fp32", "-o", "again.png"},
               dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_image(dir / "again.png").pixels, read_image(dir / "canny.png").pixels);
@@ -144,8 +149,9 @@ TEST(CliInpaint, KeepsPixelsOutsideTheMaskAndRecordsTheSettings) {
   o.content = MaskedContent::LatentNothing;
   expect_outside_mask_kept(dir / "out.png", source, read_image(kMask), o, 64);
   const std::string text = parameters_of(dir / "out.png");
-  for (const char* want : {"Mask blur: 4", "Masked content: latent nothing", "Mask image: "})
+  for (const char* want : {"Mask blur: 4", "Masked content: latent nothing"})
     EXPECT_NE(text.find(want), std::string::npos) << want << " in " << text;
+  EXPECT_EQ(text.find("Mask image"), std::string::npos) << text;
   EXPECT_EQ(text.find("Inpaint area"), std::string::npos) << text;
 
   // Only masked on the 512x512 photo, worked at 64x64 with 32 pixels of padding; --from-png re-runs it.
@@ -166,8 +172,9 @@ TEST(CliInpaint, KeepsPixelsOutsideTheMaskAndRecordsTheSettings) {
   for (const char* want :
        {"Inpaint area: Only masked", "Masked area padding: 32", "Masked content: original", "Size: 64x64"})
     EXPECT_NE(only_text.find(want), std::string::npos) << want << " in " << only_text;
-  r = run_i2i({"inpaint", "--from-png", "only.png", "--tokenizer", fixture_path("tokenizer").string(),
-               "--quiet", "--precision", "fp32", "-o", "again.png"},
+  r = run_i2i({"inpaint", "--from-png", "only.png", "--model", fixture_path("models").string(), "--init",
+               photo, "--mask", "mask512.png", "--tokenizer", fixture_path("tokenizer").string(), "--quiet",
+               "--precision", "fp32", "-o", "again.png"},
               dir);
   ASSERT_EQ(r.status, 0) << r.err;
   EXPECT_EQ(read_image(dir / "again.png").pixels, read_image(dir / "only.png").pixels);

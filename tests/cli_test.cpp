@@ -79,15 +79,19 @@ TEST(Cli, ParametersTextAndRerunFromPng) {
   EXPECT_EQ(
       t.rfind("a photograph of an astronaut riding a horse, highly detailed\nNegative prompt: blurry, low "
               "quality, watermark\nSteps: 10, Sampler: Euler a, CFG scale: 7.5, Seed: 1234, Size: 64x64, "
-              "Model: tiny-sd15, Denoising strength: 0.6",
+              "Model hash: ",
               0),
       0u)
       << t;
+  EXPECT_NE(t.find(", Model: tiny-sd15, Denoising strength: 0.6, "), std::string::npos) << t;
   GenerationParameters g = parse_parameters(t);
   EXPECT_EQ(g.get("Denoising strength").value_or(""), "0.6");
+  EXPECT_EQ(g.get("Model hash").value_or("").size(), 10u);
 
-  CmdResult again = run({"img2img", "--from-png", (dir / "first.png").string(), "--tokenizer",
-                         fx("tokenizer").string(), "--quiet", "-o", "second.png"},
+  // The text records no paths: --from-png is told where the model and the init image are.
+  CmdResult again = run({"img2img", "--from-png", (dir / "first.png").string(), "--model",
+                         fx("models").string(), "--init", fx("cases/inputs/astronaut_64.png").string(),
+                         "--tokenizer", fx("tokenizer").string(), "--quiet", "-o", "second.png"},
                         dir);
   ASSERT_EQ(again.status, 0) << again.err;
   Image a = read_image(dir / "first.png"), b = read_image(dir / "second.png");
@@ -198,9 +202,11 @@ TEST(Cli, GpuRngIsReproducible) {
   EXPECT_NE(read_image(dir / "cpu.png").pixels, read_image(dir / "gpu.png").pixels);
   EXPECT_NE(read_png_text(dir / "cpu.png")["parameters"].find("RNG: CPU"), std::string::npos);
   EXPECT_EQ(read_png_text(dir / "gpu.png")["parameters"].find("RNG"), std::string::npos);
-  CmdResult again = run({"img2img", "--from-png", (dir / "gpu.png").string(), "--tokenizer",
-                         fx("tokenizer").string(), "--quiet", "-o", "gpu-again.png"},
-                        dir);
+  CmdResult again = run(
+      {"img2img", "--from-png", (dir / "gpu.png").string(), "--model",
+       fx("models/tiny-sd15.safetensors").string(), "--init", fx("cases/inputs/astronaut_64.png").string(),
+       "--tokenizer", fx("tokenizer").string(), "--quiet", "-o", "gpu-again.png"},
+      dir);
   ASSERT_EQ(again.status, 0) << again.err;
   EXPECT_EQ(read_image(dir / "gpu.png").pixels, read_image(dir / "gpu-again.png").pixels);
   EXPECT_NE(run(with(args, {"--rng", "tpu"}), dir).status, 0);

@@ -96,8 +96,8 @@ TEST(Generate, Img2ImgByPathIsWhatTheCliWrites) {
   EXPECT_EQ(param(g.images[0].parameters, "Denoising strength"), "0.5");
 }
 
-// Pictures given in memory instead of by path: the same picture; the text names no init image file
-// (there is none) and is otherwise the same.
+// Pictures given in memory instead of by path: the same picture and text (which names no init image file
+// unless asked to with infotext_paths; then only the one read from a path does).
 TEST(Generate, InMemoryImagesEqualPaths) {
   const GenerationRequest by_path = img2img_request();
   GenerationRequest in_memory = by_path;
@@ -107,8 +107,16 @@ TEST(Generate, InMemoryImagesEqualPaths) {
   const GenerationResult b = generate(shared_models(), in_memory);
   ASSERT_EQ(b.images.size(), 1u);
   EXPECT_EQ(b.images[0].image.pixels, a.images[0].image.pixels);
-  GenerationParameters pa = parse_parameters(a.images[0].parameters);
-  const GenerationParameters pb = parse_parameters(b.images[0].parameters);
+  // By default the text records no path: the two are the same.
+  EXPECT_EQ(b.images[0].parameters, a.images[0].parameters);
+  EXPECT_FALSE(parse_parameters(a.images[0].parameters).get("Init image").has_value());
+  // With infotext_paths the one read from a path names it, and is otherwise the same.
+  GenerationRequest by_path_recorded = by_path, in_memory_recorded = in_memory;
+  by_path_recorded.params.infotext_paths = in_memory_recorded.params.infotext_paths = true;
+  GenerationParameters pa =
+      parse_parameters(generate(shared_models(), by_path_recorded).images[0].parameters);
+  const GenerationParameters pb =
+      parse_parameters(generate(shared_models(), in_memory_recorded).images[0].parameters);
   EXPECT_EQ(pa.get("Init image").value_or(""), fs::absolute(init_path()).string());
   EXPECT_FALSE(pb.get("Init image").has_value());
   std::erase_if(pa.params, [](const auto& kv) { return kv.first == "Init image"; });

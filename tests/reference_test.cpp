@@ -425,6 +425,12 @@ TEST(ReferenceInfotext, RoundTrip) {
   r.attn_weight = 0.75;
   r.adain_weight = 1.5;
   p.reference = r;
+  // By default no path of the user's machine is written (issue 17): neither the reference picture's nor the
+  // ControlNet's.
+  const std::string shared = format_parameters(make_infotext(p, 1, 64, 64, 0, {false, false}));
+  EXPECT_EQ(shared.find("/tmp"), std::string::npos) << shared;
+  EXPECT_NE(shared.find("ControlNet 1 reference adain weight: 1.5"), std::string::npos) << shared;
+  p.infotext_paths = true;
   const std::string text = format_parameters(make_infotext(p, 1, 64, 64, 0, {false, false}));
   EXPECT_NE(text.find("ControlNet 1: \"Module: reference_adain+attn, Model: None, Weight: 0.75, Resize Mode: "
                       "Just Resize, Low Vram: False, Threshold A: 0.25, Guidance Start: 0, Guidance End: 1, "
@@ -488,9 +494,21 @@ TEST(ReferenceCli, SamePngAsDiffusersAndRerunFromPng) {
                               test::case_png(c.at("outputs").at("images_png")[0].get<std::string>()));
     const std::string t = read_png_text(dir / "out.png")["parameters"];
     EXPECT_NE(t.find("Module: reference_adain+attn, Model: None"), std::string::npos) << t;
+    // The text names neither the model's folder nor the reference picture: --from-png asks for them.
+    const std::vector<std::string> rerun = {"txt2img",
+                                            "--from-png",
+                                            (dir / "out.png").string(),
+                                            "--tokenizer",
+                                            test::fixture_path("tokenizer").string(),
+                                            "--quiet"};
+    const test::CmdResult no_ref = test::run_i2i(
+        test::with(rerun, {"--model", test::fixture_path(kModel).string(), "-o", "no_ref.png"}), dir);
+    EXPECT_NE(no_ref.status, 0);
+    EXPECT_NE(no_ref.err.find("--reference-image"), std::string::npos) << no_ref.err;
+    EXPECT_FALSE(fs::exists(dir / "no_ref.png"));
     test::CmdResult again =
-        test::run_i2i({"txt2img", "--from-png", (dir / "out.png").string(), "--tokenizer",
-                       test::fixture_path("tokenizer").string(), "--quiet", "-o", "again.png"},
+        test::run_i2i(test::with(rerun, {"--model", test::fixture_path(kModel).string(), "--reference-image",
+                                         ref_image_path(c), "-o", "again.png"}),
                       dir);
     ASSERT_EQ(again.status, 0) << again.err;
     EXPECT_EQ(read_image(dir / "out.png").pixels, read_image(dir / "again.png").pixels);

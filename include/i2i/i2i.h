@@ -157,7 +157,8 @@ typedef struct {
   uint8_t* pixels; /* width * height * 3 bytes, RGB */
   int width, height;
   int64_t seed;     /* the seed that makes this image alone */
-  char* parameters; /* AUTOMATIC1111's PNG "parameters" text */
+  char* parameters; /* AUTOMATIC1111's PNG "parameters" text: models by name and short hash, no paths (see
+                       i2i_generation_options.infotext_paths) */
 } i2i_output_image;
 
 typedef struct {
@@ -172,6 +173,21 @@ I2I_API void i2i_generation_defaults(i2i_generation_params* params);
 I2I_API i2i_status i2i_generate(i2i_model* model, const i2i_generation_params* params, i2i_result** result,
                                 char** error);
 I2I_API void i2i_result_free(i2i_result* result);
+
+/* Options added after i2i_generation_params: that struct's size is part of the ABI (i2i_generation_defaults
+ * writes all of it), so it takes no new fields; these come in a struct that says its own size. */
+typedef struct {
+  size_t size;        /* sizeof(i2i_generation_options) as the caller was compiled (set by the defaults) */
+  int infotext_paths; /* default 0: the parameters text names models by name and hash and records no path
+                         of this machine; non-zero also records the absolute paths (Init image, Model path,
+                         Mask image, ControlNet N image / model path) */
+} i2i_generation_options;
+
+I2I_API void i2i_generation_options_defaults(i2i_generation_options* options);
+/* i2i_generate with options (NULL: the defaults). Fields past options->size are taken as their defaults. */
+I2I_API i2i_status i2i_generate_with(i2i_model* model, const i2i_generation_params* params,
+                                     const i2i_generation_options* options, i2i_result** result,
+                                     char** error);
 /* Writes an output image as PNG with its parameters text. Returns I2I_OK or I2I_ERROR. */
 I2I_API i2i_status i2i_write_png(const char* path, const i2i_output_image* image, char** error);
 /* The index-th sampler name (AUTOMATIC1111's), NULL past the last. */

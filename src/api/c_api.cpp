@@ -1,5 +1,6 @@
 // The C interface (include/i2i/i2i.h) over generate() (pipelines/generation.h): C structs in, a
 // GenerationRequest through, C-owned results out. Exceptions never cross the boundary.
+#include <algorithm>
 #include <cstdlib>
 #include <cstring>
 #include <memory>
@@ -228,12 +229,34 @@ void i2i_generation_defaults(i2i_generation_params* p) {
   p->composite = 1;
 }
 
+void i2i_generation_options_defaults(i2i_generation_options* o) {
+  if (!o) return;
+  *o = i2i_generation_options{};
+  o->size = sizeof(i2i_generation_options);
+}
+
 i2i_status i2i_generate(i2i_model* model, const i2i_generation_params* params, i2i_result** result,
                         char** error) {
+  return i2i_generate_with(model, params, nullptr, result, error);
+}
+
+i2i_status i2i_generate_with(i2i_model* model, const i2i_generation_params* params,
+                             const i2i_generation_options* options, i2i_result** result, char** error) {
   if (result) *result = nullptr;
   try {
     if (!model || !params || !result) throw i2i::Error("i2i_generate: a required argument is NULL");
-    const i2i::GenerationResult r = i2i::generate(*model->set, request_of(*params));
+    // The caller's struct may be older (shorter) than this library's: only its `size` bytes are read.
+    i2i_generation_options o;
+    i2i_generation_options_defaults(&o);
+    if (options) {
+      if (options->size < sizeof(size_t))
+        throw i2i::Error("i2i_generate_with: options->size is not set (use i2i_generation_options_defaults)");
+      std::memcpy(&o, options, std::min(options->size, sizeof o));
+      o.size = sizeof o;
+    }
+    i2i::GenerationRequest req = request_of(*params);
+    req.params.infotext_paths = o.infotext_paths != 0;
+    const i2i::GenerationResult r = i2i::generate(*model->set, req);
     *result = result_of(r);
     return I2I_OK;
   } catch (const i2i::Cancelled&) {

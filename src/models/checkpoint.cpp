@@ -294,11 +294,16 @@ Prediction parse_prediction(const std::string& s) {
   throw Error("unknown prediction type '" + s + "' (use v or eps)");
 }
 
-fs::path Checkpoint::component_file(const std::string& component) const {
-  fs::path dir = path / component;
+fs::path diffusers_weights_file(const fs::path& dir) {
+  std::error_code ec;
   for (const char* name : {"diffusion_pytorch_model.safetensors", "model.safetensors",
                            "diffusion_pytorch_model.fp16.safetensors", "model.fp16.safetensors"})
-    if (fs::exists(dir / name)) return dir / name;
+    if (fs::exists(dir / name, ec)) return dir / name;
+  return {};
+}
+
+fs::path Checkpoint::component_file(const std::string& component) const {
+  if (fs::path f = diffusers_weights_file(path / component); !f.empty()) return f;
   throw Error(path.string() + ": no " + component + "/*.safetensors weights in the diffusers folder");
 }
 

@@ -79,6 +79,11 @@ struct Checkpoint {
   std::filesystem::path component_file(const std::string& component) const;
 };
 
+// The weights file of one diffusers component folder (`unet/`, a ControlNet or VAE folder), as
+// component_file picks it: diffusion_pytorch_model.safetensors, model.safetensors, then their .fp16 variants;
+// empty when there is none.
+std::filesystem::path diffusers_weights_file(const std::filesystem::path& dir);
+
 // Opens and classifies `path`. Throws i2i::Error naming the path when it is missing, unreadable, not a
 // diffusion checkpoint, or truncated/corrupt.
 Checkpoint open_checkpoint(const std::filesystem::path& path, const CheckpointOptions& options = {});

@@ -207,7 +207,8 @@ std::vector<std::unique_ptr<NoiseSource>> batch_noise(const GenerationRequest& r
   return sources;
 }
 
-GenerationResult nothing_to_repaint(const GenerationRequest& req, const Inputs& in, int64_t seed) {
+GenerationResult nothing_to_repaint(const GenerationRequest& req, const Inputs& in, int64_t seed,
+                                    const InfotextHashes& hashes) {
   const GenerationParams& p = req.params;
   const Image& source = *in.source;
   GenerationResult r;
@@ -221,14 +222,15 @@ GenerationResult nothing_to_repaint(const GenerationRequest& req, const Inputs& 
                 ? source
                 : resize_image(p.resize_mode, source, in.width, in.height);
   g.seed = seed;
-  g.parameters = format_parameters(make_infotext(p, seed, in.width, in.height, 0, {true, true}));
+  g.parameters = format_parameters(make_infotext(p, seed, in.width, in.height, 0, {true, true}, hashes));
   if (req.on_image) req.on_image(g);
   r.images.push_back(std::move(g));
   return r;
 }
 
 void run_batches(const SdModel& model, const GenerationRequest& req, const Img2ImgRequest& pipeline,
-                 const std::optional<InpaintSetup>& setup, InfotextKind kind, GenerationResult& result) {
+                 const std::optional<InpaintSetup>& setup, InfotextKind kind, const InfotextHashes& hashes,
+                 GenerationResult& result) {
   const GenerationParams& p = req.params;
   for (int batch = 0; batch < p.batch_count; ++batch) {
     const int64_t first_seed = result.seed + static_cast<int64_t>(batch) * p.batch_size;
@@ -246,7 +248,8 @@ void run_batches(const SdModel& model, const GenerationRequest& req, const Img2I
       g.seed = first_seed + k;
       g.image = tensor_to_image(r.images, k);
       if (setup) g.image = finish_inpaint(*setup, g.image, p.composite);
-      g.parameters = format_parameters(make_infotext(p, g.seed, result.width, result.height, k, kind));
+      g.parameters =
+          format_parameters(make_infotext(p, g.seed, result.width, result.height, k, kind, hashes));
       if (req.on_image) req.on_image(g);
       result.images.push_back(std::move(g));
     }
@@ -294,9 +297,13 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   const int64_t images = static_cast<int64_t>(p.batch_size) * p.batch_count;
   const int64_t seed =
       p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}() % (kMaxSeed + 1 - images));
+  // The model files' short hashes for the parameters text, once per run (cached across runs: a checkpoint
+  // is read whole only the first time it is used).
+  const InfotextHashes hashes = infotext_hashes(p);
   std::optional<InpaintSetup> setup;
   if (in.mask) {
-    if (mask_is_empty(process_mask(*in.mask, p.mask_options))) return nothing_to_repaint(req, in, seed);
+    if (mask_is_empty(process_mask(*in.mask, p.mask_options)))
+      return nothing_to_repaint(req, in, seed, hashes);
     setup = prepare_inpaint(*in.source, *in.mask, in.width, in.height, p.mask_options, p.resize_mode);
   }
   GenerationLock lock(models);
@@ -309,7 +316,8 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   result.notices = in.notices;
   result.width = in.width;
   result.height = in.height;
-  run_batches(models.model(), req, pipeline, setup, {in.source.has_value(), setup.has_value()}, result);
+  run_batches(models.model(), req, pipeline, setup, {in.source.has_value(), setup.has_value()}, hashes,
+              result);
   return result;
 }
 

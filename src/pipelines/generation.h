@@ -94,8 +94,9 @@ struct GeneratedImage {
 };
 
 struct GenerationRequest {
-  // The settings; recorded in every picture's parameters text. `model` and `vae` only name what the
-  // ModelSet holds (left empty, the ModelSet's paths are recorded).
+  // The settings; recorded in every picture's parameters text (infotext.h: model files by name and short
+  // hash, no paths unless params.infotext_paths). `model` and `vae` only name what the ModelSet holds (left
+  // empty, the ModelSet's paths are used).
   GenerationParams params;
   GenerationImages images;
   // Debugging: noise drawn from these tensors in order (a safetensors file's tensors) instead of seeds.

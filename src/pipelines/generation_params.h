@@ -63,6 +63,11 @@ struct GenerationParams {
   bool composite = true;
   std::vector<ControlParams> controls;
   std::optional<ReferenceParams> reference;
+  // The parameters text names model files by name and short hash and records no input picture, so that a
+  // shared picture discloses nothing of the user's file system. true (--infotext-paths) also records the
+  // absolute paths (Init image, Model path, VAE path, Mask image, ControlNet N image / model path), for
+  // re-running pictures on the machine that made them.
+  bool infotext_paths = false;
 
   // Throws ParameterError naming the first bad value (parameter names as the fields are called: {strength},
   // {cfg_scale}, {mask_blur}, {control_weight}, ...).

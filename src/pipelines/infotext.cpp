@@ -7,6 +7,7 @@
 #include <map>
 
 #include "core/error.h"
+#include "models/model_hash.h"
 #include "sampling/scheduler.h"
 
 namespace i2i {
@@ -45,6 +46,31 @@ std::pair<int, std::string> controlnet_key(const std::string& key) {
   return {index, key.substr(j + 1)};
 }
 
+// The one place that decides whether a path of the user's machine goes into the text: only when the
+// request asks for it (GenerationParams::infotext_paths, --infotext-paths), and then absolute. Every key
+// holding a path is written through it.
+void write_path(GenerationParameters& g, const GenerationParams& p, const std::string& key,
+                const std::string& path) {
+  if (p.infotext_paths && !path.empty()) g.set(key, std::filesystem::absolute(path).string());
+}
+
+// A unit's model as the sd-webui-controlnet extension writes it: "name [hash8]" ("name" without a hash).
+std::string unit_model(const std::string& path, const std::string& hash) {
+  const std::string name = model_stem(path);
+  return hash.empty() ? name : name + " [" + hash + "]";
+}
+
+// hash(path), or "" when the file cannot be read.
+template <typename Hash>
+std::string hash_or_empty(const std::string& path, Hash hash) {
+  if (path.empty()) return "";
+  try {
+    return hash(path);
+  } catch (const Error&) {
+    return "";
+  }
+}
+
 // The reference-only unit's number: after the --control units (and the IP-Adapter units).
 size_t reference_unit_number(const GenerationParams& p) {
   return p.controls.size();
@@ -63,17 +89,27 @@ void set_reference_unit(GenerationParameters& g, const ReferenceParams& r, size_
 }
 
 // i2i's keys to re-run a reference unit: its picture and both auto machine weights.
-void set_reference_unit_paths(GenerationParameters& g, const ReferenceParams& r, size_t n) {
+void set_reference_unit_paths(GenerationParameters& g, const GenerationParams& p, const ReferenceParams& r,
+                              size_t n) {
   const std::string key = "ControlNet " + std::to_string(n);
-  if (!r.image.empty()) g.set(key + " image", std::filesystem::absolute(r.image).string());
+  write_path(g, p, key + " image", r.image);
   g.set(key + " reference attn weight", format_number(r.attn_weight));
   g.set(key + " reference adain weight", format_number(r.adain_weight));
 }
 
 }  // namespace
 
+InfotextHashes infotext_hashes(const GenerationParams& p) {
+  InfotextHashes h;
+  h.model = hash_or_empty(p.model, model_short_hash);
+  h.vae = hash_or_empty(p.vae, model_short_hash);
+  for (const ControlParams& c : p.controls)
+    h.controls.push_back(hash_or_empty(c.model, controlnet_short_hash));
+  return h;
+}
+
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
-                                   int batch_pos, InfotextKind kind) {
+                                   int batch_pos, InfotextKind kind, const InfotextHashes& hashes) {
   GenerationParameters g;
   g.prompt = p.prompt;
   g.negative_prompt = p.negative_prompt;
@@ -87,8 +123,10 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   g.set("CFG scale", format_number(p.cfg_scale));
   g.set("Seed", std::to_string(seed));
   g.set("Size", std::to_string(width) + "x" + std::to_string(height));
-  if (!p.model.empty()) g.set("Model", std::filesystem::path(p.model).stem().string());
-  if (!p.vae.empty()) g.set("VAE", std::filesystem::path(p.vae).filename().string());
+  if (!hashes.model.empty()) g.set("Model hash", hashes.model);
+  if (!p.model.empty()) g.set("Model", model_stem(p.model));
+  if (!hashes.vae.empty()) g.set("VAE hash", hashes.vae);
+  if (!p.vae.empty()) g.set("VAE", vae_file_name(p.vae));
   if (kind.img2img) g.set("Denoising strength", format_number(p.strength));
   if (p.clip_skip != 1) g.set("Clip skip", std::to_string(p.clip_skip));
   if (!p.emphasis) g.set("Emphasis", "None");
@@ -112,10 +150,11 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   for (size_t i = 0; i < p.controls.size(); ++i) {
     const ControlParams& c = p.controls[i];
     // The sd-webui-controlnet extension's unit text.
-    std::string unit = "Module: " + c.preprocess +
-                       ", Model: " + std::filesystem::path(c.model).stem().string() +
-                       ", Weight: " + format_number(c.weight) +
-                       ", Resize Mode: " + controlnet_resize_name(p.resize_mode) + ", Low Vram: False";
+    std::string unit =
+        "Module: " + c.preprocess +
+        ", Model: " + unit_model(c.model, i < hashes.controls.size() ? hashes.controls[i] : "") +
+        ", Weight: " + format_number(c.weight) + ", Resize Mode: " + controlnet_resize_name(p.resize_mode) +
+        ", Low Vram: False";
     if (c.preprocess == "canny")
       unit +=
           ", Threshold A: " + std::to_string(c.canny_low) + ", Threshold B: " + std::to_string(c.canny_high);
@@ -125,19 +164,16 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("ControlNet " + std::to_string(i), unit);
   }
   if (p.reference) set_reference_unit(g, *p.reference, reference_unit_number(p), p.resize_mode);
-  if (!p.init_image.empty()) g.set("Init image", std::filesystem::absolute(p.init_image).string());
-  if (!p.model.empty()) g.set("Model path", std::filesystem::absolute(p.model).string());
-  if (!p.vae.empty()) g.set("VAE path", std::filesystem::absolute(p.vae).string());
-  if (!p.mask.empty()) g.set("Mask image", std::filesystem::absolute(p.mask).string());
+  write_path(g, p, "Init image", p.init_image);
+  write_path(g, p, "Model path", p.model);
+  write_path(g, p, "VAE path", p.vae);
+  write_path(g, p, "Mask image", p.mask);
   if (kind.inpaint && !p.composite) g.set("Inpaint composite", "False");
   for (size_t i = 0; i < p.controls.size(); ++i) {
-    if (!p.controls[i].image.empty())
-      g.set("ControlNet " + std::to_string(i) + " image",
-            std::filesystem::absolute(p.controls[i].image).string());
-    g.set("ControlNet " + std::to_string(i) + " model path",
-          std::filesystem::absolute(p.controls[i].model).string());
+    write_path(g, p, "ControlNet " + std::to_string(i) + " image", p.controls[i].image);
+    write_path(g, p, "ControlNet " + std::to_string(i) + " model path", p.controls[i].model);
   }
-  if (p.reference) set_reference_unit_paths(g, *p.reference, reference_unit_number(p));
+  if (p.reference) set_reference_unit_paths(g, p, *p.reference, reference_unit_number(p));
   g.set("Version", "i2i 0.1.0");
   return g;
 }
@@ -316,6 +352,52 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     }
   }
   apply_controlnet_units(units, p, number);
+}
+
+namespace {
+
+// The value of `field` in an extension unit text ("Module: canny, Model: x [1234abcd], Weight: 1, ...").
+std::string unit_field(const std::string& text, const std::string& field) {
+  size_t pos = 0;
+  while (pos < text.size()) {
+    size_t end = text.find(", ", pos);
+    if (end == std::string::npos) end = text.size();
+    const std::string item = text.substr(pos, end - pos);
+    pos = end + 2;
+    if (item.rfind(field + ": ", 0) == 0) return item.substr(field.size() + 2);
+  }
+  return "";
+}
+
+// "control_v11p_sd15_canny [d14c016b]" -> {name, hash}; "x" -> {x, ""}. The extension's "None" is no model.
+ModelRef unit_model_ref(const std::string& v) {
+  ModelRef r;
+  if (v.empty() || v == "None") return r;
+  const size_t open = v.rfind(" [");
+  if (open != std::string::npos && v.back() == ']') {
+    r.name = v.substr(0, open);
+    r.hash = v.substr(open + 2, v.size() - open - 3);
+  } else {
+    r.name = v;
+  }
+  return r;
+}
+
+}  // namespace
+
+RecordedModels recorded_models(const GenerationParameters& info) {
+  RecordedModels r;
+  r.model.name = info.get("Model").value_or("");
+  r.model.hash = info.get("Model hash").value_or("");
+  r.vae.name = info.get("VAE").value_or("");
+  r.vae.hash = info.get("VAE hash").value_or("");
+  for (const auto& [key, v] : info.params) {
+    const auto [index, what] = controlnet_key(key);
+    if (index < 0 || !what.empty()) continue;
+    if (r.controls.size() <= static_cast<size_t>(index)) r.controls.resize(static_cast<size_t>(index) + 1);
+    r.controls[static_cast<size_t>(index)] = unit_model_ref(unit_field(v, "Model"));
+  }
+  return r;
 }
 
 }  // namespace i2i
