@@ -38,6 +38,55 @@ const std::vector<std::string>& per_unit(const Args& a, const std::string& name,
   return v;
 }
 
+// IP-Adapter units: each --ip-adapter starts a unit, and the unit flags after it (up to the next
+// --ip-adapter) are that unit's; unit flags before the first --ip-adapter belong to the first unit. Given
+// --ip-adapter flags replace the units recorded in a --from-png picture as a whole.
+void ip_adapter_units_from_args(const Args& a, GenerationParams& p) {
+  static const char* const unit_flags[] = {"ip-adapter-image", "ip-adapter-scale", "ip-adapter-mode",
+                                           "ip-adapter-layers", "image-encoder"};
+  auto is_unit_flag = [](const std::string& n) {
+    return std::find(std::begin(unit_flags), std::end(unit_flags), n) != std::end(unit_flags);
+  };
+  if (!a.has("ip-adapter")) {
+    for (const char* n : unit_flags)
+      if (a.has(n))
+        throw Error(std::string("--") + n +
+                    (p.ip_adapters.empty()
+                         ? " needs an --ip-adapter"
+                         : " needs an --ip-adapter (the recorded IP-Adapter units are replaced as a whole)"));
+    return;
+  }
+  p.ip_adapters.assign(a.all("ip-adapter").size(), IpAdapterParams{});
+  std::vector<std::vector<std::string>> seen(p.ip_adapters.size());
+  size_t unit = 0;
+  bool started = false;
+  for (const auto& [name, value] : a.ordered()) {
+    if (name == "ip-adapter") {
+      if (started) ++unit;
+      started = true;
+      p.ip_adapters[unit].model = value;
+      continue;
+    }
+    if (!is_unit_flag(name)) continue;
+    auto& flags = seen[unit];
+    if (std::find(flags.begin(), flags.end(), name) != flags.end())
+      throw Error("--" + name + " is given twice for IP-Adapter unit " + std::to_string(unit) +
+                  " (each --ip-adapter takes the unit flags after it)");
+    flags.push_back(name);
+    IpAdapterParams& u = p.ip_adapters[unit];
+    if (name == "ip-adapter-image")
+      u.image = value;
+    else if (name == "ip-adapter-scale")
+      u.scale = parse_number(name, value);
+    else if (name == "ip-adapter-mode")
+      u.mode = value;
+    else if (name == "ip-adapter-layers")
+      u.layers = value;
+    else
+      u.image_encoder = value;
+  }
+}
+
 }  // namespace
 
 const std::vector<OptionSpec>& generation_options() {
@@ -84,6 +133,23 @@ const std::vector<OptionSpec>& generation_options() {
       {"control-preprocess", true, "none (default: the image is the map) or canny", "NAME"},
       {"canny-low", true, "Canny low threshold (default 100)", "N"},
       {"canny-high", true, "Canny high threshold (default 200)", "N"},
+      {"ip-adapter", true,
+       "IP-Adapter file (h94 .safetensors, base or plus; repeatable: each starts a unit taking the "
+       "--ip-adapter-* and --image-encoder flags after it)",
+       "FILE"},
+      {"ip-adapter-image", true, "the unit's reference picture (its look steers the generation)", "IMAGE"},
+      {"ip-adapter-scale", true, "the unit's strength (default 1)", "S"},
+      {"ip-adapter-mode", true,
+       "layers the picture acts on: all (default), style, composition or style+composition (InstantStyle)",
+       "MODE"},
+      {"ip-adapter-layers", true,
+       "explicit per-layer scales instead of a mode, e.g. up_blocks.1.attentions.1=1 (diffusers names; a "
+       "block covers its attention layers; unlisted layers 0)",
+       "NAME=S,..."},
+      {"image-encoder", true,
+       "the unit's CLIP vision encoder (transformers folder; default: image_encoder/ beside the adapter or "
+       "one folder up)",
+       "DIR"},
       {"output", true, "output PNG (default output.png; existing files are not overwritten: numbered)",
        "FILE"},
       {"overwrite", false, "replace existing output files"},
@@ -220,6 +286,7 @@ GenerationParams generation_params_from_args(const Args& a) {
       }
     }
   }
+  ip_adapter_units_from_args(a, p);
   return p;
 }
 

@@ -33,7 +33,10 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
 // recorded ones one by one; --control flags replace the recorded ControlNet units as a whole. Per-unit
 // options (--control-model, --control-weight, --control-start, --control-end, --control-preprocess,
 // --canny-low, --canny-high): the i-th value belongs to the i-th --control; units without one keep the
-// default. Throws i2i::Error for more values than --control images or unreadable numbers.
+// default. IP-Adapter units: each --ip-adapter starts a unit taking the --ip-adapter-image, -scale, -mode,
+// -layers and --image-encoder flags after it; given --ip-adapter flags replace the recorded units as a
+// whole. Throws i2i::Error for more values than --control images, a unit flag given twice for one unit or
+// without --ip-adapter, or unreadable numbers.
 GenerationParams generation_params_from_args(const Args& a);
 
 }  // namespace i2i::cli

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "pipelines/infotext.h"
+#include "pipelines/ip_adapter_units.h"
 
 namespace i2i {
 
@@ -39,6 +40,17 @@ void validate_control(const ControlParams& c, size_t i) {
     bad(who + "Canny thresholds ({canny_low}, {canny_high}) must be between 0 and 2040");
 }
 
+void validate_ip_adapter(const IpAdapterParams& u, size_t i) {
+  const std::string who = "IP-Adapter " + std::to_string(i) + ": ";
+  if (u.model.empty()) bad(who + "no adapter file ({ip_adapter})");
+  if (!(u.scale >= 0 && u.scale <= 10))
+    bad(who + "{ip_adapter_scale} must be between 0 and 10, got " + format_number(u.scale));
+  ip_adapter_mode_layers(u.mode, false);  // throws for an unknown mode
+  if (u.layers.empty()) return;
+  if (u.mode != "all") bad(who + "give {ip_adapter_mode} or {ip_adapter_layers}, not both");
+  parse_ip_adapter_layers(u.layers);
+}
+
 }  // namespace
 
 void GenerationParams::validate() const {
@@ -69,6 +81,7 @@ void GenerationParams::validate() const {
     bad("{padding} must be between 0 and " + std::to_string(kMaxGenerationSide) + ", got " +
         std::to_string(mask_options.padding));
   for (size_t i = 0; i < controls.size(); ++i) validate_control(controls[i], i);
+  for (size_t i = 0; i < ip_adapters.size(); ++i) validate_ip_adapter(ip_adapters[i], i);
   if (seed < -1 || seed > kMaxSeed)
     bad("{seed} must be -1 (random) or between 0 and " + std::to_string(kMaxSeed));
   // Image k uses seed + k, which must stay a seed too (it is what the picture's parameters text records).

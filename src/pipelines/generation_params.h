@@ -25,6 +25,25 @@ struct ControlParams {
   int canny_low = 100, canny_high = 200;
 };
 
+// One IP-Adapter unit as the user gives it (--ip-adapter FILE --ip-adapter-image IMAGE ...): an image prompt
+// (h94/IP-Adapter) whose attention adds to the text's in every chosen cross-attention layer.
+struct IpAdapterParams {
+  std::string model;  // the adapter file (.safetensors, original h94 layout; base or plus, SD 1.x or SDXL)
+  std::string image;  // the reference picture (its style / content steer the generation)
+  double scale = 1.0;
+  // InstantStyle's layer choice: "all", "style", "composition" or "style+composition" (ip_adapter_units.h).
+  std::string mode = "all";
+  // Explicit per-layer factors instead of a mode, "NAME=S,NAME=S" with diffusers names (a block name covers
+  // all its attention layers; unlisted layers get 0), multiplied with `scale`. "" = by `mode`.
+  std::string layers;
+  // The CLIP vision encoder (transformers folder). "" = looked up beside the adapter (ip_adapter_request.h);
+  // generate() records the one it used in the parameters text.
+  std::string image_encoder;
+  // AUTOMATIC1111's ControlNet-extension preprocessor name for the unit ("ip-adapter_clip_sd15", ...), for
+  // the parameters text: set by generate() from the model and encoder ("" = ip-adapter_clip_sd15).
+  std::string module;
+};
+
 struct GenerationParams {
   std::string model;
   std::string vae;  // optional VAE override
@@ -52,9 +71,10 @@ struct GenerationParams {
   MaskOptions mask_options;
   bool composite = true;
   std::vector<ControlParams> controls;
+  std::vector<IpAdapterParams> ip_adapters;
 
   // Throws ParameterError naming the first bad value (parameter names as the fields are called: {strength},
-  // {cfg_scale}, {mask_blur}, {control_weight}, ...).
+  // {cfg_scale}, {mask_blur}, {control_weight}, {ip_adapter_scale}, ...).
   void validate() const;
 };
 

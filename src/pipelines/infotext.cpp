@@ -4,8 +4,10 @@
 #include <charconv>
 #include <cmath>
 #include <filesystem>
+#include <map>
 
 #include "core/error.h"
+#include "pipelines/infotext_units.h"
 #include "sampling/scheduler.h"
 
 namespace i2i {
@@ -98,6 +100,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
             ", Pixel Perfect: False, Control Mode: Balanced";
     g.set("ControlNet " + std::to_string(i), unit);
   }
+  write_ip_adapter_units(p, p.controls.size(), controlnet_resize_name(p.resize_mode), g);
   if (!p.init_image.empty()) g.set("Init image", std::filesystem::absolute(p.init_image).string());
   if (!p.model.empty()) g.set("Model path", std::filesystem::absolute(p.model).string());
   if (!p.vae.empty()) g.set("VAE path", std::filesystem::absolute(p.vae).string());
@@ -110,6 +113,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("ControlNet " + std::to_string(i) + " model path",
           std::filesystem::absolute(p.controls[i].model).string());
   }
+  write_ip_adapter_keys(p, p.controls.size(), g);
   g.set("Version", "i2i 0.1.0");
   return g;
 }
@@ -119,15 +123,7 @@ namespace {
 // The extension's unit text: "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1".
 template <typename Number>
 void apply_controlnet_unit(const std::string& key, const std::string& text, ControlParams& c, Number number) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find(", ", pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 2;
-    const size_t colon = item.find(": ");
-    if (colon == std::string::npos) continue;
-    const std::string k = item.substr(0, colon), v = item.substr(colon + 2);
+  for (const auto& [k, v] : controlnet_unit_items(text)) {
     const std::string what = key + " " + k;
     if (k == "Module")
       c.preprocess = v == "canny" ? "canny" : "none";
@@ -141,6 +137,34 @@ void apply_controlnet_unit(const std::string& key, const std::string& text, Cont
       c.canny_low = static_cast<int>(std::clamp(number(what, v), -1e6, 1e6));
     else if (k == "Threshold B")
       c.canny_high = static_cast<int>(std::clamp(number(what, v), -1e6, 1e6));
+  }
+}
+
+// The "ControlNet N" keys of an infotext, by N: the unit text and i2i's keys ("image", "model path", ...).
+struct InfotextUnit {
+  std::string text;
+  std::map<std::string, std::string> extras;
+};
+
+// Every unit in N order, dispatched on its Module: IP-Adapter units to p.ip_adapters, the rest to
+// p.controls (both renumbered from 0 in order).
+template <typename Number>
+void apply_controlnet_units(const std::map<int, InfotextUnit>& units, GenerationParams& p, Number number) {
+  for (const auto& [index, u] : units) {
+    const std::string key = "ControlNet " + std::to_string(index);
+    if (is_ip_adapter_module(controlnet_unit_module(u.text))) {
+      p.ip_adapters.push_back(read_ip_adapter_unit(key, u.text, u.extras, number));
+      continue;
+    }
+    ControlParams c;
+    apply_controlnet_unit(key, u.text, c, number);
+    for (const auto& [what, v] : u.extras) {
+      if (what == "image")
+        c.image = v;
+      else if (what == "model path")
+        c.model = v;
+    }
+    p.controls.push_back(c);
   }
 }
 
@@ -168,6 +192,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
   p.prompt = info.prompt;
   p.rng = info.get("RNG") ? GenerationParams::Rng::Cpu : GenerationParams::Rng::Gpu;  // A1111's default: GPU
   p.negative_prompt = info.negative_prompt;
+  std::map<int, InfotextUnit> units;
   for (const auto& [key, v] : info.params) {
     if (key == "Steps")
       p.steps = static_cast<int>(integer(key, v));
@@ -210,14 +235,11 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
     else if (key == "Inpaint composite")
       p.composite = v != "False";
     else if (auto [index, what] = controlnet_key(key); index >= 0) {
-      if (p.controls.size() <= static_cast<size_t>(index)) p.controls.resize(static_cast<size_t>(index) + 1);
-      ControlParams& c = p.controls[static_cast<size_t>(index)];
-      if (what == "image")
-        c.image = v;
-      else if (what == "model path")
-        c.model = v;
-      else if (what.empty())
-        apply_controlnet_unit(key, v, c, number);
+      InfotextUnit& u = units[index];
+      if (what.empty())
+        u.text = v;
+      else
+        u.extras[what] = v;
     } else if (key == "Size") {
       auto x = v.find('x');
       if (x == std::string::npos) throw Error("infotext: 'Size' has an unreadable value '" + v + "'");
@@ -225,6 +247,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
       p.height = static_cast<int>(integer(key, v.substr(x + 1)));
     }
   }
+  apply_controlnet_units(units, p, number);
 }
 
 }  // namespace i2i

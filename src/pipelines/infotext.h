@@ -15,7 +15,8 @@ namespace i2i {
 // not masked"), Masked content, Inpaint area ("Only masked") and Masked area padding, plus i2i's Mask image
 // and Inpaint composite. ControlNet units as the sd-webui-controlnet extension writes them (`ControlNet 0:
 // "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1, ..."`), plus i2i's
-// `ControlNet 0 image` and `ControlNet 0 model path`.
+// `ControlNet 0 image` and `ControlNet 0 model path`. IP-Adapter units follow the ControlNet units'
+// numbers, as the extension writes its IP-Adapter units (infotext_units.h).
 // What kind of run the text describes (the images may have come from memory, with no path in the params).
 struct InfotextKind {
   bool img2img = true;   // false (txt2img): no Denoising strength, as A1111's txt2img writes it

@@ -166,6 +166,8 @@ Plan check_request(const SdModel& model, const Img2ImgRequest& req, size_t noise
   check_size(model, req, p);
   check_mask(req, p);
   check_controls(model, req, p);
+  for (const IpAdapterUnit& u : req.ip_adapters) validate_ip_adapter_unit(u, p.cfg);
+  p.image_prompts = image_prompts(req.ip_adapters, p.batch, p.cfg);
   if (req.prompt_embeds.defined()) check_prompt_embeds(model, req, p.cfg);
   return p;
 }
@@ -243,8 +245,8 @@ InitialLatents prepare_latents(const SdModel& model, const Img2ImgRequest& req, 
 
 namespace {
 
-// One noise prediction: the UNet (with the active ControlNets' residuals) on the CFG-doubled latents, then
-// guidance uncond + scale * (cond - uncond).
+// One noise prediction: the UNet (with the active ControlNets' residuals and the image prompts) on the
+// CFG-doubled latents, then guidance uncond + scale * (cond - uncond).
 Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
                      int i, const StepWindow& window, const Tensor& latents, const Tensor& context,
                      const Tensor& unet_extra) {
@@ -253,6 +255,7 @@ Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan
   const float t = static_cast<float>(scheduler.timestep(i));
   UNetConditioning cond;
   cond.context = context;
+  cond.image_prompts = plan.image_prompts;
   cond.residuals = control_residuals(req.controls, model_in, t, context, i - window.first, window.count());
   Tensor unet_in = plan.nine ? concat_channels({model_in, unet_extra}) : model_in;
   Tensor pred = model.unet.forward(unet_in, {t}, cond);
