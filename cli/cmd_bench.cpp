@@ -14,7 +14,9 @@ int cmd_bench(int argc, char** argv) {
       {"precision", true, "fp32, bf16 or both (default both)", "P"},
       {"runs", true, "timed runs per stage, median reported (default 3)", "N"},
       {"stages", true,
-       "comma-separated subset of text_encode,vae_encode,unet_batch1,unet_cfg_step,vae_decode,img2img",
+       "comma-separated subset of "
+       "text_encode,vae_encode,unet_batch1,unet_cfg_step,unet_cfg_step_ip,vae_decode,"
+       "img2img",
        "LIST"},
       {"seed", true, "seed of the random weights and inputs (default 1)", "N"},
       {"model", true, "time this checkpoint (file or diffusers folder) instead of random weights", "PATH"},

@@ -1,8 +1,9 @@
 // IP-Adapter attention in the UNet (models/ip_adapter_attention.h, ImagePrompt in unet_conditioning.h)
 // against the fixtures' `unet` group of cases/ip_adapter.json (diffusers 0.27.2 IPAdapterAttnProcessor):
-// tiny-sd15 with the base and plus adapters (original h94 layout) at scales 1.0, 0.5, 0.0 and per-layer
-// scales, the tiny-sd15 UNet from its diffusers folder and its single file; the key numbering; several
-// units adding up; scale 0 giving the plain UNet bit for bit; and the loader's one-line errors.
+// tiny-sd15 with the base and plus adapters (original h94 layout; tokens through the adapter's projection) at
+// scales 1.0, 0.5, 0.0 and per-layer scales, the tiny-sd15 UNet from its diffusers folder and its single
+// file; the key numbering; several units adding up; scale 0 giving the plain UNet bit for bit; and the
+// loader's one-line errors.
 #include <gtest/gtest.h>
 
 #include <cstring>
@@ -11,6 +12,7 @@
 
 #include "core/error.h"
 #include "models/ip_adapter_attention.h"
+#include "models/ip_image_projection.h"
 #include "models/ldm_keys.h"
 #include "models/model_config.h"
 #include "models/unet_load.h"
@@ -47,16 +49,17 @@ Tensor ref(const nlohmann::json& r) {
   return test::index_tensors(kIndex).get(r.at("key").get<std::string>()).to(DType::F32);
 }
 
-// The image tokens of a unet case: its added_cond_kwargs.image_embeds[0] through the adapter's projection.
-// The image_proj case of the same adapter projects exactly these inputs, so its ip_tokens are the tokens.
+// The image tokens of a unet case: its added_cond_kwargs.image_embeds[0] ([2, 1, E] base, [2, 1, 257, W]
+// plus) through the adapter file's projection.
 Tensor case_tokens(const nlohmann::json& c) {
-  const std::string adapter = c.at("model").get<std::string>() + "/" + c.at("ip_variant").get<std::string>();
-  const auto& proj = test::find_index_case(kIndex, "image_proj", adapter);
-  const Tensor embeds = ref(c.at("inputs").at("added_cond_kwargs.image_embeds[0]"));
-  const Tensor proj_in = ref(proj.at("inputs").begin().value());
-  EXPECT_EQ(test::max_abs_diff(embeds, proj_in).max_abs, 0.0) << "unet and image_proj inputs differ";
-  const Tensor tokens = ref(proj.at("outputs").at("ip_tokens"));  // [2, 1, N, D]
-  return tokens.reshape({tokens.dim(0), tokens.dim(2), tokens.dim(3)});
+  const std::string variant = c.at("ip_variant");
+  static std::map<std::string, IpImageProjection> projections;
+  if (!projections.count(variant))
+    projections[variant] = load_ip_image_projection(adapter_file(sd15_adapter(variant)));
+  Tensor embeds = ref(c.at("inputs").at("added_cond_kwargs.image_embeds[0]"));
+  Shape s = embeds.shape();
+  s.erase(s.begin() + 1);  // the per-adapter image axis
+  return projections[variant](embeds.reshape(s));
 }
 
 // The case's per-layer scales ("<block>.attn2": s) in the UNet's forward order.

@@ -17,6 +17,7 @@
 #include "core/error.h"
 #include "core/memory.h"
 #include "models/clip_text_config.h"
+#include "models/ip_adapter_attention.h"
 #include "models/ldm_keys.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
@@ -31,6 +32,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kImage = 512, kLatent = 64, kTokens = 77;
+constexpr int64_t kIpTokens = 16;  // an IP-Adapter plus's image tokens
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -70,6 +72,21 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Random to_k_ip / to_v_ip layers (fp16, the released adapters' dtype) for every cross-attention of `unet`,
+// in the original layout's numbering.
+IpAdapterAttention random_ip_adapter(const UNet2DCondition& unet, Precision p, uint64_t seed) {
+  Weights w("random IP-Adapter");
+  const std::vector<int> ids = ip_adapter_key_ids(unet.transformer_block_names());
+  const int64_t cd = unet.config().cross_attention_dim;
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (const char* kv : {"to_k_ip", "to_v_ip"}) {
+      const int64_t width = unet.transformer_block_widths()[i];
+      w.add("ip_adapter." + std::to_string(ids[i]) + "." + kv + ".weight",
+            uniform({width, cd}, -0.03f, 0.03f, seed++).to(DType::F16));
+    }
+  return IpAdapterAttention(w, unet, "the benchmark's UNet", p);
+}
+
 void log_line(const BenchOptions& o, const std::string& s) {
   if (o.log) o.log(s);
 }
@@ -77,8 +94,9 @@ void log_line(const BenchOptions& o, const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& all_stages() {
-  static const std::vector<std::string> stages = {"text_encode",   "vae_encode", "unet_batch1",
-                                                  "unet_cfg_step", "vae_decode", "img2img"};
+  static const std::vector<std::string> stages = {"text_encode",   "vae_encode",       "unet_batch1",
+                                                  "unet_cfg_step", "unet_cfg_step_ip", "vae_decode",
+                                                  "img2img"};
   return stages;
 }
 
@@ -142,7 +160,7 @@ BenchReport run_bench(const BenchOptions& o) {
   for (const auto& s : stages)
     check(std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
           "bench: unknown stage '" + s +
-              "' (stages: text_encode, vae_encode, unet_batch1, unet_cfg_step, "
+              "' (stages: text_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
               "vae_decode, img2img)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   auto wants = [&](const char* s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); };
@@ -196,6 +214,10 @@ BenchReport run_bench(const BenchOptions& o) {
   const double enc_flops = vae_encode_flops(vae_cfg, 1, kImage, kImage);
   const double unet1_flops = unet_forward_flops(unet_cfg, 1, kLatent, kLatent, kTokens);
   const double unet2_flops = unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens);
+  // An IP-Adapter's extra attention costs what kIpTokens more context tokens cost (to_k_ip / to_v_ip on the
+  // image tokens, Q K^T and P V over them; two softmaxes or one is the same count).
+  const double unet2_ip_flops = unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens + kIpTokens);
+  const Tensor ip_tokens = uniform({2, kIpTokens, unet_cfg.cross_attention_dim}, -1.f, 1.f, o.seed + 6);
   const double dec_flops = vae_decode_flops(vae_cfg, 1, kLatent, kLatent);
 
   const int denoise_steps = static_cast<int>(kImg2ImgSteps * kImg2ImgStrength);
@@ -211,7 +233,8 @@ BenchReport run_bench(const BenchOptions& o) {
     log_line(o, pn + ": GEMM peak " + std::to_string(static_cast<int>(peak)) + " GFLOP/s; building models");
 
     const bool need_text = wants("text_encode") || wants("img2img");
-    const bool need_unet = wants("unet_batch1") || wants("unet_cfg_step") || wants("img2img");
+    const bool need_unet =
+        wants("unet_batch1") || wants("unet_cfg_step") || wants("unet_cfg_step_ip") || wants("img2img");
     const bool need_vae = wants("vae_encode") || wants("vae_decode") || wants("img2img");
     // One SdModel holds the models (run_img2img takes it whole); components no stage needs stay empty.
     std::optional<SdModel> model;
@@ -255,6 +278,13 @@ BenchReport run_bench(const BenchOptions& o) {
     time_stage("unet_batch1", unet1_flops,
                [&] { unet1_out[p == Precision::BF16] = unet->forward(latent1, {500.f}, context1); });
     time_stage("unet_cfg_step", unet2_flops, [&] { unet->forward(latent2, {500.f}, context2); });
+    if (wants("unet_cfg_step_ip")) {
+      const IpAdapterAttention ip = random_ip_adapter(*unet, p, o.seed + 7);
+      UNetConditioning cond;
+      cond.context = context2;
+      cond.image_prompts.push_back({&ip, ip_tokens, {}, 1.f});
+      time_stage("unet_cfg_step_ip", unet2_ip_flops, [&] { unet->forward(latent2, {500.f}, cond); });
+    }
     time_stage("vae_decode", dec_flops, [&] { vae->decode(latent1); });
     time_stage("img2img", img2img_flops, [&] {
       // The prompt pair (negative first, as the pipeline orders its CFG batch) through the text encoder.

@@ -9,6 +9,7 @@
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
 #include "pipelines/inpaint.h"
+#include "pipelines/ip_adapter_request.h"
 #include "preprocess/canny.h"
 #include "preprocess/control_image.h"
 #include "sampling/rng_philox.h"
@@ -142,7 +143,8 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
 // The tensor-level request for every batch of `req` (the noise aside).
 Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
                                 const std::optional<InpaintSetup>& setup,
-                                const std::vector<LoadedControl>& cs) {
+                                const std::vector<LoadedControl>& cs,
+                                const std::vector<LoadedIpAdapter>& ips) {
   const GenerationParams& p = req.params;
   Img2ImgRequest r;
   if (setup) {
@@ -157,6 +159,7 @@ Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
   r.width = in.width;
   r.height = in.height;
   for (const LoadedControl& c : cs) r.controls.push_back(c.unit);
+  for (const LoadedIpAdapter& ip : ips) r.ip_adapters.push_back(ip.unit);
   r.prompt = p.prompt;
   r.negative_prompt = p.negative_prompt;
   r.strength = p.strength;
@@ -243,6 +246,9 @@ void validate_request(const GenerationRequest& req) {
   // An unknown sampler or schedule, or one that does not fit the sampler, fails here, before any work.
   make_scheduler(p.sampler, SchedulerConfig::from_json(sd15_scheduler_config()), p.schedule);
   if (req.images.init || !p.init_image.empty()) check_denoising_steps(p.steps, p.strength);
+  for (size_t i = 0; i < p.ip_adapters.size(); ++i)
+    if (p.ip_adapters[i].image.empty() && !(i < req.images.ip_adapters.size() && req.images.ip_adapters[i]))
+      throw ParameterError("IP-Adapter " + std::to_string(i) + ": no reference picture ({ip_adapter_image})");
 }
 
 void read_request_images(GenerationRequest& req) {
@@ -253,6 +259,10 @@ void read_request_images(GenerationRequest& req) {
   for (size_t i = 0; i < p.controls.size(); ++i)
     if (!req.images.controls[i] && !p.controls[i].image.empty())
       req.images.controls[i] = read_image(p.controls[i].image);
+  req.images.ip_adapters.resize(std::max(req.images.ip_adapters.size(), p.ip_adapters.size()));
+  for (size_t i = 0; i < p.ip_adapters.size(); ++i)
+    if (!req.images.ip_adapters[i] && !p.ip_adapters[i].image.empty())
+      req.images.ip_adapters[i] = read_image(p.ip_adapters[i].image);
 }
 
 GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
@@ -276,7 +286,9 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   std::vector<LoadedControl> controls =
       load_controls(models, req, setup ? setup->base.width : in.width, setup ? setup->base.height : in.height,
                     setup ? &*setup : nullptr);
-  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls);
+  // The image encoder runs here, once per generation (and not again for a picture seen recently).
+  const std::vector<LoadedIpAdapter> ip_adapters = load_ip_adapters(models, req);
+  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters);
   GenerationResult result;
   result.seed = seed;
   result.notices = in.notices;
