@@ -35,9 +35,11 @@ Args::Args(int argc, char** argv, int first, const std::vector<OptionSpec>& spec
         throw Error("option --" + name + " takes no value");
       }
       values_[name].push_back(value);
+      ordered_.emplace_back(name, value);
     } else if (a == "-o" && find("output")) {
       if (i + 1 >= argc) throw Error("option -o needs a value");
       values_["output"].push_back(argv[++i]);
+      ordered_.emplace_back("output", values_["output"].back());
     } else {
       positional_.push_back(a);
     }

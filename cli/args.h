@@ -5,6 +5,7 @@
 #include <map>
 #include <optional>
 #include <string>
+#include <utility>
 #include <vector>
 
 namespace i2i::cli {
@@ -27,6 +28,9 @@ class Args {
   std::string get_or(const std::string& name, const std::string& fallback) const;
   const std::vector<std::string>& all(const std::string& name) const;
   const std::vector<std::string>& positional() const { return positional_; }
+  // Every option given, as (name, value) in command-line order (for flags that belong to the unit flag
+  // before them, such as --ip-adapter-image after --ip-adapter).
+  const std::vector<std::pair<std::string, std::string>>& ordered() const { return ordered_; }
 
   // Typed accessors that name the option in their errors.
   std::optional<double> number(const std::string& name) const;
@@ -35,6 +39,7 @@ class Args {
  private:
   std::map<std::string, std::vector<std::string>> values_;
   std::vector<std::string> positional_;
+  std::vector<std::pair<std::string, std::string>> ordered_;
 };
 
 std::string format_options(const std::vector<OptionSpec>& specs);

@@ -14,7 +14,9 @@ int cmd_bench(int argc, char** argv) {
       {"precision", true, "fp32, bf16 or both (default both)", "P"},
       {"runs", true, "timed runs per stage, median reported (default 3)", "N"},
       {"stages", true,
-       "comma-separated subset of text_encode,vae_encode,unet_batch1,unet_cfg_step,vae_decode,img2img",
+       "comma-separated subset of text_encode,image_encode,vae_encode,unet_batch1,unet_cfg_step,"
+       "unet_cfg_step_ip,vae_decode,"
+       "img2img",
        "LIST"},
       {"seed", true, "seed of the random weights and inputs (default 1)", "N"},
       {"model", true, "time this checkpoint (file or diffusers folder) instead of random weights", "PATH"},
@@ -25,7 +27,8 @@ int cmd_bench(int argc, char** argv) {
   Args args(argc, argv, 2, specs);
   if (args.has("help") || !args.positional().empty()) {
     std::printf(
-        "usage: i2i bench [options]\n\nTimes text encoding, VAE encode (512x512), one UNet forward at a "
+        "usage: i2i bench [options]\n\nTimes text encoding, the IP-Adapter image encoder (CLIP ViT-H/14, one "
+        "picture), VAE encode (512x512), one UNet forward at a "
         "64x64 "
         "latent\n(batch 1 and batch 2 = one CFG step), VAE decode and a whole img2img (strength 0.5, 10 "
         "steps,\nCFG 7) of a full-size SD 1.5 model with random weights (or --model), after a warm-up. "

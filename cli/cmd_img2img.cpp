@@ -46,6 +46,10 @@ int run_generation(int argc, char** argv, GenerationCommand kind) {
     if (!quiet) std::fprintf(stderr, "loading ControlNet %s\n", c.model.c_str());
     models->controlnet(c.model);
   }
+  for (const IpAdapterParams& u : req.params.ip_adapters) {
+    if (!quiet) std::fprintf(stderr, "loading IP-Adapter %s\n", u.model.c_str());
+    models->ip_adapter_cache().adapter(u.model, models->model());
+  }
   req.progress = BatchProgressBars(command, quiet);
   int next_name = 0;
   req.on_image = [&](const GeneratedImage& g) {  // each picture is written as soon as it is made

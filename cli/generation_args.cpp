@@ -42,6 +42,10 @@ const std::vector<std::string>& per_unit(const Args& a, const std::string& name,
 
 // --reference-image and the options of the reference unit (over a unit recorded in --from-png).
 void apply_reference_args(const Args& a, GenerationParams& p) {
+  for (const char* name : {"reference-image", "reference-mode", "style-fidelity", "reference-attn-weight",
+                           "reference-adain-weight"})
+    if (a.all(name).size() > 1)
+      throw Error(std::string("--") + name + " is given more than once (there is one reference unit)");
   if (auto v = a.get("reference-image")) {
     if (!p.reference) p.reference = ReferenceParams{};
     p.reference->image = *v;
@@ -60,6 +64,55 @@ void apply_reference_args(const Args& a, GenerationParams& p) {
       p.reference->attn_weight = parse_number(n, *v);
     else
       p.reference->adain_weight = parse_number(n, *v);
+  }
+}
+
+// IP-Adapter units: each --ip-adapter starts a unit, and the unit flags after it (up to the next
+// --ip-adapter) are that unit's; unit flags before the first --ip-adapter belong to the first unit. Given
+// --ip-adapter flags replace the units recorded in a --from-png picture as a whole.
+void ip_adapter_units_from_args(const Args& a, GenerationParams& p) {
+  static const char* const unit_flags[] = {"ip-adapter-image", "ip-adapter-scale", "ip-adapter-mode",
+                                           "ip-adapter-layers", "image-encoder"};
+  auto is_unit_flag = [](const std::string& n) {
+    return std::find(std::begin(unit_flags), std::end(unit_flags), n) != std::end(unit_flags);
+  };
+  if (!a.has("ip-adapter")) {
+    for (const char* n : unit_flags)
+      if (a.has(n))
+        throw Error(std::string("--") + n +
+                    (p.ip_adapters.empty()
+                         ? " needs an --ip-adapter"
+                         : " needs an --ip-adapter (the recorded IP-Adapter units are replaced as a whole)"));
+    return;
+  }
+  p.ip_adapters.assign(a.all("ip-adapter").size(), IpAdapterParams{});
+  std::vector<std::vector<std::string>> seen(p.ip_adapters.size());
+  size_t unit = 0;
+  bool started = false;
+  for (const auto& [name, value] : a.ordered()) {
+    if (name == "ip-adapter") {
+      if (started) ++unit;
+      started = true;
+      p.ip_adapters[unit].model = value;
+      continue;
+    }
+    if (!is_unit_flag(name)) continue;
+    auto& flags = seen[unit];
+    if (std::find(flags.begin(), flags.end(), name) != flags.end())
+      throw Error("--" + name + " is given twice for IP-Adapter unit " + std::to_string(unit) +
+                  " (each --ip-adapter takes the unit flags after it)");
+    flags.push_back(name);
+    IpAdapterParams& u = p.ip_adapters[unit];
+    if (name == "ip-adapter-image")
+      u.image = value;
+    else if (name == "ip-adapter-scale")
+      u.scale = parse_number(name, value);
+    else if (name == "ip-adapter-mode")
+      u.mode = value;
+    else if (name == "ip-adapter-layers")
+      u.layers = value;
+    else
+      u.image_encoder = value;
   }
 }
 
@@ -121,6 +174,23 @@ const std::vector<OptionSpec>& generation_options() {
        "share of the self-attention layers, widest first, that see the reference (default 1: all)", "W"},
       {"reference-adain-weight", true,
        "which block outputs take the reference's statistics: 0 mid block only .. 2 all (default 1)", "W"},
+      {"ip-adapter", true,
+       "IP-Adapter file (h94 .safetensors, base or plus; repeatable: each starts a unit taking the "
+       "--ip-adapter-* and --image-encoder flags after it)",
+       "FILE"},
+      {"ip-adapter-image", true, "the unit's reference picture (its look steers the generation)", "IMAGE"},
+      {"ip-adapter-scale", true, "the unit's strength (default 1)", "S"},
+      {"ip-adapter-mode", true,
+       "layers the picture acts on: all (default), style, composition or style+composition (InstantStyle)",
+       "MODE"},
+      {"ip-adapter-layers", true,
+       "explicit per-layer scales instead of a mode, e.g. up_blocks.1.attentions.1=1 (diffusers names; a "
+       "block covers its attention layers; unlisted layers 0)",
+       "NAME=S,..."},
+      {"image-encoder", true,
+       "the unit's CLIP vision encoder (transformers folder; default: image_encoder/ beside the adapter or "
+       "one folder up)",
+       "DIR"},
       {"output", true, "output PNG (default output.png; existing files are not overwritten: numbered)",
        "FILE"},
       {"overwrite", false, "replace existing output files"},
@@ -223,8 +293,17 @@ std::string join(const std::vector<fs::path>& paths) {
 void find_recorded(std::string& path, const ModelRef& ref, const std::vector<fs::path>& folders,
                    const std::string& png, const std::string& what, const std::string& flag) {
   std::error_code ec;
-  if ((!path.empty() && fs::exists(path, ec)) || ref.empty()) return;
-  const ModelSearch s = find_model(ref, folders);
+  if (ref.empty()) {  // nothing recorded to check a file against: a recorded path is used if it exists
+    if (!path.empty() && !fs::exists(path, ec)) path.clear();
+    return;
+  }
+  // A recorded path (--infotext-paths) is only a last place to look, and like any other file it is used
+  // only if its name and hash are the recorded ones: the folders the user gives come first.
+  std::vector<fs::path> search = folders;
+  if (!path.empty())
+    search.push_back(fs::path(path).parent_path().empty() ? fs::path(".") : fs::path(path).parent_path());
+  path.clear();
+  const ModelSearch s = find_model(ref, search);
   if (s.found) {
     path = s.found->string();
     return;
@@ -331,6 +410,7 @@ GenerationParams generation_params_from_args(const Args& a) {
       }
     }
   }
+  ip_adapter_units_from_args(a, p);
   apply_reference_args(a, p);
   p.infotext_paths = a.has("infotext-paths");
 

@@ -39,7 +39,10 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
 // with find_model (models/model_lookup.h) in the folder of --model - or --model itself when it is a folder
 // of models rather than a model - and the current folder; a recorded path (--infotext-paths) that still
 // exists is used as it is. Throws i2i::Error for more values than --control images, unreadable numbers, or
-// a recorded model that is not found (naming its name and hash, asking for the flag).
+// a recorded model that is not found (naming its name and hash, asking for the flag). IP-Adapter units: each
+// --ip-adapter starts a unit taking the --ip-adapter-image, -scale, -mode, -layers and --image-encoder flags
+// after it; given --ip-adapter flags replace the recorded units as a whole (a unit flag given twice for one
+// unit or without --ip-adapter is an error).
 GenerationParams generation_params_from_args(const Args& a);
 
 }  // namespace i2i::cli

@@ -16,6 +16,7 @@ void print_help() {
       "  img2img           a new image from a source image and a prompt (the main job)\n"
       "  inpaint           repaint the masked area of a source image (white = repaint)\n"
       "  txt2img           a new image from a prompt alone\n"
+      "  style-transfer    a photo in the style of another picture (img2img + IP-Adapter preset)\n"
       "  preprocess canny  the Canny edge map a ControlNet will see\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
@@ -47,6 +48,7 @@ int main(int argc, char** argv) {
     if (command == "inpaint") return i2i::cli::cmd_inpaint(argc, argv);
     if (command == "txt2img") return i2i::cli::cmd_txt2img(argc, argv);
     if (command == "preprocess") return i2i::cli::cmd_preprocess(argc, argv);
+    if (command == "style-transfer") return i2i::cli::cmd_style_transfer(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const i2i::ParameterError& e) {

@@ -185,6 +185,36 @@ TEST(CliPrivacy, FromPngReproducesByteForByteGivenTheModelsFolder) {
   EXPECT_NE(parameters_of(dir / "renamed.png").find("Model: my-renamed-model"), std::string::npos);
 }
 
+// A recorded path (--infotext-paths) is used only when the file there still has the recorded hash, and the
+// folder given with --model comes first: a file swapped in at the recorded path is never used silently.
+TEST(CliPrivacy, FromPngChecksARecordedPathsHash) {
+  const fs::path dir = test::temp_dir("privacy_recorded_path");
+  fs::create_directories(dir / "own");
+  fs::create_symlink(kModel, dir / "own" / "tiny-sd15.safetensors");
+  fs::create_symlink(fixture_path("models/tiny-sd15.json"), dir / "own" / "tiny-sd15.json");
+  std::vector<std::string> args = base_args("img2img");
+  for (size_t i = 0; i + 1 < args.size(); ++i)
+    if (args[i] == "--model") args[i + 1] = (dir / "own" / "tiny-sd15.safetensors").string();
+  auto r = run_i2i(with(args, {"--steps", "2", "--infotext-paths", "-o", "out.png"}), dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  // Another model under the recorded name and path (the fp16 file: another hash).
+  fs::remove(dir / "own" / "tiny-sd15.safetensors");
+  fs::create_symlink(fixture_path("models/tiny-sd15.fp16.safetensors"),
+                     dir / "own" / "tiny-sd15.safetensors");
+  r = run_i2i(with(rerun_args("img2img", "out.png"), {"--infotext-paths", "-o", "swapped.png"}), dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find(model_hash(kModel)), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "swapped.png"));
+  // The models folder given: its file of the recorded name and hash is used, not the recorded path.
+  r = run_i2i(with(rerun_args("img2img", "out.png"),
+                   {"--model", fixture_path("models").string(), "--infotext-paths", "-o", "again.png"}),
+              dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  EXPECT_EQ(read_image(dir / "again.png").pixels, read_image(dir / "out.png").pixels);
+  EXPECT_NE(parameters_of(dir / "again.png").find("Model path: " + kModel), std::string::npos)
+      << parameters_of(dir / "again.png");
+}
+
 TEST(CliPrivacy, FromPngAsksForWhatItCannotFind) {
   const fs::path dir = test::temp_dir("privacy_rerun_errors");
   auto r = run_i2i(with(base_args("img2img"), {"--strength", "0.5", "--steps", "2", "-o", "out.png"}), dir);

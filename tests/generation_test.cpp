@@ -77,6 +77,27 @@ std::string param(const std::string& text, const std::string& key) {
 // --- pictures, seeds and parameters text ---------------------------------------------------------------
 
 // The CLI is a thin shell over generate(): the same settings give the same picture and the same text.
+// A ControlNet file name holding the unit text's separators (", ", ": ") cannot add or change items of the
+// unit: the read-back unit has the written settings.
+TEST(GenerationInfotext, UnitModelNamesCannotInjectItems) {
+  GenerationParams p;
+  p.prompt = "x";
+  ControlParams c;
+  c.model = "/tmp/cn, Weight: 0, Guidance End: 0.1.safetensors";
+  c.weight = 0.5;
+  p.controls.push_back(c);
+  const std::string text = format_parameters(make_infotext(p, 1, 64, 64, 0, {true, false}));
+  size_t weights = 0;
+  for (size_t at = text.find(", Weight: "); at != std::string::npos; at = text.find(", Weight: ", at + 1))
+    ++weights;
+  EXPECT_EQ(weights, 1u) << text;
+  GenerationParams back;
+  apply_infotext(parse_parameters(text), back);
+  ASSERT_EQ(back.controls.size(), 1u) << text;
+  EXPECT_EQ(back.controls[0].weight, 0.5) << text;
+  EXPECT_EQ(back.controls[0].guidance_end, 1.0) << text;
+}
+
 TEST(Generate, Img2ImgByPathIsWhatTheCliWrites) {
   const fs::path dir = test::temp_dir("generation_cli");
   test::CmdResult r = test::run_i2i(

@@ -552,6 +552,10 @@ TEST(ReferenceCli, BadInput) {
       {{"--reference-image", ref, "--reference-attn-weight", "-1"}, "--reference-attn-weight"},
       {{"--reference-image", ref, "--reference-adain-weight", "-0.5"}, "--reference-adain-weight"},
       {{"--style-fidelity", "0.5"}, "--reference-image"},
+      {{"--reference-image", ref, "--reference-image", ref}, "--reference-image is given more than once"},
+      {{"--reference-image", ref, "--reference-mode", "reference_only", "--reference-mode",
+        "reference_adain"},
+       "--reference-mode is given more than once"},
   };
   for (const auto& [flags, flag] : cases) {
     SCOPED_TRACE(flag);

@@ -107,9 +107,9 @@ TEST(UNetConditioning, ControlNetBundleForwardIsTheOldForwardAndLeavesTheUNetFie
   const UNetResiduals want = cn.forward(in.sample, in.t, in.context, control, 0.7f);
   RecordingHook hook;
   UNetConditioning cond = in.cond();
-  cond.hook = &hook;                                     // the UNet's, not the ControlNet's
-  cond.residuals = want;                                 // residuals do not apply to a ControlNet
-  cond.image_prompt.tokens = Tensor::zeros({2, 4, 16});  // diffusers gives IP-Adapter tokens to the UNet only
+  cond.hook = &hook;      // the UNet's, not the ControlNet's
+  cond.residuals = want;  // residuals do not apply to a ControlNet
+  cond.image_prompts.push_back({nullptr, Tensor::zeros({2, 4, 16}), {}, 1.f});  // the UNet's only (diffusers)
   const UNetResiduals got = cn.forward(in.sample, in.t, cond, control, 0.7f);
   ASSERT_EQ(got.down.size(), want.down.size());
   for (size_t i = 0; i < got.down.size(); ++i) EXPECT_TRUE(same_bits(got.down[i], want.down[i])) << i;
@@ -265,16 +265,10 @@ TEST(UNetConditioning, RejectsSdxlAndIpAdapterFieldsWithoutLayers) {
   sdxl.time_ids = Tensor::zeros({2, 6});
   expect_one_line_error([&] { net.forward(in.sample, in.t, sdxl); }, "no added-embedding layers");
 
-  EXPECT_FALSE(net.has_image_prompt_layers());
   UNetConditioning ip = in.cond();
-  ip.image_prompt.tokens = Tensor::zeros({2, 4, 16});
+  ip.image_prompts.push_back({nullptr, Tensor::zeros({2, 4, 16}), {}, 1.f});
   expect_one_line_error([&] { net.forward(in.sample, in.t, ip); },
-                        "UNet: image prompt tokens given, but this UNet has no IP-Adapter layers");
-  ip.image_prompt.layer_scales.assign(3, 1.f);
-  expect_one_line_error([&] { net.forward(in.sample, in.t, ip); }, "expected 16 image prompt layer scales");
-  ip.image_prompt.tokens = Tensor::zeros({2, 4, 17});
-  expect_one_line_error([&] { net.forward(in.sample, in.t, ip); },
-                        "image prompt tokens must be float32 [2, N, 16]");
+                        "UNet: image prompt 0 has no IP-Adapter (to_k_ip / to_v_ip layers)");
 }
 
 }  // namespace

@@ -17,6 +17,8 @@
 #include "core/error.h"
 #include "core/memory.h"
 #include "models/clip_text_config.h"
+#include "models/clip_vision.h"
+#include "models/ip_adapter_attention.h"
 #include "models/ldm_keys.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
@@ -31,6 +33,7 @@ namespace {
 using Clock = std::chrono::steady_clock;
 
 constexpr int64_t kImage = 512, kLatent = 64, kTokens = 77;
+constexpr int64_t kIpTokens = 16;  // an IP-Adapter plus's image tokens
 
 double seconds_since(Clock::time_point t0) {
   return std::chrono::duration<double>(Clock::now() - t0).count();
@@ -70,6 +73,21 @@ double median(std::vector<double> v) {
   return n % 2 ? v[n / 2] : 0.5 * (v[n / 2 - 1] + v[n / 2]);
 }
 
+// Random to_k_ip / to_v_ip layers (fp16, the released adapters' dtype) for every cross-attention of `unet`,
+// in the original layout's numbering.
+IpAdapterAttention random_ip_adapter(const UNet2DCondition& unet, Precision p, uint64_t seed) {
+  Weights w("random IP-Adapter");
+  const std::vector<int> ids = ip_adapter_key_ids(unet.transformer_block_names());
+  const int64_t cd = unet.config().cross_attention_dim;
+  for (size_t i = 0; i < ids.size(); ++i)
+    for (const char* kv : {"to_k_ip", "to_v_ip"}) {
+      const int64_t width = unet.transformer_block_widths()[i];
+      w.add("ip_adapter." + std::to_string(ids[i]) + "." + kv + ".weight",
+            uniform({width, cd}, -0.03f, 0.03f, seed++).to(DType::F16));
+    }
+  return IpAdapterAttention(w, unet, "the benchmark's UNet", p);
+}
+
 void log_line(const BenchOptions& o, const std::string& s) {
   if (o.log) o.log(s);
 }
@@ -77,8 +95,9 @@ void log_line(const BenchOptions& o, const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& all_stages() {
-  static const std::vector<std::string> stages = {"text_encode",   "vae_encode", "unet_batch1",
-                                                  "unet_cfg_step", "vae_decode", "img2img"};
+  static const std::vector<std::string> stages = {"text_encode", "image_encode",  "vae_encode",
+                                                  "unet_batch1", "unet_cfg_step", "unet_cfg_step_ip",
+                                                  "vae_decode",  "img2img"};
   return stages;
 }
 
@@ -140,10 +159,11 @@ BenchReport run_bench(const BenchOptions& o) {
   init_runtime();
   std::vector<std::string> stages = o.stages.empty() ? all_stages() : o.stages;
   for (const auto& s : stages)
-    check(std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
-          "bench: unknown stage '" + s +
-              "' (stages: text_encode, vae_encode, unet_batch1, unet_cfg_step, "
-              "vae_decode, img2img)");
+    check(
+        std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
+        "bench: unknown stage '" + s +
+            "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
+            "vae_decode, img2img)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   auto wants = [&](const char* s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); };
 
@@ -162,7 +182,10 @@ BenchReport run_bench(const BenchOptions& o) {
     mo.precision = p == Precision::BF16 ? PrecisionChoice::BF16 : PrecisionChoice::F32;
     return load_sd_model(o.model, mo);
   };
-  if (o.model.empty()) {
+  // image_encode alone needs no SD model.
+  const bool need_sd =
+      std::any_of(stages.begin(), stages.end(), [](const std::string& s) { return s != "image_encode"; });
+  if (need_sd && o.model.empty()) {
     log_line(o, "building a random SD 1.5 checkpoint in memory (fp16 weights)");
     ck = random_checkpoint_weights(SdShape::sd15(), DType::F16, o.seed);
     unet_w = unet_weights_from_ldm(*ck);
@@ -171,7 +194,7 @@ BenchReport run_bench(const BenchOptions& o) {
     unet_cfg = infer_unet_config(*unet_w);
     vae_cfg = infer_vae_config(*vae_w);
     text_cfg = infer_clip_text_config(*text_w, nullptr, ClipActivation::QuickGelu, false);
-  } else {
+  } else if (need_sd) {
     log_line(o, "reading the configuration of " + o.model);
     SdModel m = load_model(Precision::F32);
     unet_cfg = m.unet.config();
@@ -192,11 +215,22 @@ BenchReport run_bench(const BenchOptions& o) {
   const Tensor context2 = uniform({2, kTokens, text_cfg.hidden_size}, -1.f, 1.f, o.seed + 5);
   const Tensor context1 = context2.slice0(0, 1).clone();
 
-  const double text_flops = clip_text_flops(text_cfg, 2, kTokens);
-  const double enc_flops = vae_encode_flops(vae_cfg, 1, kImage, kImage);
-  const double unet1_flops = unet_forward_flops(unet_cfg, 1, kLatent, kLatent, kTokens);
-  const double unet2_flops = unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens);
-  const double dec_flops = vae_decode_flops(vae_cfg, 1, kLatent, kLatent);
+  // (Without an SD model the configurations are incomplete: their counts are not needed.)
+  const double text_flops = need_sd ? clip_text_flops(text_cfg, 2, kTokens) : 0;
+  const double enc_flops = need_sd ? vae_encode_flops(vae_cfg, 1, kImage, kImage) : 0;
+  const double unet1_flops = need_sd ? unet_forward_flops(unet_cfg, 1, kLatent, kLatent, kTokens) : 0;
+  const double unet2_flops = need_sd ? unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens) : 0;
+  // An IP-Adapter's extra attention costs what kIpTokens more context tokens cost (to_k_ip / to_v_ip on the
+  // image tokens, Q K^T and P V over them; two softmaxes or one is the same count).
+  const double unet2_ip_flops =
+      need_sd ? unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens + kIpTokens) : 0;
+  const Tensor ip_tokens = uniform({2, kIpTokens, unet_cfg.cross_attention_dim}, -1.f, 1.f, o.seed + 7);
+  const double dec_flops = need_sd ? vae_decode_flops(vae_cfg, 1, kLatent, kLatent) : 0;
+
+  // image_encode: the IP-Adapter image encoder (CLIP ViT-H/14, random weights) on one picture.
+  const ClipVisionConfig vision_cfg;  // the defaults are ViT-H/14
+  const Tensor pixels = uniform({1, vision_cfg.image_size, vision_cfg.image_size, 3}, -2.f, 2.f, o.seed + 6);
+  const double vision_flops = clip_vision_flops(vision_cfg, 1);
 
   const int denoise_steps = static_cast<int>(kImg2ImgSteps * kImg2ImgStrength);
   const double img2img_flops = text_flops + enc_flops + denoise_steps * unet2_flops + dec_flops;
@@ -211,11 +245,12 @@ BenchReport run_bench(const BenchOptions& o) {
     log_line(o, pn + ": GEMM peak " + std::to_string(static_cast<int>(peak)) + " GFLOP/s; building models");
 
     const bool need_text = wants("text_encode") || wants("img2img");
-    const bool need_unet = wants("unet_batch1") || wants("unet_cfg_step") || wants("img2img");
+    const bool need_unet =
+        wants("unet_batch1") || wants("unet_cfg_step") || wants("unet_cfg_step_ip") || wants("img2img");
     const bool need_vae = wants("vae_encode") || wants("vae_decode") || wants("img2img");
     // One SdModel holds the models (run_img2img takes it whole); components no stage needs stay empty.
     std::optional<SdModel> model;
-    if (!o.model.empty()) {
+    if (!o.model.empty() && need_sd) {
       log_line(o, pn + ": loading " + o.model);
       model.emplace(load_model(p));
     } else {
@@ -255,6 +290,13 @@ BenchReport run_bench(const BenchOptions& o) {
     time_stage("unet_batch1", unet1_flops,
                [&] { unet1_out[p == Precision::BF16] = unet->forward(latent1, {500.f}, context1); });
     time_stage("unet_cfg_step", unet2_flops, [&] { unet->forward(latent2, {500.f}, context2); });
+    if (wants("unet_cfg_step_ip")) {
+      const IpAdapterAttention ip = random_ip_adapter(*unet, p, o.seed + 100);
+      UNetConditioning cond;
+      cond.context = context2;
+      cond.image_prompts.push_back({&ip, ip_tokens, {}, 1.f});
+      time_stage("unet_cfg_step_ip", unet2_ip_flops, [&] { unet->forward(latent2, {500.f}, cond); });
+    }
     time_stage("vae_decode", dec_flops, [&] { vae->decode(latent1); });
     time_stage("img2img", img2img_flops, [&] {
       // The prompt pair (negative first, as the pipeline orders its CFG batch) through the text encoder.
@@ -270,6 +312,17 @@ BenchReport run_bench(const BenchOptions& o) {
       run_img2img(*model, req, {&gen});
     });
     model.reset();
+    if (wants("image_encode")) {
+      // Built here, after the SD models are gone, so that it does not add to their peak RSS; the random
+      // weights (fp16, as real encoders ship) are dropped once the layers hold their prepared copies.
+      log_line(o, pn + ": building a random CLIP ViT-H/14 image encoder");
+      std::optional<ClipVisionEncoder> vision;
+      {
+        const Weights vw = random_clip_vision_weights(vision_cfg, DType::F16, o.seed);
+        vision.emplace(vw, vision_cfg, p);
+      }
+      time_stage("image_encode", vision_flops, [&] { vision->forward(pixels); });
+    }
     double peak_s2 = 0;
     const double peak2 = gemm_peak_gflops(p, 4096, 3, &peak_s2);
     log_line(o, pn + ": GEMM peak after the stages " + std::to_string(static_cast<int>(peak2)) + " GFLOP/s");

@@ -18,8 +18,13 @@
 namespace i2i::bench {
 
 // Stage names, in the order they run and are reported.
-const std::vector<std::string>&
-all_stages();  // text_encode vae_encode unet_batch1 unet_cfg_step vae_decode img2img
+// image_encode is the IP-Adapter image encoder (CLIP ViT-H/14: hidden 1280, 32 layers, 16 heads, MLP 5120,
+// 257 tokens, projection 1024; random fp16 weights) on one picture, the whole model up to image_embeds.
+const std::vector<std::string>& all_stages();  // text_encode image_encode vae_encode unet_batch1
+                                               // unet_cfg_step unet_cfg_step_ip vae_decode img2img
+
+// `unet_cfg_step_ip`: unet_cfg_step (batch 2, 64x64 latent, 77 text tokens) with one IP-Adapter unit of 16
+// image tokens (plus) and random to_k_ip / to_v_ip layers in every cross-attention.
 
 // The `img2img` stage: one whole 512x512 img2img through run_img2img (strength 0.5, 10 steps, CFG 7, so
 // int(10 * 0.5) = 5 denoising steps of batch 2, sampler Euler a), the prompt pair encoded by the text

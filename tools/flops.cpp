@@ -142,4 +142,15 @@ double clip_text_flops(const ClipTextConfig& c, int64_t n, int64_t t) {
   return f;
 }
 
+double clip_vision_flops(const ClipVisionConfig& c, int64_t n) {
+  const int64_t hd = c.hidden_size, t = c.num_tokens(), m = n * t;
+  const int64_t patches = n * (t - 1);
+  double f = linear(patches, c.num_channels * c.patch_size * c.patch_size, hd);
+  const double per_layer = 4 * linear(m, hd, hd) + attention(n, t, t, hd) +
+                           linear(m, hd, c.intermediate_size) + linear(m, c.intermediate_size, hd);
+  f += per_layer * c.num_layers;
+  if (c.projection_dim > 0) f += linear(n, hd, c.projection_dim);
+  return f;
+}
+
 }  // namespace i2i::bench

@@ -7,6 +7,7 @@
 #include <cstdint>
 
 #include "models/clip_text_config.h"
+#include "models/clip_vision_config.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
 
@@ -20,5 +21,8 @@ double vae_encode_flops(const VaeConfig& c, int64_t batch, int64_t height, int64
 double vae_decode_flops(const VaeConfig& c, int64_t batch, int64_t h, int64_t w);
 // CLIP text encoder on a batch of `tokens`-long sequences (attention counted in full, not causal-halved).
 double clip_text_flops(const ClipTextConfig& c, int64_t batch, int64_t tokens);
+// CLIP vision encoder on a batch of pictures: patch convolution, every layer, and the projection of the
+// pooled class token.
+double clip_vision_flops(const ClipVisionConfig& c, int64_t batch);
 
 }  // namespace i2i::bench

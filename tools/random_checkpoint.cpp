@@ -284,4 +284,33 @@ Weights random_checkpoint_weights(const SdShape& shape, DType dtype, uint64_t se
   return w;
 }
 
+std::vector<TensorSpec> clip_vision_layout(const ClipVisionConfig& c) {
+  Builder b;
+  const int64_t h = c.hidden_size;
+  const std::string p = "vision_model.";
+  b.specs.push_back({p + "embeddings.class_embedding", {h}, InitKind::Embedding});
+  b.specs.push_back({p + "embeddings.patch_embedding.weight",
+                     {h, c.num_channels, c.patch_size, c.patch_size},
+                     InitKind::Weight});
+  b.specs.push_back({p + "embeddings.position_embedding.weight", {c.num_tokens(), h}, InitKind::Embedding});
+  b.norm(p + "pre_layrnorm", h);
+  for (int l = 0; l < c.num_layers; ++l) {
+    const std::string L = p + "encoder.layers." + std::to_string(l);
+    b.norm(L + ".layer_norm1", h);
+    for (const char* n : {"q_proj", "k_proj", "v_proj", "out_proj"}) b.linear(L + ".self_attn." + n, h, h);
+    b.norm(L + ".layer_norm2", h);
+    b.linear(L + ".mlp.fc1", h, c.intermediate_size);
+    b.linear(L + ".mlp.fc2", c.intermediate_size, h);
+  }
+  b.norm(p + "post_layernorm", h);
+  if (c.projection_dim > 0) b.linear("visual_projection", h, c.projection_dim, false);
+  return b.specs;
+}
+
+Weights random_clip_vision_weights(const ClipVisionConfig& config, DType dtype, uint64_t seed) {
+  Weights w("random CLIP vision encoder");
+  for (const auto& s : clip_vision_layout(config)) w.add(s.name, random_tensor(s, dtype, seed));
+  return w;
+}
+
 }  // namespace i2i

@@ -8,6 +8,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "models/clip_vision_config.h"
 #include "models/weights.h"
 
 namespace i2i {
@@ -58,5 +59,11 @@ void write_random_checkpoint(const std::filesystem::path& path, const SdShape& s
 
 // The same weights in memory, under the original-layout names.
 Weights random_checkpoint_weights(const SdShape& shape, DType dtype, uint64_t seed);
+
+// Every tensor of a CLIP vision tower (CLIPVisionModelWithProjection, transformers names, see
+// models/clip_vision.h) of the given shape: e.g. the IP-Adapter image encoder, ViT-H/14.
+std::vector<TensorSpec> clip_vision_layout(const ClipVisionConfig& config);
+// Its weights in memory, filled as random_tensor does.
+Weights random_clip_vision_weights(const ClipVisionConfig& config, DType dtype, uint64_t seed);
 
 }  // namespace i2i

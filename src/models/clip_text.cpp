@@ -1,6 +1,5 @@
 #include "models/clip_text.h"
 
-#include <cmath>
 #include <cstring>
 
 #include "core/error.h"
@@ -14,10 +13,6 @@ const std::string kLayers = "text_model.encoder.layers.";
 
 Tensor norm_param(const Weights& w, const std::string& name, int64_t hidden) {
   return w.get(name, {hidden}).to(DType::F32);
-}
-
-Linear linear(const Weights& w, const std::string& name, int64_t out, int64_t in, Precision precision) {
-  return Linear(w.get(name + ".weight", {out, in}), w.get(name + ".bias", {out}), precision);
 }
 
 // Token id at flat index i of an int64 / int32 tensor.
@@ -39,22 +34,15 @@ ClipTextEncoder::ClipTextEncoder(const Weights& w, const ClipTextConfig& config,
             "' is not floating point");
   position_embedding_ =
       w.get("text_model.embeddings.position_embedding.weight", {config.max_positions, h}).to(DType::F32);
+  const ClipLayerSpec spec{h,
+                           inter,
+                           config.num_heads,
+                           config.activation,
+                           config.layer_norm_eps,
+                           /*causal=*/true};
   layers_.reserve(static_cast<size_t>(config.num_layers));
-  for (int i = 0; i < config.num_layers; ++i) {
-    const std::string p = kLayers + std::to_string(i) + ".";
-    Layer l;
-    l.ln1_w = norm_param(w, p + "layer_norm1.weight", h);
-    l.ln1_b = norm_param(w, p + "layer_norm1.bias", h);
-    l.q = linear(w, p + "self_attn.q_proj", h, h, precision);
-    l.k = linear(w, p + "self_attn.k_proj", h, h, precision);
-    l.v = linear(w, p + "self_attn.v_proj", h, h, precision);
-    l.out = linear(w, p + "self_attn.out_proj", h, h, precision);
-    l.ln2_w = norm_param(w, p + "layer_norm2.weight", h);
-    l.ln2_b = norm_param(w, p + "layer_norm2.bias", h);
-    l.fc1 = linear(w, p + "mlp.fc1", inter, h, precision);
-    l.fc2 = linear(w, p + "mlp.fc2", h, inter, precision);
-    layers_.push_back(std::move(l));
-  }
+  for (int i = 0; i < config.num_layers; ++i)
+    layers_.emplace_back(w, kLayers + std::to_string(i) + ".", spec, precision);
   final_w_ = norm_param(w, "text_model.final_layer_norm.weight", h);
   final_b_ = norm_param(w, "text_model.final_layer_norm.bias", h);
   if (config.projection_dim > 0)
@@ -84,18 +72,6 @@ Tensor ClipTextEncoder::embed(const Tensor& ids) const {
   return x;
 }
 
-Tensor ClipTextEncoder::layer_forward(const Layer& l, const Tensor& x) const {
-  const float eps = config_.layer_norm_eps;
-  const float scale = 1.0f / std::sqrt(static_cast<float>(config_.hidden_size / config_.num_heads));
-  Tensor h = ops::layer_norm(x, l.ln1_w, l.ln1_b, eps);
-  Tensor a = ops::attention(l.q(h), l.k(h), l.v(h), config_.num_heads, scale, /*causal=*/true);
-  Tensor y = l.out(a, &x);
-  h = ops::layer_norm(y, l.ln2_w, l.ln2_b, eps);
-  h = l.fc1(h);
-  h = config_.activation == ClipActivation::QuickGelu ? ops::quick_gelu(h) : ops::gelu(h);
-  return l.fc2(h, &y);
-}
-
 Tensor ClipTextEncoder::final_ln(const Tensor& x) const {
   return ops::layer_norm(x, final_w_, final_b_, config_.layer_norm_eps);
 }
@@ -121,7 +97,7 @@ ClipTextOutput ClipTextEncoder::forward(const Tensor& ids, const ClipTextOptions
   if (options.output_hidden_states) out.hidden_states.push_back(x);
   if (skipped_index == 0) out.skipped = x;
   for (int i = 0; i < n; ++i) {
-    x = layer_forward(layers_[static_cast<size_t>(i)], x);
+    x = layers_[static_cast<size_t>(i)](x);
     if (options.output_hidden_states) out.hidden_states.push_back(x);
     if (skipped_index == i + 1) out.skipped = x;
   }

@@ -18,6 +18,7 @@
 #include "core/tensor.h"
 #include "kernels/linear.h"
 #include "kernels/precision.h"
+#include "models/clip_layer.h"
 #include "models/clip_text_config.h"
 #include "models/weights.h"
 
@@ -55,19 +56,14 @@ class ClipTextEncoder {
   bool defined() const { return !layers_.empty(); }
 
  private:
-  struct Layer {
-    Tensor ln1_w, ln1_b, ln2_w, ln2_b;  // float32
-    Linear q, k, v, out, fc1, fc2;
-  };
   Tensor embed(const Tensor& ids) const;
-  Tensor layer_forward(const Layer& l, const Tensor& x) const;
   Tensor final_ln(const Tensor& x) const;
 
   ClipTextConfig config_;
   std::string origin_;
   Tensor token_embedding_;     // [vocab, hidden], stored dtype
   Tensor position_embedding_;  // [positions, hidden], float32
-  std::vector<Layer> layers_;
+  std::vector<ClipEncoderLayer> layers_;
   Tensor final_w_, final_b_;  // float32
   Linear projection_;         // defined when projection_dim > 0
 };

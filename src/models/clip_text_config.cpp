@@ -7,12 +7,6 @@
 
 namespace i2i {
 
-ClipActivation clip_activation_from_name(const std::string& name) {
-  if (name == "quick_gelu") return ClipActivation::QuickGelu;
-  if (name == "gelu") return ClipActivation::Gelu;
-  throw Error("unsupported CLIP text activation '" + name + "' (expected quick_gelu or gelu)");
-}
-
 int count_clip_layers(const Weights& w) {
   int n = 0;
   while (w.sub("text_model.encoder.layers." + std::to_string(n) + ".").size() != 0) ++n;

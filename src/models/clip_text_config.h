@@ -7,14 +7,10 @@
 #include <nlohmann/json_fwd.hpp>
 #include <string>
 
+#include "models/clip_layer.h"
 #include "models/weights.h"
 
 namespace i2i {
-
-enum class ClipActivation { QuickGelu, Gelu };  // x * sigmoid(1.702 x) | exact erf GELU
-
-// "quick_gelu" or "gelu" (Hugging Face hidden_act); anything else is an i2i::Error.
-ClipActivation clip_activation_from_name(const std::string& name);
 
 struct ClipTextConfig {
   int64_t vocab_size = 49408;

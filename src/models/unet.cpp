@@ -1,7 +1,10 @@
 #include "models/unet.h"
 
+#include <cmath>
+
 #include "core/error.h"
 #include "kernels/ops.h"
+#include "models/ip_adapter_attention.h"
 
 namespace i2i {
 
@@ -65,6 +68,7 @@ UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Pre
     check(b.index() == static_cast<int>(block_names_.size()),
           "UNet: transformer block " + b.name() + " numbered out of forward order");
     block_names_.push_back(b.name());
+    block_widths_.push_back(b.channels());
   });
 }
 
@@ -78,13 +82,6 @@ void UNet2DCondition::for_each_transformer_block(
   visit(mid_.attention());
   for (const UNetUpBlock& u : up_)
     for (const Transformer2D& t : u.attentions()) visit(t);
-}
-
-bool UNet2DCondition::has_image_prompt_layers() const {
-  bool all = !block_names_.empty();
-  for_each_transformer_block(
-      [&](const BasicTransformerBlock& b) { all = all && b.has_image_prompt_layers(); });
-  return all;
 }
 
 std::vector<Shape> UNet2DCondition::skip_shapes(int64_t batch, int64_t h, int64_t w) const {
@@ -113,7 +110,7 @@ void UNet2DCondition::check_inputs(const Tensor& sample, const std::vector<float
   check(
       timesteps.size() == 1 || static_cast<int64_t>(timesteps.size()) == batch,
       "UNet: expected 1 or " + std::to_string(batch) + " timesteps, got " + std::to_string(timesteps.size()));
-  check_image_prompt(cond.image_prompt, batch);
+  check_image_prompts(cond.image_prompts, batch);
   if (!cond.residuals) return;
   const UNetResiduals& res = *cond.residuals;
   std::vector<Shape> skip_shapes_expected = skip_shapes(batch, sample.dim(1), sample.dim(2));
@@ -129,22 +126,27 @@ void UNet2DCondition::check_inputs(const Tensor& sample, const std::vector<float
             shape_str(skip_shapes_expected.back()));
 }
 
-void UNet2DCondition::check_image_prompt(const ImagePrompt& ip, int64_t batch) const {
-  if (!ip.tokens.defined()) {
-    check(ip.layer_scales.empty(), "UNet: image prompt layer scales given without image tokens");
-    return;
+void UNet2DCondition::check_image_prompts(const std::vector<ImagePrompt>& prompts, int64_t batch) const {
+  for (size_t u = 0; u < prompts.size(); ++u) {
+    const ImagePrompt& ip = prompts[u];
+    const std::string who = "UNet: image prompt " + std::to_string(u);
+    check(ip.adapter != nullptr, who + " has no IP-Adapter (to_k_ip / to_v_ip layers)");
+    check(ip.adapter->layer_count() == block_names_.size() && ip.adapter->widths() == block_widths_ &&
+              ip.adapter->cross_attention_dim() == config_.cross_attention_dim,
+          who + ": the IP-Adapter " + ip.adapter->origin() + " was not loaded for this UNet (" +
+              std::to_string(ip.adapter->layer_count()) + " layers, " + std::to_string(block_names_.size()) +
+              " cross-attentions)");
+    const Tensor& t = ip.tokens;
+    check(t.ndim() == 3 && t.dim(0) == batch && t.dim(2) == config_.cross_attention_dim &&
+              t.dtype() == DType::F32,
+          who + " tokens must be float32 [" + std::to_string(batch) + ", N, " +
+              std::to_string(config_.cross_attention_dim) + "], got " + shape_str(t.shape()));
+    check(ip.layer_scales.empty() || ip.layer_scales.size() == block_names_.size(),
+          who + ": expected " + std::to_string(block_names_.size()) +
+              " layer scales (one per transformer block), got " + std::to_string(ip.layer_scales.size()));
+    check(std::isfinite(ip.scale), who + ": the scale is not finite");
+    for (float s : ip.layer_scales) check(std::isfinite(s), who + ": a layer scale is not finite");
   }
-  const Tensor& t = ip.tokens;
-  check(t.ndim() == 3 && t.dim(0) == batch && t.dim(2) == config_.cross_attention_dim &&
-            t.dtype() == DType::F32,
-        "UNet: image prompt tokens must be float32 [" + std::to_string(batch) + ", N, " +
-            std::to_string(config_.cross_attention_dim) + "], got " + shape_str(t.shape()));
-  check(ip.layer_scales.empty() || ip.layer_scales.size() == block_names_.size(),
-        "UNet: expected " + std::to_string(block_names_.size()) +
-            " image prompt layer scales (one per transformer block), got " +
-            std::to_string(ip.layer_scales.size()));
-  check(has_image_prompt_layers(),
-        "UNet: image prompt tokens given, but this UNet has no IP-Adapter layers (to_k_ip / to_v_ip)");
 }
 
 Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps,

@@ -40,13 +40,13 @@ class UNet2DCondition {
   // The BasicTransformerBlocks in forward order (down blocks, mid block, up blocks), by diffusers name
   // ("down_blocks.0.attentions.0.transformer_blocks.0"): the order of ImagePrompt::layer_scales.
   const std::vector<std::string>& transformer_block_names() const { return block_names_; }
-  // Whether the cross-attentions have IP-Adapter projections (to_k_ip / to_v_ip): not yet loadable.
-  bool has_image_prompt_layers() const;
+  // Their widths (channels), in the same order.
+  const std::vector<int64_t>& transformer_block_widths() const { return block_widths_; }
 
  private:
   void check_inputs(const Tensor& sample, const std::vector<float>& timesteps,
                     const UNetConditioning& cond) const;
-  void check_image_prompt(const ImagePrompt& ip, int64_t batch) const;
+  void check_image_prompts(const std::vector<ImagePrompt>& prompts, int64_t batch) const;
   // Calls f(block) for every BasicTransformerBlock in forward order.
   void for_each_transformer_block(const std::function<void(const BasicTransformerBlock&)>& f) const;
 
@@ -59,6 +59,7 @@ class UNet2DCondition {
   GroupNorm norm_out_;
   std::vector<int64_t> skip_channels_;
   std::vector<std::string> block_names_;
+  std::vector<int64_t> block_widths_;
 };
 
 }  // namespace i2i

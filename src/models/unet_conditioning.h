@@ -5,9 +5,10 @@
 //   residuals, no hook), the forward pass does exactly the arithmetic of a plain text-conditioned pass, bit
 //   for bit.
 // - Fields the loaded model has no layers for are rejected with a one-line i2i::Error, never ignored:
-//   today that is `text_embeds` / `time_ids` (SDXL) and `image_prompt` (IP-Adapter).
+//   today that is `text_embeds` / `time_ids` (SDXL); image prompts must come with an adapter loaded for
+//   the UNet (IpAdapterAttention).
 // - A ControlNet reads `context` (and rejects `text_embeds` / `time_ids` like the UNet); it ignores
-//   `residuals`, `image_prompt` and `hook`, which diffusers applies to the UNet only.
+//   `residuals`, `image_prompts` and `hook`, which diffusers applies to the UNet only.
 // Each field follows a diffusers feature, named at the field.
 #pragma once
 
@@ -27,10 +28,15 @@ struct UNetResiduals {
   Tensor mid;
 };
 
-// IP-Adapter image tokens (diffusers IPAdapterAttnProcessor): every cross-attention adds
+class IpAdapterAttention;
+
+// One IP-Adapter unit's image prompt (diffusers IPAdapterAttnProcessor): every cross-attention adds
 // scale * attn(q, to_k_ip(tokens), to_v_ip(tokens)) to attn(q, to_k(context), to_v(context)) before to_out,
-// with its own key/value projections. Inactive while `tokens` is undefined.
+// with the adapter's own key/value projections - two separate softmaxes, not one over concatenated tokens.
+// Several units (several adapters, or one adapter with several images) add their terms; a layer whose
+// scale is 0 adds nothing, so scale 0 everywhere is the plain UNet bit for bit.
 struct ImagePrompt {
+  const IpAdapterAttention* adapter = nullptr;  // not owned; loaded for this UNet (ip_adapter_attention.h)
   Tensor tokens;  // float32 [B, N, cross_attention_dim]: the image embedding after the adapter's projection
   // Per cross-attention layer: empty (every layer uses `scale`) or one factor per BasicTransformerBlock in
   // UNet2DCondition::transformer_block_names() order, multiplied with `scale` (diffusers
@@ -76,8 +82,8 @@ struct UNetConditioning {
   // add_time_proj / add_embedding into the time embedding. Undefined for SD 1.x / 2.x.
   Tensor text_embeds;
   Tensor time_ids;
-  // IP-Adapter image tokens (see ImagePrompt).
-  ImagePrompt image_prompt;
+  // IP-Adapter units (see ImagePrompt); none when empty.
+  std::vector<ImagePrompt> image_prompts;
   // ControlNet residuals (see UNetResiduals); none when empty.
   std::optional<UNetResiduals> residuals;
   // Reference-only and similar hooks (see UNetHook); not owned, none when null.

@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "kernels/ops.h"
+#include "models/ip_adapter_attention.h"
 
 namespace i2i {
 
@@ -18,14 +19,17 @@ CrossAttention::CrossAttention(const Weights& w, const std::string& prefix, int6
 }
 
 Tensor CrossAttention::operator()(const Tensor& x, const Tensor& context, const Tensor& residual,
-                                  const ExtraKeyValues* extra) const {
-  // With IP-Adapter projections loaded, the queries are shared and the extra attention is added before
-  // to_out: a += extra->scale * attention(q, k_ip(*extra->tokens), v_ip(*extra->tokens)).
-  if (extra && !has_extra_key_values())
-    throw Error(
-        "CrossAttention: image prompt tokens given, but the layer has no IP-Adapter projections "
-        "(to_k_ip / to_v_ip)");
-  Tensor a = ops::attention(q_(x), k_(context), v_(context), heads_, scale_, false, precision_);
+                                  const std::vector<ExtraKeyValues>* extra) const {
+  const Tensor q = q_(x);
+  Tensor a = ops::attention(q, k_(context), v_(context), heads_, scale_, false, precision_);
+  if (extra)
+    for (const ExtraKeyValues& e : *extra) {
+      if (e.scale == 0.f) continue;  // diffusers adds 0 * (a finite term): the same bits
+      Tensor ip =
+          ops::attention(q, (*e.to_k)(*e.tokens), (*e.to_v)(*e.tokens), heads_, scale_, false, precision_);
+      ops::scale_(ip, e.scale);
+      ops::add_(a, ip);
+    }
   return out_(a, &residual);
 }
 
@@ -59,7 +63,10 @@ Tensor mix_self_attention(const Tensor& x, const Tensor& replaced, const Tensor&
 
 BasicTransformerBlock::BasicTransformerBlock(const Weights& w, const std::string& prefix,
                                              const TransformerSpec& spec, int index, Precision precision)
-    : name_(prefix.substr(0, prefix.size() - 1)), attn1_name_(name_ + ".attn1"), index_(index) {
+    : name_(prefix.substr(0, prefix.size() - 1)),
+      attn1_name_(name_ + ".attn1"),
+      index_(index),
+      channels_(spec.channels) {
   const int64_t c = spec.channels;
   norm1_ = load_layer_norm(w, prefix + "norm1", c, 1e-5f);
   attn1_ = CrossAttention(w, prefix + "attn1.", c, c, spec.heads, precision);
@@ -94,12 +101,16 @@ Tensor BasicTransformerBlock::self_attention(const Tensor& x, const UNetConditio
   return mix_self_attention(x, attn1_.attend(n1, kv), attn1_.attend(q, q), first, w);
 }
 
-// h + attn2(norm2(h), context), plus the image tokens' attention when an IP-Adapter prompt is given.
+// h + attn2(norm2(h), context), plus the image tokens' attention of every IP-Adapter unit.
 Tensor BasicTransformerBlock::cross_attention(const Tensor& h, const UNetConditioning& cond) const {
-  const ImagePrompt& ip = cond.image_prompt;
-  if (!ip.tokens.defined()) return attn2_(norm2_(h), cond.context, h);
-  const float layer = ip.layer_scales.empty() ? 1.f : ip.layer_scales.at(static_cast<size_t>(index_));
-  const ExtraKeyValues extra{&ip.tokens, ip.scale * layer};
+  if (cond.image_prompts.empty()) return attn2_(norm2_(h), cond.context, h);
+  std::vector<ExtraKeyValues> extra;
+  const auto block = static_cast<size_t>(index_);
+  for (const ImagePrompt& ip : cond.image_prompts) {
+    const IpAdapterAttention::Layer& layer = ip.adapter->layer(block);
+    const float s = ip.layer_scales.empty() ? ip.scale : ip.scale * ip.layer_scales.at(block);
+    extra.push_back({&layer.to_k, &layer.to_v, &ip.tokens, s});
+  }
   return attn2_(norm2_(h), cond.context, h, &extra);
 }
 

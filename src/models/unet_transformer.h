@@ -26,11 +26,14 @@ struct TransformerSpec {
   int first_block = 0;
 };
 
-// A second key/value source attended to by the same queries (diffusers IPAdapterAttnProcessor):
-// attn(q, k(context), v(context)) + scale * attn(q, k_ip(tokens), v_ip(tokens)), summed before to_out.
+// A further key/value source attended to by the same queries (diffusers IPAdapterAttnProcessor): the
+// layer's output becomes to_out(attn(q, k(context), v(context)) + sum of scale * attn(q, to_k(tokens),
+// to_v(tokens))), each with its own softmax.
 struct ExtraKeyValues {
+  const Linear* to_k = nullptr;    // [dim, context_dim]
+  const Linear* to_v = nullptr;    // [dim, context_dim]
   const Tensor* tokens = nullptr;  // [B, N, context_dim]
-  float scale = 1.f;
+  float scale = 1.f;               // 0: skipped
 };
 
 // diffusers Attention without norms: to_q / to_k / to_v (no bias), to_out.0 (bias), scaled dot product.
@@ -40,13 +43,11 @@ class CrossAttention {
   CrossAttention(const Weights& w, const std::string& prefix, int64_t dim, int64_t context_dim, int heads,
                  Precision precision);
   // x [B, T, dim], context [B, S, context_dim] (x itself for self-attention); returns residual + attn.
-  // `extra`: image tokens with their own projections; an i2i::Error unless has_extra_key_values().
+  // `extra`: image tokens with their own projections (IP-Adapter units), added before to_out.
   Tensor operator()(const Tensor& x, const Tensor& context, const Tensor& residual,
-                    const ExtraKeyValues* extra = nullptr) const;
+                    const std::vector<ExtraKeyValues>* extra = nullptr) const;
   // attn(x, context) after to_out, without a residual (for callers that mix attention outputs).
   Tensor attend(const Tensor& x, const Tensor& context) const;
-  // Whether the layer has IP-Adapter projections (to_k_ip / to_v_ip): always false, i2i loads none yet.
-  bool has_extra_key_values() const { return false; }
 
  private:
   Linear q_, k_, v_, out_;
@@ -66,7 +67,7 @@ class BasicTransformerBlock {
   // The diffusers module name ("down_blocks.1.attentions.0.transformer_blocks.0") and forward-order index.
   const std::string& name() const { return name_; }
   int index() const { return index_; }
-  bool has_image_prompt_layers() const { return attn2_.has_extra_key_values(); }
+  int64_t channels() const { return channels_; }
 
  private:
   Tensor self_attention(const Tensor& x, const UNetConditioning& cond) const;
@@ -74,6 +75,7 @@ class BasicTransformerBlock {
 
   std::string name_, attn1_name_;
   int index_ = 0;
+  int64_t channels_ = 0;
   LayerNorm norm1_, norm2_, norm3_;
   CrossAttention attn1_, attn2_;
   Linear ff_in_, ff_out_;

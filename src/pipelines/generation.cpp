@@ -9,6 +9,7 @@
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
 #include "pipelines/inpaint.h"
+#include "pipelines/ip_adapter_request.h"
 #include "preprocess/canny.h"
 #include "preprocess/control_image.h"
 #include "sampling/rng_philox.h"
@@ -157,7 +158,8 @@ ReferenceUnit reference_unit(const GenerationRequest& req, int64_t width, int64_
 // The tensor-level request for every batch of `req` (the noise aside).
 Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
                                 const std::optional<InpaintSetup>& setup,
-                                const std::vector<LoadedControl>& cs) {
+                                const std::vector<LoadedControl>& cs,
+                                const std::vector<LoadedIpAdapter>& ips) {
   const GenerationParams& p = req.params;
   Img2ImgRequest r;
   if (setup) {
@@ -172,6 +174,7 @@ Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
   r.width = in.width;
   r.height = in.height;
   for (const LoadedControl& c : cs) r.controls.push_back(c.unit);
+  for (const LoadedIpAdapter& ip : ips) r.ip_adapters.push_back(ip.unit);
   if (p.reference)
     r.reference = reference_unit(req, r.init_image.defined() ? r.init_image.dim(2) : in.width,
                                  r.init_image.defined() ? r.init_image.dim(1) : in.height);
@@ -264,6 +267,9 @@ void validate_request(const GenerationRequest& req) {
   // An unknown sampler or schedule, or one that does not fit the sampler, fails here, before any work.
   make_scheduler(p.sampler, SchedulerConfig::from_json(sd15_scheduler_config()), p.schedule);
   if (req.images.init || !p.init_image.empty()) check_denoising_steps(p.steps, p.strength);
+  for (size_t i = 0; i < p.ip_adapters.size(); ++i)
+    if (p.ip_adapters[i].image.empty() && !(i < req.images.ip_adapters.size() && req.images.ip_adapters[i]))
+      throw ParameterError("IP-Adapter " + std::to_string(i) + ": no reference picture ({ip_adapter_image})");
   if (p.reference && p.reference->image.empty() && !req.images.reference)
     throw ParameterError("the reference unit has no picture ({reference_image})");
 }
@@ -276,6 +282,10 @@ void read_request_images(GenerationRequest& req) {
   for (size_t i = 0; i < p.controls.size(); ++i)
     if (!req.images.controls[i] && !p.controls[i].image.empty())
       req.images.controls[i] = read_image(p.controls[i].image);
+  req.images.ip_adapters.resize(std::max(req.images.ip_adapters.size(), p.ip_adapters.size()));
+  for (size_t i = 0; i < p.ip_adapters.size(); ++i)
+    if (!req.images.ip_adapters[i] && !p.ip_adapters[i].image.empty())
+      req.images.ip_adapters[i] = read_image(p.ip_adapters[i].image);
   if (p.reference && !req.images.reference && !p.reference->image.empty()) {
     try {
       req.images.reference = read_image(p.reference->image);
@@ -310,7 +320,9 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   std::vector<LoadedControl> controls =
       load_controls(models, req, setup ? setup->base.width : in.width, setup ? setup->base.height : in.height,
                     setup ? &*setup : nullptr);
-  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls);
+  // The image encoder runs here, once per generation (and not again for a picture seen recently).
+  const std::vector<LoadedIpAdapter> ip_adapters = load_ip_adapters(models, req);
+  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters);
   GenerationResult result;
   result.seed = seed;
   result.notices = in.notices;

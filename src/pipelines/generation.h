@@ -1,8 +1,8 @@
 // generate(): the one entry point every front end (CLI, C API, server, tests) uses to make pictures. It
 // takes a loaded ModelSet and one GenerationRequest covering everything i2i can do - txt2img, img2img,
-// inpainting with AUTOMATIC1111's mask options, ControlNet units with preprocessing, reference-only
-// conditioning (reference_control.h), batches, seeds and RNG kind, resize modes and schedules - and
-// returns the finished 8-bit pictures with their PNG `parameters`
+// inpainting with AUTOMATIC1111's mask options, ControlNet units with preprocessing, IP-Adapter image
+// prompts (ip_adapter_request.h), reference-only conditioning (reference_control.h), batches, seeds and RNG
+// kind, resize modes and schedules - and returns the finished 8-bit pictures with their PNG `parameters`
 // text. Underneath, run_img2img (img2img.h) does the diffusers-exact denoising on tensors; this layer is
 // AUTOMATIC1111's around it (image sizes and resize modes, the inpainting work area and composite, seed
 // per image, batch count).
@@ -34,6 +34,7 @@
 #include "io/image.h"
 #include "models/controlnet.h"
 #include "pipelines/generation_params.h"
+#include "pipelines/ip_adapter_cache.h"
 #include "pipelines/sd_model.h"
 
 namespace i2i {
@@ -56,6 +57,8 @@ class ModelSet {
   std::shared_ptr<const ControlNet> controlnet(const std::string& path);
   // Forgets the cached ControlNets (those in use stay alive until their run ends).
   void clear_controlnets();
+  // The IP-Adapters, image encoders and reference-picture tokens requests used (ip_adapter_cache.h).
+  IpAdapterCache& ip_adapter_cache() { return ip_adapter_cache_; }
 
  private:
   friend struct GenerationLock;
@@ -63,17 +66,19 @@ class ModelSet {
   std::filesystem::path path_, vae_override_;
   std::mutex controlnets_mutex_;
   std::map<std::string, std::shared_ptr<const ControlNet>> controlnets_;
+  IpAdapterCache ip_adapter_cache_;
   std::mutex run_mutex_;  // one generate() at a time
 };
 
 // The pictures a request works on. Each may be given in memory; when it is not, it is read from the path
-// in GenerationParams (init_image, mask, controls[i].image, reference->image). No init image at all:
-// txt2img.
+// in GenerationParams (init_image, mask, controls[i].image, ip_adapters[i].image, reference->image). No init
+// image at all: txt2img.
 struct GenerationImages {
   std::optional<Image> init;
-  std::optional<Image> mask;                   // white = repaint (grey levels; alpha is the mask)
-  std::vector<std::optional<Image>> controls;  // index i: controls[i] of the params
-  std::optional<Image> reference;              // the reference unit's picture (params.reference->image)
+  std::optional<Image> mask;                      // white = repaint (grey levels; alpha is the mask)
+  std::vector<std::optional<Image>> controls;     // index i: controls[i] of the params
+  std::vector<std::optional<Image>> ip_adapters;  // index i: the reference picture of ip_adapters[i]
+  std::optional<Image> reference;                 // the reference unit's picture (params.reference->image)
 };
 
 // Where a run is, for progress bars and previews.
@@ -117,12 +122,14 @@ struct GenerationResult {
   std::vector<std::string> notices;  // things the user should know (e.g. "the mask was resized to the image")
 };
 
-// The checks generate() starts with (settings, sampler and schedule names, a strength that leaves no step;
-// no file is read): front ends call it to fail fast, before loading a model. Throws ParameterError.
+// The checks generate() starts with (settings, sampler and schedule names, a strength that leaves no step,
+// IP-Adapter units without a picture; no file is read): front ends call it to fail fast, before loading a
+// model. Throws ParameterError.
 void validate_request(const GenerationRequest& request);
 
 // Reads every picture the params name by path that the request does not hold in memory yet (init image,
-// mask, control images, reference image), so that a bad file is reported before a model is loaded. Throws
+// mask, control images, IP-Adapter pictures, reference image), so that a bad file is reported before a
+// model is loaded. Throws
 // i2i::Error.
 void read_request_images(GenerationRequest& request);
 

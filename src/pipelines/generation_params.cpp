@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "pipelines/infotext.h"
+#include "pipelines/ip_adapter_units.h"
 
 namespace i2i {
 
@@ -48,6 +49,17 @@ void validate_reference(const ReferenceParams& r) {
     bad("{reference_adain_weight} must be between 0 and 100, got " + format_number(r.adain_weight));
 }
 
+void validate_ip_adapter(const IpAdapterParams& u, size_t i) {
+  const std::string who = "IP-Adapter " + std::to_string(i) + ": ";
+  if (u.model.empty()) bad(who + "no adapter file ({ip_adapter})");
+  if (!(u.scale >= 0 && u.scale <= 10))
+    bad(who + "{ip_adapter_scale} must be between 0 and 10, got " + format_number(u.scale));
+  ip_adapter_mode_layers(u.mode, false);  // throws for an unknown mode
+  if (u.layers.empty()) return;
+  if (u.mode != "all") bad(who + "give {ip_adapter_mode} or {ip_adapter_layers}, not both");
+  parse_ip_adapter_layers(u.layers);
+}
+
 }  // namespace
 
 void GenerationParams::validate() const {
@@ -79,6 +91,7 @@ void GenerationParams::validate() const {
         std::to_string(mask_options.padding));
   for (size_t i = 0; i < controls.size(); ++i) validate_control(controls[i], i);
   if (reference) validate_reference(*reference);
+  for (size_t i = 0; i < ip_adapters.size(); ++i) validate_ip_adapter(ip_adapters[i], i);
   if (seed < -1 || seed > kMaxSeed)
     bad("{seed} must be -1 (random) or between 0 and " + std::to_string(kMaxSeed));
   // Image k uses seed + k, which must stay a seed too (it is what the picture's parameters text records).

@@ -35,6 +35,25 @@ struct ReferenceParams {
   double adain_weight = 1.0;    // gn auto machine weight, >= 0
 };
 
+// One IP-Adapter unit as the user gives it (--ip-adapter FILE --ip-adapter-image IMAGE ...): an image prompt
+// (h94/IP-Adapter) whose attention adds to the text's in every chosen cross-attention layer.
+struct IpAdapterParams {
+  std::string model;  // the adapter file (.safetensors, original h94 layout; base or plus, SD 1.x or SDXL)
+  std::string image;  // the reference picture (its style / content steer the generation)
+  double scale = 1.0;
+  // InstantStyle's layer choice: "all", "style", "composition" or "style+composition" (ip_adapter_units.h).
+  std::string mode = "all";
+  // Explicit per-layer factors instead of a mode, "NAME=S,NAME=S" with diffusers names (a block name covers
+  // all its attention layers; unlisted layers get 0), multiplied with `scale`. "" = by `mode`.
+  std::string layers;
+  // The CLIP vision encoder (transformers folder). "" = looked up beside the adapter (ip_adapter_request.h);
+  // generate() records the one it used in the parameters text.
+  std::string image_encoder;
+  // AUTOMATIC1111's ControlNet-extension preprocessor name for the unit ("ip-adapter_clip_sd15", ...), for
+  // the parameters text: set by generate() from the model and encoder ("" = ip-adapter_clip_sd15).
+  std::string module;
+};
+
 struct GenerationParams {
   std::string model;
   std::string vae;  // optional VAE override
@@ -63,6 +82,7 @@ struct GenerationParams {
   bool composite = true;
   std::vector<ControlParams> controls;
   std::optional<ReferenceParams> reference;
+  std::vector<IpAdapterParams> ip_adapters;
   // The parameters text names model files by name and short hash and records no input picture, so that a
   // shared picture discloses nothing of the user's file system. true (--infotext-paths) also records the
   // absolute paths (Init image, Model path, VAE path, Mask image, ControlNet N image / model path), for
@@ -70,7 +90,7 @@ struct GenerationParams {
   bool infotext_paths = false;
 
   // Throws ParameterError naming the first bad value (parameter names as the fields are called: {strength},
-  // {cfg_scale}, {mask_blur}, {control_weight}, ...).
+  // {cfg_scale}, {mask_blur}, {control_weight}, {ip_adapter_scale}, ...).
   void validate() const;
 };
 

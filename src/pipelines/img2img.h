@@ -3,8 +3,9 @@
 // UNets and the 4-channel "legacy" latent blending) and the ControlNet img2img / inpaint pipelines, in their
 // stages: conditioning (prompt embeddings) -> timesteps (the strength's window) -> initial latents (the init
 // image's VAE latents noised to that level, or pure noise) -> denoising loop (classifier-free guidance plus
-// ControlNet residuals) -> decode. Noise is drawn in diffusers' order (see run_img2img). This is the tensor
-// level; generate() (generation.h) is the picture-level entry point the front ends use.
+// ControlNet residuals and IP-Adapter image tokens) -> decode. Noise is drawn in diffusers' order (see
+// run_img2img). This is the tensor level; generate() (generation.h) is the picture-level entry point the
+// front ends use.
 #pragma once
 
 #include <atomic>
@@ -16,6 +17,7 @@
 #include "core/tensor.h"
 #include "io/image.h"
 #include "pipelines/control_units.h"
+#include "pipelines/ip_adapter_units.h"
 #include "pipelines/prompt_embedding.h"
 #include "pipelines/reference_control.h"
 #include "pipelines/sd_model.h"
@@ -58,6 +60,8 @@ struct Img2ImgRequest {
   std::vector<ControlUnit> controls;
   // Reference-only conditioning (reference_control.h): one extra UNet pass per step; none when unset.
   std::optional<ReferenceUnit> reference;
+  // IP-Adapter image prompts (any number; their attention outputs add up).
+  std::vector<IpAdapterUnit> ip_adapters;
   // Set from any thread to stop the run before its next UNet or VAE call (run_img2img throws Cancelled).
   const std::atomic<bool>* cancel = nullptr;
 };

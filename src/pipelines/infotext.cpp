@@ -8,6 +8,7 @@
 
 #include "core/error.h"
 #include "models/model_hash.h"
+#include "pipelines/infotext_units.h"
 #include "sampling/scheduler.h"
 
 namespace i2i {
@@ -55,8 +56,12 @@ void write_path(GenerationParameters& g, const GenerationParams& p, const std::s
 }
 
 // A unit's model as the sd-webui-controlnet extension writes it: "name [hash8]" ("name" without a hash).
+// The unit's text is a list of "Key: value" items split at ", ", so a ',' or ':' in a file name would be
+// read as another item: those become '_' (a re-run then finds the file by its hash).
 std::string unit_model(const std::string& path, const std::string& hash) {
-  const std::string name = model_stem(path);
+  std::string name = model_stem(path);
+  for (char& ch : name)
+    if (ch == ',' || ch == ':') ch = '_';
   return hash.empty() ? name : name + " [" + hash + "]";
 }
 
@@ -71,9 +76,9 @@ std::string hash_or_empty(const std::string& path, Hash hash) {
   }
 }
 
-// The reference-only unit's number: after the --control units (and the IP-Adapter units).
+// The reference-only unit's number: after the --control units and the IP-Adapter units.
 size_t reference_unit_number(const GenerationParams& p) {
-  return p.controls.size();
+  return p.controls.size() + p.ip_adapters.size();
 }
 
 // The sd-webui-controlnet extension's text for a reference unit: no model, the style fidelity as Threshold A
@@ -164,6 +169,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("ControlNet " + std::to_string(i), unit);
   }
   if (p.reference) set_reference_unit(g, *p.reference, reference_unit_number(p), p.resize_mode);
+  write_ip_adapter_units(p, p.controls.size(), controlnet_resize_name(p.resize_mode), g);
   write_path(g, p, "Init image", p.init_image);
   write_path(g, p, "Model path", p.model);
   write_path(g, p, "VAE path", p.vae);
@@ -173,6 +179,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     write_path(g, p, "ControlNet " + std::to_string(i) + " image", p.controls[i].image);
     write_path(g, p, "ControlNet " + std::to_string(i) + " model path", p.controls[i].model);
   }
+  write_ip_adapter_keys(p, p.controls.size(), g);
   if (p.reference) set_reference_unit_paths(g, p, *p.reference, reference_unit_number(p));
   g.set("Version", "i2i 0.1.0");
   return g;
@@ -183,15 +190,7 @@ namespace {
 // The extension's unit text: "Module: canny, Model: x, Weight: 1, ..., Guidance Start: 0, Guidance End: 1".
 template <typename Number>
 void apply_controlnet_unit(const std::string& key, const std::string& text, ControlParams& c, Number number) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find(", ", pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 2;
-    const size_t colon = item.find(": ");
-    if (colon == std::string::npos) continue;
-    const std::string k = item.substr(0, colon), v = item.substr(colon + 2);
+  for (const auto& [k, v] : controlnet_unit_items(text)) {
     const std::string what = key + " " + k;
     if (k == "Module")
       c.preprocess = v == "canny" ? "canny" : "none";
@@ -208,29 +207,23 @@ void apply_controlnet_unit(const std::string& key, const std::string& text, Cont
   }
 }
 
-// The "ControlNet N" keys of an infotext: per unit number, "" (the extension's unit text), "image",
-// "model path", ... -> value.
-using ControlNetUnitTexts = std::map<int, std::map<std::string, std::string>>;
-
-// The unit text's Module ("canny", "reference_only", ...); "" when absent.
-std::string unit_module(const std::string& text) {
-  const std::string prefix = "Module: ";
-  if (text.rfind(prefix, 0) != 0) return "";
-  const size_t end = text.find(", ");
-  return text.substr(prefix.size(), end == std::string::npos ? std::string::npos : end - prefix.size());
-}
+// The "ControlNet N" keys of an infotext, by N: the unit text and i2i's keys ("image", "model path", ...).
+struct InfotextUnit {
+  std::string text;
+  std::map<std::string, std::string> extras;
+};
 
 // A reference unit ("Module: reference_only, ..., Weight: 1, ..., Threshold A: 0.5, ..." and i2i's keys).
 template <typename Number>
-void apply_reference_unit(int index, const std::map<std::string, std::string>& keys, GenerationParams& p,
-                          Number number) {
+void apply_reference_unit(int index, const InfotextUnit& unit, GenerationParams& p, Number number) {
   const std::string key = "ControlNet " + std::to_string(index);
   ReferenceParams r;
-  const std::string text = keys.count("") ? keys.at("") : "";
+  const std::string& text = unit.text;
   try {
-    r.mode = parse_reference_mode(unit_module(text));
+    r.mode = parse_reference_mode(controlnet_unit_module(text));
   } catch (const Error&) {
-    throw Error("infotext: '" + key + "' has an unknown reference module '" + unit_module(text) + "'");
+    throw Error("infotext: '" + key + "' has an unknown reference module '" + controlnet_unit_module(text) +
+                "'");
   }
   size_t pos = 0;
   while (pos < text.size()) {
@@ -244,7 +237,7 @@ void apply_reference_unit(int index, const std::map<std::string, std::string>& k
     if (k == "Weight") r.attn_weight = r.adain_weight = number(key + " Weight", v);
     if (k == "Threshold A") r.style_fidelity = number(key + " Threshold A", v);
   }
-  for (const auto& [what, v] : keys) {
+  for (const auto& [what, v] : unit.extras) {
     if (what == "image") r.image = v;
     if (what == "reference attn weight") r.attn_weight = number(key + " " + what, v);
     if (what == "reference adain weight") r.adain_weight = number(key + " " + what, v);
@@ -252,25 +245,27 @@ void apply_reference_unit(int index, const std::map<std::string, std::string>& k
   p.reference = r;
 }
 
-// Every "ControlNet N" unit in number order, by its Module: reference units set p.reference, the others are
-// ControlNet units appended to p.controls.
+// Every unit in N order, dispatched on its Module: IP-Adapter units to p.ip_adapters, a reference unit to
+// p.reference, the rest to p.controls (renumbered from 0 in order).
 template <typename Number>
-void apply_controlnet_units(const ControlNetUnitTexts& units, GenerationParams& p, Number number) {
-  for (const auto& [index, keys] : units) {
+void apply_controlnet_units(const std::map<int, InfotextUnit>& units, GenerationParams& p, Number number) {
+  for (const auto& [index, u] : units) {
     const std::string key = "ControlNet " + std::to_string(index);
-    const auto text = keys.find("");
-    if (text != keys.end() && unit_module(text->second).rfind("reference_", 0) == 0) {
-      apply_reference_unit(index, keys, p, number);
+    if (is_ip_adapter_module(controlnet_unit_module(u.text))) {
+      p.ip_adapters.push_back(read_ip_adapter_unit(key, u.text, u.extras, number));
+      continue;
+    }
+    if (controlnet_unit_module(u.text).rfind("reference_", 0) == 0) {
+      apply_reference_unit(index, u, p, number);
       continue;
     }
     ControlParams c;
-    for (const auto& [what, v] : keys) {
+    apply_controlnet_unit(key, u.text, c, number);
+    for (const auto& [what, v] : u.extras) {
       if (what == "image")
         c.image = v;
       else if (what == "model path")
         c.model = v;
-      else if (what.empty())
-        apply_controlnet_unit(key, v, c, number);
     }
     p.controls.push_back(c);
   }
@@ -300,7 +295,7 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
   p.prompt = info.prompt;
   p.rng = info.get("RNG") ? GenerationParams::Rng::Cpu : GenerationParams::Rng::Gpu;  // A1111's default: GPU
   p.negative_prompt = info.negative_prompt;
-  ControlNetUnitTexts units;
+  std::map<int, InfotextUnit> units;
   for (const auto& [key, v] : info.params) {
     if (key == "Steps")
       p.steps = static_cast<int>(integer(key, v));
@@ -342,9 +337,13 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
       p.mask_options.padding = static_cast<int>(integer(key, v));
     else if (key == "Inpaint composite")
       p.composite = v != "False";
-    else if (auto [index, what] = controlnet_key(key); index >= 0)
-      units[index][what] = v;
-    else if (key == "Size") {
+    else if (auto [index, what] = controlnet_key(key); index >= 0) {
+      InfotextUnit& u = units[index];
+      if (what.empty())
+        u.text = v;
+      else
+        u.extras[what] = v;
+    } else if (key == "Size") {
       auto x = v.find('x');
       if (x == std::string::npos) throw Error("infotext: 'Size' has an unreadable value '" + v + "'");
       p.width = static_cast<int>(integer(key, v.substr(0, x)));

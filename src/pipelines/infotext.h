@@ -17,7 +17,8 @@ namespace i2i {
 // Version). With a mask: A1111's Mask blur, Mask mode ("Inpaint not masked"), Masked content, Inpaint area
 // ("Only masked") and Masked area padding, plus i2i's Inpaint composite. ControlNet units as the
 // sd-webui-controlnet extension writes them (`ControlNet 0: "Module: canny, Model: x [hash8], Weight: 1,
-// ..., Guidance Start: 0, Guidance End: 1, ..."`). A reference-only unit follows the ControlNet units
+// ..., Guidance Start: 0, Guidance End: 1, ..."`). IP-Adapter units follow the ControlNet units' numbers,
+// as the extension writes its IP-Adapter units (infotext_units.h). A reference-only unit follows them
 // (`ControlNet N: "Module: reference_only, Model: None, Weight: 1, ..., Threshold A: <style fidelity>, ..."`)
 // with i2i's `ControlNet N reference attn weight` and `... reference adain weight`; the reader tells the
 // units apart by their Module.

@@ -167,6 +167,8 @@ Plan check_request(const SdModel& model, const Img2ImgRequest& req, size_t noise
   check_mask(req, p);
   check_controls(model, req, p);
   if (req.reference) validate_reference_unit(*req.reference, p.height, p.width);
+  for (const IpAdapterUnit& u : req.ip_adapters) validate_ip_adapter_unit(u, p.cfg);
+  p.image_prompts = image_prompts(req.ip_adapters, p.batch, p.cfg);
   if (req.prompt_embeds.defined()) check_prompt_embeds(model, req, p.cfg);
   return p;
 }
@@ -244,8 +246,8 @@ InitialLatents prepare_latents(const SdModel& model, const Img2ImgRequest& req, 
 
 namespace {
 
-// One noise prediction: the UNet (with the active ControlNets' residuals) on the CFG-doubled latents, then
-// guidance uncond + scale * (cond - uncond).
+// One noise prediction: the UNet (with the active ControlNets' residuals and the image prompts) on the
+// CFG-doubled latents, then guidance uncond + scale * (cond - uncond).
 Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
                      int i, const StepWindow& window, const Tensor& latents, const Tensor& context,
                      const Tensor& unet_extra, ReferenceControl* reference,
@@ -255,6 +257,7 @@ Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan
   const float t = static_cast<float>(scheduler.timestep(i));
   UNetConditioning cond;
   cond.context = context;
+  cond.image_prompts = plan.image_prompts;
   cond.residuals = control_residuals(req.controls, model_in, t, context, i - window.first, window.count());
   if (reference) {
     throw_if_cancelled(req.cancel);

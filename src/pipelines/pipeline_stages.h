@@ -24,6 +24,7 @@ struct Plan {
   bool blend = false;    // 4-channel ("legacy") inpainting: latents outside the mask are replaced each step
   LatentFill fill = LatentFill::Original;
   Tensor mask;  // [1, H, W, 1] (an all-white one for a 9-channel UNet without a mask)
+  std::vector<ImagePrompt> image_prompts;  // the IP-Adapter units' tokens in the UNet batch's layout
 };
 // Throws ParameterError / i2i::Error for anything the model cannot run.
 Plan check_request(const SdModel& model, const Img2ImgRequest& req, size_t noise_sources);

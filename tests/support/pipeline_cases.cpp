@@ -26,8 +26,10 @@ Img2ImgRequest request_for_case(const nlohmann::json& c) {
   Img2ImgRequest req;
   if (c.contains("input_images")) {
     const auto input = [&](const std::string& key) {
-      return read_image(fixtures_dir() / "cases" / "inputs" /
-                        c.at("input_images").at(key).get<std::string>());
+      // cases.json names inputs by file name, later indexes relative to the fixtures folder.
+      const std::string rel = c.at("input_images").at(key).get<std::string>();
+      return read_image(rel.rfind("cases/", 0) == 0 ? fixtures_dir() / rel
+                                                    : fixtures_dir() / "cases" / "inputs" / rel);
     };
     req.init_image = image_to_tensor(to_rgb(input("image")));
     if (c.at("input_images").contains("mask_image")) req.mask = mask_to_tensor(input("mask_image"));
