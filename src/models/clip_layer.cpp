@@ -1,6 +1,8 @@
 #include "models/clip_layer.h"
 
 #include <cmath>
+#include <cstring>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/ops.h"
@@ -23,6 +25,37 @@ Linear linear(const Weights& w, const std::string& name, int64_t out, int64_t in
   return Linear(w.get(name + ".weight", {out, in}), w.get(name + ".bias", {out}), precision);
 }
 
+// The rows of `parts` (float tensors [rows_i, ...] of equal trailing shape) stacked into one float32 tensor.
+Tensor stack_rows(const std::vector<const Tensor*>& parts) {
+  Shape shape = parts[0]->shape();
+  shape[0] = 0;
+  for (const Tensor* t : parts) shape[0] += t->dim(0);
+  Tensor out = Tensor::empty(shape);
+  float* dst = out.data<float>();
+  for (const Tensor* t : parts) {
+    convert_to_f32(t->raw(), t->dtype(), dst, static_cast<size_t>(t->numel()));
+    dst += t->numel();
+    t->release_file_pages();
+  }
+  return out;
+}
+
+// [B, T, 3C] -> three contiguous [B, T, C].
+void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c) {
+  const int64_t rows = x.numel() / x.dim(-1), w = x.dim(-1) / 3;
+  Shape s = x.shape();
+  s.back() = w;
+  a = Tensor::empty(s);
+  b = Tensor::empty(s);
+  c = Tensor::empty(s);
+  const float* src = x.data<float>();
+  float* dst[3] = {a.data<float>(), b.data<float>(), c.data<float>()};
+  const size_t bytes = static_cast<size_t>(w) * sizeof(float);
+#pragma omp parallel for schedule(static) if (rows > 64)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int i = 0; i < 3; ++i) std::memcpy(dst[i] + r * w, src + (r * 3 + i) * w, bytes);
+}
+
 }  // namespace
 
 ClipEncoderLayer::ClipEncoderLayer(const Weights& w, const std::string& p, const ClipLayerSpec& spec,
@@ -34,9 +67,19 @@ ClipEncoderLayer::ClipEncoderLayer(const Weights& w, const std::string& p, const
             std::to_string(inter) + ", " + std::to_string(spec.heads) + " heads)");
   ln1_w_ = norm_param(w, p + "layer_norm1.weight", h);
   ln1_b_ = norm_param(w, p + "layer_norm1.bias", h);
-  q_ = linear(w, p + "self_attn.q_proj", h, h, precision);
-  k_ = linear(w, p + "self_attn.k_proj", h, h, precision);
-  v_ = linear(w, p + "self_attn.v_proj", h, h, precision);
+  std::vector<const Tensor*> weights, biases;
+  for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
+    const std::string name = p + "self_attn." + n;
+    weights.push_back(&w.get(name + ".weight", {h, h}));
+    biases.push_back(&w.get(name + ".bias", {h}));
+    for (const char* part : {".weight", ".bias"}) {
+      const DType t = w.get(name + part).dtype();
+      check(t == DType::F32 || t == DType::F16 || t == DType::BF16,
+            w.origin() + ": tensor '" + w.full_name(name + part) + "' must be F32, F16 or BF16, got " +
+                std::string(dtype_name(t)));
+    }
+  }
+  qkv_ = Linear(stack_rows(weights), stack_rows(biases), precision);
   out_ = linear(w, p + "self_attn.out_proj", h, h, precision);
   ln2_w_ = norm_param(w, p + "layer_norm2.weight", h);
   ln2_b_ = norm_param(w, p + "layer_norm2.bias", h);
@@ -48,7 +91,9 @@ Tensor ClipEncoderLayer::operator()(const Tensor& x) const {
   const float eps = spec_.layer_norm_eps;
   const float scale = 1.0f / std::sqrt(static_cast<float>(spec_.hidden / spec_.heads));
   Tensor h = ops::layer_norm(x, ln1_w_, ln1_b_, eps);
-  Tensor a = ops::attention(q_(h), k_(h), v_(h), spec_.heads, scale, spec_.causal);
+  Tensor q, k, v;
+  split3(qkv_(h), q, k, v);
+  Tensor a = ops::attention(q, k, v, spec_.heads, scale, spec_.causal);
   Tensor y = out_(a, &x);
   h = ops::layer_norm(y, ln2_w_, ln2_b_, eps);
   h = fc1_(h);

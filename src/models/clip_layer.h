@@ -1,6 +1,7 @@
 // One CLIP transformer encoder layer, shared by the text and the vision towers (transformers'
 // CLIPEncoderLayer): pre-LayerNorm, x += out_proj(attention(ln1(x))), then x += fc2(act(fc1(ln2(x)))).
-// The text encoder's attention is causal; the vision encoder's has no mask at all.
+// The text encoder's attention is causal; the vision encoder's has no mask at all. q, k and v are one fused
+// Linear layer (one GEMM of three times the width instead of three).
 //
 // Weights under `prefix` (Hugging Face names): layer_norm1.{weight, bias} [hidden],
 // self_attn.{q,k,v,out}_proj.{weight [hidden, hidden], bias [hidden]}, layer_norm2.{weight, bias},
@@ -45,7 +46,7 @@ class ClipEncoderLayer {
  private:
   ClipLayerSpec spec_;
   Tensor ln1_w_, ln1_b_, ln2_w_, ln2_b_;  // float32
-  Linear q_, k_, v_, out_, fc1_, fc2_;
+  Linear qkv_, out_, fc1_, fc2_;          // qkv_: [3 * hidden, hidden], rows q, k, v
 };
 
 }  // namespace i2i
