@@ -48,4 +48,19 @@ nlohmann::json read_config_json(const fs::path& path) {
   return j;
 }
 
+int64_t config_int(const nlohmann::json& cfg, const char* key, int64_t fallback, const std::string& where) {
+  auto it = cfg.find(key);
+  if (it == cfg.end() || it->is_null()) return fallback;
+  if (!it->is_number_integer()) throw Error(where + ": config field '" + key + "' is not an integer");
+  return it->get<int64_t>();
+}
+
+void expect_config_matches(const nlohmann::json& cfg, const char* key, int64_t from_shapes,
+                           const std::string& where) {
+  const int64_t v = config_int(cfg, key, from_shapes, where);
+  if (v != from_shapes)
+    throw Error(where + ": config says " + key + " = " + std::to_string(v) + " but the weights give " +
+                std::to_string(from_shapes));
+}
+
 }  // namespace i2i

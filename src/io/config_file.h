@@ -7,6 +7,7 @@
 #pragma once
 
 #include <cstddef>
+#include <cstdint>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
@@ -29,5 +30,13 @@ nlohmann::json read_config_json(const std::filesystem::path& path);
 // `text` made fit to quote in a one-line error: printable ASCII only (other bytes, newlines included, become
 // '?'), cut to `max_chars` with "..." appended. For parser messages, which quote the (maybe binary) input.
 std::string printable_excerpt(std::string_view text, size_t max_chars = 200);
+
+// The integer field `key` of a config object, or `fallback` when absent or null; i2i::Error naming `where`
+// when it is not an integer.
+int64_t config_int(const nlohmann::json& cfg, const char* key, int64_t fallback, const std::string& where);
+// Checks that the config's `key`, when present, equals what the weights give (`from_shapes`); i2i::Error
+// naming `where`, the key and both values otherwise.
+void expect_config_matches(const nlohmann::json& cfg, const char* key, int64_t from_shapes,
+                           const std::string& where);
 
 }  // namespace i2i

@@ -3,6 +3,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/config_file.h"
 #include "io/python_json.h"
 
 namespace i2i {
@@ -12,25 +13,6 @@ int count_clip_layers(const Weights& w) {
   while (w.sub("text_model.encoder.layers." + std::to_string(n) + ".").size() != 0) ++n;
   return n;
 }
-
-namespace {
-
-// The integer field `key` of `cfg`, or `fallback` when absent or null.
-int64_t int_field(const nlohmann::json& cfg, const char* key, int64_t fallback, const std::string& where) {
-  auto it = cfg.find(key);
-  if (it == cfg.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) throw Error(where + ": config field '" + key + "' is not an integer");
-  return it->get<int64_t>();
-}
-
-void expect_same(const nlohmann::json& cfg, const char* key, int64_t from_shapes, const std::string& where) {
-  int64_t v = int_field(cfg, key, from_shapes, where);
-  if (v != from_shapes)
-    throw Error(where + ": config says " + key + " = " + std::to_string(v) + " but the weights give " +
-                std::to_string(from_shapes));
-}
-
-}  // namespace
 
 ClipTextConfig infer_clip_text_config(const Weights& w, const nlohmann::json* hf_config,
                                       ClipActivation default_activation, bool with_projection,
@@ -72,12 +54,12 @@ ClipTextConfig infer_clip_text_config(const Weights& w, const nlohmann::json* hf
   if (hf_config != nullptr) {
     const nlohmann::json& cfg = *hf_config;
     check(cfg.is_object(), where + ": the text encoder config is not a JSON object");
-    expect_same(cfg, "vocab_size", c.vocab_size, where);
-    expect_same(cfg, "hidden_size", c.hidden_size, where);
-    expect_same(cfg, "intermediate_size", c.intermediate_size, where);
-    expect_same(cfg, "max_position_embeddings", c.max_positions, where);
-    expect_same(cfg, "num_hidden_layers", c.num_layers, where);
-    heads = int_field(cfg, "num_attention_heads", heads, where);
+    expect_config_matches(cfg, "vocab_size", c.vocab_size, where);
+    expect_config_matches(cfg, "hidden_size", c.hidden_size, where);
+    expect_config_matches(cfg, "intermediate_size", c.intermediate_size, where);
+    expect_config_matches(cfg, "max_position_embeddings", c.max_positions, where);
+    expect_config_matches(cfg, "num_hidden_layers", c.num_layers, where);
+    heads = config_int(cfg, "num_attention_heads", heads, where);
     auto act = cfg.find("hidden_act");
     if (act != cfg.end() && !act->is_null()) {
       check(act->is_string(), where + ": config field 'hidden_act' is not a string");

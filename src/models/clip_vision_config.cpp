@@ -4,6 +4,7 @@
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/config_file.h"
 #include "io/python_json.h"
 
 namespace i2i {
@@ -15,20 +16,6 @@ int count_clip_vision_layers(const Weights& w) {
 }
 
 namespace {
-
-int64_t int_field(const nlohmann::json& cfg, const char* key, int64_t fallback, const std::string& where) {
-  auto it = cfg.find(key);
-  if (it == cfg.end() || it->is_null()) return fallback;
-  if (!it->is_number_integer()) throw Error(where + ": config field '" + key + "' is not an integer");
-  return it->get<int64_t>();
-}
-
-void expect_same(const nlohmann::json& cfg, const char* key, int64_t from_shapes, const std::string& where) {
-  const int64_t v = int_field(cfg, key, from_shapes, where);
-  if (v != from_shapes)
-    throw Error(where + ": config says " + key + " = " + std::to_string(v) + " but the weights give " +
-                std::to_string(from_shapes));
-}
 
 const Tensor& tensor_of_rank(const Weights& w, const std::string& name, int64_t rank, const char* layout) {
   const Tensor& t = w.get(name);
@@ -76,17 +63,17 @@ ClipVisionConfig infer_clip_vision_config(const Weights& w, const nlohmann::json
     auto nested = hf_config->find("vision_config");  // a whole CLIPConfig
     if (nested != hf_config->end() && nested->is_object()) {
       cfg = &*nested;
-      if (with_projection) expect_same(*hf_config, "projection_dim", c.projection_dim, where);
+      if (with_projection) expect_config_matches(*hf_config, "projection_dim", c.projection_dim, where);
     } else if (with_projection) {
-      expect_same(*cfg, "projection_dim", c.projection_dim, where);
+      expect_config_matches(*cfg, "projection_dim", c.projection_dim, where);
     }
-    expect_same(*cfg, "hidden_size", c.hidden_size, where);
-    expect_same(*cfg, "intermediate_size", c.intermediate_size, where);
-    expect_same(*cfg, "num_hidden_layers", c.num_layers, where);
-    expect_same(*cfg, "num_channels", c.num_channels, where);
-    expect_same(*cfg, "patch_size", c.patch_size, where);
-    c.image_size = int_field(*cfg, "image_size", c.image_size, where);
-    heads = int_field(*cfg, "num_attention_heads", heads, where);
+    expect_config_matches(*cfg, "hidden_size", c.hidden_size, where);
+    expect_config_matches(*cfg, "intermediate_size", c.intermediate_size, where);
+    expect_config_matches(*cfg, "num_hidden_layers", c.num_layers, where);
+    expect_config_matches(*cfg, "num_channels", c.num_channels, where);
+    expect_config_matches(*cfg, "patch_size", c.patch_size, where);
+    c.image_size = config_int(*cfg, "image_size", c.image_size, where);
+    heads = config_int(*cfg, "num_attention_heads", heads, where);
     auto act = cfg->find("hidden_act");
     if (act != cfg->end() && !act->is_null()) {
       check(act->is_string(), where + ": config field 'hidden_act' is not a string");

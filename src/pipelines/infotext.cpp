@@ -225,15 +225,7 @@ void apply_reference_unit(int index, const InfotextUnit& unit, GenerationParams&
     throw Error("infotext: '" + key + "' has an unknown reference module '" + controlnet_unit_module(text) +
                 "'");
   }
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find(", ", pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 2;
-    const size_t colon = item.find(": ");
-    if (colon == std::string::npos) continue;
-    const std::string k = item.substr(0, colon), v = item.substr(colon + 2);
+  for (const auto& [k, v] : controlnet_unit_items(text)) {
     if (k == "Weight") r.attn_weight = r.adain_weight = number(key + " Weight", v);
     if (k == "Threshold A") r.style_fidelity = number(key + " Threshold A", v);
   }
@@ -357,14 +349,8 @@ namespace {
 
 // The value of `field` in an extension unit text ("Module: canny, Model: x [1234abcd], Weight: 1, ...").
 std::string unit_field(const std::string& text, const std::string& field) {
-  size_t pos = 0;
-  while (pos < text.size()) {
-    size_t end = text.find(", ", pos);
-    if (end == std::string::npos) end = text.size();
-    const std::string item = text.substr(pos, end - pos);
-    pos = end + 2;
-    if (item.rfind(field + ": ", 0) == 0) return item.substr(field.size() + 2);
-  }
+  for (const auto& [k, v] : controlnet_unit_items(text))
+    if (k == field) return v;
   return "";
 }
 
