@@ -52,20 +52,6 @@ std::string ref_image_path(const nlohmann::json& c) {
   return test::fixture_path(c.at("parameters").at("ref_image").get<std::string>()).string();
 }
 
-// Passes a generator's draws through, keeping a copy of each.
-class RecordingNoise : public NoiseSource {
- public:
-  explicit RecordingNoise(NoiseSource& inner) : inner_(inner) {}
-  Tensor randn(const Shape& shape) override {
-    draws.push_back(inner_.randn(shape));
-    return draws.back().clone();
-  }
-  std::vector<Tensor> draws;
-
- private:
-  NoiseSource& inner_;
-};
-
 // The tensor-level request of a case: txt2img 64x64 plus the reference unit.
 Img2ImgRequest case_request(const nlohmann::json& c) {
   const auto& prm = c.at("parameters");
@@ -129,7 +115,7 @@ TEST_P(ReferenceCase, MatchesDiffusers) {
   SCOPED_TRACE(GetParam());
   const SdModel& model = test::fixture_model("tiny-sd15.safetensors");
   TorchCpuGenerator gen(c.at("parameters").at("seed").get<uint64_t>());
-  RecordingNoise recording(gen);
+  test::RecordingNoise recording(gen);
   Img2ImgResult r = run_img2img(model, case_request(c), {&recording});
 
   // Start noise, the reference's VAE sample, then per step the reference noise (and Euler a's own draw).

@@ -11,6 +11,7 @@
 #include "sampling/rng_torch.h"
 #include "sampling/scheduler.h"
 #include "support/fixtures.h"
+#include "support/pipeline_cases.h"
 
 namespace i2i {
 namespace {
@@ -71,20 +72,6 @@ double timestep_tol(const nlohmann::json& c, size_t index) {
       (cls == "KDPM2DiscreteScheduler" || cls == "KDPM2AncestralDiscreteScheduler") && index % 2 == 1;
   return midpoint ? 1e-3 : 0.0;
 }
-
-// Records every draw so the test can compare them with step_noise_draws.
-class RecordingNoise : public NoiseSource {
- public:
-  explicit RecordingNoise(NoiseSource& inner) : inner_(inner) {}
-  Tensor randn(const Shape& shape) override {
-    draws.push_back(inner_.randn(shape));
-    return draws.back();
-  }
-  std::vector<Tensor> draws;
-
- private:
-  NoiseSource& inner_;
-};
 
 // Fails any draw (deterministic schedulers must not draw).
 class NoNoise : public NoiseSource {
@@ -153,7 +140,7 @@ TEST_P(SchedulerCase, Trajectory) {
   if (!t["step_generator_seed"].is_null())
     gen = std::make_unique<TorchCpuGenerator>(t["step_generator_seed"].get<uint64_t>());
   NoNoise none;
-  RecordingNoise rec(gen ? *gen : static_cast<NoiseSource&>(none));
+  test::RecordingNoise rec(gen ? *gen : static_cast<NoiseSource&>(none));
   double worst = 0;
   for (int i = 0; i < static_cast<int>(want_ts.size()); ++i) {
     Tensor in = s->scale_model_input(x, i);

@@ -34,20 +34,6 @@ std::string model_file(const nlohmann::json& c) {
   return m == "tiny-sd15" ? "tiny-sd15.safetensors" : m + ".fp16.safetensors";
 }
 
-// Passes a generator's draws through, keeping a copy of each (to compare with the recorded noise_draws).
-class RecordingNoise : public NoiseSource {
- public:
-  explicit RecordingNoise(NoiseSource& inner) : inner_(inner) {}
-  Tensor randn(const Shape& shape) override {
-    draws.push_back(inner_.randn(shape));
-    return draws.back().clone();
-  }
-  std::vector<Tensor> draws;
-
- private:
-  NoiseSource& inner_;
-};
-
 class Txt2ImgCase : public ::testing::TestWithParam<std::string> {};
 
 TEST_P(Txt2ImgCase, MatchesDiffusers) {
@@ -70,7 +56,7 @@ TEST_P(Txt2ImgCase, MatchesDiffusers) {
 
   // One generator for the whole batch, as diffusers' pipeline call with generator=...manual_seed(seed).
   TorchCpuGenerator gen(c.at("parameters").at("seed").get<uint64_t>());
-  RecordingNoise recording(gen);
+  test::RecordingNoise recording(gen);
   Img2ImgResult r = run_img2img(model, req, {&recording});
 
   // Every draw in diffusers' order and shape: the start noise [B, 4, H/8, W/8] (one draw for the batch),

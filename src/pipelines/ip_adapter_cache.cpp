@@ -22,28 +22,30 @@ uint64_t bytes_hash(const Tensor& t) {
 
 }  // namespace
 
-std::shared_ptr<const IpAdapter> IpAdapterCache::adapter(const std::string& path, const SdModel& model) {
+// The cached value for `key`, or load() made shared and kept. Loading runs outside the lock (it may take
+// seconds); when two threads load the same key, the first one stored wins.
+template <typename T, typename Load>
+std::shared_ptr<const T> IpAdapterCache::find_or_load(std::map<std::string, std::shared_ptr<const T>>& cache,
+                                                      const std::string& key, Load load) {
   {
     std::lock_guard<std::mutex> lock(mutex_);
-    auto it = adapters_.find(path);
-    if (it != adapters_.end()) return it->second;
+    auto it = cache.find(key);
+    if (it != cache.end()) return it->second;
   }
-  auto a = std::make_shared<const IpAdapter>(
-      load_ip_adapter(path, model.unet, model.checkpoint.path.filename().string(), model.precision));
+  auto value = std::make_shared<const T>(load());
   std::lock_guard<std::mutex> lock(mutex_);
-  return adapters_.emplace(path, std::move(a)).first->second;
+  return cache.emplace(key, std::move(value)).first->second;
+}
+
+std::shared_ptr<const IpAdapter> IpAdapterCache::adapter(const std::string& path, const SdModel& model) {
+  return find_or_load(adapters_, path, [&] {
+    return load_ip_adapter(path, model.unet, model.checkpoint.path.filename().string(), model.precision);
+  });
 }
 
 std::shared_ptr<const ClipVisionEncoder> IpAdapterCache::encoder(const std::string& dir,
                                                                  Precision precision) {
-  {
-    std::lock_guard<std::mutex> lock(mutex_);
-    auto it = encoders_.find(dir);
-    if (it != encoders_.end()) return it->second;
-  }
-  auto e = std::make_shared<const ClipVisionEncoder>(load_clip_vision_folder(dir, precision));
-  std::lock_guard<std::mutex> lock(mutex_);
-  return encoders_.emplace(dir, std::move(e)).first->second;
+  return find_or_load(encoders_, dir, [&] { return load_clip_vision_folder(dir, precision); });
 }
 
 Tensor IpAdapterCache::tokens(const std::string& adapter_path, const IpAdapter& adapter,

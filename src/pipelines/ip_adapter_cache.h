@@ -47,6 +47,10 @@ class IpAdapterCache {
     Tensor pixels;  // the processor's output
     Tensor tokens;
   };
+  template <typename T, typename Load>
+  std::shared_ptr<const T> find_or_load(std::map<std::string, std::shared_ptr<const T>>& cache,
+                                        const std::string& key, Load load);
+
   mutable std::mutex mutex_;
   std::map<std::string, std::shared_ptr<const IpAdapter>> adapters_;
   std::map<std::string, std::shared_ptr<const ClipVisionEncoder>> encoders_;

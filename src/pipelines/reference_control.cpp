@@ -211,17 +211,25 @@ class ReferenceControl::Hook : public UNetHook {
     Tensor out = Tensor::empty(x.shape());
     const float* p = x.data<float>();
     float* o = out.data<float>();
+    std::vector<float> mean(static_cast<size_t>(C)), sd(mean.size()), mean_ref(mean.size()),
+        sd_ref(mean.size());
     for (int64_t n = 0; n < N; ++n) {
       const bool plain = mix && n < uncond_;
-      for (int64_t c = 0; c < C; ++c) {
-        const size_t k = static_cast<size_t>(n * C + c);
-        const float mean = s.mean[k], sd = std::sqrt(std::max(s.var[k], eps));
-        const float mean_ref = ref.mean[k], sd_ref = std::sqrt(std::max(ref.var[k], eps));
-        for (int64_t i = 0; i < HW; ++i) {
-          const int64_t e = (n * HW + i) * C + c;
-          const float xuc = (p[e] - mean) / sd * sd_ref + mean_ref;
-          const float xc = plain ? p[e] : xuc;
-          o[e] = mix ? f * xc + g * xuc : xuc;
+      for (size_t c = 0; c < mean.size(); ++c) {
+        const size_t k = static_cast<size_t>(n * C) + c;
+        mean[c] = s.mean[k];
+        sd[c] = std::sqrt(std::max(s.var[k], eps));
+        mean_ref[c] = ref.mean[k];
+        sd_ref[c] = std::sqrt(std::max(ref.var[k], eps));
+      }
+      // Pixel by pixel, channels innermost: contiguous in NHWC.
+      for (int64_t i = 0; i < HW; ++i) {
+        const float* px = p + (n * HW + i) * C;
+        float* ox = o + (n * HW + i) * C;
+        for (size_t c = 0; c < mean.size(); ++c) {
+          const float xuc = (px[c] - mean[c]) / sd[c] * sd_ref[c] + mean_ref[c];
+          const float xc = plain ? px[c] : xuc;
+          ox[c] = mix ? f * xc + g * xuc : xuc;
         }
       }
     }

@@ -4,6 +4,7 @@
 
 #include <nlohmann/json.hpp>
 #include <string>
+#include <vector>
 
 #include "io/safetensors.h"
 #include "pipelines/img2img.h"
@@ -34,5 +35,20 @@ Img2ImgRequest request_for_case(const nlohmann::json& c);
 // "pipelines" group).
 void expect_matches_case(const Img2ImgResult& r, const nlohmann::json& c, const SafeTensors& tensors);
 void expect_matches_case(const Img2ImgResult& r, const nlohmann::json& c);
+
+// Passes a generator's draws through, keeping a copy of each (to compare with a case's recorded noise
+// draws); the caller gets its own copy, so in-place use cannot change what was recorded.
+class RecordingNoise : public NoiseSource {
+ public:
+  explicit RecordingNoise(NoiseSource& inner) : inner_(inner) {}
+  Tensor randn(const Shape& shape) override {
+    draws.push_back(inner_.randn(shape));
+    return draws.back().clone();
+  }
+  std::vector<Tensor> draws;
+
+ private:
+  NoiseSource& inner_;
+};
 
 }  // namespace i2i::test
