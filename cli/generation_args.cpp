@@ -202,6 +202,16 @@ const std::vector<OptionSpec>& generation_options() {
       {"infotext-paths", false,
        "also record the absolute paths of the models and pictures in the PNG parameters (default: names "
        "and hashes only, nothing of your file system)"},
+      {"models-dir", true,
+       "models folder in AUTOMATIC1111's layout (Lora/, embeddings/, ...; default $I2I_MODELS_DIR or "
+       "~/.local/share/i2i/models)",
+       "DIR"},
+      {"lora-dir", true, "folder of the LoRAs that <lora:NAME:W> names (default: Lora/ in the models folder)",
+       "DIR"},
+      {"embeddings-dir", true,
+       "folder of textual-inversion embeddings used by name in prompts (default: embeddings/ in the models "
+       "folder)",
+       "DIR"},
       {"vae", true, "a VAE to use instead of the checkpoint's (file or diffusers folder)", "PATH"},
       {"tokenizer", true, "folder with the CLIP vocab.json and merges.txt", "DIR"},
       {"model-config", true, "model configuration (diffusers-style JSON or LDM YAML)", "FILE"},
@@ -413,6 +423,9 @@ GenerationParams generation_params_from_args(const Args& a) {
   ip_adapter_units_from_args(a, p);
   apply_reference_args(a, p);
   p.infotext_paths = a.has("infotext-paths");
+  p.models_dir = a.get("models-dir").value_or("");
+  p.lora_dir = a.get("lora-dir").value_or("");
+  p.embeddings_dir = a.get("embeddings-dir").value_or("");
 
   // The models the picture names, where no flag names them (and no recorded path still exists).
   if (recorded) {

@@ -88,6 +88,10 @@ struct GenerationParams {
   // absolute paths (Init image, Model path, VAE path, Mask image, ControlNet N image / model path), for
   // re-running pictures on the machine that made them.
   bool infotext_paths = false;
+  // Where files named rather than given by path are looked up (models/models_folder.h): the models folder
+  // (--models-dir; "" = $I2I_MODELS_DIR or ~/.local/share/i2i/models), and the LoRA (--lora-dir) and
+  // textual-inversion (--embeddings-dir) folders ("" = its Lora/ and embeddings/).
+  std::string models_dir, lora_dir, embeddings_dir;
 
   // Throws ParameterError naming the first bad value (parameter names as the fields are called: {strength},
   // {cfg_scale}, {mask_blur}, {control_weight}, {ip_adapter_scale}, ...).
