@@ -1,34 +1,14 @@
 #include "io/config_file.h"
 
-#include <fstream>
-
 #include "core/error.h"
 #include "io/python_json.h"
+#include "io/regular_file.h"
 
 namespace i2i {
 namespace fs = std::filesystem;
 
 std::string read_small_file(const fs::path& path, size_t max_bytes) {
-  const std::string name = path.string();
-  std::error_code ec;
-  const fs::file_status st = fs::status(path, ec);
-  if (!fs::exists(st)) throw Error(name + ": cannot open (no such file)");
-  if (fs::is_directory(st)) throw Error(name + ": is a directory, not a file");
-  if (!fs::is_regular_file(st)) throw Error(name + ": not a regular file");
-  const uintmax_t size = fs::file_size(path, ec);
-  if (ec) throw Error(name + ": cannot read (" + ec.message() + ")");
-  const Error too_big(name + ": larger than " + std::to_string(max_bytes) +
-                      " bytes, too big for a config file");
-  if (size > max_bytes) throw too_big;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) throw Error(name + ": cannot open");
-  // Read at most max_bytes + 1, in case the file grew since its size was taken.
-  std::string bytes(static_cast<size_t>(size) + 1, '\0');
-  in.read(bytes.data(), static_cast<std::streamsize>(bytes.size()));
-  if (in.bad()) throw Error(name + ": read error");
-  bytes.resize(static_cast<size_t>(in.gcount()));
-  if (bytes.size() > max_bytes) throw too_big;
-  return bytes;
+  return read_regular_file(path, max_bytes, "a config file");
 }
 
 std::string printable_excerpt(std::string_view text, size_t max_chars) {

@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "io/regular_file.h"
 
 namespace i2i {
 namespace fs = std::filesystem;
@@ -52,34 +53,20 @@ class Sha256 {
   std::unique_ptr<EVP_MD_CTX, void (*)(EVP_MD_CTX*)> ctx_;
 };
 
-// An open file descriptor, closed on scope exit.
-struct Fd {
-  int fd = -1;
-  explicit Fd(int f) : fd(f) {}
-  ~Fd() {
-    if (fd >= 0) ::close(fd);
-  }
-  Fd(const Fd&) = delete;
-  Fd& operator=(const Fd&) = delete;
-};
-
 std::string hash_range(const fs::path& file, uint64_t offset, std::optional<uint64_t> count) {
-  Fd f(::open(file.c_str(), O_RDONLY | O_CLOEXEC));
-  if (f.fd < 0) throw Error(file.string() + ": cannot open to hash: " + std::strerror(errno));
-  struct stat st {};
-  if (fstat(f.fd, &st) != 0 || !S_ISREG(st.st_mode)) throw Error(file.string() + ": not a regular file");
-  const auto size = static_cast<uint64_t>(st.st_size);
+  RegularFile f(file);
+  const auto size = static_cast<uint64_t>(f.size());
   uint64_t left = offset >= size ? 0 : size - offset;
   if (count) left = std::min(left, *count);
 #ifdef POSIX_FADV_SEQUENTIAL
-  posix_fadvise(f.fd, static_cast<off_t>(offset), static_cast<off_t>(left), POSIX_FADV_SEQUENTIAL);
+  posix_fadvise(f.fd(), static_cast<off_t>(offset), static_cast<off_t>(left), POSIX_FADV_SEQUENTIAL);
 #endif
   Sha256 sha;
   std::vector<unsigned char> buf(static_cast<size_t>(std::min<uint64_t>(left, kBlock)));
   uint64_t pos = offset;
   while (left > 0) {
     const size_t want = static_cast<size_t>(std::min<uint64_t>(left, buf.size()));
-    const ssize_t got = ::pread(f.fd, buf.data(), want, static_cast<off_t>(pos));
+    const ssize_t got = ::pread(f.fd(), buf.data(), want, static_cast<off_t>(pos));
     if (got < 0 && errno == EINTR) continue;
     if (got < 0) throw Error(file.string() + ": read error while hashing: " + std::strerror(errno));
     if (got == 0) break;  // the file shrank while being read: what is there is hashed
@@ -110,15 +97,13 @@ bool is_sha256_hex(const std::string& s) {
 // The entries of a cache file; whatever is missing, unreadable or malformed is left out.
 std::map<std::string, HashCache::Entry> read_cache_file(const fs::path& path) {
   std::map<std::string, HashCache::Entry> out;
-  std::error_code ec;
-  if (path.empty() || !fs::is_regular_file(path, ec)) return out;
-  const uintmax_t size = fs::file_size(path, ec);
-  if (ec || size > kMaxCacheFileBytes) return out;
-  std::ifstream in(path, std::ios::binary);
-  if (!in) return out;
-  std::stringstream ss;
-  ss << in.rdbuf();
-  const nlohmann::json j = nlohmann::json::parse(ss.str(), nullptr, /*allow_exceptions=*/false);
+  std::string text;
+  try {
+    if (!path.empty()) text = read_regular_file(path, kMaxCacheFileBytes, "a hash cache");
+  } catch (const Error&) {
+    return out;
+  }
+  const nlohmann::json j = nlohmann::json::parse(text, nullptr, /*allow_exceptions=*/false);
   if (!j.is_object()) return out;
   const auto version = j.find("i2i_hash_cache");
   if (version == j.end() || *version != 1) return out;

@@ -23,9 +23,9 @@
 #include <csetjmp>
 #include <cstdio>
 #include <cstring>
-#include <fstream>
 
 #include "core/error.h"
+#include "io/regular_file.h"
 
 namespace i2i {
 
@@ -426,22 +426,7 @@ Image decode_webp(const uint8_t* data, size_t size, const std::string& name) {
 // ---------------------------------------------------------------------------------------------------------
 
 std::vector<uint8_t> read_file(const std::filesystem::path& path) {
-  const std::string name = path.string();
-  std::error_code ec;
-  auto status = std::filesystem::status(path, ec);
-  if (ec || !std::filesystem::exists(status)) fail(name, "cannot open: no such file");
-  if (std::filesystem::is_directory(status)) fail(name, "cannot read: is a directory, not an image file");
-  if (!std::filesystem::is_regular_file(status)) fail(name, "cannot read: not a regular file");
-  std::ifstream in(path, std::ios::binary | std::ios::ate);
-  if (!in) fail(name, std::string("cannot open: ") + std::strerror(errno));
-  std::streamoff size = in.tellg();
-  if (size < 0) fail(name, "cannot read the file size");
-  constexpr std::streamoff kMaxFile = std::streamoff{1} << 31;
-  if (size > kMaxFile) fail(name, "file is too large for an image (over 2 GiB)");
-  std::vector<uint8_t> bytes(static_cast<size_t>(size));
-  in.seekg(0);
-  if (size > 0 && !in.read(reinterpret_cast<char*>(bytes.data()), size)) fail(name, "cannot read the file");
-  return bytes;
+  return RegularFile(path).read_all_bytes(size_t{1} << 31, "an image");
 }
 
 bool starts_with(const uint8_t* data, size_t size, const char* magic, size_t n, size_t offset = 0) {

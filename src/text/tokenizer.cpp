@@ -9,14 +9,13 @@
 #include <array>
 #include <cstdint>
 #include <cstdlib>
-#include <fstream>
 #include <mutex>
 #include <nlohmann/json.hpp>
-#include <sstream>
 #include <unordered_map>
 
 #include "core/error.h"
 #include "io/config_file.h"
+#include "io/regular_file.h"
 
 namespace i2i {
 namespace {
@@ -33,14 +32,15 @@ constexpr int kClipBos = 49406;
 constexpr int kClipEos = 49407;
 // The BPE cache is cleared when it grows past this many words (a long-running process sees unbounded text).
 constexpr size_t kMaxCacheEntries = 200000;
+// CLIP's vocab.json is 1.6 MB and merges.txt 0.5 MB; a file past this is not a tokenizer file.
+constexpr size_t kMaxTokenizerFileBytes = size_t{16} << 20;
 
 std::string read_file(const fs::path& file, const char* what) {
-  std::ifstream in(file, std::ios::binary);
-  if (!in) throw Error(std::string(what) + " " + file.string() + ": cannot open file");
-  std::ostringstream ss;
-  ss << in.rdbuf();
-  if (in.bad()) throw Error(std::string(what) + " " + file.string() + ": read error");
-  return ss.str();
+  try {
+    return read_regular_file(file, kMaxTokenizerFileBytes, std::string("a tokenizer ") + what);
+  } catch (const Error& e) {
+    throw Error(std::string(what) + " " + e.what());
+  }
 }
 
 // ---- Unicode helpers (ICU) ----
