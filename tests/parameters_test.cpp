@@ -4,6 +4,8 @@
 
 #include <gtest/gtest.h>
 
+#include <chrono>
+#include <functional>
 #include <random>
 
 #include "core/error.h"
@@ -184,6 +186,45 @@ TEST(Parameters, ArbitraryTextNeverBreaksTheParser) {
     if (p.params.size() < 3) continue;
     GenerationParameters q = parse_parameters(format_parameters(p));
     EXPECT_EQ(q.params, p.params) << text;
+  }
+}
+
+// Hostile texts (issue 14, item 5) parse in time linear in their size: a long run of key characters
+// without a ':' used to be rescanned from every position (a 200 KB line took 33 s), and 80 000 keys were
+// looked up one by one (8 s). Both now take milliseconds; the bound leaves room for a loaded machine.
+TEST(Parameters, LongHostileTextsParseInLinearTime) {
+  const auto seconds = [](const std::function<void()>& f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    f();
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count();
+  };
+  std::string text = "x\n";
+  text.append(kMaxParametersBytes - 16, 'a');  // one long line of key characters and no ':'
+  GenerationParameters p;
+  EXPECT_LT(seconds([&] { p = parse_parameters(text); }), 5.0);
+  EXPECT_EQ(p.prompt, text);
+
+  std::string keys = "x\n";
+  for (int i = 0; i < 80000; ++i) {
+    keys += 'k';
+    keys += std::to_string(i);
+    keys += ": ";
+    keys += std::to_string(i % 7);
+    keys += ", ";
+  }
+  ASSERT_LT(keys.size(), kMaxParametersBytes);
+  EXPECT_LT(seconds([&] { p = parse_parameters(keys); }), 5.0);
+  ASSERT_EQ(p.params.size(), 80000u);
+  EXPECT_EQ(p.params.back().first, "k79999");
+  EXPECT_EQ(p.params.back().second, std::to_string(79999 % 7));
+}
+
+TEST(Parameters, RefusesTextsPastTheLimit) {
+  try {
+    parse_parameters(std::string(kMaxParametersBytes + 1, 'a'));
+    ADD_FAILURE() << "an oversized parameters text was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("more than the"), std::string::npos) << e.what();
   }
 }
 

@@ -2,7 +2,9 @@
 
 #include <unicode/uchar.h>
 
+#include <algorithm>
 #include <nlohmann/json.hpp>
+#include <unordered_map>
 
 #include "core/error.h"
 
@@ -107,15 +109,24 @@ struct Match {
 };
 
 // One attempt of \s*(\w[\w \-/]+):\s*("(?:\\.|[^\\"])+"|[^,]*)(?:,|$) at `pos` (see the header for why this
-// hand-written matcher takes the same decisions as Python's backtracking engine on this pattern).
-bool match_at(const U32& s, size_t pos, Match* m) {
+// hand-written matcher takes the same decisions as Python's backtracking engine on this pattern). On failure
+// `*resume` is the next position where an attempt could succeed: every start before it fails the same way
+// (it skips the same spaces, or ends the same run of key characters without a ':'), which keeps find_all
+// linear on long texts without a match.
+bool match_at(const U32& s, size_t pos, Match* m, size_t* resume) {
   const size_t n = s.size();
   size_t i = pos;
   while (i < n && is_space(s[i])) ++i;  // \s never overlaps \w, so giving spaces back cannot help
-  if (i >= n || !is_word(s[i])) return false;
+  if (i >= n || !is_word(s[i])) {
+    *resume = i + 1;
+    return false;
+  }
   const size_t ks = i++;
   while (i < n && is_key_char(s[i])) ++i;  // ':' is outside the class, so only the longest run can work
-  if (i - ks < 2 || i >= n || s[i] != ':') return false;
+  if (i - ks < 2 || i >= n || s[i] != ':') {
+    *resume = i;
+    return false;
+  }
   m->key = s.substr(ks, i - ks);
   ++i;
   while (i < n && is_space(s[i])) ++i;
@@ -156,11 +167,12 @@ std::vector<Match> find_all(const U32& s) {
   size_t pos = 0;
   while (pos <= s.size()) {
     Match m;
-    if (match_at(s, pos, &m)) {
+    size_t resume = pos + 1;
+    if (match_at(s, pos, &m, &resume)) {
       pos = m.end > pos ? m.end : pos + 1;
       out.push_back(std::move(m));
     } else {
-      ++pos;
+      pos = std::max(resume, pos + 1);
     }
   }
   return out;
@@ -271,6 +283,9 @@ std::string format_parameters(const GenerationParameters& p) {
 }
 
 GenerationParameters parse_parameters(const std::string& text) {
+  if (text.size() > kMaxParametersBytes)
+    throw Error("generation parameters: " + std::to_string(text.size()) + " bytes, more than the " +
+                std::to_string(kMaxParametersBytes) + " a parameters text may have");
   const U32 all = strip(decode_utf8(text, "generation parameters"));
   std::vector<U32> lines;
   size_t start = 0;
@@ -304,13 +319,22 @@ GenerationParameters parse_parameters(const std::string& text) {
   out.prompt = encode_utf8(prompt);
   out.negative_prompt = encode_utf8(negative);
 
+  // A later value of a key replaces the earlier one in its place (a dict, as A1111 keeps them); the index
+  // keeps that linear in the number of keys.
+  std::unordered_map<std::string, size_t> index;
   for (const Match& m : matches) {
     if (m.value.empty()) continue;  // A1111 fails on v[0] and skips the pair
     std::string value = encode_utf8(m.value);
     if (m.value.front() == '"' && m.value.back() == '"') {
       if (auto unquoted = json_unquote(value)) value = *unquoted;
     }
-    out.set(encode_utf8(m.key), value);
+    std::string key = encode_utf8(m.key);
+    if (auto it = index.find(key); it != index.end()) {
+      out.params[it->second].second = std::move(value);
+    } else {
+      index.emplace(key, out.params.size());
+      out.params.emplace_back(std::move(key), std::move(value));
+    }
   }
   return out;
 }

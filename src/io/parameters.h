@@ -40,8 +40,12 @@ struct GenerationParameters {
 // whitespace, and a parameter line with fewer than 3 pairs is read as part of the prompt.
 std::string format_parameters(const GenerationParameters& params);
 
-// Parses A1111 infotext (UTF-8). Never fails on odd text (unparsable parts end up in the prompt, as in
-// A1111); throws i2i::Error only for invalid UTF-8. A value that is empty after unquoting is kept ("" stays
+// Largest parameters text parse_parameters reads (A1111's are a few KB even with long prompts).
+constexpr size_t kMaxParametersBytes = size_t{1} << 20;
+
+// Parses A1111 infotext (UTF-8) in time linear in its length and number of keys. Never fails on odd text
+// (unparsable parts end up in the prompt, as in A1111); throws i2i::Error only for invalid UTF-8 or a text
+// longer than kMaxParametersBytes. A value that is empty after unquoting is kept ("" stays
 // ""), a bare empty value ("Key: ,") is dropped as A1111 does; a repeated key keeps its first position and
 // its last value.
 GenerationParameters parse_parameters(const std::string& text);
