@@ -412,6 +412,23 @@ TEST(LdmYaml, SgmNetworkConfigAndAnchors) {
   EXPECT_EQ(read_ldm_yaml(p), expected) << read_ldm_yaml(p).dump();
 }
 
+// Issue 14, item 1: a ~40,000-character line (even in a comment) overflowed the stack of the old regex
+// reader. Long lines read like short ones now, in a comment and as a value; a long key is a clean error.
+TEST(LdmYaml, LongLinesReadWithoutCrashing) {
+  const fs::path dir = test::temp_dir("ldm_yaml_long_lines");
+  const std::string long_text(200000, 'x');
+  const fs::path comment = dir / "comment.yaml";
+  write_file(comment, "# " + long_text + "\nmodel:\n  params:\n    scale_factor: 0.18215\n");
+  EXPECT_EQ(read_ldm_yaml(comment), (nlohmann::json{{"vae_scaling_factor", 0.18215}}));
+  const fs::path value = dir / "value.yaml";
+  write_file(value, "model:\n  target: " + long_text + "\n  params:\n    scale_factor: 0.18215\n");
+  EXPECT_EQ(read_ldm_yaml(value), (nlohmann::json{{"vae_scaling_factor", 0.18215}}));
+  // YAML limits implicit keys to 1024 characters: a longer one is an error naming the file.
+  const fs::path key = dir / "key.yaml";
+  write_file(key, long_text + ": 1\nmodel:\n  params:\n    scale_factor: 0.18215\n");
+  expect_file_error([&] { read_ldm_yaml(key); }, key, "invalid YAML");
+}
+
 TEST(LdmYaml, HostileFilesGiveOneLineErrors) {
   const fs::path dir = test::temp_dir("ldm_yaml_hostile");
   auto rejects = [&](const std::string& name, const std::string& text, const std::string& needle) {
