@@ -5,6 +5,7 @@
 #include <gtest/gtest.h>
 #include <jpeglib.h>
 #include <png.h>
+#include <sys/resource.h>
 #include <webp/encode.h>
 #include <zlib.h>
 
@@ -782,7 +783,7 @@ TEST_F(ImageMalformed, HugeDimensionsAreRejectedBeforeAllocating) {
   };
   const Bytes rest = png.substr(33);
   expect_rejected(put("wide.png", png.substr(0, 8) + ihdr(100000, 10) + rest), "larger than supported");
-  expect_rejected(put("bomb.png", png.substr(0, 8) + ihdr(20000, 20000) + rest), "larger than supported");
+  expect_rejected(put("bomb.png", png.substr(0, 8) + ihdr(20000, 20000) + rest), "I2I_MAX_IMAGE_PIXELS");
   expect_rejected(put("zero.png", png.substr(0, 8) + ihdr(0, 10) + rest), "invalid PNG");
   // JPEG: patch the SOF0 frame size to 60000x60000.
   Bytes big = jpeg;
@@ -790,7 +791,51 @@ TEST_F(ImageMalformed, HugeDimensionsAreRejectedBeforeAllocating) {
   ASSERT_NE(sof, Bytes::npos);
   big[sof + 5] = static_cast<char>(0xEA), big[sof + 6] = static_cast<char>(0x60);
   big[sof + 7] = static_cast<char>(0xEA), big[sof + 8] = static_cast<char>(0x60);
-  expect_rejected(put("bomb.jpg", big), "larger than supported");
+  expect_rejected(put("bomb.jpg", big), "I2I_MAX_IMAGE_PIXELS");
+}
+
+// Issue 14, items 3 and 4: the default pixel limit is the largest generation size (8192 x 8192), read from
+// the header: a 60000x4000 JPEG (240 megapixels) is refused before decoding.
+TEST_F(ImageMalformed, PictureOverThePixelLimitIsRefusedFromItsHeader) {
+  EXPECT_EQ(max_image_pixels(), int64_t{8192} * 8192);
+  Bytes big = jpeg;
+  const size_t sof = big.find("\xff\xc0");
+  ASSERT_NE(sof, Bytes::npos);
+  big[sof + 5] = static_cast<char>(0x0F), big[sof + 6] = static_cast<char>(0xA0);  // height 4000
+  big[sof + 7] = static_cast<char>(0xEA), big[sof + 8] = static_cast<char>(0x60);  // width 60000
+  expect_rejected(put("wide.jpg", big), "more than the limit of 67108864 pixels");
+}
+
+// A PNG whose header promises far more pixels than its data could hold (deflate compresses at most 1032:1)
+// is truncated: refused before the pixel buffer is allocated, and a chunk whose length field says 2 GiB
+// makes libpng allocate nothing like it.
+TEST_F(ImageMalformed, PngsThatLieAboutTheirSizeAllocateNothing) {
+  auto ihdr = [](uint32_t w, uint32_t h) {
+    Bytes d;
+    put_be(d, w, 4);
+    put_be(d, h, 4);
+    d += Bytes("\x08\x06\x00\x00\x00", 5);  // 8-bit RGBA
+    return png_chunk("IHDR", d);
+  };
+  const Bytes rest = png.substr(33);
+  expect_rejected(put("liar.png", png.substr(0, 8) + ihdr(8000, 8000) + rest), "too little image data");
+  Bytes huge_chunk;
+  put_be(huge_chunk, 0x7fffffffu, 4);
+  huge_chunk += Bytes("tEXt", 4) + Bytes(64, 'a');
+  expect_rejected(put("huge_chunk.png", png.substr(0, 33) + huge_chunk + rest),
+                  "truncated (a tEXt chunk of 2147483647 bytes");
+  struct rusage usage {};
+  getrusage(RUSAGE_SELF, &usage);
+  EXPECT_LT(usage.ru_maxrss, 512 * 1024) << "peak RSS " << usage.ru_maxrss << " KiB";
+}
+
+// --from-png reads only the text: the pixels are decoded a row at a time and dropped.
+TEST_F(ImageMalformed, TextIsReadWithoutKeepingThePixels) {
+  write_png(dir / "with_text.png", make_image(64, 48, 3, 5),
+            {{"parameters", "a cat\nSteps: 3, Seed: 1, Size: 64x48"}});
+  const auto text = read_png_text(dir / "with_text.png");
+  ASSERT_EQ(text.count("parameters"), 1u);
+  EXPECT_EQ(text.at("parameters"), "a cat\nSteps: 3, Seed: 1, Size: 64x48");
 }
 
 }  // namespace

@@ -22,6 +22,7 @@
 #include <cerrno>
 #include <csetjmp>
 #include <cstdio>
+#include <cstdlib>
 #include <cstring>
 
 #include "core/error.h"
@@ -38,6 +39,18 @@ std::string one_line(std::string s) {
   return s;
 }
 
+int64_t pixel_limit_from_environment() {
+  const char* v = std::getenv("I2I_MAX_IMAGE_PIXELS");
+  if (v == nullptr || *v == 0) return kMaxImagePixels;
+  char* end = nullptr;
+  errno = 0;
+  const long long n = std::strtoll(v, &end, 10);
+  if (errno != 0 || *end != 0 || n < 1 || n > kMaxImagePixelsCeiling)
+    throw Error("I2I_MAX_IMAGE_PIXELS='" + one_line(v) + "' is not a pixel count between 1 and " +
+                std::to_string(kMaxImagePixelsCeiling));
+  return n;
+}
+
 [[noreturn]] void fail(const std::string& name, const std::string& problem) {
   throw Error(one_line(name + ": " + problem));
 }
@@ -46,11 +59,15 @@ void check_dimensions(const std::string& name, const char* format, uint64_t widt
   if (width == 0 || height == 0)
     fail(name, std::string(format) + " image has zero size (" + std::to_string(width) + "x" +
                    std::to_string(height) + ")");
-  if (width > static_cast<uint64_t>(kMaxImageSide) || height > static_cast<uint64_t>(kMaxImageSide) ||
-      width * height > static_cast<uint64_t>(kMaxImagePixels))
-    fail(name, std::string(format) + " image is " + std::to_string(width) + "x" + std::to_string(height) +
-                   ", larger than supported (at most " + std::to_string(kMaxImageSide) +
-                   " pixels a side and " + std::to_string(kMaxImagePixels) + " pixels in all)");
+  const std::string size =
+      std::string(format) + " image is " + std::to_string(width) + "x" + std::to_string(height);
+  if (width > static_cast<uint64_t>(kMaxImageSide) || height > static_cast<uint64_t>(kMaxImageSide))
+    fail(name,
+         size + ", larger than supported (at most " + std::to_string(kMaxImageSide) + " pixels a side)");
+  if (width * height > static_cast<uint64_t>(max_image_pixels()))
+    fail(name, size + " (" + std::to_string(width * height) + " pixels), more than the limit of " +
+                   std::to_string(max_image_pixels()) +
+                   " pixels: resize it first, or raise the limit with I2I_MAX_IMAGE_PIXELS");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -144,12 +161,47 @@ bool png_phase_transform(PngRead* r) {
   return true;
 }
 
-// Phase 3: the pixels and the chunks after them.
-bool png_phase_pixels(PngRead* r, png_bytepp rows) {
+// Phase 3: the pixels and the chunks after them. `rows` null: every row (every pass of an interlaced
+// image) is decoded into `scratch`, one row of memory, and dropped - for the text chunks after the pixels.
+bool png_phase_pixels(PngRead* r, png_bytepp rows, png_bytep scratch) {
   if (setjmp(png_jmpbuf(r->png))) return false;
-  png_read_image(r->png, rows);
+  if (rows != nullptr) {
+    png_read_image(r->png, rows);
+  } else {
+    const int passes = r->interlace == PNG_INTERLACE_NONE ? 1 : 7;
+    for (int pass = 0; pass < passes; ++pass)
+      for (png_uint_32 y = 0; y < r->height; ++y) png_read_row(r->png, scratch, nullptr);
+  }
   png_read_end(r->png, r->end_info);
   return true;
+}
+
+// Walks the chunk headers after the signature, before libpng reads anything: a chunk whose length field
+// runs past the end of the file (libpng would allocate that much before noticing) is truncation, and no
+// chunk but IDAT may be larger than kMaxPngChunkBytes. Stops at IEND or the end of the data.
+void check_png_chunk_lengths(const uint8_t* data, size_t size, const std::string& name) {
+  size_t pos = 8;
+  while (pos + 8 <= size) {
+    const uint32_t length = (uint32_t{data[pos]} << 24) | (uint32_t{data[pos + 1]} << 16) |
+                            (uint32_t{data[pos + 2]} << 8) | uint32_t{data[pos + 3]};
+    const std::string type(reinterpret_cast<const char*>(data + pos + 4), 4);
+    const size_t left = size - pos - 8;
+    if (length > left || left - length < 4)
+      fail(name, "file is truncated (a " + one_line(type) + " chunk of " + std::to_string(length) +
+                     " bytes, " + std::to_string(left) + " left in the file)");
+    if (length > kMaxPngChunkBytes && type != "IDAT")
+      fail(name, "invalid PNG: a " + one_line(type) + " chunk of " + std::to_string(length) +
+                     " bytes (at most " + std::to_string(kMaxPngChunkBytes) + " are read)");
+    if (type == "IEND") return;
+    pos += 12 + size_t{length};
+  }
+}
+
+// Deflate cannot compress better than 1032:1, so image data needs at least this many bytes for the rows
+// (a filter byte each) of a width x height picture of `bits` bits per pixel: a smaller file is truncated or
+// lies about its size, and is refused before any pixel memory is allocated.
+uint64_t png_min_compressed_bytes(uint64_t width, uint64_t height, uint64_t bits) {
+  return height * ((width * bits + 7) / 8 + 1) / 1032;
 }
 
 std::string latin1_to_utf8(const char* s, size_t n) {
@@ -201,24 +253,34 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name,
   r.info = png_create_info_struct(r.png);
   r.end_info = png_create_info_struct(r.png);
   if (r.info == nullptr || r.end_info == nullptr) fail(name, "cannot initialise libpng");
+  check_png_chunk_lengths(data, size, name);
   png_set_read_fn(r.png, &r, png_read_cb);
+  // No chunk (text, ICC profile, unknown) may make libpng allocate more than this, whatever its length
+  // field says; a zTXt / iTXt text inflating past it is dropped.
+  png_set_chunk_malloc_max(r.png, kMaxPngChunkBytes);
 
   if (!png_phase_info(&r)) fail(name, std::string("invalid PNG: ") + r.message);
   check_dimensions(name, "PNG", r.width, r.height);
+  const int png_channels = png_get_channels(r.png, r.info);
+  if (size < png_min_compressed_bytes(r.width, r.height, static_cast<uint64_t>(r.bit_depth) * png_channels))
+    fail(name, "file is truncated (too little image data for a " + std::to_string(r.width) + "x" +
+                   std::to_string(r.height) + " PNG)");
   if (!png_phase_transform(&r)) fail(name, std::string("invalid PNG: ") + r.message);
   if (r.channels < 1 || r.channels > 4 || r.rowbytes != static_cast<size_t>(r.width) * r.channels)
     fail(name, "unsupported PNG pixel layout");
 
+  if (text != nullptr) {  // only the text: the pixels are decoded (to find the chunks after them) and dropped
+    std::vector<png_byte> scratch(r.rowbytes);
+    if (!png_phase_pixels(&r, nullptr, scratch.data())) fail(name, std::string("invalid PNG: ") + r.message);
+    collect_png_text(r.png, r.info, text);
+    collect_png_text(r.png, r.end_info, text);
+    return Image();
+  }
   Image img(static_cast<int>(r.width), static_cast<int>(r.height), r.channels);
   std::vector<png_bytep> rows(r.height);
   for (png_uint_32 y = 0; y < r.height; ++y) rows[y] = img.row(static_cast<int>(y));
-  if (!png_phase_pixels(&r, rows.data())) fail(name, std::string("invalid PNG: ") + r.message);
+  if (!png_phase_pixels(&r, rows.data(), nullptr)) fail(name, std::string("invalid PNG: ") + r.message);
 
-  if (text != nullptr) {
-    collect_png_text(r.png, r.info, text);
-    collect_png_text(r.png, r.end_info, text);
-    return img;
-  }
   std::vector<uint8_t> exif;
   collect_png_exif(r.png, r.info, &exif);
   collect_png_exif(r.png, r.end_info, &exif);
@@ -458,7 +520,7 @@ Image::Image(int w, int h, int c) : width(w), height(h), channels(c) {
 
 void validate_image(const Image& image, const std::string& what) {
   if (image.width <= 0 || image.height <= 0 || image.width > kMaxImageSide || image.height > kMaxImageSide ||
-      static_cast<int64_t>(image.width) * image.height > kMaxImagePixels)
+      static_cast<int64_t>(image.width) * image.height > max_image_pixels())
     throw Error(what + ": image size " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                 " is empty or too large");
   if (image.channels < 1 || image.channels > 4)
@@ -466,6 +528,11 @@ void validate_image(const Image& image, const std::string& what) {
   if (image.pixels.size() != static_cast<size_t>(image.width) * image.height * image.channels)
     throw Error(what + ": image holds " + std::to_string(image.pixels.size()) + " bytes, expected " +
                 std::to_string(static_cast<size_t>(image.width) * image.height * image.channels));
+}
+
+int64_t max_image_pixels() {
+  static const int64_t limit = pixel_limit_from_environment();
+  return limit;
 }
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& name) {

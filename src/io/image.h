@@ -38,9 +38,17 @@ struct Image {
   uint8_t at(int x, int y, int c) const { return row(y)[static_cast<size_t>(x) * channels + c]; }
 };
 
-// Limits checked before any pixel memory is allocated (decompression bombs).
+// Limits checked from the file's header, before any pixel memory is allocated (decompression bombs): at
+// most kMaxImageSide pixels a side and max_image_pixels() in all - by default kMaxImagePixels (8192 x 8192,
+// the largest generation size; a 67-megapixel RGBA picture is 256 MiB), raised or lowered with the
+// environment variable I2I_MAX_IMAGE_PIXELS (1 .. kMaxImagePixelsCeiling). No PNG chunk may make the decoder
+// allocate more than kMaxPngChunkBytes.
 inline constexpr int kMaxImageSide = 65535;
-inline constexpr int64_t kMaxImagePixels = int64_t{1} << 28;
+inline constexpr int64_t kMaxImagePixels = int64_t{1} << 26;
+inline constexpr int64_t kMaxImagePixelsCeiling = int64_t{1} << 30;
+inline constexpr size_t kMaxPngChunkBytes = size_t{16} << 20;
+// The pixel limit in force (read once from I2I_MAX_IMAGE_PIXELS; an unreadable value is an i2i::Error).
+int64_t max_image_pixels();
 
 // Throws i2i::Error (prefixed by `what`) unless the image is consistent: positive size within the limits,
 // 1-4 channels and exactly width * height * channels bytes.

@@ -147,7 +147,7 @@ void unpremultiply(Image& image) {
 
 void check_size(int width, int height, const char* what) {
   if (width <= 0 || height <= 0 || width > kMaxImageSide || height > kMaxImageSide ||
-      static_cast<int64_t>(width) * height > kMaxImagePixels)
+      static_cast<int64_t>(width) * height > max_image_pixels())
     throw Error(std::string(what) + ": target size " + std::to_string(width) + "x" + std::to_string(height) +
                 " is empty or too large");
 }
