@@ -182,5 +182,16 @@ TEST(SafeTensors, RejectsNonIntegerOffsets) {
       "non-negative integers");
 }
 
+// Issue 14, item 4: a header of a million empty tensors took over a gigabyte to parse; the count is
+// bounded while the header is read.
+TEST(SafeTensors, HeaderWithTooManyTensorsIsRefusedWhileParsing) {
+  std::string header = "{";
+  for (int i = 0; i < 70000; ++i)
+    header += (i ? ",\"t" : "\"t") + std::to_string(i) +
+              "\":{\"dtype\":\"F32\",\"shape\":[0],\"data_offsets\":[0,0]}";
+  header += "}";
+  expect_rejected(write_raw("many_tensors", header, 0), "more than 65536 tensors");
+}
+
 }  // namespace
 }  // namespace i2i

@@ -455,6 +455,30 @@ TEST(TokenizerFetch, CorruptFilesAreRejectedAndDeleted) {
   }
 }
 
+// Issue 14, item 11: a server sending a huge "vocab.json" (announced, or not announced and streamed) is cut
+// off at the tokenizer size limit, with nothing of it left on disk.
+TEST(TokenizerFetch, OversizedFilesAreCutOffWhileDownloading) {
+  for (const bool announce : {true, false}) {
+    SCOPED_TRACE(announce ? "with Content-Length" : "without Content-Length");
+    TinyHttpServer server(1, [announce](int fd, const Request&, int) {
+      const std::string block(1 << 20, ' ');
+      send_all(fd, "HTTP/1.1 200 OK\r\nConnection: close\r\n" +
+                       (announce ? "Content-Length: " + std::to_string(int64_t{400} << 20) + "\r\n"
+                                 : std::string()) +
+                       "\r\n");
+      // 40 MiB at most: the client must stop reading long before.
+      for (int i = 0; i < 40; ++i) send_all(fd, block);
+    });
+    const fs::path dest = test::temp_dir(announce ? "fetch_big_announced" : "fetch_big_streamed");
+    PullTokenizerOptions o = options_for(server, dest);
+    o.max_attempts = 1;
+    const std::string err = error_of([&] { pull_tokenizer(o); });
+    EXPECT_NE(err.find("larger than 16777216 bytes"), std::string::npos) << err;
+    EXPECT_NE(err.find("vocab.json"), std::string::npos) << err;
+    EXPECT_TRUE(listing(dest).empty()) << ::testing::PrintToString(listing(dest));
+  }
+}
+
 TEST(TokenizerFetch, EndpointFromEnvironment) {
   TinyHttpServer server(2, [](int fd, const Request& r, int) { serve_file(fd, r); });
   const char* old = std::getenv("I2I_HF_ENDPOINT");

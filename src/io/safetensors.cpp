@@ -13,6 +13,9 @@ namespace {
 
 // Headers of real checkpoints are well under 1 MiB; the reference implementation caps them at 100 MB.
 constexpr uint64_t kMaxHeaderBytes = 100u * 1000u * 1000u;
+// Real files hold a few thousand tensors (an SDXL checkpoint about 2,500); each parsed header entry costs
+// about 1 KB, so a header of a million empty tensors would cost a gigabyte before any check.
+constexpr size_t kMaxTensors = 65536;
 
 [[noreturn]] void fail(const std::filesystem::path& path, const std::string& what) {
   throw Error(path.string() + ": invalid safetensors file: " + what);
@@ -51,7 +54,14 @@ SafeTensors SafeTensors::open(const std::filesystem::path& path) {
 
   nlohmann::json header;
   try {
-    header = nlohmann::json::parse(base + 8, base + 8 + header_len);
+    size_t entries = 0;
+    header = nlohmann::json::parse(
+        base + 8, base + 8 + header_len,
+        [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
+          if (depth == 1 && event == nlohmann::json::parse_event_t::key && ++entries > kMaxTensors + 1)
+            fail(path, "header lists more than " + std::to_string(kMaxTensors) + " tensors");
+          return true;
+        });
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("header is not valid JSON (") + e.what() + ")");
   }

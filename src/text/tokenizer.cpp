@@ -32,12 +32,11 @@ constexpr int kClipBos = 49406;
 constexpr int kClipEos = 49407;
 // The BPE cache is cleared when it grows past this many words (a long-running process sees unbounded text).
 constexpr size_t kMaxCacheEntries = 200000;
-// CLIP's vocab.json is 1.6 MB and merges.txt 0.5 MB; a file past this is not a tokenizer file.
-constexpr size_t kMaxTokenizerFileBytes = size_t{16} << 20;
 
 std::string read_file(const fs::path& file, const char* what) {
   try {
-    return read_regular_file(file, kMaxTokenizerFileBytes, std::string("a tokenizer ") + what);
+    return read_regular_file(file, static_cast<size_t>(kMaxTokenizerFileBytes),
+                             std::string("a tokenizer ") + what);
   } catch (const Error& e) {
     throw Error(std::string(what) + " " + e.what());
   }

@@ -75,6 +75,9 @@ class ClipTokenizer {
 // `length`. Throws i2i::Error when ids has fewer than 2 entries or length < 2.
 std::vector<int> fit_to_length(const std::vector<int>& ids, size_t length, int pad_id);
 
+// Largest vocab.json / merges.txt read or downloaded (CLIP's are 1.6 MB and 0.5 MB).
+constexpr int64_t kMaxTokenizerFileBytes = int64_t{16} << 20;
+
 // True when dir holds both vocab.json and merges.txt (regular files).
 bool has_tokenizer_files(const std::filesystem::path& dir);
 

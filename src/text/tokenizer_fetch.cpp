@@ -87,6 +87,7 @@ struct Transfer {
   int64_t last_reported = -1;
   bool range_mismatch = false;
   bool write_failed = false;
+  bool too_big = false;    // the file would pass kMaxTokenizerFileBytes: stopped before writing more
   std::string error_body;  // the start of a non-2xx body, for the message
 
   ~Transfer() {
@@ -173,6 +174,12 @@ struct Transfer {
     }
     if (!self->opened && !self->open_output()) return 0;
     if (!self->out) return 0;
+    // Announced or received, more than a tokenizer file can be: stop before writing it.
+    if (self->total() > kMaxTokenizerFileBytes ||
+        self->base + self->written + static_cast<int64_t>(n) > kMaxTokenizerFileBytes) {
+      self->too_big = true;
+      return 0;
+    }
     if (std::fwrite(data, 1, n, self->out) != n) {
       self->write_failed = true;
       return 0;
@@ -240,6 +247,11 @@ AttemptResult download_once(const PullTokenizerOptions& options, Transfer& t) {
   }
   if (t.write_failed || close_failed)
     throw Error("cannot write " + t.part.string() + " while downloading " + t.url);
+  if (t.too_big) {
+    remove_quietly(t.part);
+    throw Error("cannot download the tokenizer: " + t.url + " is larger than " +
+                std::to_string(kMaxTokenizerFileBytes) + " bytes, more than a tokenizer file can be");
+  }
   if (t.range_mismatch)
     return {Outcome::kRestart, t.url + ": the server answered the resume request with the wrong range"};
   if (code == CURLE_OK && t.status == 416)
