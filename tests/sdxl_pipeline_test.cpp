@@ -9,6 +9,7 @@
 
 #include "core/error.h"
 #include "io/image.h"
+#include "pipelines/generation.h"
 #include "pipelines/img2img.h"
 #include "pipelines/latent_ops.h"
 #include "sampling/rng_torch.h"
@@ -269,6 +270,65 @@ TEST(SdxlRefiner, RefusesWhatCannotTakeOver) {
   EXPECT_NE(e.find("must be an SDXL refiner"), std::string::npos) << e;
   e = test::error_of([&] { run_with_refiner(0.5, &sd15); });
   EXPECT_NE(e.find("must be an SDXL refiner"), std::string::npos) << e;
+}
+
+// ---- generate(): inpainting, txt2img, the VAE override and the refiner cache -----------------------------
+
+std::unique_ptr<ModelSet> sdxl_models(const fs::path& vae = {}) {
+  SdModelOptions o;
+  o.tokenizer = test::fixtures_dir() / "tokenizer";
+  o.precision = PrecisionChoice::F32;
+  o.vae = vae;
+  return ModelSet::load(test::models_dir() / "tiny-sdxl.fp16.safetensors", o);
+}
+
+GenerationRequest sdxl_generation(const std::string& mask = "") {
+  GenerationRequest req;
+  GenerationParams& p = req.params;
+  p.init_image = (test::fixtures_dir() / "cases" / "inputs" / "astronaut_64.png").string();
+  p.mask = mask;
+  p.prompt = "a photograph of an astronaut riding a horse, highly detailed";
+  p.negative_prompt = "blurry, low quality, watermark";
+  p.strength = 0.6;
+  p.steps = 5;
+  p.cfg_scale = 7.5;
+  p.seed = 7;
+  return req;
+}
+
+TEST(SdxlGeneration, InpaintTxt2ImgVaeOverrideAndRefinerCache) {
+  std::unique_ptr<ModelSet> models = sdxl_models();
+  const GenerationResult img2img = generate(*models, sdxl_generation());
+  ASSERT_EQ(img2img.images.size(), 1u);
+  // Inpainting (the 4-channel blend) changes the masked area only, after the composite.
+  const GenerationResult inpaint = generate(
+      *models, sdxl_generation((test::fixtures_dir() / "cases" / "inputs" / "mask_64.png").string()));
+  ASSERT_EQ(inpaint.images.size(), 1u);
+  EXPECT_NE(inpaint.images[0].image.pixels, img2img.images[0].image.pixels);
+  EXPECT_NE(inpaint.images[0].parameters.find("Mask blur"), std::string::npos);
+  GenerationRequest t2i = sdxl_generation();
+  t2i.params.init_image.clear();
+  t2i.params.width = 64;
+  t2i.params.height = 48;
+  const GenerationResult txt = generate(*models, t2i);
+  EXPECT_EQ(txt.images[0].image.width, 64);
+  EXPECT_EQ(txt.images[0].image.height, 48);
+  // The VAE given on its own (the model's own, from the folder): the same picture.
+  std::unique_ptr<ModelSet> with_vae = sdxl_models(test::models_dir() / "tiny-sdxl" / "vae");
+  EXPECT_EQ(generate(*with_vae, sdxl_generation()).images[0].image.pixels, img2img.images[0].image.pixels);
+  // The refiner is loaded once and kept.
+  const std::string refiner = (test::models_dir() / "tiny-sdxl-refiner").string();
+  const auto first = models->refiner(refiner);
+  EXPECT_EQ(models->refiner(refiner).get(), first.get());
+  GenerationRequest handoff = sdxl_generation();
+  handoff.params.refiner = refiner;
+  handoff.params.refiner_switch_at = 0.5;
+  const GenerationResult refined = generate(*models, handoff);
+  EXPECT_EQ(models->refiner(refiner).get(), first.get());
+  EXPECT_NE(refined.images[0].image.pixels, img2img.images[0].image.pixels);
+  EXPECT_NE(refined.images[0].parameters.find("Refiner: tiny-sdxl-refiner ["), std::string::npos)
+      << refined.images[0].parameters;
+  EXPECT_NE(refined.images[0].parameters.find("Refiner switch at: 0.5"), std::string::npos);
 }
 
 }  // namespace
