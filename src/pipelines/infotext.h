@@ -41,6 +41,7 @@ struct InfotextHashes {
   std::string model;                  // A1111's `Model hash` (model_short_hash)
   std::string vae;                    // `VAE hash`
   std::vector<std::string> controls;  // per unit, the extension's 8-digit hash (controlnet_short_hash)
+  std::string loras;                  // `Lora hashes` ("name: hash, ..."; lora_request.h lora_hashes)
 };
 // The hashes of p.model, p.vae and each unit's model. A file that cannot be read (e.g. a library caller's
 // model name that is no path) gets none: the text is never a reason for a run to fail.
