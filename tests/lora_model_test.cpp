@@ -79,11 +79,65 @@ TEST(LoraTextEncoders, MatchDiffusersWithTheLoraMerged) {
   }
 }
 
+// diffusers' SDXL encode_prompt from the two encoders directly: each encoder's penultimate hidden state
+// (no final LayerNorm) concatenated, and the second one's projected pooled output; tokenizer_2 pads with '!'.
+struct XlEmbedding {
+  Tensor embeds, pooled;
+};
+[[maybe_unused]] XlEmbedding encode_xl(const ClipTextEncoder& te1, const ClipTextEncoder& te2,
+                                       const std::string& text) {
+  const fs::path dir = test::models_dir() / "tiny-sdxl";
+  static const ClipTokenizer tok1 =
+      ClipTokenizer::load(dir / "tokenizer", ClipTokenizer::options_for_folder(dir / "tokenizer"));
+  static const ClipTokenizer tok2 =
+      ClipTokenizer::load(dir / "tokenizer_2", ClipTokenizer::options_for_folder(dir / "tokenizer_2"));
+  auto ids = [&](const ClipTokenizer& t) {
+    const std::vector<int> v = fit_to_length(t.encode(text), ClipTokenizer::kContextLength, t.pad_id());
+    Tensor out = Tensor::empty({1, static_cast<int64_t>(v.size())}, DType::I64);
+    for (size_t i = 0; i < v.size(); ++i) out.data<int64_t>()[i] = v[i];
+    return out;
+  };
+  const ClipTextOutput a = te1.forward(ids(tok1), {false, 1});
+  const ClipTextOutput b = te2.forward(ids(tok2), {false, 1});
+  const int64_t t = a.skipped.dim(1), h1 = a.skipped.dim(2), h2 = b.skipped.dim(2);
+  Tensor embeds = Tensor::empty({1, t, h1 + h2});
+  for (int64_t i = 0; i < t; ++i) {
+    std::memcpy(embeds.data<float>() + i * (h1 + h2), a.skipped.data<float>() + i * h1, h1 * sizeof(float));
+    std::memcpy(embeds.data<float>() + i * (h1 + h2) + h1, b.skipped.data<float>() + i * h2,
+                h2 * sizeof(float));
+  }
+  return {embeds, b.text_embeds};
+}
+
+// Written against SdModel::text_encoder_2 (SDXL support), so that it runs once SDXL models load.
+template <typename Model>
+void expect_sdxl_text_encoders(Model& m) {
+  if constexpr (requires { m.text_encoder_2.forward(Tensor(), ClipTextOptions()); }) {
+    auto layers = model_lora_layers(m);
+    const auto& c = test::find_index_case(kIndex, "lora_text_encoders", "tiny-xl-style/te0.8");
+    const auto& out = c.at("outputs");
+    EXPECT_GT(test::max_abs_diff(encode_xl(m.text_encoder, m.text_encoder_2, c.at("prompt")).embeds,
+                                 ref(out.at("prompt_embeds")))
+                  .max_abs,
+              1e-2);
+    layers->apply({{lora("tiny-xl-style"), c.at("te_multiplier").get<double>(), 0.0}});
+    const XlEmbedding p = encode_xl(m.text_encoder, m.text_encoder_2, c.at("prompt"));
+    const XlEmbedding n = encode_xl(m.text_encoder, m.text_encoder_2, c.at("negative_prompt"));
+    EXPECT_TRUE(test::all_close(p.embeds, ref(out.at("prompt_embeds")), kStageTol, "prompt_embeds"));
+    EXPECT_TRUE(test::all_close(n.embeds, ref(out.at("negative_prompt_embeds")), kStageTol, "negative"));
+    EXPECT_TRUE(test::all_close(p.pooled, ref(out.at("pooled_prompt_embeds")), kStageTol, "pooled"));
+    EXPECT_TRUE(test::all_close(n.pooled, ref(out.at("negative_pooled_prompt_embeds")), kStageTol,
+                                "negative pooled"));
+  } else {
+    ADD_FAILURE() << "SDXL loads but SdModel has no text_encoder_2: update this test";
+  }
+}
+
 TEST(LoraTextEncoders, Sdxl) {
   std::string why;
   auto model = load_sdxl(&why);
   if (!model) GTEST_SKIP() << "SDXL models do not load yet: " << why;
-  GTEST_SKIP() << "SDXL prompt encoding (two encoders) is the sdxl branch's: add the case after the merge";
+  expect_sdxl_text_encoders(*model);
 }
 
 Tensor unet_out(const SdModel& m, const nlohmann::json& c) {
@@ -108,11 +162,37 @@ TEST(LoraUnet, MatchesDiffusersWithTheLoraMerged) {
   EXPECT_EQ(ran, 2);  // tiny-style, tiny-locon
 }
 
+// The SDXL UNet's output needs its added conditions (UNetConditioning::text_embeds / time_ids, which come
+// with SDXL support): written against them so that it runs once SDXL models load.
+template <typename Cond = UNetConditioning>
+Tensor sdxl_unet_out(const SdModel& m, const nlohmann::json& c) {
+  if constexpr (requires(Cond x) {
+                  x.text_embeds;
+                  x.time_ids;
+                }) {
+    const auto& in = c.at("inputs");
+    Cond cond;
+    cond.context = ref(in.at("encoder_hidden_states"));
+    cond.text_embeds = ref(in.at("added_cond_kwargs.text_embeds"));
+    cond.time_ids = ref(in.at("added_cond_kwargs.time_ids"));
+    return nhwc_to_nchw(
+        m.unet.forward(nchw_to_nhwc(ref(in.at("sample"))), ref(in.at("timestep")).to_vector(), cond));
+  } else {
+    ADD_FAILURE() << "SDXL loads but UNetConditioning has no text_embeds / time_ids: update this test";
+    return Tensor();
+  }
+}
+
 TEST(LoraUnet, Sdxl) {
   std::string why;
   auto model = load_sdxl(&why);
   if (!model) GTEST_SKIP() << "SDXL models do not load yet: " << why;
-  GTEST_SKIP() << "the SDXL UNet's added conditioning is the sdxl branch's: add the case after the merge";
+  auto layers = model_lora_layers(*model);
+  const auto& c = test::find_index_case(kIndex, "lora_unet", "tiny-xl-style/unet0.8");
+  const Tensor want = ref(c.at("outputs").at("sample"));
+  EXPECT_GT(test::max_abs_diff(sdxl_unet_out(*model, c), want).max_abs, 0.5);
+  layers->apply({{lora("tiny-xl-style"), 0.0, 0.8}});
+  EXPECT_TRUE(test::all_close(sdxl_unet_out(*model, c), want, kStageTol, c.at("id")));
 }
 
 bool bit_equal(const Tensor& a, const Tensor& b) {

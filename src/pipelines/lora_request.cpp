@@ -200,6 +200,18 @@ std::string lora_hashes(const std::vector<RequestLora>& loras) {
   return out;
 }
 
+namespace {
+
+// SDXL's second text encoder, for models that have one (SdModel::text_encoder_2).
+template <typename Model>
+void add_second_text_encoder(LoraLayers& layers, Model& model) {
+  if constexpr (requires { model.text_encoder_2.visit_layers(std::string(), LayerVisitor()); })
+    layers.add_component(LoraComponent::TextEncoder2,
+                         [&](const LayerVisitor& f) { model.text_encoder_2.visit_layers("", f); });
+}
+
+}  // namespace
+
 std::unique_ptr<LoraLayers> model_lora_layers(SdModel& model) {
   const Checkpoint& ck = model.checkpoint;
   const std::string family = ck.family == ModelFamily::SDXL  ? "SDXL"
@@ -210,7 +222,7 @@ std::unique_ptr<LoraLayers> model_lora_layers(SdModel& model) {
   layers->add_component(LoraComponent::Unet, [&](const LayerVisitor& f) { model.unet.visit_layers("", f); });
   layers->add_component(LoraComponent::TextEncoder,
                         [&](const LayerVisitor& f) { model.text_encoder.visit_layers("", f); });
-  // SDXL's second text encoder registers as LoraComponent::TextEncoder2 here.
+  add_second_text_encoder(*layers, model);
   return layers;
 }
 
