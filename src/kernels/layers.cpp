@@ -86,9 +86,9 @@ const Linear::Source& Linear::source() const {
 
 Linear Linear::with_weight(const Tensor& weight) const {
   const Source& s = source();
-  check(weight.ndim() == 2 && weight.dim(0) == out_ && weight.dim(1) == in_,
-        "Linear: new weight " + shape_str(weight.shape()) + " for a layer [" + std::to_string(out_) + ", " +
-            std::to_string(in_) + "]");
+  if (weight.ndim() != 2 || weight.dim(0) != out_ || weight.dim(1) != in_)
+    throw Error("Linear: new weight " + shape_str(weight.shape()) + " for a layer [" + std::to_string(out_) +
+                ", " + std::to_string(in_) + "]");
   const Tensor bias = s.biases.empty()       ? Tensor()
                       : s.biases.size() == 1 ? s.biases[0]
                                              : stack_rows(s.biases, "bias");
@@ -129,6 +129,21 @@ Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
   return y.reshape(out_shape);
 }
 
+void Linear::accumulate(const Tensor& x, Tensor& out) const {
+  check(impl_ != nullptr, "Linear: layer is not initialised");
+  check_input(x, "Linear");
+  check(x.ndim() >= 1 && x.dim(-1) == in_,
+        "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
+  Shape out_shape = x.shape();
+  out_shape.back() = out_;
+  if (out.dtype() != DType::F32 || out.shape() != out_shape)
+    throw Error("Linear: accumulate into " + shape_str(out.shape()) + ", expected float32 " +
+                shape_str(out_shape));
+  const int64_t m = x.numel() / in_;
+  Tensor y = out.reshape({m, out_});
+  impl_->forward_add(x.reshape({m, in_}), y);
+}
+
 Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding padding, Precision precision) {
   check_weight(weight, "Conv2d");
   check(weight.ndim() == 4, "Conv2d: weight must be [out, in, kh, kw], got " + shape_str(weight.shape()));
@@ -150,8 +165,9 @@ const Conv2d::Source& Conv2d::source() const {
 
 Conv2d Conv2d::with_weight(const Tensor& weight) const {
   const Source& s = source();
-  check(weight.shape() == s.weight.shape(), "Conv2d: new weight " + shape_str(weight.shape()) +
-                                                " for a layer of weight " + shape_str(s.weight.shape()));
+  if (weight.shape() != s.weight.shape())
+    throw Error("Conv2d: new weight " + shape_str(weight.shape()) + " for a layer of weight " +
+                shape_str(s.weight.shape()));
   Conv2d c(weight, s.bias, s.stride, s.padding, s.precision);
   c.source_ = source_;
   return c;

@@ -19,6 +19,9 @@ class Linear {
   Linear(std::vector<Tensor> weights, std::vector<Tensor> biases, Precision precision = Precision::F32);
   // x [..., in] float32 -> [..., out]; when `residual` is given (shape of the output), it is added.
   Tensor operator()(const Tensor& x, const Tensor* residual = nullptr) const;
+  // out += x W^T (+ b) in place: x [..., in], out float32 of the output's shape (may be a view, e.g. rows
+  // of a larger tensor).
+  void accumulate(const Tensor& x, Tensor& out) const;
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   bool defined() const { return impl_ != nullptr; }

@@ -47,17 +47,16 @@ Tensor original_weight(const LayerRef& ref) {
 
 void add_lora_delta(Tensor& weight, const LoraModule& m, float scale) {
   const int64_t out = m.up.dim(0), rank = m.rank(), cols = m.down.numel() / rank;
-  check(weight.dtype() == DType::F32 && weight.dim(0) == out && weight.numel() == out * cols,
-        "LoRA " + m.key + ": weight " + shape_str(weight.shape()) + " does not take a delta [" +
-            std::to_string(out) + ", " + std::to_string(cols) + "]");
-  // scale * up @ down + W as one GEMM with the weight as its residual: rows of (scale * up) times down.
+  if (weight.dtype() != DType::F32 || weight.dim(0) != out || weight.numel() != out * cols)
+    throw Error("LoRA " + m.key + ": weight " + shape_str(weight.shape()) + " does not take a delta [" +
+                std::to_string(out) + ", " + std::to_string(cols) + "]");
+  // W += (scale * up) @ down as one GEMM accumulating into W: a Linear layer whose weight is down^T.
   Tensor up = f32_copy(m.up).reshape({out, rank});
   float* u = up.data<float>();
-  for (int64_t i = 0; i < up.numel(); ++i) u[i] *= scale;
+  for (int64_t i = 0, n = up.numel(); i < n; ++i) u[i] *= scale;
   const Linear down_t(transposed(f32_copy(m.down).reshape({rank, cols})), Tensor(), Precision::F32);
-  const Tensor w = weight.reshape({out, cols});
-  const Tensor merged = down_t(up, &w);
-  std::memcpy(weight.raw(), merged.raw(), weight.nbytes());
+  Tensor w = weight.reshape({out, cols});
+  down_t.accumulate(up, w);
 }
 
 LoraLayers::LoraLayers(std::string model, std::string family, int unet_layers_per_block)
