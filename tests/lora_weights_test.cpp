@@ -264,6 +264,63 @@ TEST(LoraBadInput, OneLineErrorsNamingTheFileAndKey) {
                {"tiny-sd15.safetensors", "not a LoRA tensor"});
 }
 
+// PEFT's names (lora_A / lora_B) and other dtypes: the diffusers fixture file renamed, its tensors as float32
+// (exactly the fp16 values: the same merge) and as bf16 (rounded: close to it).
+TEST(LoraFile, PeftNamesAndDtypes) {
+  const std::string from = "models/loras/tiny-sd15-diffusers/pytorch_lora_weights.safetensors";
+  auto rename = [](DType dtype) {
+    return [dtype](std::map<std::string, Tensor>& t) {
+      std::map<std::string, Tensor> out;
+      for (auto& [name, tensor] : t) {
+        std::string n = name;
+        for (const auto& [a, b] : std::vector<std::pair<std::string, std::string>>{
+                 {".lora.down.weight", ".lora_A.weight"},
+                 {".lora.up.weight", ".lora_B.weight"},
+                 {".lora_linear_layer.down.weight", ".lora_A.weight"},
+                 {".lora_linear_layer.up.weight", ".lora_B.weight"}})
+          if (n.size() > a.size() && n.compare(n.size() - a.size(), a.size(), a) == 0)
+            n = n.substr(0, n.size() - a.size()) + b;
+        Tensor f = tensor.to(DType::F32).clone();
+        if (dtype == DType::F32) {
+          out[n] = f;
+        } else {
+          Tensor h = Tensor::empty(f.shape(), dtype);
+          convert_from_f32(f.data<float>(), h.raw(), dtype, static_cast<size_t>(f.numel()));
+          out[n] = h;
+        }
+      }
+      t = std::move(out);
+    };
+  };
+  const LoraTargets t = targets_for("tiny-sd15");
+  const LoraFile diffusers = read_lora_file(test::fixture_path(from));
+  const auto want = t.resolve(diffusers);
+  for (DType dtype : {DType::F32, DType::BF16}) {
+    const fs::path file =
+        rewritten_lora(std::string("peft_") + std::string(dtype_name(dtype)), from, rename(dtype));
+    const LoraFile peft = read_lora_file(file);
+    EXPECT_EQ(peft.format, "peft");
+    const auto got = t.resolve(peft);
+    ASSERT_EQ(got.size(), want.size());
+    std::map<size_t, const LoraModule*> by_target;
+    for (const LoraAssignment& a : got) by_target[a.target] = a.module;
+    for (const LoraAssignment& a : want) {
+      ASSERT_TRUE(by_target.count(a.target)) << a.module->key;
+      const LoraModule& m = *by_target[a.target];
+      EXPECT_EQ(m.down.dtype(), dtype);
+      const LoraTarget& target = t.targets()[a.target];
+      const Tensor original =
+          f32_copy(model_weights("tiny-sd15").components.at(target.component).get(target.module + ".weight"));
+      Tensor x = original.clone(), y = original.clone();
+      add_lora_delta(x, *a.module, 0.8f);
+      add_lora_delta(y, m, 0.8f);
+      // float32: the same values; bf16: 8 bits of mantissa in up and down (values ~0.1, rank 4).
+      EXPECT_LE(test::max_abs_diff(x, y).max_abs, dtype == DType::F32 ? 1e-7 : 5e-3) << target.module;
+      EXPECT_GT(test::max_abs_diff(y, original).max_abs, 1e-2) << target.module;
+    }
+  }
+}
+
 TEST(LoraFile, ShortHashIsA1111sAddnetHash) {
   // The SHA-256 of the bytes after the header, 12 digits (no sshs_model_hash in the fixture files; values
   // from Python: hashlib.sha256(data[8 + header_size:]).hexdigest()[:12]).
