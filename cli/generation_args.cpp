@@ -4,6 +4,7 @@
 #include <cerrno>
 #include <cmath>
 #include <cstdlib>
+#include <optional>
 
 #include "core/error.h"
 #include "io/image.h"
@@ -147,6 +148,32 @@ void apply_sdxl_args(const Args& a, GenerationParams& p) {
   }
 }
 
+// --lora FILE[:MULT] or FILE:TE_MULT:UNET_MULT (trailing ':number' parts are multipliers).
+LoraParams parse_lora_flag(const std::string& v) {
+  auto number = [](const std::string& s) -> std::optional<double> {
+    errno = 0;
+    char* end = nullptr;
+    const double d = std::strtod(s.c_str(), &end);
+    if (s.empty() || *end != '\0' || errno == ERANGE || !std::isfinite(d)) return std::nullopt;
+    return d;
+  };
+  LoraParams l;
+  l.file = v;
+  std::vector<double> mults;
+  while (mults.size() < 2) {
+    const size_t colon = l.file.rfind(':');
+    if (colon == std::string::npos) break;
+    auto d = number(l.file.substr(colon + 1));
+    if (!d) break;
+    mults.insert(mults.begin(), *d);
+    l.file.resize(colon);
+  }
+  if (l.file.empty()) throw Error("--lora expects FILE[:MULT], got '" + v + "'");
+  if (!mults.empty()) l.te_multiplier = l.unet_multiplier = mults[0];
+  if (mults.size() == 2) l.unet_multiplier = mults[1];
+  return l;
+}
+
 }  // namespace
 
 const std::vector<OptionSpec>& generation_options() {
@@ -256,6 +283,11 @@ const std::vector<OptionSpec>& generation_options() {
        "models folder in AUTOMATIC1111's layout (Lora/, embeddings/, ...; default $I2I_MODELS_DIR or "
        "~/.local/share/i2i/models)",
        "DIR"},
+      {"lora", true,
+       "apply a LoRA file (or diffusers LoRA folder), as <lora:NAME:MULT> in the prompt does; MULT (default "
+       "1) "
+       "or TE_MULT:UNET_MULT; repeatable",
+       "FILE[:MULT]"},
       {"lora-dir", true, "folder of the LoRAs that <lora:NAME:W> names (default: Lora/ in the models folder)",
        "DIR"},
       {"embeddings-dir", true,
@@ -473,6 +505,7 @@ GenerationParams generation_params_from_args(const Args& a) {
   ip_adapter_units_from_args(a, p);
   apply_reference_args(a, p);
   apply_sdxl_args(a, p);
+  for (const std::string& v : a.all("lora")) p.loras.push_back(parse_lora_flag(v));
   p.infotext_paths = a.has("infotext-paths");
   p.models_dir = a.get("models-dir").value_or("");
   p.lora_dir = a.get("lora-dir").value_or("");

@@ -1,7 +1,11 @@
 #include "core/dtype.h"
 
+#include <immintrin.h>
+
+#include <algorithm>
 #include <array>
 #include <cmath>
+#include <cstdint>
 
 #include "core/error.h"
 
@@ -119,13 +123,57 @@ uint16_t f32_to_f16(float f) {
   return static_cast<uint16_t>(sign | ((abs - 0x38000000u) >> 13));
 }
 
+namespace {
+
+void convert_to_f32_serial(const void* src, DType from, float* dst, size_t n);
+
+// fp16 -> float32 with the F16C instructions where the CPU has them (exact, as f16_to_f32; only a signalling
+// NaN's quiet bit could differ), 8 values at a time.
+__attribute__((target("avx,f16c"))) void f16_to_f32_f16c(const unsigned char* src, float* dst, size_t n) {
+  size_t i = 0;
+  for (; i + 8 <= n; i += 8)
+    _mm256_storeu_ps(dst + i,
+                     _mm256_cvtph_ps(_mm_loadu_si128(reinterpret_cast<const __m128i*>(src + 2 * i))));
+  for (; i < n; ++i) {
+    uint16_t h;
+    std::memcpy(&h, src + 2 * i, 2);
+    dst[i] = f16_to_f32(h);
+  }
+}
+
+bool cpu_has_f16c() {
+  static const bool has = __builtin_cpu_supports("f16c") && __builtin_cpu_supports("avx");
+  return has;
+}
+
+}  // namespace
+
 void convert_to_f32(const void* src, DType from, float* dst, size_t n) {
+  // Large half-precision conversions (model weights) are split over the OpenMP threads.
+  constexpr size_t kChunk = size_t{1} << 18;
+  if ((from == DType::F16 || from == DType::BF16) && n >= 4 * kChunk) {
+    const auto* p = static_cast<const unsigned char*>(src);
+    const auto chunks = static_cast<int64_t>((n + kChunk - 1) / kChunk);
+#pragma omp parallel for schedule(static)
+    for (int64_t c = 0; c < chunks; ++c) {
+      const size_t begin = static_cast<size_t>(c) * kChunk;
+      convert_to_f32_serial(p + 2 * begin, from, dst + begin, std::min(kChunk, n - begin));
+    }
+    return;
+  }
+  convert_to_f32_serial(src, from, dst, n);
+}
+
+namespace {
+
+void convert_to_f32_serial(const void* src, DType from, float* dst, size_t n) {
   const auto* p = static_cast<const unsigned char*>(src);
   switch (from) {
     case DType::F32:
       std::memcpy(dst, src, n * 4);
       return;
     case DType::F16:
+      if (cpu_has_f16c()) return f16_to_f32_f16c(p, dst, n);
       for (size_t i = 0; i < n; ++i) {
         uint16_t h;
         std::memcpy(&h, p + 2 * i, 2);
@@ -166,6 +214,8 @@ void convert_to_f32(const void* src, DType from, float* dst, size_t n) {
       return widen<uint8_t>(src, dst, n);
   }
 }
+
+}  // namespace
 
 void convert_from_f32(const float* src, void* dst, DType to, size_t n) {
   auto* p = static_cast<unsigned char*>(dst);

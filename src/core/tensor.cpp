@@ -21,7 +21,7 @@ std::string shape_str(const Shape& s) {
 int64_t shape_numel(const Shape& s) {
   int64_t n = 1;
   for (int64_t d : s) {
-    check(d >= 0, "negative dimension in shape " + shape_str(s));
+    if (d < 0) throw Error("negative dimension in shape " + shape_str(s));  // (message built only then)
     if (d != 0 && n > std::numeric_limits<int64_t>::max() / d)
       throw Error("shape " + shape_str(s) + " has too many elements");
     n *= d;
@@ -90,7 +90,7 @@ void Tensor::release_file_pages() const {
 int64_t Tensor::dim(int64_t i) const {
   int64_t n = ndim();
   if (i < 0) i += n;
-  check(i >= 0 && i < n, "dimension index out of range for shape " + shape_str(shape_));
+  if (i < 0 || i >= n) throw Error("dimension index out of range for shape " + shape_str(shape_));
   return shape_[static_cast<size_t>(i)];
 }
 

@@ -37,10 +37,26 @@ class Conv2d {
   int64_t out_channels() const { return out_; }
   bool defined() const { return impl_ != nullptr; }
 
+  // What the layer was prepared from, as given (a view of a mapped file stays a view), for code that changes
+  // weights (see Linear::Source).
+  struct Source {
+    Tensor weight, bias;
+    int stride = 1;
+    Padding padding;
+    Precision precision = Precision::F32;
+  };
+  const Source& source() const;
+  // A layer prepared like this one (same bias, geometry, precision and source) from `weight`, float32
+  // [out, in, kh, kw].
+  Conv2d with_weight(const Tensor& weight) const;
+  // The layer prepared again from its source: the layer as it was built, bit for bit.
+  Conv2d rebuilt() const;
+
   struct Impl;
 
  private:
   std::shared_ptr<const Impl> impl_;
+  std::shared_ptr<const Source> source_;
   int64_t in_ = 0, out_ = 0;
 };
 

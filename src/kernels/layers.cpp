@@ -1,5 +1,8 @@
 // Linear and Conv2d: argument checking, then the backend of the weights' device prepares and runs them.
+#include <algorithm>
 #include <string>
+#include <utility>
+#include <vector>
 
 #include "core/error.h"
 #include "kernels/backend.h"
@@ -37,7 +40,67 @@ void check_residual(const Tensor* r, const Shape& out, const char* layer) {
                                ", expected the output shape " + shape_str(out));
 }
 
+// The rows of `parts` (float tensors [rows_i, ...] of equal trailing shape) stacked into one float32 tensor.
+Tensor stack_rows(const std::vector<Tensor>& parts, const char* what) {
+  check(!parts.empty(), std::string("Linear: no ") + what + " blocks");
+  Shape shape = parts[0].shape();
+  shape[0] = 0;
+  for (const Tensor& t : parts) {
+    check(t.ndim() == static_cast<int64_t>(shape.size()) &&
+              std::equal(shape.begin() + 1, shape.end(), t.shape().begin() + 1),
+          std::string("Linear: ") + what + " blocks " + shape_str(parts[0].shape()) + " and " +
+              shape_str(t.shape()) + " do not stack");
+    check(t.dtype() == DType::F32 || t.dtype() == DType::F16 || t.dtype() == DType::BF16,
+          std::string("Linear: ") + what + " must be F32, F16 or BF16, got " +
+              std::string(dtype_name(t.dtype())));
+    shape[0] += t.dim(0);
+  }
+  Tensor out = Tensor::empty(shape);
+  float* dst = out.data<float>();
+  for (const Tensor& t : parts) {
+    convert_to_f32(t.raw(), t.dtype(), dst, static_cast<size_t>(t.numel()));
+    dst += t.numel();
+    t.release_file_pages();
+  }
+  return out;
+}
+
 }  // namespace
+
+Linear::Linear(std::vector<Tensor> weights, std::vector<Tensor> biases, Precision precision)
+    : Linear(weights.size() == 1 ? weights[0] : stack_rows(weights, "weight"),
+             biases.empty()       ? Tensor()
+             : biases.size() == 1 ? biases[0]
+                                  : stack_rows(biases, "bias"),
+             precision) {
+  check(biases.empty() || biases.size() == weights.size(),
+        "Linear: " + std::to_string(biases.size()) + " biases for " + std::to_string(weights.size()) +
+            " weight blocks");
+  source_ = std::make_shared<const Source>(Source{std::move(weights), std::move(biases), precision});
+}
+
+const Linear::Source& Linear::source() const {
+  check(source_ != nullptr, "Linear: layer is not initialised");
+  return *source_;
+}
+
+Linear Linear::with_weight(const Tensor& weight) const {
+  const Source& s = source();
+  if (weight.ndim() != 2 || weight.dim(0) != out_ || weight.dim(1) != in_)
+    throw Error("Linear: new weight " + shape_str(weight.shape()) + " for a layer [" + std::to_string(out_) +
+                ", " + std::to_string(in_) + "]");
+  const Tensor bias = s.biases.empty()       ? Tensor()
+                      : s.biases.size() == 1 ? s.biases[0]
+                                             : stack_rows(s.biases, "bias");
+  Linear l(weight, bias, s.precision);
+  l.source_ = source_;
+  return l;
+}
+
+Linear Linear::rebuilt() const {
+  const Source& s = source();
+  return Linear(s.weights, s.biases, s.precision);
+}
 
 Linear::Linear(const Tensor& weight, const Tensor& bias, Precision precision) {
   check_weight(weight, "Linear");
@@ -47,6 +110,8 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, Precision precision) {
   check_bias(bias, out_, "Linear");
   impl_ = backend_of(weight).make_linear(weight, bias, precision);
   weight.release_file_pages();
+  source_ = std::make_shared<const Source>(
+      Source{{weight}, bias.defined() ? std::vector<Tensor>{bias} : std::vector<Tensor>{}, precision});
 }
 
 Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
@@ -64,6 +129,21 @@ Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
   return y.reshape(out_shape);
 }
 
+void Linear::accumulate(const Tensor& x, Tensor& out) const {
+  check(impl_ != nullptr, "Linear: layer is not initialised");
+  check_input(x, "Linear");
+  check(x.ndim() >= 1 && x.dim(-1) == in_,
+        "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
+  Shape out_shape = x.shape();
+  out_shape.back() = out_;
+  if (out.dtype() != DType::F32 || out.shape() != out_shape)
+    throw Error("Linear: accumulate into " + shape_str(out.shape()) + ", expected float32 " +
+                shape_str(out_shape));
+  const int64_t m = x.numel() / in_;
+  Tensor y = out.reshape({m, out_});
+  impl_->forward_add(x.reshape({m, in_}), y);
+}
+
 Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding padding, Precision precision) {
   check_weight(weight, "Conv2d");
   check(weight.ndim() == 4, "Conv2d: weight must be [out, in, kh, kw], got " + shape_str(weight.shape()));
@@ -75,6 +155,27 @@ Conv2d::Conv2d(const Tensor& weight, const Tensor& bias, int stride, Padding pad
   check_bias(bias, out_, "Conv2d");
   impl_ = backend_of(weight).make_conv2d(weight, bias, stride, padding, precision);
   weight.release_file_pages();
+  source_ = std::make_shared<const Source>(Source{weight, bias, stride, padding, precision});
+}
+
+const Conv2d::Source& Conv2d::source() const {
+  check(source_ != nullptr, "Conv2d: layer is not initialised");
+  return *source_;
+}
+
+Conv2d Conv2d::with_weight(const Tensor& weight) const {
+  const Source& s = source();
+  if (weight.shape() != s.weight.shape())
+    throw Error("Conv2d: new weight " + shape_str(weight.shape()) + " for a layer of weight " +
+                shape_str(s.weight.shape()));
+  Conv2d c(weight, s.bias, s.stride, s.padding, s.precision);
+  c.source_ = source_;
+  return c;
+}
+
+Conv2d Conv2d::rebuilt() const {
+  const Source& s = source();
+  return Conv2d(s.weight, s.bias, s.stride, s.padding, s.precision);
 }
 
 DType Conv2d::input_dtype() const {

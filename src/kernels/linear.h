@@ -2,6 +2,7 @@
 #pragma once
 
 #include <memory>
+#include <vector>
 
 #include "core/tensor.h"
 #include "kernels/precision.h"
@@ -13,16 +14,38 @@ class Linear {
   Linear() = default;
   // weight [out, in] in any float dtype (F32/F16/BF16); bias [out] or an undefined Tensor for none.
   Linear(const Tensor& weight, const Tensor& bias, Precision precision = Precision::F32);
+  // The row blocks `weights` ([out_i, in] each, any float dtype) stacked in order into one layer, with one
+  // bias per block (or none at all): several layers that read the same input as one GEMM (CLIP's q, k, v).
+  Linear(std::vector<Tensor> weights, std::vector<Tensor> biases, Precision precision = Precision::F32);
   // x [..., in] float32 -> [..., out]; when `residual` is given (shape of the output), it is added.
   Tensor operator()(const Tensor& x, const Tensor* residual = nullptr) const;
+  // out += x W^T (+ b) in place: x [..., in], out float32 of the output's shape (may be a view, e.g. rows
+  // of a larger tensor).
+  void accumulate(const Tensor& x, Tensor& out) const;
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
   bool defined() const { return impl_ != nullptr; }
+
+  // What the layer was prepared from, as given (views of a mapped file stay views: nothing is copied): the
+  // weight's row blocks (one unless built from several), their biases (empty: none) and the precision.
+  // Code that changes weights (LoRA, models/lora_apply.h) starts from these every time, so that changes
+  // never accumulate and going back gives the original layer bit for bit.
+  struct Source {
+    std::vector<Tensor> weights, biases;
+    Precision precision = Precision::F32;
+  };
+  const Source& source() const;
+  // A layer prepared like this one (same bias, precision and source) from `weight`, float32 [out, in] (the
+  // row blocks stacked).
+  Linear with_weight(const Tensor& weight) const;
+  // The layer prepared again from its source: the layer as it was built, bit for bit.
+  Linear rebuilt() const;
 
   struct Impl;
 
  private:
   std::shared_ptr<const Impl> impl_;
+  std::shared_ptr<const Source> source_;
   int64_t in_ = 0, out_ = 0;
 };
 

@@ -2,6 +2,7 @@
 
 #include <cmath>
 #include <cstring>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -23,21 +24,6 @@ Tensor norm_param(const Weights& w, const std::string& name, int64_t hidden) {
 
 Linear linear(const Weights& w, const std::string& name, int64_t out, int64_t in, Precision precision) {
   return Linear(w.get(name + ".weight", {out, in}), w.get(name + ".bias", {out}), precision);
-}
-
-// The rows of `parts` (float tensors [rows_i, ...] of equal trailing shape) stacked into one float32 tensor.
-Tensor stack_rows(const std::vector<const Tensor*>& parts) {
-  Shape shape = parts[0]->shape();
-  shape[0] = 0;
-  for (const Tensor* t : parts) shape[0] += t->dim(0);
-  Tensor out = Tensor::empty(shape);
-  float* dst = out.data<float>();
-  for (const Tensor* t : parts) {
-    convert_to_f32(t->raw(), t->dtype(), dst, static_cast<size_t>(t->numel()));
-    dst += t->numel();
-    t->release_file_pages();
-  }
-  return out;
 }
 
 // [B, T, 3C] -> three contiguous [B, T, C].
@@ -67,11 +53,11 @@ ClipEncoderLayer::ClipEncoderLayer(const Weights& w, const std::string& p, const
             std::to_string(inter) + ", " + std::to_string(spec.heads) + " heads)");
   ln1_w_ = norm_param(w, p + "layer_norm1.weight", h);
   ln1_b_ = norm_param(w, p + "layer_norm1.bias", h);
-  std::vector<const Tensor*> weights, biases;
+  std::vector<Tensor> weights, biases;
   for (const char* n : {"q_proj", "k_proj", "v_proj"}) {
     const std::string name = p + "self_attn." + n;
-    weights.push_back(&w.get(name + ".weight", {h, h}));
-    biases.push_back(&w.get(name + ".bias", {h}));
+    weights.push_back(w.get(name + ".weight", {h, h}));
+    biases.push_back(w.get(name + ".bias", {h}));
     for (const char* part : {".weight", ".bias"}) {
       const DType t = w.get(name + part).dtype();
       check(t == DType::F32 || t == DType::F16 || t == DType::BF16,
@@ -79,7 +65,7 @@ ClipEncoderLayer::ClipEncoderLayer(const Weights& w, const std::string& p, const
                 std::string(dtype_name(t)));
     }
   }
-  qkv_ = Linear(stack_rows(weights), stack_rows(biases), precision);
+  qkv_ = Linear(std::move(weights), std::move(biases), precision);
   out_ = linear(w, p + "self_attn.out_proj", h, h, precision);
   ln2_w_ = norm_param(w, p + "layer_norm2.weight", h);
   ln2_b_ = norm_param(w, p + "layer_norm2.bias", h);
@@ -99,6 +85,14 @@ Tensor ClipEncoderLayer::operator()(const Tensor& x) const {
   h = fc1_(h);
   h = spec_.activation == ClipActivation::QuickGelu ? ops::quick_gelu(h) : ops::gelu(h);
   return fc2_(h, &y);
+}
+
+void ClipEncoderLayer::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  const std::string a = prefix + "self_attn.";
+  f(LayerRef{{a + "q_proj", a + "k_proj", a + "v_proj"}, &qkv_, nullptr});
+  visit_layer(f, a + "out_proj", out_);
+  visit_layer(f, prefix + "mlp.fc1", fc1_);
+  visit_layer(f, prefix + "mlp.fc2", fc2_);
 }
 
 }  // namespace i2i

@@ -14,6 +14,7 @@
 #include "core/tensor.h"
 #include "kernels/linear.h"
 #include "kernels/precision.h"
+#include "models/layer_visitor.h"
 #include "models/weights.h"
 
 namespace i2i {
@@ -42,6 +43,10 @@ class ClipEncoderLayer {
                    Precision precision);
   // x [B, T, hidden] float32 -> [B, T, hidden].
   Tensor operator()(const Tensor& x) const;
+
+  // Its prepared layers, named `prefix` + the Hugging Face module path (models/layer_visitor.h):
+  // self_attn.{q,k,v}_proj as the three row blocks of the fused layer, self_attn.out_proj, mlp.fc1, mlp.fc2.
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   ClipLayerSpec spec_;

@@ -118,4 +118,10 @@ ClipTextOutput ClipTextEncoder::forward(const Tensor& ids, const ClipTextOptions
   return out;
 }
 
+void ClipTextEncoder::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  for (size_t i = 0; i < layers_.size(); ++i)
+    layers_[i].visit_layers(prefix + kLayers + std::to_string(i) + ".", f);
+  visit_layer(f, prefix + "text_projection", projection_);
+}
+
 }  // namespace i2i

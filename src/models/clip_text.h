@@ -20,6 +20,7 @@
 #include "kernels/precision.h"
 #include "models/clip_layer.h"
 #include "models/clip_text_config.h"
+#include "models/layer_visitor.h"
 #include "models/weights.h"
 
 namespace i2i {
@@ -54,6 +55,10 @@ class ClipTextEncoder {
 
   const ClipTextConfig& config() const { return config_; }
   bool defined() const { return !layers_.empty(); }
+
+  // Its prepared layers, named `prefix` + the Hugging Face module path
+  // ("text_model.encoder.layers.0.mlp.fc1") (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   Tensor embed(const Tensor& ids) const;

@@ -145,6 +145,64 @@ std::string ldm_unet_key_to_diffusers(const std::string& key, int layers) {
   return "";
 }
 
+namespace {
+
+// diffusers ResnetBlock2D layer names -> LDM ResBlock names ("" when unknown).
+std::string ldm_resnet_layer(const std::string& layer) {
+  static const std::map<std::string, std::string> names = {
+      {"norm1", "in_layers.0"},  {"conv1", "in_layers.2"},  {"time_emb_proj", "emb_layers.1"},
+      {"norm2", "out_layers.0"}, {"conv2", "out_layers.3"}, {"conv_shortcut", "skip_connection"}};
+  auto it = names.find(layer);
+  return it == names.end() ? "" : it->second;
+}
+
+}  // namespace
+
+std::vector<std::string> diffusers_unet_module_to_ldm(const std::string& module, int layers) {
+  static const std::map<std::string, std::string> fixed = {{"conv_in", "input_blocks.0.0"},
+                                                           {"time_embedding.linear_1", "time_embed.0"},
+                                                           {"time_embedding.linear_2", "time_embed.2"},
+                                                           {"add_embedding.linear_1", "label_emb.0.0"},
+                                                           {"add_embedding.linear_2", "label_emb.0.2"},
+                                                           {"conv_norm_out", "out.0"},
+                                                           {"conv_out", "out.2"}};
+  if (auto it = fixed.find(module); it != fixed.end()) return {it->second};
+  auto [part, rest] = head(module);
+  if (part == "mid_block") {
+    auto [kind, r] = head(rest);
+    auto [idx, inner] = head(r);
+    auto i = to_index(idx);
+    if (!i || inner.empty()) return {};
+    if (kind == "attentions" && *i == 0) return {"middle_block.1." + inner};
+    const std::string layer = kind == "resnets" && *i <= 1 ? ldm_resnet_layer(inner) : "";
+    if (layer.empty()) return {};
+    return {"middle_block." + std::to_string(2 * *i) + "." + layer};
+  }
+  if (part != "down_blocks" && part != "up_blocks") return {};
+  const bool down = part == "down_blocks";
+  auto [lvl, r] = head(rest);
+  auto [kind, r2] = head(r);
+  auto [idx, inner] = head(r2);
+  auto level = to_index(lvl);
+  auto j = to_index(idx);
+  if (!level || !j || inner.empty()) return {};
+  const int base = down ? 1 + *level * (layers + 1) : *level * (layers + 1);
+  const std::string blocks = down ? "input_blocks." : "output_blocks.";
+  if (kind == "resnets" && *j < (down ? layers : layers + 1)) {
+    const std::string layer = ldm_resnet_layer(inner);
+    if (layer.empty()) return {};
+    return {blocks + std::to_string(base + *j) + ".0." + layer};
+  }
+  if (kind == "attentions" && *j < (down ? layers : layers + 1))
+    return {blocks + std::to_string(base + *j) + ".1." + inner};
+  if (down && kind == "downsamplers" && *j == 0 && inner == "conv")
+    return {blocks + std::to_string(base + layers) + ".0.op"};
+  if (!down && kind == "upsamplers" && *j == 0 && inner == "conv")
+    return {blocks + std::to_string(base + layers) + ".1.conv",
+            blocks + std::to_string(base + layers) + ".2.conv"};
+  return {};
+}
+
 std::string ldm_vae_key_to_diffusers(const std::string& key, int levels) {
   if (starts_with(key, "quant_conv.") || starts_with(key, "post_quant_conv.")) return key;
   auto [coder, rest] = head(key);

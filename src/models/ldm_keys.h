@@ -4,6 +4,7 @@
 #pragma once
 
 #include <string>
+#include <vector>
 
 #include "io/safetensors.h"
 #include "models/weights.h"
@@ -27,6 +28,11 @@ Weights weights_from_safetensors(const SafeTensors& st, const std::string& prefi
 // The diffusers name of one original-layout name (relative to the prefix), or "" when it has none.
 // `layers_per_block` is the number of resnets of a UNet down block.
 std::string ldm_unet_key_to_diffusers(const std::string& key, int layers_per_block);
+// The other way, for module paths (no parameter suffix): the single-file (LDM / sgm) names of the diffusers
+// UNet module `module` ("down_blocks.1.attentions.0.proj_in" -> "input_blocks.4.1.proj_in"). One name, or two
+// for an up block's upsampler (output_blocks.N.1.conv in a block without attentions, .2.conv with them); none
+// for a module it does not know. Kohya's SDXL LoRAs name UNet layers this way.
+std::vector<std::string> diffusers_unet_module_to_ldm(const std::string& module, int layers_per_block);
 // `levels` is the number of VAE levels (decoder levels are numbered in reverse).
 std::string ldm_vae_key_to_diffusers(const std::string& key, int levels);
 

@@ -261,4 +261,16 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
   return h;
 }
 
+void UNet2DCondition::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  visit_layer(f, prefix + "conv_in", conv_in_);
+  time_mlp_.visit_layers(prefix + "time_embedding.", f);
+  if (config_.has_text_time()) add_embedding_.visit_layers(prefix + "add_embedding.", f);
+  for (size_t i = 0; i < down_.size(); ++i)
+    down_[i].visit_layers(prefix + "down_blocks." + std::to_string(i) + ".", f);
+  mid_.visit_layers(prefix + "mid_block.", f);
+  for (size_t i = 0; i < up_.size(); ++i)
+    up_[i].visit_layers(prefix + "up_blocks." + std::to_string(i) + ".", f);
+  visit_layer(f, prefix + "conv_out", conv_out_);
+}
+
 }  // namespace i2i

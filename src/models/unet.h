@@ -9,6 +9,7 @@
 #include <string>
 #include <vector>
 
+#include "models/layer_visitor.h"
 #include "models/unet_blocks.h"
 #include "models/unet_conditioning.h"
 #include "models/unet_config.h"
@@ -46,6 +47,9 @@ class UNet2DCondition {
   const std::vector<std::string>& transformer_block_names() const { return block_names_; }
   // Their widths (channels), in the same order.
   const std::vector<int64_t>& transformer_block_widths() const { return block_widths_; }
+
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   void check_inputs(const Tensor& sample, const std::vector<float>& timesteps,

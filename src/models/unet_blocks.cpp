@@ -135,4 +135,26 @@ Tensor UNetUpBlock::operator()(const Tensor& x, const Tensor& temb_act, const UN
   return h;
 }
 
+void UNetDownBlock::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  for (size_t i = 0; i < resnets_.size(); ++i)
+    resnets_[i].visit_layers(prefix + "resnets." + std::to_string(i) + ".", f);
+  for (size_t i = 0; i < attentions_.size(); ++i)
+    attentions_[i].visit_layers(prefix + "attentions." + std::to_string(i) + ".", f);
+  if (down_) down_->visit_layers(prefix + "downsamplers.0.", f);
+}
+
+void UNetMidBlock::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  resnet0_.visit_layers(prefix + "resnets.0.", f);
+  attention_.visit_layers(prefix + "attentions.0.", f);
+  resnet1_.visit_layers(prefix + "resnets.1.", f);
+}
+
+void UNetUpBlock::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  for (size_t i = 0; i < resnets_.size(); ++i)
+    resnets_[i].visit_layers(prefix + "resnets." + std::to_string(i) + ".", f);
+  for (size_t i = 0; i < attentions_.size(); ++i)
+    attentions_[i].visit_layers(prefix + "attentions." + std::to_string(i) + ".", f);
+  if (up_) up_->visit_layers(prefix + "upsamplers.0.", f);
+}
+
 }  // namespace i2i

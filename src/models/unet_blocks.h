@@ -7,6 +7,7 @@
 #include <string>
 #include <vector>
 
+#include "models/layer_visitor.h"
 #include "models/unet_config.h"
 #include "models/unet_resnet.h"
 #include "models/unet_transformer.h"
@@ -41,6 +42,9 @@ class UNetDownBlock {
   size_t skip_count() const { return resnets_.size() + (down_ ? 1 : 0); }
   const std::vector<Transformer2D>& attentions() const { return attentions_; }
 
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
+
  private:
   std::vector<ResnetBlock> resnets_;
   std::vector<Transformer2D> attentions_;
@@ -55,6 +59,9 @@ class UNetMidBlock {
   UNetMidBlock(const Weights& w, const std::string& prefix, const UNetBlockSpec& spec, Precision precision);
   Tensor operator()(const Tensor& x, const Tensor& temb_act, const UNetConditioning& cond) const;
   const Transformer2D& attention() const { return attention_; }
+
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   std::string name_;
@@ -75,6 +82,9 @@ class UNetUpBlock {
                     std::vector<Tensor>& skips, int64_t upsample_h = 0, int64_t upsample_w = 0) const;
   size_t resnet_count() const { return resnets_.size(); }
   const std::vector<Transformer2D>& attentions() const { return attentions_; }
+
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   std::vector<ResnetBlock> resnets_;

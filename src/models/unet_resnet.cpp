@@ -68,4 +68,19 @@ Tensor resize_nearest(const Tensor& x, int64_t h, int64_t w) {
   return y;
 }
 
+void ResnetBlock::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  visit_layer(f, prefix + "conv1", conv1_);
+  visit_layer(f, prefix + "time_emb_proj", time_proj_);
+  visit_layer(f, prefix + "conv2", conv2_);
+  visit_layer(f, prefix + "conv_shortcut", shortcut_);
+}
+
+void Downsample::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  visit_layer(f, prefix + "conv", conv_);
+}
+
+void Upsample::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  visit_layer(f, prefix + "conv", conv_);
+}
+
 }  // namespace i2i

@@ -2,6 +2,7 @@
 // resampling layers Downsample2D / Upsample2D. Activations are NHWC float32.
 #pragma once
 
+#include "models/layer_visitor.h"
 #include "models/unet_layers.h"
 
 namespace i2i {
@@ -22,6 +23,9 @@ class ResnetBlock {
   // x [N, H, W, in]; temb_act = silu(time embedding) [N, temb] (ignored when the block has none).
   Tensor operator()(const Tensor& x, const Tensor* temb_act) const;
 
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
+
  private:
   ResnetSpec spec_;
   GroupNorm norm1_, norm2_;
@@ -37,6 +41,9 @@ class Downsample {
              Precision precision);
   Tensor operator()(const Tensor& x) const { return conv_(x); }
 
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
+
  private:
   Conv2d conv_;
 };
@@ -48,6 +55,9 @@ class Upsample {
   Upsample(const Weights& w, const std::string& prefix, int64_t channels, Precision precision);
   // out_h / out_w <= 0: exactly 2x.
   Tensor operator()(const Tensor& x, int64_t out_h = 0, int64_t out_w = 0) const;
+
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   Conv2d conv_;

@@ -35,4 +35,9 @@ Tensor TimestepMlp::operator()(const Tensor& x) const {
   return linear_2_(ops::silu(linear_1_(x)));
 }
 
+void TimestepMlp::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  visit_layer(f, prefix + "linear_1", linear_1_);
+  visit_layer(f, prefix + "linear_2", linear_2_);
+}
+
 }  // namespace i2i

@@ -4,6 +4,7 @@
 
 #include <vector>
 
+#include "models/layer_visitor.h"
 #include "models/unet_layers.h"
 
 namespace i2i {
@@ -20,6 +21,9 @@ class TimestepMlp {
   // `<prefix>linear_1` [out, in], `<prefix>linear_2` [out, out].
   TimestepMlp(const Weights& w, const std::string& prefix, int64_t in, int64_t out, Precision precision);
   Tensor operator()(const Tensor& x) const;
+
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   Linear linear_1_, linear_2_;

@@ -145,4 +145,25 @@ Tensor Transformer2D::operator()(const Tensor& x, const UNetConditioning& cond) 
   return proj_out_(h, &tokens_in).reshape(shape);
 }
 
+void CrossAttention::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  visit_layer(f, prefix + "to_q", q_);
+  visit_layer(f, prefix + "to_k", k_);
+  visit_layer(f, prefix + "to_v", v_);
+  visit_layer(f, prefix + "to_out.0", out_);
+}
+
+void BasicTransformerBlock::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  attn1_.visit_layers(prefix + "attn1.", f);
+  attn2_.visit_layers(prefix + "attn2.", f);
+  visit_layer(f, prefix + "ff.net.0.proj", ff_in_);
+  visit_layer(f, prefix + "ff.net.2", ff_out_);
+}
+
+void Transformer2D::visit_layers(const std::string& prefix, const LayerVisitor& f) {
+  visit_layer(f, prefix + "proj_in", proj_in_);
+  for (size_t i = 0; i < blocks_.size(); ++i)
+    blocks_[i].visit_layers(prefix + "transformer_blocks." + std::to_string(i) + ".", f);
+  visit_layer(f, prefix + "proj_out", proj_out_);
+}
+
 }  // namespace i2i

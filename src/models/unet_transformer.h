@@ -8,6 +8,7 @@
 #include <string>
 #include <vector>
 
+#include "models/layer_visitor.h"
 #include "models/unet_conditioning.h"
 #include "models/unet_layers.h"
 
@@ -49,6 +50,9 @@ class CrossAttention {
   // attn(x, context) after to_out, without a residual (for callers that mix attention outputs).
   Tensor attend(const Tensor& x, const Tensor& context) const;
 
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
+
  private:
   Linear q_, k_, v_, out_;
   int heads_ = 1;
@@ -68,6 +72,9 @@ class BasicTransformerBlock {
   const std::string& name() const { return name_; }
   int index() const { return index_; }
   int64_t channels() const { return channels_; }
+
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   Tensor self_attention(const Tensor& x, const UNetConditioning& cond) const;
@@ -89,6 +96,9 @@ class Transformer2D {
   // x [N, H, W, C], cond.context [N, S, D] -> [N, H, W, C].
   Tensor operator()(const Tensor& x, const UNetConditioning& cond) const;
   const std::vector<BasicTransformerBlock>& blocks() const { return blocks_; }
+
+  // Its prepared layers, named `prefix` + the diffusers module path (models/layer_visitor.h).
+  void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
   GroupNorm norm_;

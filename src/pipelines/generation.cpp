@@ -61,6 +61,27 @@ std::shared_ptr<const ControlNet> ModelSet::controlnet(const std::string& path) 
   return controlnets_.emplace(path, std::move(net)).first->second;
 }
 
+void ModelSet::set_loras(const std::vector<RequestLora>& loras) {
+  std::vector<std::string> key;
+  for (const RequestLora& l : loras) {
+    std::error_code ec;
+    const auto size = fs::file_size(l.file, ec);
+    const auto mtime = fs::last_write_time(l.file, ec).time_since_epoch().count();
+    key.push_back(fs::absolute(l.file, ec).string() + "|" + std::to_string(size) + "|" +
+                  std::to_string(mtime) + "|" + format_number(l.te_multiplier) + "|" +
+                  format_number(l.unet_multiplier));
+  }
+  if (key == lora_key_) return;
+  std::vector<LoraUse> uses;
+  for (const RequestLora& l : loras)
+    uses.push_back(
+        {std::make_shared<const LoraFile>(read_lora_file(l.file)), l.te_multiplier, l.unet_multiplier});
+  if (!lora_layers_) lora_layers_ = model_lora_layers(model_);
+  lora_key_.clear();  // (should apply() fail, the model carries the previous LoRAs or none: apply again)
+  lora_layers_->apply(uses);
+  lora_key_ = std::move(key);
+}
+
 void ModelSet::clear_controlnets() {
   std::lock_guard<std::mutex> lock(controlnets_mutex_);
   controlnets_.clear();
@@ -196,7 +217,7 @@ Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
   if (p.reference)
     r.reference = reference_unit(req, r.init_image.defined() ? r.init_image.dim(2) : in.width,
                                  r.init_image.defined() ? r.init_image.dim(1) : in.height);
-  r.prompt = p.prompt;
+  r.prompt = remove_extra_networks(p.prompt);  // the <lora:...> tags are not text (A1111 removes them)
   r.negative_prompt = p.negative_prompt;
   r.strength = p.strength;
   r.steps = p.steps;
@@ -307,6 +328,7 @@ void validate_request(const GenerationRequest& req) {
       throw ParameterError("IP-Adapter " + std::to_string(i) + ": no reference picture ({ip_adapter_image})");
   if (p.reference && p.reference->image.empty() && !req.images.reference)
     throw ParameterError("the reference unit has no picture ({reference_image})");
+  request_loras(p);  // every LoRA the request names exists
 }
 
 void read_request_images(GenerationRequest& req) {
@@ -344,7 +366,9 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
       p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}() % (kMaxSeed + 1 - images));
   // The model files' short hashes for the parameters text, once per run (cached across runs: a checkpoint
   // is read whole only the first time it is used).
-  const InfotextHashes hashes = infotext_hashes(p);
+  const std::vector<RequestLora> loras = request_loras(p);
+  InfotextHashes hashes = infotext_hashes(p);
+  hashes.loras = lora_hashes(loras);
   std::optional<InpaintSetup> setup;
   if (in.mask) {
     if (mask_is_empty(process_mask(*in.mask, p.mask_options)))
@@ -365,6 +389,7 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   GenerationLock lock(models);
   std::shared_ptr<const SdModel> refiner;
   if (!p.refiner.empty()) refiner = models.refiner(p.refiner);
+  models.set_loras(loras);
   std::vector<LoadedControl> controls =
       load_controls(models, req, setup ? setup->base.width : in.width, setup ? setup->base.height : in.height,
                     setup ? &*setup : nullptr);

@@ -35,11 +35,17 @@
 #include "models/controlnet.h"
 #include "pipelines/generation_params.h"
 #include "pipelines/ip_adapter_cache.h"
+#include "pipelines/lora_request.h"
 #include "pipelines/sd_model.h"
 
 namespace i2i {
 
-// A model loaded once for many requests, with the ControlNets requests name, loaded on first use and kept.
+struct GenerationRequest;
+struct GenerationResult;
+
+// A model loaded once for many requests, with the ControlNets requests name, loaded on first use and kept,
+// and the LoRAs the last request asked for merged into its layers (lora_apply.h: the next request with other
+// LoRAs changes only the layers either set touches, from the original weights).
 class ModelSet {
  public:
   explicit ModelSet(SdModel model);
@@ -67,7 +73,14 @@ class ModelSet {
 
  private:
   friend struct GenerationLock;
+  friend GenerationResult generate(ModelSet& models, const GenerationRequest& request);
+  // Makes the model carry exactly `loras` (in order; generate() calls it under the run lock). Nothing
+  // changes when they are the ones it carries already (same files, unchanged on disk, same multipliers).
+  void set_loras(const std::vector<RequestLora>& loras);
+
   SdModel model_;
+  std::unique_ptr<LoraLayers> lora_layers_;  // built on first use
+  std::vector<std::string> lora_key_;        // what the model carries now
   std::filesystem::path path_, vae_override_;
   std::mutex controlnets_mutex_;
   std::map<std::string, std::shared_ptr<const ControlNet>> controlnets_;

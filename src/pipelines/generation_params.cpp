@@ -127,6 +127,11 @@ void GenerationParams::validate() const {
   if (reference) validate_reference(*reference);
   for (size_t i = 0; i < ip_adapters.size(); ++i) validate_ip_adapter(ip_adapters[i], i);
   validate_sdxl(*this);
+  for (const LoraParams& l : loras) {
+    if (l.file.empty()) bad("{lora}: no file given");
+    if (!std::isfinite(l.te_multiplier) || !std::isfinite(l.unet_multiplier))
+      bad("{lora} " + Error::literal(l.file) + ": the multiplier must be a finite number");
+  }
   if (seed < -1 || seed > kMaxSeed)
     bad("{seed} must be -1 (random) or between 0 and " + std::to_string(kMaxSeed));
   // Image k uses seed + k, which must stay a seed too (it is what the picture's parameters text records).

@@ -61,6 +61,15 @@ struct PairXY {
   bool operator==(const PairXY& o) const { return x == o.x && y == o.y; }
 };
 
+// A LoRA given by file (--lora FILE[:MULT]) rather than by a <lora:NAME:MULT> tag in the prompt. It is
+// applied as a tag would be, and the parameters text records it as a tag appended to the prompt (as A1111
+// records its `sd_lora` setting), so that --from-png finds it by name in the LoRA folder.
+struct LoraParams {
+  std::string file;  // a .safetensors file, or a diffusers LoRA folder (its pytorch_lora_weights.safetensors)
+  double te_multiplier = 1.0;
+  double unet_multiplier = 1.0;
+};
+
 struct GenerationParams {
   std::string model;
   std::string vae;  // optional VAE override
@@ -103,6 +112,8 @@ struct GenerationParams {
   double refiner_switch_at = 0.8;
   // Whether any SDXL-only setting differs from its default.
   bool has_sdxl_settings() const;
+  // LoRAs given by file, applied before those the prompt names (pipelines/lora_request.h).
+  std::vector<LoraParams> loras;
   // The parameters text names model files by name and short hash and records no input picture, so that a
   // shared picture discloses nothing of the user's file system. true (--infotext-paths) also records the
   // absolute paths (Init image, Model path, VAE path, Mask image, ControlNet N image / model path), for

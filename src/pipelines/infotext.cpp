@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "models/model_hash.h"
 #include "pipelines/infotext_units.h"
+#include "pipelines/lora_request.h"
 #include "sampling/scheduler.h"
 
 namespace i2i {
@@ -136,7 +137,7 @@ InfotextHashes infotext_hashes(const GenerationParams& p) {
 GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int width, int height,
                                    int batch_pos, InfotextKind kind, const InfotextHashes& hashes) {
   GenerationParameters g;
-  g.prompt = p.prompt;
+  g.prompt = p.prompt + lora_param_tags(p);  // LoRAs given by file as the tags that name them
   g.negative_prompt = p.negative_prompt;
   g.set("Steps", std::to_string(p.steps));
   g.set("Sampler", canonical_sampler_name(p.sampler));
@@ -157,6 +158,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   if (!p.emphasis) g.set("Emphasis", "None");
   // A1111 writes the RNG only when it is not its default (GPU); i2i's default is CPU.
   if (p.rng == GenerationParams::Rng::Cpu) g.set("RNG", "CPU");
+  if (!hashes.loras.empty()) g.set("Lora hashes", hashes.loras);
   if (p.batch_size > 1) {
     g.set("Batch size", std::to_string(p.batch_size));
     g.set("Batch pos", std::to_string(batch_pos));

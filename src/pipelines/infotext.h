@@ -47,6 +47,7 @@ struct InfotextHashes {
   std::string vae;                    // `VAE hash`
   std::vector<std::string> controls;  // per unit, the extension's 8-digit hash (controlnet_short_hash)
   std::string refiner;                // the SDXL refiner's `Model hash`
+  std::string loras;                  // `Lora hashes` ("name: hash, ..."; lora_request.h lora_hashes)
 };
 // The hashes of p.model, p.vae and each unit's model. A file that cannot be read (e.g. a library caller's
 // model name that is no path) gets none: the text is never a reason for a run to fail.

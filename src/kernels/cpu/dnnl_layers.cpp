@@ -71,7 +71,7 @@ class DnnlLayer {
   // `user_weights`: float32 memory in the PyTorch layout. `make_pd(key, weights_md)` builds a primitive
   // descriptor for the given shape key; `nominal` is the shape used to choose the prepared layout.
   template <typename MakePd>
-  void prepare(const memory::desc& user_md, std::vector<float> w, Precision precision, const Key& nominal,
+  void prepare(const memory::desc& user_md, const Tensor& weight, Precision precision, const Key& nominal,
                MakePd make_pd) {
     compute_dt_ = precision == Precision::BF16 ? dt::bf16 : dt::f32;
     weights_md_ = memory::desc();
@@ -84,9 +84,15 @@ class DnnlLayer {
       compute_dt_ = dt::f32;
       pd = make_pd(nominal, any_weights_md());
     }
-    if (emulate_bf16_) round_bf16(w.data(), w.data(), static_cast<int64_t>(w.size()));
+    // float32 weights are reordered from where they are; others (and emulated bf16) through a float32 copy.
+    Tensor w = weight;
+    if (weight.dtype() != DType::F32 || emulate_bf16_) {
+      w = Tensor::empty({weight.numel()});
+      convert_to_f32(weight.raw(), weight.dtype(), w.data<float>(), static_cast<size_t>(weight.numel()));
+      if (emulate_bf16_) round_bf16(w.data<float>(), w.data<float>(), w.numel());
+    }
     weights_md_ = pd.weights_desc();
-    weights_ = reorder(memory(user_md, cpu_engine(), w.data()), weights_md_);
+    weights_ = reorder(memory(user_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
   }
 
   static PreparedWeights reorder(memory src, const memory::desc& md) {
@@ -231,7 +237,7 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
       : out_(weight.dim(0)), in_(weight.dim(1)) {
     bias_ = to_f32_vector(bias);
     try {
-      prepare(memory::desc({in_, out_}, dt::f32, tag::ba), weight.to_vector(), precision, Key{1024, 0},
+      prepare(memory::desc({in_, out_}, dt::f32, tag::ba), weight, precision, Key{1024, 0},
               [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& e) {
       throw Error("Linear [" + std::to_string(out_) + ", " + std::to_string(in_) +
@@ -254,6 +260,19 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     }
     run(*e, x.data<float>(), x.numel(), y.data<float>());
     return y;
+  }
+
+  void forward_add(const Tensor& x, Tensor& out) const override {
+    const int64_t m = x.dim(0);
+    if (m == 0) return;
+    std::shared_ptr<const Entry> e;
+    try {
+      e = entry(Key{m, 1}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+    } catch (const dnnl::error& err) {
+      throw Error("Linear: oneDNN cannot create the matmul for " + std::to_string(m) +
+                  " rows: " + err.what());
+    }
+    run(*e, x.data<float>(), x.numel(), out.data<float>());
   }
 
  private:
@@ -284,8 +303,8 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     bias_ = to_f32_vector(bias);
     const int64_t nh = std::max<int64_t>(32, kh_), nw = std::max<int64_t>(32, kw_);
     try {
-      prepare(memory::desc({out_, in_, kh_, kw_}, dt::f32, tag::oihw), weight.to_vector(), precision,
-              Key{1, nh, nw, 0}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+      prepare(memory::desc({out_, in_, kh_, kw_}, dt::f32, tag::oihw), weight, precision, Key{1, nh, nw, 0},
+              [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& e) {
       throw Error("Conv2d [" + std::to_string(out_) + ", " + std::to_string(in_) + ", " +
                   std::to_string(kh_) + ", " + std::to_string(kw_) +

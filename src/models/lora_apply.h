@@ -1,0 +1,65 @@
+// Merging LoRAs into a model's prepared layers, as kohya's merge_to, A1111's network_lora and diffusers'
+// fuse_lora do: for every module a LoRA changes,
+//   W' = W + float32(multiplier * alpha / rank) * (up @ down)      (float32; a conv's up [out, r, 1, 1] and
+//                                                                   down [r, in, kh, kw] flattened)
+// with the text-encoder multiplier for the text encoders and the UNet multiplier for the UNet; several
+// LoRAs add their deltas one after the other in order. W is always the layer's ORIGINAL weight (its
+// Linear::Source, the mapped file's tensors), and the layer is then prepared again at its own precision
+// (bf16 included) - so nothing is reloaded, nothing drifts, and removing every LoRA gives back the original
+// layers bit for bit. CLIP's q / k / v LoRAs change row blocks of the fused q/k/v layer.
+#pragma once
+
+#include <cstddef>
+#include <functional>
+#include <memory>
+#include <set>
+#include <string>
+#include <vector>
+
+#include "models/layer_visitor.h"
+#include "models/lora_file.h"
+#include "models/lora_targets.h"
+
+namespace i2i {
+
+// Adds float32(scale) * (up @ down) of `m` to `weight` (float32 of the layer's weight shape, or [out, cols]
+// with the kernel flattened into cols), in place.
+void add_lora_delta(Tensor& weight, const LoraModule& m, float scale);
+
+// One LoRA of a request with its multipliers (A1111 <lora:name:te:unet>).
+struct LoraUse {
+  std::shared_ptr<const LoraFile> file;
+  double te_multiplier = 1.0;
+  double unet_multiplier = 1.0;
+};
+
+class LoraLayers {
+ public:
+  // See LoraTargets for the arguments.
+  LoraLayers(std::string model, std::string family, int unet_layers_per_block);
+  // Registers every layer `visit` hands out (now) as a layer of `component`. The layers must stay where they
+  // are while this object is used (a model held in place, as a ModelSet holds its model).
+  void add_component(LoraComponent component, const std::function<void(const LayerVisitor&)>& visit);
+  const LoraTargets& targets() const { return targets_; }
+
+  // Makes the layers carry exactly `uses`, in order (empty: none). Every layer the previous call changed
+  // and this one does not is rebuilt from its source; every layer this one changes is rebuilt from its
+  // source plus the deltas. All files are resolved (every key matched and shape-checked) before any layer
+  // changes, so a bad file leaves the model as it was; should rebuilding fail half-way (memory), every layer
+  // goes back to its original and the error is rethrown.
+  void apply(const std::vector<LoraUse>& uses);
+  // How many layers differ from their originals now.
+  size_t changed_layers() const { return changed_.size(); }
+
+ private:
+  struct Block {
+    size_t slot = 0;
+    int64_t row_begin = 0;  // the block's first row in the layer's (stacked) weight
+  };
+  std::vector<LayerRef> slots_;
+  std::vector<Block> blocks_;  // index: target index
+  std::set<size_t> changed_;   // slots
+  LoraTargets targets_;
+};
+
+}  // namespace i2i
