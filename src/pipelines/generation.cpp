@@ -158,8 +158,8 @@ ReferenceUnit reference_unit(const GenerationRequest& req, int64_t width, int64_
 // The tensor-level request for every batch of `req` (the noise aside).
 Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
                                 const std::optional<InpaintSetup>& setup,
-                                const std::vector<LoadedControl>& cs,
-                                const std::vector<LoadedIpAdapter>& ips) {
+                                const std::vector<LoadedControl>& cs, const std::vector<LoadedIpAdapter>& ips,
+                                const RequestEmbeddings& embeddings) {
   const GenerationParams& p = req.params;
   Img2ImgRequest r;
   if (setup) {
@@ -188,6 +188,7 @@ Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
   r.batch_size = p.batch_size;
   r.prompt_options.clip_skip = p.clip_skip;
   r.prompt_options.emphasis = p.emphasis;
+  r.prompt_options.embeddings = embeddings.embeddings;
   r.cancel = req.cancel;
   return r;
 }
@@ -309,7 +310,10 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
       p.seed >= 0 ? p.seed : static_cast<int64_t>(std::random_device{}() % (kMaxSeed + 1 - images));
   // The model files' short hashes for the parameters text, once per run (cached across runs: a checkpoint
   // is read whole only the first time it is used).
-  const InfotextHashes hashes = infotext_hashes(p);
+  InfotextHashes hashes = infotext_hashes(p);
+  // The embeddings the prompts call by name (read on first use, then kept in the ModelSet).
+  const RequestEmbeddings embeddings = find_request_embeddings(models.embedding_cache(), models.model(), p);
+  hashes.embeddings = embeddings.hashes;
   std::optional<InpaintSetup> setup;
   if (in.mask) {
     if (mask_is_empty(process_mask(*in.mask, p.mask_options)))
@@ -322,7 +326,7 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
                     setup ? &*setup : nullptr);
   // The image encoder runs here, once per generation (and not again for a picture seen recently).
   const std::vector<LoadedIpAdapter> ip_adapters = load_ip_adapters(models, req);
-  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters);
+  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters, embeddings);
   GenerationResult result;
   result.seed = seed;
   result.notices = in.notices;

@@ -33,6 +33,7 @@
 #include "core/error.h"
 #include "io/image.h"
 #include "models/controlnet.h"
+#include "pipelines/embedding_cache.h"
 #include "pipelines/generation_params.h"
 #include "pipelines/ip_adapter_cache.h"
 #include "pipelines/sd_model.h"
@@ -59,6 +60,8 @@ class ModelSet {
   void clear_controlnets();
   // The IP-Adapters, image encoders and reference-picture tokens requests used (ip_adapter_cache.h).
   IpAdapterCache& ip_adapter_cache() { return ip_adapter_cache_; }
+  // The textual-inversion embeddings requests used (embedding_cache.h).
+  EmbeddingCache& embedding_cache() { return embedding_cache_; }
 
  private:
   friend struct GenerationLock;
@@ -67,6 +70,7 @@ class ModelSet {
   std::mutex controlnets_mutex_;
   std::map<std::string, std::shared_ptr<const ControlNet>> controlnets_;
   IpAdapterCache ip_adapter_cache_;
+  EmbeddingCache embedding_cache_;
   std::mutex run_mutex_;  // one generate() at a time
 };
 

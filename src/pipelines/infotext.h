@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/parameters.h"
@@ -41,6 +42,9 @@ struct InfotextHashes {
   std::string model;                  // A1111's `Model hash` (model_short_hash)
   std::string vae;                    // `VAE hash`
   std::vector<std::string> controls;  // per unit, the extension's 8-digit hash (controlnet_short_hash)
+  // The textual-inversion embeddings the prompts used: (name, A1111's short hash: the first 12 hex digits
+  // of the file's SHA-256), written as A1111's `TI hashes: "name: hash, ..."` (each name once).
+  std::vector<std::pair<std::string, std::string>> embeddings;
 };
 // The hashes of p.model, p.vae and each unit's model. A file that cannot be read (e.g. a library caller's
 // model name that is no path) gets none: the text is never a reason for a run to fail.
