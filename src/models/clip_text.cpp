@@ -49,7 +49,8 @@ ClipTextEncoder::ClipTextEncoder(const Weights& w, const ClipTextConfig& config,
     projection_ = Linear(w.get("text_projection.weight", {config.projection_dim, h}), Tensor(), precision);
 }
 
-Tensor ClipTextEncoder::embed(const Tensor& ids) const {
+Tensor ClipTextEncoder::embed(const Tensor& ids,
+                              const std::vector<ClipTextOptions::TokenVectors>& token_vectors) const {
   const int64_t b = ids.dim(0), t = ids.dim(1), h = config_.hidden_size;
   Tensor x = Tensor::empty({b, t, h});
   const size_t row_bytes = static_cast<size_t>(h) * dtype_size(token_embedding_.dtype());
@@ -67,6 +68,19 @@ Tensor ClipTextEncoder::embed(const Tensor& ids) const {
       convert_to_f32(table + static_cast<size_t>(id) * row_bytes, token_embedding_.dtype(), row,
                      static_cast<size_t>(h));
       for (int64_t c = 0; c < h; ++c) row[c] += pos[ti * h + c];
+    }
+  }
+  for (const ClipTextOptions::TokenVectors& v : token_vectors) {
+    check(v.vectors.ndim() == 2 && v.vectors.dtype() == DType::F32 && v.vectors.dim(1) == h && v.batch >= 0 &&
+              v.batch < b && v.position >= 0 && v.position + v.vectors.dim(0) <= t,
+          "CLIP text encoder (" + origin_ + "): input vectors " + shape_str(v.vectors.shape()) + " at [" +
+              std::to_string(v.batch) + ", " + std::to_string(v.position) + "] do not fit tokens " +
+              shape_str(ids.shape()) + " of width " + std::to_string(h));
+    const float* src = v.vectors.data<float>();
+    for (int64_t i = 0; i < v.vectors.dim(0); ++i) {
+      const int64_t ti = v.position + i;
+      float* row = dst + (v.batch * t + ti) * h;
+      for (int64_t c = 0; c < h; ++c) row[c] = src[i * h + c] + pos[ti * h + c];
     }
   }
   return x;
@@ -92,7 +106,7 @@ ClipTextOutput ClipTextEncoder::forward(const Tensor& ids, const ClipTextOptions
                                                     std::to_string(n) + " layers");
 
   ClipTextOutput out;
-  Tensor x = embed(ids);
+  Tensor x = embed(ids, options.token_vectors);
   const int skipped_index = n - options.skip;  // index into hidden_states
   if (options.output_hidden_states) out.hidden_states.push_back(x);
   if (skipped_index == 0) out.skipped = x;

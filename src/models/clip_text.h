@@ -32,6 +32,17 @@ struct ClipTextOptions {
   // the penultimate layer. diffusers' clip_skip c is skip = c in SD 1.x/2.x pipelines (used with the final
   // LayerNorm) and skip = c + 1 in SDXL (without it); A1111's "Clip skip N" is skip = N - 1.
   int skip = 1;
+  // Input vectors put in place of token-embedding rows (textual inversion): `vectors` [n, hidden] float32
+  // replace the token embeddings at positions position .. position + n - 1 of batch item `batch`; the
+  // position embeddings are added to them as to every token's (A1111's EmbeddingsWithFixes, diffusers'
+  // added tokens). The ids at those positions are not looked up (any id in the vocabulary will do) but
+  // still choose the pooled position.
+  struct TokenVectors {
+    int64_t batch = 0;
+    int64_t position = 0;
+    Tensor vectors;
+  };
+  std::vector<TokenVectors> token_vectors;
 };
 
 struct ClipTextOutput {
@@ -61,7 +72,7 @@ class ClipTextEncoder {
   void visit_layers(const std::string& prefix, const LayerVisitor& f);
 
  private:
-  Tensor embed(const Tensor& ids) const;
+  Tensor embed(const Tensor& ids, const std::vector<ClipTextOptions::TokenVectors>& token_vectors) const;
   Tensor final_ln(const Tensor& x) const;
 
   ClipTextConfig config_;

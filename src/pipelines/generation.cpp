@@ -197,8 +197,8 @@ ReferenceUnit reference_unit(const GenerationRequest& req, int64_t width, int64_
 // The tensor-level request for every batch of `req` (the noise aside).
 Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
                                 const std::optional<InpaintSetup>& setup,
-                                const std::vector<LoadedControl>& cs,
-                                const std::vector<LoadedIpAdapter>& ips) {
+                                const std::vector<LoadedControl>& cs, const std::vector<LoadedIpAdapter>& ips,
+                                const RequestEmbeddings& embeddings) {
   const GenerationParams& p = req.params;
   Img2ImgRequest r;
   if (setup) {
@@ -241,6 +241,7 @@ Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
   r.xl.aesthetic_score = p.aesthetic_score;
   r.xl.negative_aesthetic_score = p.negative_aesthetic_score;
   r.refiner_switch_at = p.refiner_switch_at;
+  r.prompt_options.embeddings = embeddings.embeddings;
   r.cancel = req.cancel;
   return r;
 }
@@ -369,6 +370,9 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   const std::vector<RequestLora> loras = request_loras(p);
   InfotextHashes hashes = infotext_hashes(p);
   hashes.loras = lora_hashes(loras);
+  // The embeddings the prompts call by name (read on first use, then kept in the ModelSet).
+  const RequestEmbeddings embeddings = find_request_embeddings(models.embedding_cache(), models.model(), p);
+  hashes.embeddings = embeddings.hashes;
   std::optional<InpaintSetup> setup;
   if (in.mask) {
     if (mask_is_empty(process_mask(*in.mask, p.mask_options)))
@@ -395,7 +399,7 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
                     setup ? &*setup : nullptr);
   // The image encoder runs here, once per generation (and not again for a picture seen recently).
   const std::vector<LoadedIpAdapter> ip_adapters = load_ip_adapters(models, req);
-  Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters);
+  Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters, embeddings);
   pipeline.refiner = refiner.get();
   GenerationResult result;
   result.seed = seed;

@@ -33,6 +33,7 @@
 #include "core/error.h"
 #include "io/image.h"
 #include "models/controlnet.h"
+#include "pipelines/embedding_cache.h"
 #include "pipelines/generation_params.h"
 #include "pipelines/ip_adapter_cache.h"
 #include "pipelines/lora_request.h"
@@ -70,6 +71,8 @@ class ModelSet {
   // refiner too), then kept for later requests. A model that is not an SDXL refiner is a ParameterError.
   // Thread-safe.
   std::shared_ptr<const SdModel> refiner(const std::string& path);
+  // The textual-inversion embeddings requests used (embedding_cache.h).
+  EmbeddingCache& embedding_cache() { return embedding_cache_; }
 
  private:
   friend struct GenerationLock;
@@ -88,6 +91,7 @@ class ModelSet {
   SdModelOptions options_;
   std::mutex refiners_mutex_;
   std::map<std::string, std::shared_ptr<const SdModel>> refiners_;
+  EmbeddingCache embedding_cache_;
   std::mutex run_mutex_;  // one generate() at a time
 };
 

@@ -163,6 +163,17 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("Batch size", std::to_string(p.batch_size));
     g.set("Batch pos", std::to_string(batch_pos));
   }
+  if (!hashes.embeddings.empty()) {
+    // A1111 (sd_hijack_clip.py) drops ':' and ',' from the names so that the list reads back.
+    std::string list;
+    for (const auto& [name, hash] : hashes.embeddings) {
+      std::string clean;
+      for (char c : name)
+        if (c != ':' && c != ',') clean += c;
+      list += (list.empty() ? "" : ", ") + clean + ": " + hash;
+    }
+    g.set("TI hashes", list);
+  }
   if (p.resize_mode != ResizeMode::JustResize) g.set("Resize mode", resize_mode_name(p.resize_mode));
   if (!p.refiner.empty()) {
     g.set("Refiner", model_stem(p.refiner) + (hashes.refiner.empty() ? "" : " [" + hashes.refiner + "]"));

@@ -4,6 +4,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "io/parameters.h"
@@ -48,6 +49,9 @@ struct InfotextHashes {
   std::vector<std::string> controls;  // per unit, the extension's 8-digit hash (controlnet_short_hash)
   std::string refiner;                // the SDXL refiner's `Model hash`
   std::string loras;                  // `Lora hashes` ("name: hash, ..."; lora_request.h lora_hashes)
+  // The textual-inversion embeddings the prompts used: (name, A1111's short hash: the first 12 hex digits
+  // of the file's SHA-256), written as A1111's `TI hashes: "name: hash, ..."` (each name once).
+  std::vector<std::pair<std::string, std::string>> embeddings;
 };
 // The hashes of p.model, p.vae and each unit's model. A file that cannot be read (e.g. a library caller's
 // model name that is no path) gets none: the text is never a reason for a run to fail.

@@ -18,41 +18,54 @@ Tensor concat_tokens(const Tensor& a, const Tensor& b) {
   return out;
 }
 
-}  // namespace
-
-Tensor encode_prompt(const ClipTokenizer& tokenizer, const ClipTextEncoder& encoder,
-                     const std::string& prompt, const PromptOptions& options, Tensor* pooled) {
-  const int layers = encoder.config().num_layers;
-  if (options.clip_skip < 1 || options.clip_skip > layers)
-    throw Error("clip skip " + std::to_string(options.clip_skip) + " is out of range for a text encoder of " +
-                std::to_string(layers) + " layers");
+ChunkSpec chunk_spec(const ClipTokenizer& tokenizer) {
   ChunkSpec spec;
   spec.bos = tokenizer.bos_id();
   spec.eos = tokenizer.eos_id();
   spec.pad = tokenizer.pad_id();
   spec.comma = tokenizer.id_of(",</w>");
-  auto chunks = build_prompt_chunks(
+  return spec;
+}
+
+}  // namespace
+
+PromptTokens tokenize_prompt(const ClipTokenizer& tokenizer, int64_t width, const std::string& prompt,
+                             const PromptOptions& options) {
+  std::vector<ChunkEmbedding> lookup;
+  for (const auto& e : options.embeddings)
+    lookup.push_back({tokenizer.tokenize(e->name), static_cast<int>(e->vectors)});
+  const std::vector<PromptChunk> chunks = build_prompt_chunks(
       parse_prompt_weights(prompt, options.emphasis),
-      [&](const std::string& s) { return tokenizer.tokenize(s); }, spec);
+      [&](const std::string& s) { return tokenizer.tokenize(s); }, chunk_spec(tokenizer), lookup);
   const int64_t k = static_cast<int64_t>(chunks.size()), T = static_cast<int64_t>(chunks[0].ids.size());
-  Tensor ids = Tensor::empty({k, T}, DType::I64);
-  for (int64_t c = 0; c < k; ++c)
-    for (int64_t t = 0; t < T; ++t)
-      ids.data<int64_t>()[c * T + t] = chunks[static_cast<size_t>(c)].ids[static_cast<size_t>(t)];
-  ClipTextOptions opts;
-  opts.skip = options.sdxl_penultimate ? 1 : options.clip_skip - 1;
-  ClipTextOutput out = encoder.forward(ids, opts);
-  Tensor z = options.sdxl_penultimate ? out.skipped
-             : options.clip_skip == 1 ? out.last_hidden_state
-                                      : out.skipped_final_ln;  // [k, T, D]
-  if (pooled) {
-    check(out.text_embeds.defined(), "the text encoder has no projection for a pooled embedding");
-    *pooled = out.text_embeds.slice0(0, 1).clone();
-  }
-  const int64_t D = z.dim(2);
-  // Emphasis: scale each token's features by its weight, then restore the chunk's mean (A1111).
+  PromptTokens out;
+  out.ids = Tensor::empty({k, T}, DType::I64);
   for (int64_t c = 0; c < k; ++c) {
-    const auto& mult = chunks[static_cast<size_t>(c)].multipliers;
+    const PromptChunk& chunk = chunks[static_cast<size_t>(c)];
+    for (int64_t t = 0; t < T; ++t) out.ids.data<int64_t>()[c * T + t] = chunk.ids[static_cast<size_t>(t)];
+    out.multipliers.push_back(chunk.multipliers);
+    for (const ChunkEmbeddingUse& u : chunk.embeddings) {
+      const TextualInversion& e = *options.embeddings[static_cast<size_t>(u.embedding)];
+      const Tensor* vectors = e.vectors_for(width);
+      if (!vectors)
+        throw Error(e.file.filename().string() + ": embedding '" + e.name + "' has vectors " +
+                    e.widths_text() + " wide, none for a text encoder " + std::to_string(width) + " wide");
+      out.vectors.push_back({c, u.position, *vectors});
+      out.vector_names.push_back(e.name);
+      if (std::find(out.embeddings_used.begin(), out.embeddings_used.end(), e.name) ==
+          out.embeddings_used.end())
+        out.embeddings_used.push_back(e.name);
+    }
+  }
+  return out;
+}
+
+void apply_emphasis(Tensor& z, const PromptTokens& tokens) {
+  const int64_t k = z.dim(0), T = z.dim(1), D = z.dim(2);
+  check(static_cast<int64_t>(tokens.multipliers.size()) == k, "apply_emphasis: chunk count differs");
+  // Scale each token's features by its weight, then restore the chunk's mean (A1111).
+  for (int64_t c = 0; c < k; ++c) {
+    const auto& mult = tokens.multipliers[static_cast<size_t>(c)];
     bool weighted = false;
     for (float m : mult) weighted |= m != 1.0f;
     if (!weighted) continue;
@@ -65,7 +78,51 @@ Tensor encode_prompt(const ClipTokenizer& tokenizer, const ClipTextEncoder& enco
     float ratio = static_cast<float>((before / (T * D)) / (after / (T * D)));
     for (int64_t i = 0; i < T * D; ++i) p[i] *= ratio;
   }
-  return z.reshape({1, k * T, D});
+}
+
+std::vector<std::string> embeddings_in_prompt(const ClipTokenizer& tokenizer,
+                                              const std::vector<std::string>& names,
+                                              const std::string& prompt, bool emphasis) {
+  std::vector<ChunkEmbedding> lookup;
+  for (const std::string& n : names) lookup.push_back({tokenizer.tokenize(n), 1});
+  std::vector<std::string> used;
+  for (const WeightedText& part : parse_prompt_weights(prompt, emphasis)) {
+    if (part.is_break) continue;
+    const std::vector<int> tokens = tokenizer.tokenize(part.text);
+    for (size_t position = 0; position < tokens.size();) {
+      const int e = find_embedding_at(tokens, position, lookup);
+      if (e < 0) {
+        ++position;
+        continue;
+      }
+      const std::string& name = names[static_cast<size_t>(e)];
+      if (std::find(used.begin(), used.end(), name) == used.end()) used.push_back(name);
+      position += lookup[static_cast<size_t>(e)].name_ids.size();
+    }
+  }
+  return used;
+}
+
+Tensor encode_prompt(const ClipTokenizer& tokenizer, const ClipTextEncoder& encoder,
+                     const std::string& prompt, const PromptOptions& options, Tensor* pooled) {
+  const int layers = encoder.config().num_layers;
+  if (options.clip_skip < 1 || options.clip_skip > layers)
+    throw Error("clip skip " + std::to_string(options.clip_skip) + " is out of range for a text encoder of " +
+                std::to_string(layers) + " layers");
+  PromptTokens tokens = tokenize_prompt(tokenizer, encoder.config().hidden_size, prompt, options);
+  ClipTextOptions opts;
+  opts.skip = options.sdxl_penultimate ? 1 : options.clip_skip - 1;
+  opts.token_vectors = tokens.vectors;
+  ClipTextOutput out = encoder.forward(tokens.ids, opts);
+  Tensor z = options.sdxl_penultimate ? out.skipped
+             : options.clip_skip == 1 ? out.last_hidden_state
+                                      : out.skipped_final_ln;  // [k, T, D]
+  if (pooled) {
+    check(out.text_embeds.defined(), "the text encoder has no projection for a pooled embedding");
+    *pooled = out.text_embeds.slice0(0, 1).clone();
+  }
+  apply_emphasis(z, tokens);
+  return z.reshape({1, z.dim(0) * z.dim(1), z.dim(2)});
 }
 
 PromptPair encode_prompt_pair(const ClipTokenizer& tokenizer, const ClipTextEncoder& encoder,
