@@ -97,8 +97,10 @@ struct XlEmbedding {
     for (size_t i = 0; i < v.size(); ++i) out.data<int64_t>()[i] = v[i];
     return out;
   };
-  const ClipTextOutput a = te1.forward(ids(tok1), {false, 1});
-  const ClipTextOutput b = te2.forward(ids(tok2), {false, 1});
+  ClipTextOptions penultimate;
+  penultimate.skip = 1;
+  const ClipTextOutput a = te1.forward(ids(tok1), penultimate);
+  const ClipTextOutput b = te2.forward(ids(tok2), penultimate);
   const int64_t t = a.skipped.dim(1), h1 = a.skipped.dim(2), h2 = b.skipped.dim(2);
   Tensor embeds = Tensor::empty({1, t, h1 + h2});
   for (int64_t i = 0; i < t; ++i) {

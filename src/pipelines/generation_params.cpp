@@ -97,6 +97,10 @@ bool GenerationParams::has_sdxl_settings() const {
 }
 
 void GenerationParams::validate() const {
+  for (auto [param, text] : {std::pair{"{prompt}", &prompt}, {"{negative_prompt}", &negative_prompt}})
+    if (text->size() > kMaxPromptBytes)
+      bad(std::string(param) + " is " + std::to_string(text->size()) + " bytes long, more than the " +
+          std::to_string(kMaxPromptBytes) + " a prompt may have");
   if (!(strength >= 0.0 && strength <= 1.0))
     bad("{strength} must be between 0 and 1, got " + format_number(strength));
   if (steps < 1) bad("{steps} must be at least 1, got " + std::to_string(steps));

@@ -129,6 +129,8 @@ struct GenerationParams {
   void validate() const;
 };
 
+// Longest prompt or negative prompt, in bytes (a prompt encodes at most kMaxPromptChunks x 75 tokens).
+constexpr size_t kMaxPromptBytes = size_t{32} << 10;
 // Largest width or height accepted (pixels); larger requests are refused before anything is allocated.
 constexpr int kMaxGenerationSide = 8192;
 // Largest seed (torch's CPU generator and A1111 take 32-bit seeds); image k of a run uses seed + k.

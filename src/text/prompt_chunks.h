@@ -15,6 +15,7 @@
 // closed chunk, where they then overwrite padding: a bug not reproduced).
 #pragma once
 
+#include <cstddef>
 #include <functional>
 #include <string>
 #include <vector>
@@ -35,6 +36,10 @@ struct ChunkEmbeddingUse {
   int position = 0;
   int embedding = 0;
 };
+
+// The most chunks one prompt may take (4,800 tokens; each chunk is one text-encoder pass and 77 tokens of
+// cross-attention in every UNet step). More is an i2i::Error, before anything is encoded.
+constexpr size_t kMaxPromptChunks = 64;
 
 struct PromptChunk {
   std::vector<int> ids;            // 77 ids
