@@ -17,6 +17,7 @@
 #include "sampling/noise.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
+#include "support/generation_cases.h"
 #include "support/pipeline_cases.h"
 
 namespace i2i {
@@ -29,19 +30,11 @@ constexpr double kLatentTol = 1e-3;
 const char* const kSd15Case = "sd15_ti_inkstyle_neg_tinymark_Euler_a_s0.6";
 const char* const kSdxlCase = "sdxl_ti_xlglow_Euler_a_s0.6";
 
-std::unique_ptr<ModelSet> load_models() {
-  SdModelOptions o;
-  o.tokenizer = test::fixture_path("tokenizer");
-  o.precision = PrecisionChoice::F32;
-  return ModelSet::load(test::fixture_path("models/tiny-sd15.safetensors"), o);
-}
 ModelSet& shared_models() {
-  static std::unique_ptr<ModelSet> m = load_models();
-  return *m;
+  return test::shared_tiny_sd15();
 }
-
 Tensor ref(const nlohmann::json& r) {
-  return test::index_tensors(kIndex).get(r.at("key").get<std::string>()).to(DType::F32);
+  return test::case_tensor(kIndex, r);
 }
 
 std::string embeddings_dir() {
@@ -53,19 +46,8 @@ const nlohmann::json& pipeline_case(const std::string& id) {
 }
 
 GenerationRequest request_for(const nlohmann::json& c) {
-  const auto& prm = c.at("parameters");
-  GenerationRequest req;
-  GenerationParams& p = req.params;
-  p.init_image = test::fixture_path(prm.at("image")).string();
-  p.prompt = prm.at("prompt");
-  p.negative_prompt = prm.at("negative_prompt");
-  p.strength = prm.at("strength");
-  p.steps = prm.at("steps");
-  p.cfg_scale = prm.at("guidance_scale");
-  p.sampler = c.at("sampler");
-  p.seed = prm.at("seed");
-  p.embeddings_dir = embeddings_dir();
-  for (const auto& d : c.at("noise_draws")) req.replay_noise.push_back(ref(d));
+  GenerationRequest req = test::generation_request_for_case(c, kIndex);
+  req.params.embeddings_dir = embeddings_dir();
   return req;
 }
 

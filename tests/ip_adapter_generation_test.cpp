@@ -16,6 +16,7 @@
 #include "pipelines/ip_adapter_units.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
+#include "support/generation_cases.h"
 #include "support/pipeline_cases.h"
 
 namespace i2i {
@@ -27,34 +28,20 @@ const char* const kIndex = "ip_adapter.json";
 constexpr double kLatentTol = 1e-3;
 
 std::unique_ptr<ModelSet> load_models() {
-  SdModelOptions o;
-  o.tokenizer = test::fixture_path("tokenizer");
-  o.precision = PrecisionChoice::F32;
-  return ModelSet::load(test::fixture_path("models/tiny-sd15.safetensors"), o);
+  return test::load_fixture_models();
 }
 ModelSet& shared_models() {
-  static std::unique_ptr<ModelSet> m = load_models();
-  return *m;
+  return test::shared_tiny_sd15();
 }
-
 Tensor ref(const nlohmann::json& r) {
-  return test::index_tensors(kIndex).get(r.at("key").get<std::string>()).to(DType::F32);
+  return test::case_tensor(kIndex, r);
 }
 
 // The case as a request naming files only; the IP-Adapter's image encoder is left to the lookup.
 GenerationRequest request_for(const nlohmann::json& c) {
   const auto& prm = c.at("parameters");
-  GenerationRequest req;
+  GenerationRequest req = test::generation_request_for_case(c);
   GenerationParams& p = req.params;
-  p.init_image = test::fixture_path(prm.at("image")).string();
-  p.prompt = prm.at("prompt");
-  p.negative_prompt = prm.at("negative_prompt");
-  p.strength = prm.at("strength");
-  p.steps = prm.at("steps");
-  p.cfg_scale = prm.at("guidance_scale");
-  p.sampler = c.at("sampler");
-  p.seed = prm.at("seed");
-  p.batch_size = prm.value("num_images_per_prompt", 1);
   const auto& ip = c.at("ip_adapter");
   IpAdapterParams u;
   u.model = test::fixture_path(ip.at("weight_file")).string();

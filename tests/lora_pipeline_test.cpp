@@ -13,6 +13,7 @@
 #include "pipelines/lora_request.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
+#include "support/generation_cases.h"
 
 namespace i2i {
 namespace {
@@ -23,18 +24,13 @@ const char* const kIndex = "lora.json";
 constexpr double kLatentTol = 1e-3;
 
 std::unique_ptr<ModelSet> load_models(const std::string& model = "models/tiny-sd15.safetensors") {
-  SdModelOptions o;
-  o.tokenizer = test::fixture_path("tokenizer");
-  o.precision = PrecisionChoice::F32;
-  return ModelSet::load(test::fixture_path(model), o);
+  return test::load_fixture_models(model);
 }
 ModelSet& shared_models() {
-  static std::unique_ptr<ModelSet> m = load_models();
-  return *m;
+  return test::shared_tiny_sd15();
 }
-
 Tensor ref(const nlohmann::json& r) {
-  return test::index_tensors(kIndex).get(r.at("key").get<std::string>()).to(DType::F32);
+  return test::case_tensor(kIndex, r);
 }
 
 std::string lora_dir() {
@@ -43,19 +39,8 @@ std::string lora_dir() {
 
 // The case as A1111 would be asked: its prompt with the tags, the LoRA folder, the recorded noise.
 GenerationRequest request_for(const nlohmann::json& c) {
-  const auto& prm = c.at("parameters");
-  GenerationRequest req;
-  GenerationParams& p = req.params;
-  p.init_image = test::fixture_path(prm.at("image")).string();
-  p.prompt = prm.at("prompt_a1111");
-  p.negative_prompt = prm.at("negative_prompt");
-  p.strength = prm.at("strength");
-  p.steps = prm.at("steps");
-  p.cfg_scale = prm.at("guidance_scale");
-  p.sampler = c.at("sampler");
-  p.seed = prm.at("seed");
-  p.lora_dir = lora_dir();
-  for (const auto& d : c.at("noise_draws")) req.replay_noise.push_back(ref(d));
+  GenerationRequest req = test::generation_request_for_case(c, kIndex, "prompt_a1111");
+  req.params.lora_dir = lora_dir();
   return req;
 }
 
