@@ -39,7 +39,9 @@ struct Img2ImgRequest {
   std::string negative_prompt;
   double strength = 0.75;
   int steps = 20;
-  double cfg_scale = 7.0;  // > 1: classifier-free guidance; <= 1: one UNet pass, no negative prompt
+  // > 1: classifier-free guidance; <= 1: one UNet pass, no negative prompt. An LCM-distilled UNet
+  // (time_cond_proj_dim) always runs one pass and gets the scale as its guidance embedding.
+  double cfg_scale = 7.0;
   std::string sampler = "Euler a";
   std::string schedule;  // "" (the sampler's own), "karras", "normal", "trailing" (make_scheduler)
   int batch_size = 1;
