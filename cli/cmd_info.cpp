@@ -61,9 +61,8 @@ int cmd_info(int argc, char** argv) {
   Checkpoint ck = open_checkpoint(args.positional()[0], opts);
 
   std::printf("path:        %s (%s)\n", ck.path.c_str(), ck.is_folder ? "diffusers folder" : "single file");
-  std::printf("family:      %s%s%s%s\n", family_name(ck.family).c_str(), ck.refiner ? " refiner" : "",
-              ck.inpainting ? " inpainting (9-channel UNet)" : "",
-              ck.family == ModelFamily::SDXL ? " (recognised; not yet supported for generation)" : "");
+  std::printf("family:      %s%s%s\n", family_name(ck.family).c_str(), ck.refiner ? " refiner" : "",
+              ck.inpainting ? " inpainting (9-channel UNet)" : "");
   std::printf("layout:      %s\n", layout_name(ck.layout).c_str());
   for (const auto& [from, to] : ck.renamed_prefixes)
     std::printf("  read as:   %s* -> %s*\n", from.c_str(), to.c_str());

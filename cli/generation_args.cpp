@@ -116,6 +116,37 @@ void ip_adapter_units_from_args(const Args& a, GenerationParams& p) {
   }
 }
 
+// "W,H" / "X,Y": two whole numbers.
+PairXY parse_pair(const std::string& name, const std::string& v) {
+  const size_t comma = v.find(',');
+  const std::string what = name.find("crops") != std::string::npos ? "X,Y" : "W,H";
+  if (comma == std::string::npos) throw Error("--" + name + " expects " + what + ", got '" + v + "'");
+  const double a = parse_number(name, v.substr(0, comma)), b = parse_number(name, v.substr(comma + 1));
+  if (a != std::floor(a) || b != std::floor(b) || std::fabs(a) > 1e6 || std::fabs(b) > 1e6)
+    throw Error("--" + name + " expects two whole numbers " + what + ", got '" + v + "'");
+  return {static_cast<int>(a), static_cast<int>(b)};
+}
+
+// The SDXL flags (over what --from-png recorded).
+void apply_sdxl_args(const Args& a, GenerationParams& p) {
+  for (auto [name, slot] : {std::pair{"original-size", &p.original_size},
+                            {"target-size", &p.target_size},
+                            {"negative-original-size", &p.negative_original_size},
+                            {"negative-target-size", &p.negative_target_size}})
+    if (auto v = a.get(name)) *slot = parse_pair(name, *v);
+  if (auto v = a.get("crops-top-left")) p.crops_top_left = parse_pair("crops-top-left", *v);
+  if (auto v = a.get("negative-crops-top-left"))
+    p.negative_crops_top_left = parse_pair("negative-crops-top-left", *v);
+  if (auto v = a.get("aesthetic-score")) p.aesthetic_score = parse_number("aesthetic-score", *v);
+  if (auto v = a.get("negative-aesthetic-score"))
+    p.negative_aesthetic_score = parse_number("negative-aesthetic-score", *v);
+  p.refiner = a.get_or("refiner", p.refiner);
+  if (auto v = a.get("refiner-switch-at")) {
+    if (p.refiner.empty() && !a.has("from-png")) throw Error("--refiner-switch-at needs a --refiner");
+    p.refiner_switch_at = parse_number("refiner-switch-at", *v);
+  }
+}
+
 }  // namespace
 
 const std::vector<OptionSpec>& generation_options() {
@@ -197,6 +228,25 @@ const std::vector<OptionSpec>& generation_options() {
        "the unit's CLIP vision encoder (transformers folder; default: image_encoder/ beside the adapter or "
        "one folder up)",
        "DIR"},
+      {"refiner", true,
+       "SDXL refiner checkpoint that takes over the denoising at --refiner-switch-at (A1111's refiner)",
+       "MODEL"},
+      {"refiner-switch-at", true,
+       "SDXL: fraction of the denoising after which the refiner takes over (default 0.8)", "F"},
+      {"original-size", true, "SDXL size conditioning: the original picture size (default: the output size)",
+       "W,H"},
+      {"crops-top-left", true, "SDXL: the crop's top-left corner it conditions on (default 0,0)", "X,Y"},
+      {"target-size", true, "SDXL: the target size it conditions on (default: the output size)", "W,H"},
+      {"negative-original-size", true, "SDXL: --original-size of the negative prompt (default: the same)",
+       "W,H"},
+      {"negative-crops-top-left", true,
+       "SDXL refiner: --crops-top-left of the negative prompt (default 0,0; the base model uses the "
+       "positive crop for both, as diffusers)",
+       "X,Y"},
+      {"negative-target-size", true, "SDXL: --target-size of the negative prompt (default: the same)", "W,H"},
+      {"aesthetic-score", true, "SDXL refiner: the aesthetic score it conditions on (default 6)", "S"},
+      {"negative-aesthetic-score", true, "SDXL refiner: the negative prompt's aesthetic score (default 2.5)",
+       "S"},
       {"output", true, "output PNG (default output.png; existing files are not overwritten: numbered)",
        "FILE"},
       {"overwrite", false, "replace existing output files"},
@@ -428,6 +478,7 @@ GenerationParams generation_params_from_args(const Args& a) {
   }
   ip_adapter_units_from_args(a, p);
   apply_reference_args(a, p);
+  apply_sdxl_args(a, p);
   p.infotext_paths = a.has("infotext-paths");
   p.models_dir = a.get("models-dir").value_or("");
   p.lora_dir = a.get("lora-dir").value_or("");
@@ -445,6 +496,8 @@ GenerationParams generation_params_from_args(const Args& a) {
     if (model_folder && p.model.empty())
       throw Error(png + " does not name its model: give --model as the model's file or folder");
     if (!a.has("vae")) find_recorded(p.vae, recorded->vae, folders, png, "the VAE", "--vae");
+    if (!a.has("refiner"))
+      find_recorded(p.refiner, recorded->refiner, folders, png, "the SDXL refiner", "--refiner");
     for (size_t i = 0; i < p.controls.size() && i < recorded->controls.size(); ++i)
       if (a.all("control-model").size() <= i)
         find_recorded(p.controls[i].model, recorded->controls[i], folders, png,

@@ -110,8 +110,36 @@ TEST(IpAdapterPipeline, EverySd15CaseIsCovered) {
   EXPECT_EQ(sd15_cases().size(), 11u);
 }
 
-TEST(IpAdapterPipeline, SdxlCasesNeedTheSdxlModel) {
-  GTEST_SKIP() << "sdxl_ip_* pipeline cases need SDXL model support (issue 12, not built yet)";
+// The tiny-sdxl cases: the SDXL adapters on the SDXL pipeline (pooled embeddings and time ids beside the
+// image tokens), from the seed with diffusers' image tokens.
+TEST(IpAdapterPipeline, MatchesEverySdxlCase) {
+  const SdModel& sdxl = test::fixture_model("tiny-sdxl");
+  std::map<std::string, std::unique_ptr<IpAdapterAttention>> adapters;
+  int cases = 0;
+  for (const auto& c : test::index_json(kIndex).at("groups").at("pipelines").at("cases")) {
+    if (c.at("model") != "tiny-sdxl") continue;
+    SCOPED_TRACE(c.at("id").get<std::string>());
+    const auto& ip = c.at("ip_adapter");
+    const std::string file = ip.at("weight_file");
+    if (!adapters.count(file))
+      adapters[file] = std::make_unique<IpAdapterAttention>(
+          weights_from_safetensors(SafeTensors::open(test::fixtures_dir() / file)), sdxl.unet, "tiny-sdxl",
+          Precision::F32);
+    IpAdapterUnit u;
+    u.adapter = adapters[file].get();
+    u.name = fs::path(file).filename().string();
+    const Tensor t = ref(output(c, "ip_tokens"));  // [2, 1, N, D]: [negative, positive]
+    const Tensor tokens = t.reshape({t.dim(0), t.dim(2), t.dim(3)});
+    u.negative = tokens.slice0(0, 1);
+    u.positive = tokens.slice0(1, 2);
+    u.scale = ip.at("scale").get<float>();
+    Img2ImgRequest req = test::request_for_case(c);
+    req.ip_adapters.push_back(u);
+    TorchCpuGenerator gen(c.at("parameters").at("seed").get<uint64_t>());
+    test::expect_matches_case(run_img2img(sdxl, req, {&gen}), c, test::index_tensors(kIndex));
+    ++cases;
+  }
+  EXPECT_EQ(cases, 2);
 }
 
 const nlohmann::json& base_case() {

@@ -105,9 +105,53 @@ INSTANTIATE_TEST_SUITE_P(TinySd15, IpAdapterUNetCases,
                          ::testing::Values(test::Source::Diffusers, test::Source::SingleFp32),
                          [](const auto& info) { return std::string(test::source_name(info.param)); });
 
-TEST(IpAdapterUNet, SdxlCasesNeedTheSdxlUNet) {
-  GTEST_SKIP()
-      << "the tiny-sdxl unet cases of ip_adapter.json need SDXL UNet support (issue 12, not built yet)";
+// tiny-sdxl with the SDXL adapters (sdxl_models/, ViT-H image embeds): the UNet also takes the pooled
+// text_embeds and time ids of the cases.
+const UNet2DCondition& sdxl_unet(test::Source source) {
+  return test::cached_model<UNet2DCondition>("tiny-sdxl", source, [](const std::string& m, test::Source s) {
+    if (s == test::Source::Diffusers) return load_unet_diffusers(test::models_dir() / m);
+    nlohmann::json config = read_config_json(test::models_dir() / (m + ".json")).at("unet");
+    return load_unet_single_file(test::single_file(m, s), &config);
+  });
+}
+
+TEST(IpAdapterUNet, MatchesEveryTinySdxlCase) {
+  auto file = [](const std::string& variant) {
+    return adapter_file(variant == "base" ? "sdxl_models/ip-adapter_sdxl_vit-h.safetensors"
+                                          : "sdxl_models/ip-adapter-plus_sdxl_vit-h.safetensors");
+  };
+  for (test::Source source : {test::Source::Diffusers, test::Source::SingleFp16}) {
+    SCOPED_TRACE(test::source_name(source));
+    const UNet2DCondition& net = sdxl_unet(source);
+    std::map<std::string, std::unique_ptr<IpAdapterAttention>> adapters;
+    std::map<std::string, IpImageProjection> projections;
+    int cases = 0;
+    for (const auto& c : test::index_json(kIndex).at("groups").at("unet").at("cases")) {
+      if (c.at("model") != "tiny-sdxl") continue;
+      const std::string id = c.at("id"), variant = c.at("ip_variant");
+      SCOPED_TRACE(id);
+      if (!adapters.count(variant)) {
+        adapters[variant] = std::make_unique<IpAdapterAttention>(adapter_weights(file(variant)), net,
+                                                                 "tiny-sdxl", Precision::F32);
+        projections[variant] = load_ip_image_projection(file(variant));
+      }
+      const auto& in = c.at("inputs");
+      Tensor embeds = ref(in.at("added_cond_kwargs.image_embeds[0]"));
+      Shape shape = embeds.shape();
+      shape.erase(shape.begin() + 1);
+      UNetConditioning cond;
+      cond.context = ref(in.at("encoder_hidden_states"));
+      cond.text_embeds = ref(in.at("added_cond_kwargs.text_embeds"));
+      cond.time_ids = ref(in.at("added_cond_kwargs.time_ids"));
+      cond.image_prompts.push_back(
+          {adapters[variant].get(), projections[variant](embeds.reshape(shape)), layer_scales(net, c), 1.f});
+      const Tensor out =
+          net.forward(nchw_to_nhwc(ref(in.at("sample"))), ref(in.at("timestep")).to_vector(), cond);
+      EXPECT_TRUE(test::all_close(out, nchw_to_nhwc(ref(c.at("outputs").at("sample"))), kUNetTol, id));
+      ++cases;
+    }
+    EXPECT_EQ(cases, 10);
+  }
 }
 
 TEST(IpAdapterUNet, KeyNumbersFollowDiffusersAttnProcessorsOrder) {

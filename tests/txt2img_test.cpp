@@ -76,12 +76,13 @@ TEST_P(Txt2ImgCase, MatchesDiffusers) {
   test::expect_matches_case(r, c, test::index_tensors(kIndex));
 }
 
-// Every SD 1.x / 2.x case (sdxl_txt2img_Euler_a waits for SDXL support).
+// Every case: SD 1.x / 2.x and SDXL.
 INSTANTIATE_TEST_SUITE_P(Fixtures, Txt2ImgCase,
                          ::testing::Values("sd15_txt2img_Euler_a", "sd15_txt2img_DPMpp_2M_Karras",
                                            "sd15_txt2img_DDIM", "sd15_txt2img_Euler",
                                            "sd15_txt2img_Euler_cfg1", "sd15_txt2img_Euler_a_w96_h64",
-                                           "sd15_txt2img_Euler_a_batch2", "sd2v_txt2img_Euler"),
+                                           "sd15_txt2img_Euler_a_batch2", "sd2v_txt2img_Euler",
+                                           "sdxl_txt2img_Euler_a"),
                          [](const auto& info) { return info.param; });
 
 // Without a size there is nothing to generate.

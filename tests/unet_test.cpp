@@ -51,6 +51,18 @@ Tensor ref_nhwc(const nlohmann::json& r) {
   return nchw_to_nhwc(ref(r));
 }
 
+// The case's inputs as the UNet's conditioning: the prompt embedding and, for SDXL, diffusers'
+// added_cond_kwargs (pooled text_embeds and time_ids).
+UNetConditioning conditioning(const nlohmann::json& in) {
+  UNetConditioning cond;
+  cond.context = ref(in.at("encoder_hidden_states"));
+  if (in.contains("added_cond_kwargs.text_embeds")) {
+    cond.text_embeds = ref(in.at("added_cond_kwargs.text_embeds"));
+    cond.time_ids = ref(in.at("added_cond_kwargs.time_ids"));
+  }
+  return cond;
+}
+
 using Param = test::ModelSource;
 
 class UNetCases : public ::testing::TestWithParam<Param> {};
@@ -64,7 +76,7 @@ TEST_P(UNetCases, MatchesEveryTimestepCase) {
     SCOPED_TRACE(c.at("id").get<std::string>());
     const auto& in = c.at("inputs");
     std::vector<float> t = ref(in.at("timestep")).to_vector();
-    Tensor out = net.forward(ref_nhwc(in.at("sample")), t, ref(in.at("encoder_hidden_states")));
+    Tensor out = net.forward(ref_nhwc(in.at("sample")), t, conditioning(in));
     EXPECT_TRUE(test::all_close(out, ref_nhwc(c.at("outputs").at("sample")), kUNetTol, c.at("id")));
     ++cases;
   }
@@ -77,8 +89,7 @@ TEST_P(UNetCases, MatchesT500Intermediates) {
   const auto& in = c.at("inputs");
   UNetIntermediates got;
   unet(model, source)
-      .forward(ref_nhwc(in.at("sample")), ref(in.at("timestep")).to_vector(),
-               ref(in.at("encoder_hidden_states")), nullptr, &got);
+      .forward(ref_nhwc(in.at("sample")), ref(in.at("timestep")).to_vector(), conditioning(in), &got);
   ASSERT_FALSE(c.at("intermediates").empty());
   for (const auto& [name, r] : c.at("intermediates").items()) {
     ASSERT_TRUE(got.count(name)) << "no intermediate " << name;
@@ -89,7 +100,7 @@ TEST_P(UNetCases, MatchesT500Intermediates) {
 
 INSTANTIATE_TEST_SUITE_P(Fixtures, UNetCases,
                          ::testing::ValuesIn(test::model_sources({"tiny-sd15", "tiny-sd2v",
-                                                                  "tiny-sd15-inpaint"})),
+                                                                  "tiny-sd15-inpaint", "tiny-sdxl"})),
                          test::ModelSourceName());
 
 // The ControlNet hook: the fixtures' 0.7-scaled residuals added inside tiny-sd15 (diffusers
@@ -186,9 +197,58 @@ TEST(UNetConfig, DefaultsWithoutJsonAreTheRealModels) {
   EXPECT_EQ(sd2.heads, (std::vector<int>{1, 1, 1, 1}));  // head dim 64 (at least one head)
 }
 
+// SDXL's added embedding: the widths from the json, and from the add_embedding shape without one (real
+// SDXL: addition_time_embed_dim 256).
+TEST(UNetConfig, ReadsSdxlTextTimeEmbedding) {
+  for (const char* model : {"tiny-sdxl", "tiny-sdxl-refiner"}) {
+    SCOPED_TRACE(model);
+    nlohmann::json j = sidecar(model).at("unet");
+    UNetConfig want = unet_config_from_json(j);
+    EXPECT_EQ(want.addition_time_embed_dim, 8);
+    Weights w = diffusers_component_weights(models_dir() / model / "unet");
+    UNetConfig got = infer_unet_config(w, &j);
+    EXPECT_EQ(got.projection_class_embeddings_input_dim, want.projection_class_embeddings_input_dim);
+    EXPECT_EQ(got.addition_time_embed_dim, 8);
+    for (int i = 0; i < want.levels(); ++i)  // (a level without transformers has no depth to infer)
+      if (want.cross_attention[i]) {
+        EXPECT_EQ(got.transformer_depth[i], want.transformer_depth[i]) << i;
+      }
+    EXPECT_EQ(got.mid_transformer_depth, want.mid_transformer_depth);
+    EXPECT_EQ(got.heads, want.heads);
+    nlohmann::json groups_only = {{"norm_num_groups", 8}};
+    EXPECT_EQ(infer_unet_config(w, &groups_only).addition_time_embed_dim, 256);
+  }
+  // Pooled 24 + 6 ids x 8 (base), 24 + 5 x 8 (refiner).
+  EXPECT_EQ(unet_config_from_json(sidecar("tiny-sdxl").at("unet")).time_id_count(24), 6);
+  EXPECT_EQ(unet_config_from_json(sidecar("tiny-sdxl-refiner").at("unet")).time_id_count(24), 5);
+  EXPECT_EQ(unet_config_from_json(sidecar("tiny-sdxl").at("unet")).time_id_count(20), -1);
+  nlohmann::json j = sidecar("tiny-sdxl").at("unet");
+  j["addition_time_embed_dim"] = nullptr;
+  EXPECT_THROW(unet_config_from_json(j), Error);
+}
+
+TEST(UNet, SdxlNeedsAddedConditionsOfTheRightWidth) {
+  const UNet2DCondition& net = unet("tiny-sdxl", Source::Diffusers);
+  UNetConditioning cond;
+  cond.context = Tensor::zeros({1, 77, 40});
+  Tensor sample = Tensor::zeros({1, 8, 8, 4});
+  std::string msg = test::error_of([&] { net.forward(sample, {10.f}, cond); });
+  EXPECT_NE(msg.find("needs text_embeds and time_ids"), std::string::npos) << msg;
+  cond.text_embeds = Tensor::zeros({1, 24});
+  cond.time_ids = Tensor::zeros({1, 5});
+  msg = test::error_of([&] { net.forward(sample, {10.f}, cond); });
+  EXPECT_NE(msg.find("do not add up to add_embedding's 72 inputs"), std::string::npos) << msg;
+  cond.time_ids = Tensor::zeros({1, 6});
+  EXPECT_EQ(net.forward(sample, {10.f}, cond).shape(), (Shape{1, 8, 8, 4}));
+  // And an SD 1.5 UNet refuses them.
+  cond.context = Tensor::zeros({1, 77, 16});
+  msg = test::error_of([&] { unet("tiny-sd15", Source::Diffusers).forward(sample, {10.f}, cond); });
+  EXPECT_NE(msg.find("no added-embedding layers"), std::string::npos) << msg;
+}
+
 TEST(UNetConfig, RejectsUnsupportedFeatures) {
   nlohmann::json j = sidecar("tiny-sd15").at("unet");
-  j["addition_embed_type"] = "text_time";
+  j["addition_embed_type"] = "image";
   EXPECT_THROW(unet_config_from_json(j), Error);
   j = sidecar("tiny-sd15").at("unet");
   j["attention_head_dim"] = {2, 2, 2};

@@ -23,6 +23,17 @@ bool has_prefix(const SafeTensors& st, const std::string& prefix) {
   return false;
 }
 
+// SDXL's pipeline flags (model_index.json / sidecar keys): force_zeros_for_empty_prompt,
+// requires_aesthetics_score.
+void apply_pipeline_flags(Checkpoint& ck, const nlohmann::json& j, const std::string& source) {
+  for (auto [key, slot] : {std::pair{"force_zeros_for_empty_prompt", &ck.force_zeros_for_empty_prompt},
+                           {"requires_aesthetics_score", &ck.requires_aesthetics_score}}) {
+    if (!j.contains(key) || j[key].is_null()) continue;
+    if (!j[key].is_boolean()) throw Error(source + ": '" + key + "' must be true or false");
+    *slot = j[key].get<bool>();
+  }
+}
+
 // Merges a sidecar-style object ({"unet": {...}, "vae": {...}, "prediction_type": ..., ...}) into `ck`.
 void apply_sidecar(Checkpoint& ck, const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) throw Error(source + ": model config must be a JSON object");
@@ -37,6 +48,7 @@ void apply_sidecar(Checkpoint& ck, const nlohmann::json& j, const std::string& s
   merge(ck.controlnet_config, "controlnet");
   if (j.contains("vae_scaling_factor") && j["vae_scaling_factor"].is_number())
     ck.vae_scaling_factor = j["vae_scaling_factor"].get<float>();
+  apply_pipeline_flags(ck, j, source);
   std::string pred;
   if (j.contains("prediction_type") && j["prediction_type"].is_string())
     pred = j["prediction_type"].get<std::string>();
@@ -179,7 +191,8 @@ void classify_single_file(Checkpoint& ck) {
 // A diffusers pipeline folder (model_index.json): the component configs and what they tell.
 void classify_pipeline_folder(Checkpoint& ck) {
   const fs::path& dir = ck.path;
-  read_config_json(dir / "model_index.json");  // only checked: the components are found by folder
+  // The components are found by folder; the index gives SDXL's pipeline flags.
+  apply_pipeline_flags(ck, read_config_json(dir / "model_index.json"), (dir / "model_index.json").string());
   for (auto [name, slot] : {std::pair{"unet", &ck.unet_config},
                             {"vae", &ck.vae_config},
                             {"text_encoder", &ck.text_encoder_config},

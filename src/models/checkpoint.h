@@ -73,6 +73,11 @@ struct Checkpoint {
   nlohmann::json scheduler_config = nlohmann::json::object();
   nlohmann::json controlnet_config = nlohmann::json::object();
   std::optional<float> vae_scaling_factor;
+  // SDXL pipeline settings (diffusers model_index.json, or the sidecar's keys of the same names); unset: the
+  // defaults load_sd_model applies (base: zeros for an empty negative prompt, no aesthetic score; refiner:
+  // the reverse, as SDXL refiner 1.0's model_index.json).
+  std::optional<bool> force_zeros_for_empty_prompt;
+  std::optional<bool> requires_aesthetics_score;
 
   // A diffusers folder's component file, e.g. component_file("unet") ->
   // <path>/unet/diffusion_pytorch_model.safetensors.

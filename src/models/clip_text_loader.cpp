@@ -27,13 +27,15 @@ const ClipTextLayout& clip_text_layout(ClipTextSlot slot) {
       {"conditioner.embedders.0.transformer.", false, 0, false, ClipActivation::QuickGelu,
        "SDXL text encoder 1"},
       {"conditioner.embedders.1.model.", true, 0, true, ClipActivation::Gelu, "SDXL text encoder 2"},
+      {"conditioner.embedders.0.model.", true, 0, true, ClipActivation::Gelu, "SDXL refiner text encoder"},
   };
   return layouts[static_cast<int>(slot)];
 }
 
 std::vector<ClipTextSlot> find_clip_text_slots(const SafeTensors& file) {
   std::vector<ClipTextSlot> found;
-  for (ClipTextSlot s : {ClipTextSlot::SD1, ClipTextSlot::SD2, ClipTextSlot::SDXL1, ClipTextSlot::SDXL2}) {
+  for (ClipTextSlot s : {ClipTextSlot::SD1, ClipTextSlot::SD2, ClipTextSlot::SDXL1, ClipTextSlot::SDXL2,
+                         ClipTextSlot::SDXLRefiner}) {
     const ClipTextLayout& l = clip_text_layout(s);
     const char* key = l.openclip ? "token_embedding.weight" : "text_model.embeddings.token_embedding.weight";
     if (file.contains(std::string(l.prefix) + key)) found.push_back(s);

@@ -13,10 +13,11 @@ namespace i2i {
 
 // Where a text encoder sits in a single-file checkpoint.
 enum class ClipTextSlot {
-  SD1,    // cond_stage_model.transformer.       Hugging Face names (CLIP ViT-L/14)
-  SD2,    // cond_stage_model.model.             OpenCLIP names (ViT-H/14); last block unused
-  SDXL1,  // conditioner.embedders.0.transformer. Hugging Face names (CLIP ViT-L/14)
-  SDXL2,  // conditioner.embedders.1.model.      OpenCLIP names (ViT-bigG/14), with projection
+  SD1,          // cond_stage_model.transformer.       Hugging Face names (CLIP ViT-L/14)
+  SD2,          // cond_stage_model.model.             OpenCLIP names (ViT-H/14); last block unused
+  SDXL1,        // conditioner.embedders.0.transformer. Hugging Face names (CLIP ViT-L/14)
+  SDXL2,        // conditioner.embedders.1.model.      OpenCLIP names (ViT-bigG/14), with projection
+  SDXLRefiner,  // conditioner.embedders.0.model. the SDXL refiner's one encoder: SDXL2's, first in line
 };
 
 struct ClipTextLayout {

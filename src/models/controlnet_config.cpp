@@ -8,6 +8,8 @@ namespace i2i {
 void ControlNetConfig::validate(const std::string& origin) const {
   unet.validate(origin);
   const std::string p = origin + ": ";
+  // (An SDXL ControlNet would need SDXL's added embedding, which ControlNet does not build.)
+  check(!unet.has_text_time(), p + "SDXL ControlNets (addition_embed_type \"text_time\") are not supported");
   check(conditioning_channels >= 1, p + "conditioning_channels must be positive");
   check(!conditioning_embedding_out_channels.empty() && conditioning_embedding_out_channels.size() <= 8,
         p + "conditioning_embedding_out_channels must have 1 to 8 entries");

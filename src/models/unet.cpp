@@ -24,6 +24,9 @@ UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Pre
   const auto& ch = c.block_out_channels;
   time_mlp_ =
       TimestepMlp(w, "time_embedding.", c.time_proj_dim, c.time_embed_dim, precision, c.time_cond_proj_dim);
+  if (c.has_text_time())
+    add_embedding_ = TimestepMlp(w, "add_embedding.", c.projection_class_embeddings_input_dim,
+                                 c.time_embed_dim, precision);
   conv_in_ = load_conv(w, "conv_in", ch[0], c.in_channels, 3, 1, Padding::same(1), precision);
 
   int blocks = 0;  // BasicTransformerBlocks so far, in forward order
@@ -107,7 +110,8 @@ void UNet2DCondition::check_inputs(const Tensor& sample, const std::vector<float
         "UNet: sample must be float32 [B, h, w, " + std::to_string(c.in_channels) + "], got " +
             shape_str(sample.shape()));
   const int64_t batch = sample.dim(0);
-  check_text_conditioning(cond, "UNet", batch, c.cross_attention_dim);
+  check_text_conditioning(cond, "UNet", batch, c.cross_attention_dim, c.has_text_time());
+  check_added_conditions(cond, batch);
   check(
       timesteps.size() == 1 || static_cast<int64_t>(timesteps.size()) == batch,
       "UNet: expected 1 or " + std::to_string(batch) + " timesteps, got " + std::to_string(timesteps.size()));
@@ -125,6 +129,38 @@ void UNet2DCondition::check_inputs(const Tensor& sample, const std::vector<float
   check(!res.mid.defined() || res.mid.shape() == skip_shapes_expected.back(),
         "UNet: mid-block residual has shape " + shape_str(res.mid.shape()) + ", expected " +
             shape_str(skip_shapes_expected.back()));
+}
+
+void UNet2DCondition::check_added_conditions(const UNetConditioning& cond, int64_t batch) const {
+  const UNetConfig& c = config_;
+  if (!c.has_text_time()) return;  // check_text_conditioning rejected them
+  const Tensor& te = cond.text_embeds;
+  const Tensor& ids = cond.time_ids;
+  check(te.defined() && ids.defined(),
+        "UNet: this SDXL UNet (addition_embed_type \"text_time\") needs text_embeds and time_ids");
+  check(te.ndim() == 2 && te.dim(0) == batch && te.dtype() == DType::F32,
+        "UNet: text_embeds must be float32 [" + std::to_string(batch) + ", P], got " + shape_str(te.shape()));
+  check(ids.ndim() == 2 && ids.dim(0) == batch && ids.dtype() == DType::F32,
+        "UNet: time_ids must be float32 [" + std::to_string(batch) + ", n], got " + shape_str(ids.shape()));
+  check(te.dim(1) + ids.dim(1) * c.addition_time_embed_dim == c.projection_class_embeddings_input_dim,
+        "UNet: text_embeds " + shape_str(te.shape()) + " and " + std::to_string(ids.dim(1)) + " time ids x " +
+            std::to_string(c.addition_time_embed_dim) + " do not add up to add_embedding's " +
+            std::to_string(c.projection_class_embeddings_input_dim) + " inputs");
+}
+
+Tensor UNet2DCondition::added_embedding(const UNetConditioning& cond,
+                                        UNetIntermediates* intermediates) const {
+  const UNetConfig& c = config_;
+  const int64_t batch = cond.time_ids.dim(0), n = cond.time_ids.dim(1);
+  Tensor ids_proj =
+      timestep_embedding(cond.time_ids.to_vector(), c.addition_time_embed_dim, c.flip_sin_to_cos,
+                         c.freq_shift);  // [B * n, dim]
+  record(intermediates, "add_time_proj", ids_proj);
+  Tensor add_in =
+      ops::concat_channels(cond.text_embeds, ids_proj.reshape({batch, n * c.addition_time_embed_dim}));
+  Tensor aug = add_embedding_(add_in);
+  record(intermediates, "add_embedding", aug);
+  return aug;
 }
 
 void UNet2DCondition::check_image_prompts(const std::vector<ImagePrompt>& prompts, int64_t batch) const {
@@ -172,6 +208,7 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
   record(intermediates, "time_proj", t_proj);
   Tensor emb = time_mlp_(t_proj, cond.timestep_cond);
   record(intermediates, "time_embedding", emb);
+  if (c.has_text_time()) ops::add_(emb, added_embedding(cond, intermediates));
   const Tensor emb_act = ops::silu(emb);  // every resnet applies SiLU to the embedding first
 
   Tensor h = sample;

@@ -1,6 +1,7 @@
-// UNet2DCondition: the Stable Diffusion 1.x / 2.x denoising UNet (diffusers UNet2DConditionModel), NHWC
-// end to end, built from diffusers-named Weights (see unet_load.h for loading files). Its conditioning
-// (prompt embedding, ControlNet residuals, hooks, ...) comes as one UNetConditioning (unet_conditioning.h).
+// UNet2DCondition: the Stable Diffusion 1.x / 2.x / SDXL denoising UNet (diffusers UNet2DConditionModel),
+// NHWC end to end, built from diffusers-named Weights (see unet_load.h for loading files). Its conditioning
+// (prompt embedding, SDXL's pooled text and time ids, ControlNet residuals, hooks, ...) comes as one
+// UNetConditioning (unet_conditioning.h).
 #pragma once
 
 #include <functional>
@@ -15,8 +16,9 @@
 
 namespace i2i {
 
-// Outputs of the named submodules (diffusers names: time_proj, time_embedding, conv_in, down_blocks.i,
-// down_blocks.i.res_samples.j, mid_block, up_blocks.i, conv_norm_out, conv_out); images NHWC.
+// Outputs of the named submodules (diffusers names: time_proj, time_embedding, SDXL's add_time_proj
+// [B * ids, dim] and add_embedding, conv_in, down_blocks.i, down_blocks.i.res_samples.j, mid_block,
+// up_blocks.i, conv_norm_out, conv_out); images NHWC.
 using UNetIntermediates = std::map<std::string, Tensor>;
 
 class UNet2DCondition {
@@ -27,7 +29,9 @@ class UNet2DCondition {
 
   // sample [B, h, w, in_channels] NHWC; timesteps: one per sample, or a single one for all;
   // cond.context [B, S, cross_attention_dim] and the optional conditioning (unet_conditioning.h); a field
-  // this UNet has no layers for is an i2i::Error. Returns [B, h, w, out_channels].
+  // this UNet has no layers for is an i2i::Error, and so are missing SDXL added conditions (text_embeds
+  // [B, P] and time_ids [B, n] with P + n * addition_time_embed_dim = the add_embedding width) for a UNet
+  // that has them. Returns [B, h, w, out_channels].
   Tensor forward(const Tensor& sample, const std::vector<float>& timesteps, const UNetConditioning& cond,
                  UNetIntermediates* intermediates = nullptr) const;
   // The same with a bundle of `context` and, when given, `residuals`.
@@ -47,12 +51,17 @@ class UNet2DCondition {
   void check_inputs(const Tensor& sample, const std::vector<float>& timesteps,
                     const UNetConditioning& cond) const;
   void check_image_prompts(const std::vector<ImagePrompt>& prompts, int64_t batch) const;
+  void check_added_conditions(const UNetConditioning& cond, int64_t batch) const;
+  // SDXL: add_embedding(concat(text_embeds, add_time_proj(time_ids) flattened per sample)) [B,
+  // time_embed_dim].
+  Tensor added_embedding(const UNetConditioning& cond, UNetIntermediates* intermediates) const;
   // Calls f(block) for every BasicTransformerBlock in forward order.
   void for_each_transformer_block(const std::function<void(const BasicTransformerBlock&)>& f) const;
 
   UNetConfig config_;
   Conv2d conv_in_, conv_out_;
   TimestepMlp time_mlp_;
+  TimestepMlp add_embedding_;  // SDXL only (UNetConfig::has_text_time)
   std::vector<UNetDownBlock> down_;
   UNetMidBlock mid_;
   std::vector<UNetUpBlock> up_;

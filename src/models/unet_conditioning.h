@@ -5,8 +5,8 @@
 //   residuals, no hook), the forward pass does exactly the arithmetic of a plain text-conditioned pass, bit
 //   for bit.
 // - Fields the loaded model has no layers for are rejected with a one-line i2i::Error, never ignored:
-//   today that is `text_embeds` / `time_ids` (SDXL); image prompts must come with an adapter loaded for
-//   the UNet (IpAdapterAttention).
+//   `text_embeds` / `time_ids` for a UNet without SDXL's add_embedding (and an SDXL UNet requires them);
+//   image prompts must come with an adapter loaded for the UNet (IpAdapterAttention).
 // - A ControlNet reads `context` (and rejects `text_embeds` / `time_ids` like the UNet); it ignores
 //   `residuals`, `image_prompts` and `hook`, which diffusers applies to the UNet only.
 // Each field follows a diffusers feature, named at the field.
@@ -78,7 +78,8 @@ struct UNetConditioning {
   // encoder_hidden_states: float32 [B, S, cross_attention_dim], the prompt embedding.
   Tensor context;
   // SDXL added conditions (diffusers addition_embed_type "text_time"): the pooled text embedding
-  // [B, projection_dim] and the time ids [B, 6] (original size, crop top-left, target size) that go through
+  // [B, projection_dim] and the time ids [B, 6] (base: original size, crop top-left, target size, each
+  // (h, w) / (top, left)) or [B, 5] (refiner: original size, crop top-left, aesthetic score) that go through
   // add_time_proj / add_embedding into the time embedding. Undefined for SD 1.x / 2.x.
   Tensor text_embeds;
   Tensor time_ids;
@@ -94,9 +95,10 @@ struct UNetConditioning {
   UNetHook* hook = nullptr;
 };
 
-// Checks `cond.context` against [batch, S, cross_attention_dim] float32 and that the SDXL added conditions
-// are absent; messages start with `who` ("UNet", "ControlNet").
+// Checks `cond.context` against [batch, S, cross_attention_dim] float32 and, unless the model has SDXL's
+// added-embedding layers, that the SDXL added conditions are absent; messages start with `who` ("UNet",
+// "ControlNet").
 void check_text_conditioning(const UNetConditioning& cond, const std::string& who, int64_t batch,
-                             int64_t cross_attention_dim);
+                             int64_t cross_attention_dim, bool has_added_conditions = false);
 
 }  // namespace i2i

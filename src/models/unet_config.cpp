@@ -34,6 +34,17 @@ void UNetConfig::validate(const std::string& origin) const {
   check(time_cond_proj_dim == 0 || (time_cond_proj_dim >= 4 && time_cond_proj_dim <= 65536),
         p + "time_cond_proj_dim must be 0 (none) or between 4 and 65536, got " +
             std::to_string(time_cond_proj_dim));
+  check(addition_time_embed_dim >= 0 && projection_class_embeddings_input_dim >= 0,
+        p + "added-embedding widths must not be negative");
+  check(!has_text_time() || (addition_time_embed_dim >= 2 && addition_time_embed_dim % 2 == 0),
+        p + "addition_time_embed_dim must be even and positive for addition_embed_type \"text_time\"");
+}
+
+int64_t UNetConfig::time_id_count(int64_t pooled_dim) const {
+  if (!has_text_time() || addition_time_embed_dim <= 0) return -1;
+  const int64_t rest = projection_class_embeddings_input_dim - pooled_dim;
+  if (rest <= 0 || rest % addition_time_embed_dim != 0) return -1;
+  return rest / addition_time_embed_dim;
 }
 
 namespace {
@@ -60,11 +71,11 @@ void reject_unsupported(const nlohmann::json& j, const std::string& origin) {
       throw Error(origin + ": UNet setting '" + key + "' = " + j[key].dump() + " is not supported");
   };
   for (const char* key :
-       {"addition_embed_type", "class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type",
-        "num_class_embeds", "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm",
-        "projection_class_embeddings_input_dim", "time_embedding_dim"})
+       {"class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "num_class_embeds",
+        "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "time_embedding_dim"})
     if (j.contains(key) && !j[key].is_null())
       throw Error(origin + ": UNet setting '" + key + "' = " + j[key].dump() + " is not supported");
+  must_be("addition_embed_type", "text_time");
   must_be("act_fn", "silu");
   must_be("mid_block_type", "UNetMidBlock2DCrossAttn");
   must_be("only_cross_attention", false);
@@ -113,6 +124,31 @@ void apply_non_shape_settings(UNetConfig& c, const nlohmann::json& j, const std:
   c.resnet_out_scale_factor = json_get<float>(j, "resnet_out_scale_factor", 1.f, origin);
 }
 
+bool json_set(const nlohmann::json& j, const char* key) {
+  return j.contains(key) && !j[key].is_null();
+}
+
+// SDXL's "text_time" added embedding from a diffusers config: both widths are required with it, and
+// neither is allowed without it (a class embedding of that width is not implemented).
+void apply_text_time(UNetConfig& c, const nlohmann::json& j, const std::string& origin) {
+  if (!json_set(j, "addition_embed_type")) {
+    check(!json_set(j, "projection_class_embeddings_input_dim"),
+          origin +
+              ": UNet setting 'projection_class_embeddings_input_dim' without addition_embed_type "
+              "\"text_time\" is not supported");
+    return;
+  }
+  check(json_set(j, "addition_time_embed_dim") && json_set(j, "projection_class_embeddings_input_dim"),
+        origin +
+            ": addition_embed_type \"text_time\" needs addition_time_embed_dim and "
+            "projection_class_embeddings_input_dim");
+  c.addition_time_embed_dim = json_get<int64_t>(j, "addition_time_embed_dim", 0, origin);
+  c.projection_class_embeddings_input_dim =
+      json_get<int64_t>(j, "projection_class_embeddings_input_dim", 0, origin);
+  check(c.projection_class_embeddings_input_dim > 0,
+        origin + ": projection_class_embeddings_input_dim must be positive");
+}
+
 }  // namespace
 
 UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& origin) {
@@ -158,6 +194,7 @@ UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& ori
   c.time_embed_dim = 4 * c.block_out_channels[0];
   if (j.contains("time_cond_proj_dim") && !j["time_cond_proj_dim"].is_null())
     c.time_cond_proj_dim = json_get<int64_t>(j, "time_cond_proj_dim", 0, origin);
+  apply_text_time(c, j, origin);
   c.validate(origin);
   return c;
 }
@@ -202,10 +239,32 @@ UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json) {
     check(cp.ndim() == 2, origin + ": tensor 'time_embedding.cond_proj.weight' is not a matrix");
     c.time_cond_proj_dim = cp.dim(1);
   }
+  // SDXL: add_embedding.linear_1 takes the pooled text embedding and the time-id sinusoids.
+  const bool text_time = w.has("add_embedding.linear_1.weight");
+  if (text_time) {
+    const Tensor& a1 = w.get("add_embedding.linear_1.weight");
+    check(a1.ndim() == 2, origin + ": tensor 'add_embedding.linear_1.weight' is not a matrix");
+    c.projection_class_embeddings_input_dim = a1.dim(1);
+    c.addition_time_embed_dim = 256;  // SDXL base and refiner
+  }
   if (json) {
+    const std::string jo = origin + " (config)";
     check(json->is_object(), origin + ": UNet config is not a json object");
-    reject_unsupported(*json, origin + " (config)");
-    apply_non_shape_settings(c, *json, origin + " (config)");
+    reject_unsupported(*json, jo);
+    apply_non_shape_settings(c, *json, jo);
+    const bool json_text_time = json_set(*json, "addition_embed_type");
+    check(json_text_time == text_time || !json->contains("addition_embed_type"),
+          origin + (text_time ? ": the weights have add_embedding but the config sets no addition_embed_type"
+                              : ": the config sets addition_embed_type \"text_time\" but the weights have "
+                                "no 'add_embedding.linear_1.weight'"));
+    if (text_time && json_set(*json, "addition_time_embed_dim"))
+      c.addition_time_embed_dim = json_get<int64_t>(*json, "addition_time_embed_dim", 256, jo);
+    if (text_time && json_set(*json, "projection_class_embeddings_input_dim"))
+      check(json_get<int64_t>(*json, "projection_class_embeddings_input_dim", 0, jo) ==
+                c.projection_class_embeddings_input_dim,
+            origin +
+                ": projection_class_embeddings_input_dim in the config does not match "
+                "'add_embedding.linear_1.weight'");
   } else {
     c.heads = default_heads(c);
   }

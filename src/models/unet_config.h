@@ -1,4 +1,4 @@
-// UNetConfig: the architecture of a Stable Diffusion 1.x / 2.x UNet (diffusers UNet2DConditionModel),
+// UNetConfig: the architecture of a Stable Diffusion 1.x / 2.x / SDXL UNet (diffusers UNet2DConditionModel),
 // read from a diffusers `unet/config.json`, the `unet` entry of a fixtures sidecar, or inferred from the
 // tensor shapes of a checkpoint (with the json, when given, supplying what shapes cannot tell).
 #pragma once
@@ -38,25 +38,36 @@ struct UNetConfig {
   // time_embedding.cond_proj adds to the sinusoid; 0 = none. Such a UNet runs without CFG.
   int64_t time_cond_proj_dim = 0;
   bool center_input_sample = false;
+  // SDXL added conditioning (diffusers addition_embed_type "text_time"): each time id goes through the
+  // sinusoid of width `addition_time_embed_dim` (same flip / shift as the timestep one); the pooled text
+  // embedding and the flattened id embeddings, concatenated, feed add_embedding (Linear, SiLU, Linear of
+  // `projection_class_embeddings_input_dim` inputs), added to the time embedding. 0 = no added embedding.
+  int64_t addition_time_embed_dim = 0;
+  int64_t projection_class_embeddings_input_dim = 0;
   float mid_block_scale_factor = 1;
   float resnet_out_scale_factor = 1;
 
   int levels() const { return static_cast<int>(block_out_channels.size()); }
+  bool has_text_time() const { return projection_class_embeddings_input_dim > 0; }
+  // The number of time ids a pooled embedding of `pooled_dim` leaves room for (SDXL base 6, refiner 5), or
+  // -1 when the widths do not add up.
+  int64_t time_id_count(int64_t pooled_dim) const;
   // Throws i2i::Error (prefixed with `origin`) when the configuration is inconsistent.
   void validate(const std::string& origin) const;
 };
 
 // From a diffusers UNet2DConditionModel config (the json object). Features i2i does not implement
-// (SDXL added embeddings, class embeddings, other block types, ...) are rejected with an i2i::Error.
+// (class embeddings, other added-embedding types, other block types, ...) are rejected with an i2i::Error.
 UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& origin = "unet config");
 // Reads `path` (a config.json) and parses it as above.
 UNetConfig unet_config_from_file(const std::filesystem::path& path);
 
 // Derives everything tensor shapes can tell from diffusers-named UNet weights (block_out_channels, levels,
 // layers per block, which levels have attention, in/out channels, cross-attention dim, linear projection,
-// transformer depth, time embedding widths). The rest (heads, groups, eps, upcast, sinusoid options) comes
-// from `json` (a diffusers UNet config) when given, else the real models' defaults: 32 groups, and
-// 8 heads per level for 1x1-conv projections (SD 1.x) or head dim 64 for Linear projections (SD 2.x).
+// transformer depth, time embedding widths, SDXL's add_embedding input width). The rest (heads, groups,
+// eps, upcast, sinusoid options, addition_time_embed_dim) comes from `json` (a diffusers UNet config) when
+// given, else the real models' defaults: 32 groups, 8 heads per level for 1x1-conv projections (SD 1.x) or
+// head dim 64 for Linear projections (SD 2.x, SDXL), and SDXL's addition_time_embed_dim 256.
 UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json = nullptr);
 
 }  // namespace i2i

@@ -25,7 +25,25 @@ std::unique_ptr<ModelSet> ModelSet::load(const fs::path& path, const SdModelOpti
   auto set = std::make_unique<ModelSet>(load_sd_model(path, options));
   set->path_ = path;
   set->vae_override_ = options.vae;
+  set->options_ = options;
   return set;
+}
+
+std::shared_ptr<const SdModel> ModelSet::refiner(const std::string& path) {
+  {
+    std::lock_guard<std::mutex> lock(refiners_mutex_);
+    auto it = refiners_.find(path);
+    if (it != refiners_.end()) return it->second;
+  }
+  const Checkpoint ck = open_checkpoint(path, options_.checkpoint);
+  if (ck.family != ModelFamily::SDXL || !ck.refiner)
+    throw ParameterError("{refiner} " + Error::literal(path) + " is " +
+                         (ck.family == ModelFamily::SDXL ? std::string("an SDXL base model")
+                                                         : "a " + family_name(ck.family) + " model") +
+                         ", not an SDXL refiner");
+  auto m = std::make_shared<const SdModel>(load_sd_model(path, options_));
+  std::lock_guard<std::mutex> lock(refiners_mutex_);
+  return refiners_.emplace(path, std::move(m)).first->second;
 }
 
 std::shared_ptr<const ControlNet> ModelSet::controlnet(const std::string& path) {
@@ -188,6 +206,20 @@ Img2ImgRequest pipeline_request(const GenerationRequest& req, const Inputs& in,
   r.batch_size = p.batch_size;
   r.prompt_options.clip_skip = p.clip_skip;
   r.prompt_options.emphasis = p.emphasis;
+  // SDXL: the flags' W,H / X,Y as diffusers' (height, width) / (top, left).
+  auto hw = [](const std::optional<PairXY>& v) -> std::optional<XlSize> {
+    if (!v) return std::nullopt;
+    return XlSize{v->y, v->x};
+  };
+  r.xl.original_size = hw(p.original_size);
+  r.xl.target_size = hw(p.target_size);
+  r.xl.negative_original_size = hw(p.negative_original_size);
+  r.xl.negative_target_size = hw(p.negative_target_size);
+  r.xl.crops_top_left = {p.crops_top_left.y, p.crops_top_left.x};
+  r.xl.negative_crops_top_left = {p.negative_crops_top_left.y, p.negative_crops_top_left.x};
+  r.xl.aesthetic_score = p.aesthetic_score;
+  r.xl.negative_aesthetic_score = p.negative_aesthetic_score;
+  r.refiner_switch_at = p.refiner_switch_at;
   r.cancel = req.cancel;
   return r;
 }
@@ -246,13 +278,16 @@ void run_batches(const SdModel& model, const GenerationRequest& req, const Img2I
         return req.progress({s.step, s.total, batch, p.batch_count, s.latents});
       };
     Img2ImgResult r = run_img2img(model, pipeline, noise, on_step);
+    // A1111 records the refiner only when it took over.
+    GenerationParams recorded = p;
+    if (r.refiner_first_step < 0) recorded.refiner.clear();
     for (int k = 0; k < p.batch_size; ++k) {
       GeneratedImage g;
       g.seed = first_seed + k;
       g.image = tensor_to_image(r.images, k);
       if (setup) g.image = finish_inpaint(*setup, g.image, p.composite);
       g.parameters =
-          format_parameters(make_infotext(p, g.seed, result.width, result.height, k, kind, hashes));
+          format_parameters(make_infotext(recorded, g.seed, result.width, result.height, k, kind, hashes));
       if (req.on_image) req.on_image(g);
       result.images.push_back(std::move(g));
     }
@@ -316,13 +351,27 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
       return nothing_to_repaint(req, in, seed, hashes);
     setup = prepare_inpaint(*in.source, *in.mask, in.width, in.height, p.mask_options, p.resize_mode);
   }
+  const SdModel& model = models.model();
+  if (p.has_sdxl_settings() && !model.sdxl())
+    throw ParameterError(
+        "the SDXL size, aesthetic-score and refiner settings ({original_size}, "
+        "{aesthetic_score}, {refiner}, ...) apply to SDXL models only, not to " +
+        Error::literal(model.checkpoint.path.filename().string()) + " (" +
+        family_name(model.checkpoint.family) + ")");
+  if (model.refiner() && !in.source)
+    throw ParameterError(Error::literal(model.checkpoint.path.filename().string()) +
+                         " is an SDXL refiner, which refines a picture: give an init image, or use it as the "
+                         "{refiner} of an SDXL base model");
   GenerationLock lock(models);
+  std::shared_ptr<const SdModel> refiner;
+  if (!p.refiner.empty()) refiner = models.refiner(p.refiner);
   std::vector<LoadedControl> controls =
       load_controls(models, req, setup ? setup->base.width : in.width, setup ? setup->base.height : in.height,
                     setup ? &*setup : nullptr);
   // The image encoder runs here, once per generation (and not again for a picture seen recently).
   const std::vector<LoadedIpAdapter> ip_adapters = load_ip_adapters(models, req);
-  const Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters);
+  Img2ImgRequest pipeline = pipeline_request(req, in, setup, controls, ip_adapters);
+  pipeline.refiner = refiner.get();
   GenerationResult result;
   result.seed = seed;
   result.notices = in.notices;

@@ -59,6 +59,11 @@ class ModelSet {
   void clear_controlnets();
   // The IP-Adapters, image encoders and reference-picture tokens requests used (ip_adapter_cache.h).
   IpAdapterCache& ip_adapter_cache() { return ip_adapter_cache_; }
+  // The SDXL refiner at `path` for the refiner hand-off, loaded on the first call for that path with the
+  // options the model was loaded with (its VAE override included, as A1111's selected VAE applies to the
+  // refiner too), then kept for later requests. A model that is not an SDXL refiner is a ParameterError.
+  // Thread-safe.
+  std::shared_ptr<const SdModel> refiner(const std::string& path);
 
  private:
   friend struct GenerationLock;
@@ -67,6 +72,9 @@ class ModelSet {
   std::mutex controlnets_mutex_;
   std::map<std::string, std::shared_ptr<const ControlNet>> controlnets_;
   IpAdapterCache ip_adapter_cache_;
+  SdModelOptions options_;
+  std::mutex refiners_mutex_;
+  std::map<std::string, std::shared_ptr<const SdModel>> refiners_;
   std::mutex run_mutex_;  // one generate() at a time
 };
 

@@ -60,7 +60,41 @@ void validate_ip_adapter(const IpAdapterParams& u, size_t i) {
   parse_ip_adapter_layers(u.layers);
 }
 
+// "{name}", the template of a parameter's name in messages.
+std::string param(const char* name) {
+  std::string s = "{";
+  s += name;
+  s += "}";
+  return s;
+}
+
+void validate_sdxl(const GenerationParams& p) {
+  for (auto [name, v] : {std::pair{"original_size", &p.original_size},
+                         {"target_size", &p.target_size},
+                         {"negative_original_size", &p.negative_original_size},
+                         {"negative_target_size", &p.negative_target_size}})
+    if (*v && !(v->value().x >= 1 && v->value().y >= 1 && v->value().x <= 65536 && v->value().y <= 65536))
+      bad(param(name) + " must be a width and height between 1 and 65536, got " +
+          std::to_string(v->value().x) + "," + std::to_string(v->value().y));
+  for (auto [name, v] : {std::pair{"crops_top_left", &p.crops_top_left},
+                         {"negative_crops_top_left", &p.negative_crops_top_left}})
+    if (!(v->x >= 0 && v->y >= 0 && v->x <= 65536 && v->y <= 65536))
+      bad(param(name) + " must be two offsets between 0 and 65536, got " + std::to_string(v->x) + "," +
+          std::to_string(v->y));
+  for (auto [name, v] : {std::pair{"aesthetic_score", p.aesthetic_score},
+                         {"negative_aesthetic_score", p.negative_aesthetic_score}})
+    if (!(v >= 0 && v <= 10)) bad(param(name) + " must be between 0 and 10, got " + format_number(v));
+  if (!(p.refiner_switch_at >= 0 && p.refiner_switch_at <= 1))
+    bad("{refiner_switch_at} must be between 0 and 1, got " + format_number(p.refiner_switch_at));
+}
+
 }  // namespace
+
+bool GenerationParams::has_sdxl_settings() const {
+  return original_size || target_size || negative_original_size || negative_target_size ||
+         !(crops_top_left == PairXY{}) || !(negative_crops_top_left == PairXY{}) || aesthetic_score != 6.0 ||
+         negative_aesthetic_score != 2.5 || !refiner.empty();
+}
 
 void GenerationParams::validate() const {
   if (!(strength >= 0.0 && strength <= 1.0))
@@ -92,6 +126,7 @@ void GenerationParams::validate() const {
   for (size_t i = 0; i < controls.size(); ++i) validate_control(controls[i], i);
   if (reference) validate_reference(*reference);
   for (size_t i = 0; i < ip_adapters.size(); ++i) validate_ip_adapter(ip_adapters[i], i);
+  validate_sdxl(*this);
   if (seed < -1 || seed > kMaxSeed)
     bad("{seed} must be -1 (random) or between 0 and " + std::to_string(kMaxSeed));
   // Image k uses seed + k, which must stay a seed too (it is what the picture's parameters text records).

@@ -54,6 +54,13 @@ struct IpAdapterParams {
   std::string module;
 };
 
+// A pair as the SDXL flags write it: a size W,H (x = width, y = height) or a crop's top-left corner X,Y
+// (x = left, y = top). diffusers' tuples are the other way round, (height, width) / (top, left).
+struct PairXY {
+  int x = 0, y = 0;
+  bool operator==(const PairXY& o) const { return x == o.x && y == o.y; }
+};
+
 struct GenerationParams {
   std::string model;
   std::string vae;  // optional VAE override
@@ -83,6 +90,19 @@ struct GenerationParams {
   std::vector<ControlParams> controls;
   std::optional<ReferenceParams> reference;
   std::vector<IpAdapterParams> ip_adapters;
+  // SDXL size conditioning (diffusers' original_size / crops_coords_top_left / target_size and negative_*,
+  // XlConditions in img2img.h): unset sizes are the output size, crops 0,0, negative sizes the positive
+  // ones. The base model ignores negative_crops_top_left (as diffusers 0.27.2); the refiner uses it.
+  std::optional<PairXY> original_size, target_size, negative_original_size, negative_target_size;
+  PairXY crops_top_left, negative_crops_top_left;
+  // SDXL refiner: the aesthetic scores of its time ids (diffusers / A1111 defaults).
+  double aesthetic_score = 6.0, negative_aesthetic_score = 2.5;
+  // A1111's refiner hand-off: an SDXL refiner checkpoint that takes over the denoising once A1111's
+  // progress ratio (999 - t) / 1000 of a step reaches refiner_switch_at ("" = none).
+  std::string refiner;
+  double refiner_switch_at = 0.8;
+  // Whether any SDXL-only setting differs from its default.
+  bool has_sdxl_settings() const;
   // The parameters text names model files by name and short hash and records no input picture, so that a
   // shared picture discloses nothing of the user's file system. true (--infotext-paths) also records the
   // absolute paths (Init image, Model path, VAE path, Mask image, ControlNet N image / model path), for

@@ -60,7 +60,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   const stages::Plan plan = stages::check_request(model, req, noise_in.size());
   const stages::NhwcNoise noise(noise_in);  // latents are channels-last; diffusers draws NCHW tensors
   Img2ImgResult result;
-  const Tensor context = stages::encode_conditioning(model, req, plan, result);
+  const stages::TextConditioning text = stages::encode_conditioning(model, req, plan, result);
   SchedulerConfig sc = SchedulerConfig::from_json(model.scheduler_config, "the model's scheduler config");
   std::unique_ptr<Scheduler> scheduler = make_scheduler(req.sampler, sc, req.schedule);
   const stages::StepWindow window = stages::get_timesteps(*scheduler, req, plan);
@@ -73,10 +73,17 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
     reference.emplace(model, *req.reference, plan.batch, plan.cfg, noise.sources);
     result.reference_latents = reference->latents();
   }
-  result.latents = stages::denoise(model, req, plan, *scheduler, window, context, init, noise.sources,
-                                   on_step, result, reference ? &*reference : nullptr);
+  std::optional<stages::Handoff> handoff;
+  if (req.refiner && window.count() > 0) {
+    stages::throw_if_cancelled(req.cancel);
+    handoff = stages::prepare_handoff(model, req, plan, *scheduler, window);
+  }
+  result.latents = stages::denoise(model, req, plan, *scheduler, window, text, init, noise.sources, on_step,
+                                   result, reference ? &*reference : nullptr, handoff ? &*handoff : nullptr);
+  if (handoff) result.refiner_first_step = handoff->from - window.first;
   stages::throw_if_cancelled(req.cancel);
-  result.images = stages::decode_latents(model, result.latents);
+  // A1111 decodes with the model loaded last: the refiner's VAE once it took over.
+  result.images = stages::decode_latents(handoff ? *handoff->model : model, result.latents);
   return result;
 }
 

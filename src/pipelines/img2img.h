@@ -30,6 +30,26 @@ namespace i2i {
 // (one extra draw right after the init image's VAE sample), or zeros.
 enum class LatentFill { Original, LatentNoise, LatentNothing };
 
+// SDXL's size and crop conditioning ("micro-conditioning", diffusers' _get_add_time_ids), in diffusers'
+// order: sizes (height, width), crops (top, left). Unset sizes default to the output size, the negative ones
+// to the positive ones. The base model's time ids are original + crop + target (6 values) for both CFG
+// halves, the negative half with the negative sizes but the POSITIVE crop (diffusers 0.27.2's img2img
+// pipeline ignores negative_crops_top_left for the base model; its txt2img pipeline uses it when both
+// negative sizes are given, and so does txt2img here); the refiner's (requires_aesthetics_score) are original
+// + crop
+// + aesthetic score (5 values), the negative half with its own crop (default 0, 0) and score.
+struct XlSize {
+  int64_t a = 0, b = 0;  // (height, width) or (top, left)
+  bool operator==(const XlSize& o) const { return a == o.a && b == o.b; }
+};
+struct XlConditions {
+  std::optional<XlSize> original_size, target_size;
+  XlSize crops_top_left;
+  std::optional<XlSize> negative_original_size, negative_target_size;
+  XlSize negative_crops_top_left;
+  double aesthetic_score = 6.0, negative_aesthetic_score = 2.5;
+};
+
 struct Img2ImgRequest {
   // [1, H, W, 3] NHWC in [-1, 1]; H and W multiples of 8 (see image_to_tensor). Undefined: txt2img (every
   // step runs from pure noise times the scheduler's init sigma; no mask) at width x height.
@@ -51,6 +71,9 @@ struct Img2ImgRequest {
   // When prompt_embeds is set and guidance is on, negative_prompt_embeds must be set too, with the same
   // shape (the text is then never tokenized, so a model without a tokenizer works).
   Tensor prompt_embeds, negative_prompt_embeds;
+  // SDXL: with precomputed embeddings, the pooled ones too ([1, projection]), and the size conditioning.
+  Tensor pooled_prompt_embeds, negative_pooled_prompt_embeds;
+  XlConditions xl;
 
   // Inpainting (optional): [1, H, W, 1] in [0, 1]; values >= 0.5 are repainted (diffusers binarises the
   // mask). With a 9-channel UNet the mask and the VAE latents of the masked-out image are UNet inputs; with a
@@ -64,6 +87,13 @@ struct Img2ImgRequest {
   std::optional<ReferenceUnit> reference;
   // IP-Adapter image prompts (any number; their attention outputs add up).
   std::vector<IpAdapterUnit> ip_adapters;
+  // AUTOMATIC1111's SDXL refiner hand-off (modules/sd_samplers_common.py apply_refiner): the steps whose
+  // progress ratio (999 - t) / 1000 (float32; t = the training step whose sigma is nearest the step's, or
+  // the timestep for samplers without sigmas) reaches refiner_switch_at are denoised by `refiner` (an SDXL
+  // model; not owned) with its own prompt encoding and time ids, on the same latents and sampler state;
+  // the pictures are then decoded with its VAE. None when null.
+  const SdModel* refiner = nullptr;
+  double refiner_switch_at = 0.8;
   // Set from any thread to stop the run before its next UNet or VAE call (run_img2img throws Cancelled).
   const std::atomic<bool>* cancel = nullptr;
 };
@@ -83,6 +113,9 @@ struct Img2ImgResult {
   std::vector<Tensor> step_latents;  // after each step
   std::vector<double> step_timesteps;
   Tensor prompt_embeds, negative_prompt_embeds;  // [1, T, D] (negative undefined without guidance)
+  // SDXL: the pooled embeddings [1, P] and the time ids fed to the UNet ([2B, n] with guidance:
+  // [negative x B, positive x B]; else [B, n]).
+  Tensor pooled_prompt_embeds, negative_pooled_prompt_embeds, add_time_ids;
   // Inpainting: the latent mask [1, h, w, 1] (nearest-neighbour samples of the binarised mask) and the
   // scaled VAE latents of the masked-out image [B, h, w, 4].
   Tensor mask_latents, masked_image_latents;
@@ -90,6 +123,8 @@ struct Img2ImgResult {
   // step's level (scheduler.add_noise, before CFG doubling).
   Tensor reference_latents;
   std::vector<Tensor> reference_noised;
+  // With a refiner: the index into step_latents of its first step (-1: it never took over).
+  int refiner_first_step = -1;
 };
 
 // Noise comes from `noise`: either one source for the whole batch (diffusers' generator semantics: the

@@ -102,6 +102,25 @@ void set_reference_unit_paths(GenerationParameters& g, const GenerationParams& p
   g.set(key + " reference adain weight", format_number(r.adain_weight));
 }
 
+std::string pair_text(const PairXY& v) {
+  return std::to_string(v.x) + "," + std::to_string(v.y);
+}
+
+// i2i's keys for the SDXL settings that differ from their defaults.
+void set_sdxl_keys(GenerationParameters& g, const GenerationParams& p) {
+  for (auto [key, v] : {std::pair{"SDXL original size", &p.original_size},
+                        {"SDXL target size", &p.target_size},
+                        {"SDXL negative original size", &p.negative_original_size},
+                        {"SDXL negative target size", &p.negative_target_size}})
+    if (*v) g.set(key, pair_text(**v));
+  if (!(p.crops_top_left == PairXY{})) g.set("SDXL crops top left", pair_text(p.crops_top_left));
+  if (!(p.negative_crops_top_left == PairXY{}))
+    g.set("SDXL negative crops top left", pair_text(p.negative_crops_top_left));
+  if (p.aesthetic_score != 6.0) g.set("Aesthetic score", format_number(p.aesthetic_score));
+  if (p.negative_aesthetic_score != 2.5)
+    g.set("Negative aesthetic score", format_number(p.negative_aesthetic_score));
+}
+
 }  // namespace
 
 InfotextHashes infotext_hashes(const GenerationParams& p) {
@@ -110,6 +129,7 @@ InfotextHashes infotext_hashes(const GenerationParams& p) {
   h.vae = hash_or_empty(p.vae, model_short_hash);
   for (const ControlParams& c : p.controls)
     h.controls.push_back(hash_or_empty(c.model, controlnet_short_hash));
+  h.refiner = hash_or_empty(p.refiner, model_short_hash);
   return h;
 }
 
@@ -142,6 +162,11 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
     g.set("Batch pos", std::to_string(batch_pos));
   }
   if (p.resize_mode != ResizeMode::JustResize) g.set("Resize mode", resize_mode_name(p.resize_mode));
+  if (!p.refiner.empty()) {
+    g.set("Refiner", model_stem(p.refiner) + (hashes.refiner.empty() ? "" : " [" + hashes.refiner + "]"));
+    g.set("Refiner switch at", format_number(p.refiner_switch_at));
+  }
+  set_sdxl_keys(g, p);
   if (kind.inpaint) {
     const MaskOptions& m = p.mask_options;
     g.set("Mask blur", std::to_string(m.blur));
@@ -173,6 +198,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   write_path(g, p, "Init image", p.init_image);
   write_path(g, p, "Model path", p.model);
   write_path(g, p, "VAE path", p.vae);
+  write_path(g, p, "Refiner path", p.refiner);
   write_path(g, p, "Mask image", p.mask);
   if (kind.inpaint && !p.composite) g.set("Inpaint composite", "False");
   for (size_t i = 0; i < p.controls.size(); ++i) {
@@ -265,6 +291,31 @@ void apply_controlnet_units(const std::map<int, InfotextUnit>& units, Generation
 
 }  // namespace
 
+namespace {
+
+// "W,H" / "X,Y" of an `SDXL ...` key into its field (unknown SDXL keys are ignored, as other unknown keys).
+template <typename Integer>
+void apply_sdxl_key(const std::string& key, const std::string& v, GenerationParams& p, Integer integer) {
+  const size_t comma = v.find(',');
+  if (comma == std::string::npos) throw Error("infotext: '" + key + "' has an unreadable value '" + v + "'");
+  const PairXY xy{static_cast<int>(integer(key, v.substr(0, comma), 0.0, 65536.0)),
+                  static_cast<int>(integer(key, v.substr(comma + 1), 0.0, 65536.0))};
+  if (key == "SDXL original size")
+    p.original_size = xy;
+  else if (key == "SDXL target size")
+    p.target_size = xy;
+  else if (key == "SDXL negative original size")
+    p.negative_original_size = xy;
+  else if (key == "SDXL negative target size")
+    p.negative_target_size = xy;
+  else if (key == "SDXL crops top left")
+    p.crops_top_left = xy;
+  else if (key == "SDXL negative crops top left")
+    p.negative_crops_top_left = xy;
+}
+
+}  // namespace
+
 void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
   auto number = [&](const std::string& key, const std::string& v) {
     try {
@@ -315,6 +366,8 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
       p.model = v;
     else if (key == "VAE path")
       p.vae = v;
+    else if (key == "Refiner path")
+      p.refiner = v;
     else if (key == "Mask image")
       p.mask = v;
     else if (key == "Mask blur")
@@ -329,6 +382,14 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p) {
       p.mask_options.padding = static_cast<int>(integer(key, v));
     else if (key == "Inpaint composite")
       p.composite = v != "False";
+    else if (key == "Refiner switch at")
+      p.refiner_switch_at = number(key, v);
+    else if (key == "Aesthetic score")
+      p.aesthetic_score = number(key, v);
+    else if (key == "Negative aesthetic score")
+      p.negative_aesthetic_score = number(key, v);
+    else if (key.rfind("SDXL ", 0) == 0)
+      apply_sdxl_key(key, v, p, integer);
     else if (auto [index, what] = controlnet_key(key); index >= 0) {
       InfotextUnit& u = units[index];
       if (what.empty())
@@ -376,6 +437,7 @@ RecordedModels recorded_models(const GenerationParameters& info) {
   r.model.hash = info.get("Model hash").value_or("");
   r.vae.name = info.get("VAE").value_or("");
   r.vae.hash = info.get("VAE hash").value_or("");
+  r.refiner = unit_model_ref(info.get("Refiner").value_or(""));
   for (const auto& [key, v] : info.params) {
     const auto [index, what] = controlnet_key(key);
     if (index < 0 || !what.empty()) continue;

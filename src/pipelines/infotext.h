@@ -14,7 +14,11 @@ namespace i2i {
 
 // The infotext of one image: A1111's keys (Steps, Sampler, Schedule type, CFG scale, Seed, Size, Model hash,
 // Model, VAE hash, VAE, Denoising strength, Clip skip, Batch size / Batch pos) plus i2i's own (Resize mode,
-// Version). With a mask: A1111's Mask blur, Mask mode ("Inpaint not masked"), Masked content, Inpaint area
+// Version). SDXL: A1111's `Refiner: name [hash10]` and `Refiner switch at`; A1111 has no keys for the size
+// conditioning, so i2i writes its own, only where they differ from the defaults: `SDXL original size`,
+// `SDXL crops top left`, `SDXL target size`, their `SDXL negative ...` forms (as the flags take them, W,H
+// / X,Y), and `Aesthetic score` / `Negative aesthetic score`. With a mask: A1111's Mask blur, Mask mode
+// ("Inpaint not masked"), Masked content, Inpaint area
 // ("Only masked") and Masked area padding, plus i2i's Inpaint composite. ControlNet units as the
 // sd-webui-controlnet extension writes them (`ControlNet 0: "Module: canny, Model: x [hash8], Weight: 1,
 // ..., Guidance Start: 0, Guidance End: 1, ..."`). IP-Adapter units follow the ControlNet units' numbers,
@@ -25,7 +29,8 @@ namespace i2i {
 //
 // Privacy: like A1111, the text names model files by name and short hash only (model_hash.h) and records
 // no input picture, so that a shared picture discloses nothing of the user's file system. With
-// GenerationParams::infotext_paths i2i's path keys are added - Init image, Model path, VAE path, Mask image,
+// GenerationParams::infotext_paths i2i's path keys are added - Init image, Model path, VAE path, Refiner
+// path, Mask image,
 // `ControlNet N image`, `ControlNet N model path`, absolute - so that --from-png can re-run the picture on
 // the machine that made it without being told where the files are. Every path key is written through one
 // helper in infotext.cpp (write_path) that applies this rule.
@@ -41,6 +46,7 @@ struct InfotextHashes {
   std::string model;                  // A1111's `Model hash` (model_short_hash)
   std::string vae;                    // `VAE hash`
   std::vector<std::string> controls;  // per unit, the extension's 8-digit hash (controlnet_short_hash)
+  std::string refiner;                // the SDXL refiner's `Model hash`
 };
 // The hashes of p.model, p.vae and each unit's model. A file that cannot be read (e.g. a library caller's
 // model name that is no path) gets none: the text is never a reason for a run to fail.
@@ -60,6 +66,7 @@ struct RecordedModels {
   ModelRef model;
   ModelRef vae;
   std::vector<ModelRef> controls;  // index i: unit i ("ControlNet i"); empty refs for units without a model
+  ModelRef refiner;                // A1111's "Refiner: name [hash]"
 };
 RecordedModels recorded_models(const GenerationParameters& info);
 

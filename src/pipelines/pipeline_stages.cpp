@@ -174,17 +174,94 @@ Plan check_request(const SdModel& model, const Img2ImgRequest& req, size_t noise
   check_mask(req, p);
   check_controls(model, req, p);
   if (req.reference) validate_reference_unit(*req.reference, p.height, p.width);
+  if (req.reference && model.sdxl())
+    throw ParameterError(
+        "reference-only conditioning ({reference_image}) is not supported for SDXL models yet");
   for (const IpAdapterUnit& u : req.ip_adapters) validate_ip_adapter_unit(u, p.cfg);
   p.image_prompts = image_prompts(req.ip_adapters, p.batch, p.cfg);
   if (req.prompt_embeds.defined()) check_prompt_embeds(model, req, p.cfg);
   return p;
 }
 
-Tensor encode_conditioning(const SdModel& model, const Img2ImgRequest& req, const Plan& plan,
-                           Img2ImgResult& result) {
+namespace {
+
+// diffusers' _get_add_time_ids for one CFG half.
+std::vector<float> xl_time_ids(const SdModel& model, const XlConditions& xl, const Plan& plan,
+                               bool negative) {
+  const XlSize out{plan.height, plan.width};
+  const XlSize orig = xl.original_size.value_or(out), target = xl.target_size.value_or(out);
+  auto f = [](int64_t v) { return static_cast<float>(v); };
+  if (model.requires_aesthetics_score) {
+    const XlSize o = negative ? xl.negative_original_size.value_or(orig) : orig;
+    const XlSize c = negative ? xl.negative_crops_top_left : xl.crops_top_left;
+    const double score = negative ? xl.negative_aesthetic_score : xl.aesthetic_score;
+    return {f(o.a), f(o.b), f(c.a), f(c.b), static_cast<float>(score)};
+  }
+  const XlSize o = negative ? xl.negative_original_size.value_or(orig) : orig;
+  const XlSize t = negative ? xl.negative_target_size.value_or(target) : target;
+  // The positive crop for both halves (diffusers 0.27.2's img2img / inpaint pipelines); its txt2img
+  // pipeline takes the negative crop when both negative sizes are given.
+  const bool own_crop = negative && plan.txt2img && xl.negative_original_size && xl.negative_target_size;
+  const XlSize c = own_crop ? xl.negative_crops_top_left : xl.crops_top_left;
+  return {f(o.a), f(o.b), f(c.a), f(c.b), f(t.a), f(t.b)};
+}
+
+// Rows [negative x B, positive x B] (CFG) or [positive x B] of per-half vectors.
+Tensor cfg_rows(const std::vector<float>& negative, const std::vector<float>& positive, const Plan& plan) {
+  std::vector<float> all;
+  for (int half = plan.cfg ? 0 : 1; half < 2; ++half)
+    for (int64_t b = 0; b < plan.batch; ++b) {
+      const std::vector<float>& v = half == 0 ? negative : positive;
+      all.insert(all.end(), v.begin(), v.end());
+    }
+  const int64_t rows = plan.batch * (plan.cfg ? 2 : 1);
+  return Tensor::from_vector({rows, static_cast<int64_t>(positive.size())}, all);
+}
+
+void check_pooled_embeds(const SdModel& model, const Img2ImgRequest& req, bool cfg) {
+  const int64_t dim = model.text_encoder_2.config().projection_dim;
+  auto check_one = [&](const Tensor& e, const char* name) {
+    if (!(e.defined() && e.dtype() == DType::F32 && e.ndim() == 2 && e.dim(0) == 1 && e.dim(1) == dim))
+      throw ParameterError("{" + std::string(name) + "} must be float32 [1, " + std::to_string(dim) +
+                           "] for an SDXL model, got " + (e.defined() ? shape_str(e.shape()) : "none"));
+  };
+  check_one(req.pooled_prompt_embeds, "pooled_prompt_embeds");
+  if (cfg) check_one(req.negative_pooled_prompt_embeds, "negative_pooled_prompt_embeds");
+}
+
+}  // namespace
+
+TextConditioning encode_conditioning(const SdModel& model, const Img2ImgRequest& req, const Plan& plan,
+                                     Img2ImgResult& result) {
   if (req.prompt_embeds.defined()) {
     result.prompt_embeds = req.prompt_embeds;
     if (plan.cfg) result.negative_prompt_embeds = req.negative_prompt_embeds;
+    if (model.sdxl()) {
+      check_pooled_embeds(model, req, plan.cfg);
+      result.pooled_prompt_embeds = req.pooled_prompt_embeds;
+      if (plan.cfg) result.negative_pooled_prompt_embeds = req.negative_pooled_prompt_embeds;
+    }
+  } else if (model.sdxl()) {
+    check(model.tokenizer_2.has_value(), "the SDXL model has no tokenizer_2: give prompt embeddings");
+    XlTextEncoders enc;
+    if (!model.refiner()) {
+      enc.tokenizer1 = &*model.tokenizer;
+      enc.encoder1 = &model.text_encoder;
+    }
+    enc.tokenizer2 = &*model.tokenizer_2;
+    enc.encoder2 = &model.text_encoder_2;
+    if (plan.cfg) {
+      XlPromptPair p = encode_prompt_pair_xl(enc, req.prompt, req.negative_prompt,
+                                             model.force_zeros_for_empty_prompt, req.prompt_options);
+      result.prompt_embeds = p.cond.embeds;
+      result.pooled_prompt_embeds = p.cond.pooled;
+      result.negative_prompt_embeds = p.uncond.embeds;
+      result.negative_pooled_prompt_embeds = p.uncond.pooled;
+    } else {
+      XlPromptEmbedding e = encode_prompt_xl(enc, req.prompt, req.prompt_options);
+      result.prompt_embeds = e.embeds;
+      result.pooled_prompt_embeds = e.pooled;
+    }
   } else {
     check(model.tokenizer.has_value(), "the model has no tokenizer: give prompt embeddings or a tokenizer");
     if (plan.cfg) {
@@ -198,9 +275,18 @@ Tensor encode_conditioning(const SdModel& model, const Img2ImgRequest& req, cons
     }
   }
   const int64_t B = plan.batch;
-  return plan.cfg ? concat_batch({repeat_batch(result.negative_prompt_embeds, B),
-                                  repeat_batch(result.prompt_embeds, B)})
-                  : repeat_batch(result.prompt_embeds, B);
+  TextConditioning text;
+  text.context = plan.cfg ? concat_batch({repeat_batch(result.negative_prompt_embeds, B),
+                                          repeat_batch(result.prompt_embeds, B)})
+                          : repeat_batch(result.prompt_embeds, B);
+  if (model.sdxl()) {
+    const Tensor& neg = plan.cfg ? result.negative_pooled_prompt_embeds : result.pooled_prompt_embeds;
+    text.text_embeds = cfg_rows(neg.to_vector(), result.pooled_prompt_embeds.to_vector(), plan);
+    text.time_ids =
+        cfg_rows(xl_time_ids(model, req.xl, plan, true), xl_time_ids(model, req.xl, plan, false), plan);
+    result.add_time_ids = text.time_ids;
+  }
+  return text;
 }
 
 StepWindow get_timesteps(Scheduler& scheduler, const Img2ImgRequest& req, const Plan& plan) {
@@ -214,6 +300,58 @@ StepWindow get_timesteps(Scheduler& scheduler, const Img2ImgRequest& req, const 
   if (std::min(static_cast<int>(req.steps * req.strength), req.steps) == 0) return {};
   Img2ImgPlan window = scheduler.img2img_timesteps(req.steps, req.strength);
   return {window.begin_index, static_cast<int>(scheduler.timesteps().size())};
+}
+
+std::optional<Handoff> prepare_handoff(const SdModel& model, const Img2ImgRequest& req, const Plan& plan,
+                                       const Scheduler& scheduler, const StepWindow& window) {
+  const SdModel& refiner = *req.refiner;
+  const std::string name = refiner.checkpoint.path.filename().string();
+  if (!model.sdxl() || !refiner.refiner())
+    throw ParameterError(
+        "{refiner} " + Error::literal(name) + " must be an SDXL refiner taking over from an SDXL model (" +
+        family_name(model.checkpoint.family) + " model, " +
+        (refiner.refiner() ? std::string("SDXL refiner")
+                           : family_name(refiner.checkpoint.family) + " given as the refiner") +
+        ")");
+  if (refiner.vae.config().latent_channels != model.vae.config().latent_channels ||
+      refiner.vae.downscale() != model.vae.downscale())
+    throw ParameterError("{refiner} " + Error::literal(name) + ": its latents do not match the model's");
+  if (!req.controls.empty() || !req.ip_adapters.empty() || req.reference)
+    throw ParameterError(
+        "{refiner}: the refiner hand-off does not take ControlNet, IP-Adapter or reference units");
+  // A1111: completed_ratio = (999 - t) / 1000 in float32, t the training step whose sigma is nearest the
+  // step's (samplers without sigmas: the timestep itself); the switch happens at the first model call whose
+  // ratio is not below refiner_switch_at.
+  std::vector<float> train;  // k-diffusion's sigmas of the training steps, ((1 - a) / a) ** 0.5 in float32
+  for (float a : scheduler.alphas_cumprod()) train.push_back(std::sqrt((1.0f - a) / a));
+  const std::vector<float>& sigmas = scheduler.sigmas();
+  const float switch_at = static_cast<float>(req.refiner_switch_at);
+  int from = window.last;
+  for (int i = window.first; i < window.last; ++i) {
+    int64_t t = 0;
+    if (static_cast<size_t>(i) < sigmas.size()) {
+      float best = INFINITY;
+      for (size_t k = 0; k < train.size(); ++k)
+        if (std::fabs(train[k] - sigmas[static_cast<size_t>(i)]) < best) {
+          best = std::fabs(train[k] - sigmas[static_cast<size_t>(i)]);
+          t = static_cast<int64_t>(k);
+        }
+    } else {
+      t = static_cast<int64_t>(scheduler.timestep(i));
+    }
+    const float ratio = static_cast<float>(999 - t) / 1000.0f;
+    if (!(ratio < switch_at)) {
+      from = i;
+      break;
+    }
+  }
+  if (from >= window.last) return std::nullopt;
+  Handoff h;
+  h.model = &refiner;
+  h.from = from;
+  Img2ImgResult scratch;
+  h.text = encode_conditioning(refiner, req, plan, scratch);
+  return h;
 }
 
 InitialLatents prepare_latents(const SdModel& model, const Img2ImgRequest& req, const Plan& plan,
@@ -256,15 +394,18 @@ namespace {
 // One noise prediction: the UNet (with the active ControlNets' residuals and the image prompts) on the
 // CFG-doubled latents, then guidance uncond + scale * (cond - uncond).
 Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
-                     int i, const StepWindow& window, const Tensor& latents, const Tensor& context,
+                     int i, const StepWindow& window, const Tensor& latents, const TextConditioning& text,
                      const Tensor& unet_extra, ReferenceControl* reference,
                      const std::vector<NoiseSource*>& noise, Img2ImgResult& result) {
+  const Tensor& context = text.context;
   Tensor model_in = plan.cfg ? concat_batch({latents, latents}) : latents;
   model_in = scheduler.scale_model_input(model_in, i);
   const float t = static_cast<float>(scheduler.timestep(i));
   UNetConditioning cond;
   cond.context = context;
   cond.timestep_cond = plan.guidance_embedding;
+  cond.text_embeds = text.text_embeds;
+  cond.time_ids = text.time_ids;
   cond.image_prompts = plan.image_prompts;
   cond.residuals = control_residuals(req.controls, model_in, t, context, i - window.first, window.count());
   if (reference) {
@@ -288,16 +429,17 @@ Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan
 }  // namespace
 
 Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
-               const StepWindow& window, const Tensor& context, const InitialLatents& init,
+               const StepWindow& window, const TextConditioning& text, const InitialLatents& init,
                const std::vector<NoiseSource*>& noise, const StepCallback& on_step, Img2ImgResult& result,
-               ReferenceControl* reference) {
+               ReferenceControl* reference, const Handoff* handoff) {
   release_free_memory();
   BatchNoise step_noise(noise);  // one generator per image: the scheduler's draws are per image too
   Tensor latents = init.latents;
   for (int i = window.first; i < window.last; ++i) {
     throw_if_cancelled(req.cancel);
-    Tensor pred = predict_noise(model, req, plan, scheduler, i, window, latents, context, init.unet_extra,
-                                reference, noise, result);
+    const bool handed = handoff && i >= handoff->from;
+    Tensor pred = predict_noise(handed ? *handoff->model : model, req, plan, scheduler, i, window, latents,
+                                handed ? handoff->text : text, init.unet_extra, reference, noise, result);
     latents = scheduler.step(pred, i, latents, step_noise);
     if (plan.blend) {
       // Outside the mask: the init latents at the next step's noise level (unnoised after the last step).

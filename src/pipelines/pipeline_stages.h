@@ -5,6 +5,7 @@
 #pragma once
 
 #include <memory>
+#include <optional>
 #include <vector>
 
 #include "pipelines/img2img.h"
@@ -35,9 +36,25 @@ Plan check_request(const SdModel& model, const Img2ImgRequest& req, size_t noise
 // Stops the run (throws Cancelled) when the flag is set.
 void throw_if_cancelled(const std::atomic<bool>* cancel);
 
-// 1. The prompt embeddings (recorded in `result`) and the UNet's text context, CFG-doubled.
-Tensor encode_conditioning(const SdModel& model, const Img2ImgRequest& req, const Plan& plan,
-                           Img2ImgResult& result);
+// The UNet's text conditioning for every step, CFG-doubled ([negative x B, positive x B]).
+struct TextConditioning {
+  Tensor context;      // prompt embeddings [rows, T, D]
+  Tensor text_embeds;  // SDXL: pooled embeddings [rows, P]; undefined otherwise
+  Tensor time_ids;     // SDXL: size / crop (/ aesthetic score) ids [rows, n]; undefined otherwise
+};
+
+// 1. The prompt embeddings (recorded in `result`) and the UNet's text conditioning. SDXL: the pooled
+// embeddings and time ids too (diffusers' _get_add_time_ids; see XlConditions).
+TextConditioning encode_conditioning(const SdModel& model, const Img2ImgRequest& req, const Plan& plan,
+                                     Img2ImgResult& result);
+
+// The SDXL refiner hand-off (A1111's refiner): from step index `from` on, the refiner's UNet with its own
+// conditioning denoises the same latents with the same sampler state.
+struct Handoff {
+  const SdModel* model = nullptr;
+  TextConditioning text;
+  int from = 0;
+};
 
 // 2. The steps to run: indices [first, last) into scheduler.timesteps() (empty for strength 0).
 struct StepWindow {
@@ -45,6 +62,12 @@ struct StepWindow {
   int count() const { return last - first; }
 };
 StepWindow get_timesteps(Scheduler& scheduler, const Img2ImgRequest& req, const Plan& plan);
+
+// The refiner hand-off for `req.refiner` (A1111's switch rule, see Img2ImgRequest::refiner): the refiner's
+// conditioning and its first step index; nullopt when no step reaches the switch. Throws ParameterError for a
+// refiner that cannot take over this run.
+std::optional<Handoff> prepare_handoff(const SdModel& model, const Img2ImgRequest& req, const Plan& plan,
+                                       const Scheduler& scheduler, const StepWindow& window);
 
 // 3. The latents entering the loop, drawn in diffusers' order (run_img2img's comment).
 struct InitialLatents {
@@ -58,11 +81,12 @@ InitialLatents prepare_latents(const SdModel& model, const Img2ImgRequest& req, 
                                const std::vector<NoiseSource*>& noise, Img2ImgResult& result);
 
 // 4. The denoising loop: returns the final latents; records every step's latents in `result`. With a
-// reference, every step runs its write pass first and the noise prediction reads it.
+// reference, every step runs its write pass first and the noise prediction reads it. With a hand-off, the
+// steps from handoff->from on use its model and conditioning.
 Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan, Scheduler& scheduler,
-               const StepWindow& window, const Tensor& context, const InitialLatents& init,
+               const StepWindow& window, const TextConditioning& text, const InitialLatents& init,
                const std::vector<NoiseSource*>& noise, const StepCallback& on_step, Img2ImgResult& result,
-               ReferenceControl* reference = nullptr);
+               ReferenceControl* reference = nullptr, const Handoff* handoff = nullptr);
 
 // 5. Latents -> pictures [B, H, W, 3] in [0, 1].
 Tensor decode_latents(const SdModel& model, const Tensor& latents);

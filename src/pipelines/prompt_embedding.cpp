@@ -1,14 +1,17 @@
 #include "pipelines/prompt_embedding.h"
 
+#include <algorithm>
 #include <cstring>
 
 #include "core/error.h"
+#include "kernels/ops.h"
 #include "text/prompt_chunks.h"
 
 namespace i2i {
 namespace {
 
 Tensor concat_tokens(const Tensor& a, const Tensor& b) {
+  if (!a.defined()) return b;
   Tensor out = Tensor::empty({1, a.dim(1) + b.dim(1), a.dim(2)});
   std::memcpy(out.raw(), a.raw(), a.nbytes());
   std::memcpy(static_cast<char*>(out.raw()) + a.nbytes(), b.raw(), b.nbytes());
@@ -18,7 +21,7 @@ Tensor concat_tokens(const Tensor& a, const Tensor& b) {
 }  // namespace
 
 Tensor encode_prompt(const ClipTokenizer& tokenizer, const ClipTextEncoder& encoder,
-                     const std::string& prompt, const PromptOptions& options) {
+                     const std::string& prompt, const PromptOptions& options, Tensor* pooled) {
   const int layers = encoder.config().num_layers;
   if (options.clip_skip < 1 || options.clip_skip > layers)
     throw Error("clip skip " + std::to_string(options.clip_skip) + " is out of range for a text encoder of " +
@@ -37,9 +40,15 @@ Tensor encode_prompt(const ClipTokenizer& tokenizer, const ClipTextEncoder& enco
     for (int64_t t = 0; t < T; ++t)
       ids.data<int64_t>()[c * T + t] = chunks[static_cast<size_t>(c)].ids[static_cast<size_t>(t)];
   ClipTextOptions opts;
-  opts.skip = options.clip_skip - 1;
+  opts.skip = options.sdxl_penultimate ? 1 : options.clip_skip - 1;
   ClipTextOutput out = encoder.forward(ids, opts);
-  Tensor z = options.clip_skip == 1 ? out.last_hidden_state : out.skipped_final_ln;  // [k, T, D]
+  Tensor z = options.sdxl_penultimate ? out.skipped
+             : options.clip_skip == 1 ? out.last_hidden_state
+                                      : out.skipped_final_ln;  // [k, T, D]
+  if (pooled) {
+    check(out.text_embeds.defined(), "the text encoder has no projection for a pooled embedding");
+    *pooled = out.text_embeds.slice0(0, 1).clone();
+  }
   const int64_t D = z.dim(2);
   // Emphasis: scale each token's features by its weight, then restore the chunk's mean (A1111).
   for (int64_t c = 0; c < k; ++c) {
@@ -68,6 +77,52 @@ PromptPair encode_prompt_pair(const ClipTokenizer& tokenizer, const ClipTextEnco
     Tensor empty = encode_prompt(tokenizer, encoder, "", options);
     while (p.cond.dim(1) < p.uncond.dim(1)) p.cond = concat_tokens(p.cond, empty);
     while (p.uncond.dim(1) < p.cond.dim(1)) p.uncond = concat_tokens(p.uncond, empty);
+  }
+  return p;
+}
+
+XlPromptEmbedding encode_prompt_xl(const XlTextEncoders& e, const std::string& prompt,
+                                   const PromptOptions& options) {
+  check(e.tokenizer2 && e.encoder2, "SDXL prompt encoding needs text encoder 2 and its tokenizer");
+  check(!e.encoder1 == !e.tokenizer1, "SDXL prompt encoding: text encoder 1 without its tokenizer");
+  PromptOptions o = options;
+  o.sdxl_penultimate = true;
+  XlPromptEmbedding r;
+  Tensor z2 = encode_prompt(*e.tokenizer2, *e.encoder2, prompt, o, &r.pooled);
+  if (!e.encoder1) {
+    r.embeds = z2;
+    return r;
+  }
+  Tensor z1 = encode_prompt(*e.tokenizer1, *e.encoder1, prompt, o);
+  // The tokenizers differ only in `!` (tokenizer 2 reads each as the pad token), which can change the chunk
+  // count: the shorter one is completed with its encoder's empty-prompt chunk, as encode_prompt_pair does.
+  if (z1.dim(1) != z2.dim(1)) {
+    Tensor& shorter = z1.dim(1) < z2.dim(1) ? z1 : z2;
+    const bool first = z1.dim(1) < z2.dim(1);
+    const Tensor empty = first ? encode_prompt(*e.tokenizer1, *e.encoder1, "", o)
+                               : encode_prompt(*e.tokenizer2, *e.encoder2, "", o);
+    while (shorter.dim(1) < std::max(z1.dim(1), z2.dim(1))) shorter = concat_tokens(shorter, empty);
+  }
+  r.embeds = ops::concat_channels(z1, z2);
+  return r;
+}
+
+XlPromptPair encode_prompt_pair_xl(const XlTextEncoders& encoders, const std::string& prompt,
+                                   const std::string& negative_prompt, bool zero_empty_negative,
+                                   const PromptOptions& options) {
+  XlPromptPair p;
+  p.cond = encode_prompt_xl(encoders, prompt, options);
+  if (zero_empty_negative && negative_prompt.empty()) {
+    p.uncond.embeds = Tensor::zeros(p.cond.embeds.shape());
+    p.uncond.pooled = Tensor::zeros(p.cond.pooled.shape());
+    return p;
+  }
+  p.uncond = encode_prompt_xl(encoders, negative_prompt, options);
+  if (p.cond.embeds.dim(1) != p.uncond.embeds.dim(1)) {
+    const Tensor empty = encode_prompt_xl(encoders, "", options).embeds;
+    while (p.cond.embeds.dim(1) < p.uncond.embeds.dim(1)) p.cond.embeds = concat_tokens(p.cond.embeds, empty);
+    while (p.uncond.embeds.dim(1) < p.cond.embeds.dim(1))
+      p.uncond.embeds = concat_tokens(p.uncond.embeds, empty);
   }
   return p;
 }

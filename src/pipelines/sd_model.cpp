@@ -42,6 +42,15 @@ nlohmann::json sd15_scheduler_config() {
           {"trained_betas", nullptr}};
 }
 
+nlohmann::json sdxl_scheduler_config() {
+  nlohmann::json j = sd15_scheduler_config();
+  j["_class_name"] = "EulerDiscreteScheduler";
+  j["interpolation_type"] = "linear";
+  j["timestep_spacing"] = "leading";
+  j["use_karras_sigmas"] = false;
+  return j;
+}
+
 namespace {
 
 int64_t unet_parameter_count(const Checkpoint& ck) {
@@ -80,6 +89,56 @@ AutoencoderKL load_vae_override(const fs::path& path, std::optional<float> scali
   return AutoencoderKL(w, infer_vae_config(w, &config), precision);
 }
 
+// SDXL: both text encoders (the refiner: the second only) and the checks that tie them to the UNet: the
+// feature widths add up to its cross-attention width, and its add_embedding takes the pooled embedding plus
+// 6 time ids (base) or 5 (refiner, requires_aesthetics_score).
+void load_sdxl_text(SdModel& m, const SdModelOptions& options) {
+  const Checkpoint& ck = m.checkpoint;
+  const std::string where = ck.path.string();
+  auto json_or_null = [](const nlohmann::json& j) { return j.empty() ? nullptr : &j; };
+  const fs::path tok2_dir =
+      find_tokenizer_dir(options.tokenizer, ck.is_folder ? ck.path : fs::path(), "tokenizer_2");
+  ClipTokenizerOptions tok2_opts = ClipTokenizer::options_for_folder(tok2_dir);
+  tok2_opts.bang_is_special = true;  // OpenCLIP's pad `!` (SDXL's tokenizer_2)
+  m.tokenizer_2.emplace(ClipTokenizer::load(tok2_dir, tok2_opts));
+  if (!ck.refiner) {
+    const fs::path tok_dir = find_tokenizer_dir(options.tokenizer, ck.is_folder ? ck.path : fs::path());
+    m.tokenizer.emplace(ClipTokenizer::load(tok_dir, ClipTokenizer::options_for_folder(tok_dir)));
+  }
+  if (ck.is_folder) {
+    if (!ck.refiner) m.text_encoder = load_clip_text_folder(ck.path / "text_encoder", m.precision).encoder;
+    m.text_encoder_2 = load_clip_text_folder(ck.path / "text_encoder_2", m.precision).encoder;
+  } else {
+    if (!ck.refiner)
+      m.text_encoder =
+          load_clip_text(*ck.file, ClipTextSlot::SDXL1, json_or_null(ck.text_encoder_config), m.precision)
+              .encoder;
+    m.text_encoder_2 = load_clip_text(*ck.file, ck.refiner ? ClipTextSlot::SDXLRefiner : ClipTextSlot::SDXL2,
+                                      json_or_null(ck.text_encoder_2_config), m.precision)
+                           .encoder;
+  }
+  m.force_zeros_for_empty_prompt = ck.force_zeros_for_empty_prompt.value_or(!ck.refiner);
+  m.requires_aesthetics_score = ck.requires_aesthetics_score.value_or(ck.refiner);
+  const UNetConfig& u = m.unet.config();
+  const int64_t pooled = m.text_encoder_2.config().projection_dim;
+  if (pooled <= 0) throw Error(where + ": SDXL text encoder 2 has no text projection");
+  const int64_t width =
+      (ck.refiner ? 0 : m.text_encoder.config().hidden_size) + m.text_encoder_2.config().hidden_size;
+  if (u.cross_attention_dim != width)
+    throw Error(where + ": the UNet expects text features of width " + std::to_string(u.cross_attention_dim) +
+                " but the SDXL text encoders give " + std::to_string(width));
+  if (!u.has_text_time())
+    throw Error(where + ": an SDXL UNet needs the added embedding (add_embedding / label_emb) it lacks");
+  const int64_t ids = u.time_id_count(pooled), want = m.requires_aesthetics_score ? 5 : 6;
+  if (ids != want)
+    throw Error(where + ": the UNet's add_embedding takes " +
+                std::to_string(u.projection_class_embeddings_input_dim) + " inputs, not " +
+                std::to_string(pooled) + " pooled + " + std::to_string(want) + " time ids x " +
+                std::to_string(u.addition_time_embed_dim) +
+                (m.requires_aesthetics_score ? " (requires_aesthetics_score: a refiner)"
+                                             : " (a base model; requires_aesthetics_score false)"));
+}
+
 }  // namespace
 
 SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
@@ -90,9 +149,8 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
   switch (ck.family) {
     case ModelFamily::SD1:
     case ModelFamily::SD2:
-      break;
     case ModelFamily::SDXL:
-      throw Error(path.string() + ": SDXL models are recognised but not yet supported (SD 1.x and 2.x are)");
+      break;
     case ModelFamily::ControlNet:
       throw ParameterError(
           Error::literal(path.string()) +
@@ -104,26 +162,29 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
       throw Error(path.string() + ": unknown model family");
   }
   m.precision = resolve_precision(options.precision, unet_parameter_count(ck));
-  const bool sd2 = ck.family == ModelFamily::SD2;
+  const bool sd2 = ck.family == ModelFamily::SD2, sdxl = ck.family == ModelFamily::SDXL;
 
-  // Tokenizer: the CLIP BPE vocabulary; SD 2.x pads with '!' (id 0).
-  fs::path tok_dir = find_tokenizer_dir(options.tokenizer, ck.is_folder ? ck.path : fs::path());
-  ClipTokenizerOptions tok_opts = ClipTokenizer::options_for_folder(tok_dir);
-  if (sd2) tok_opts.bang_is_special = true;
-  m.tokenizer.emplace(ClipTokenizer::load(tok_dir, tok_opts));
+  // Tokenizer: the CLIP BPE vocabulary; SD 2.x pads with '!' (id 0). (SDXL: load_sdxl_text.)
+  if (!sdxl) {
+    fs::path tok_dir = find_tokenizer_dir(options.tokenizer, ck.is_folder ? ck.path : fs::path());
+    ClipTokenizerOptions tok_opts = ClipTokenizer::options_for_folder(tok_dir);
+    if (sd2) tok_opts.bang_is_special = true;
+    m.tokenizer.emplace(ClipTokenizer::load(tok_dir, tok_opts));
+  }
 
   auto json_or_null = [](const nlohmann::json& j) { return j.empty() ? nullptr : &j; };
   if (ck.is_folder) {
-    m.text_encoder = load_clip_text_folder(ck.path / "text_encoder", m.precision).encoder;
+    if (!sdxl) m.text_encoder = load_clip_text_folder(ck.path / "text_encoder", m.precision).encoder;
     m.unet = load_unet_diffusers(ck.path, m.precision);
     if (options.vae.empty()) {
       m.vae = load_vae_diffusers(ck.path, m.precision);
       m.vae_source = (ck.path / "vae").string();
     }
   } else {
-    m.text_encoder = load_clip_text(*ck.file, sd2 ? ClipTextSlot::SD2 : ClipTextSlot::SD1,
-                                    json_or_null(ck.text_encoder_config), m.precision)
-                         .encoder;
+    if (!sdxl)
+      m.text_encoder = load_clip_text(*ck.file, sd2 ? ClipTextSlot::SD2 : ClipTextSlot::SD1,
+                                      json_or_null(ck.text_encoder_config), m.precision)
+                           .encoder;
     m.unet = load_unet_single_file(ck.path, json_or_null(ck.unet_config), m.precision);
     if (options.vae.empty()) {
       nlohmann::json vae_cfg = ck.vae_config;
@@ -137,14 +198,18 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
     m.vae = load_vae_override(options.vae, ck.vae_scaling_factor, m.precision);
     m.vae_source = options.vae.string();
   }
-  if (m.unet.config().cross_attention_dim != m.text_encoder.config().hidden_size)
+  if (sdxl)
+    load_sdxl_text(m, options);
+  else if (m.unet.config().cross_attention_dim != m.text_encoder.config().hidden_size)
     throw Error(path.string() + ": the UNet expects text features of width " +
                 std::to_string(m.unet.config().cross_attention_dim) + " but the text encoder gives " +
                 std::to_string(m.text_encoder.config().hidden_size));
   if (m.unet.config().in_channels != 4 && m.unet.config().in_channels != 9)
     throw Error(path.string() + ": UNet with " + std::to_string(m.unet.config().in_channels) +
                 " input channels is not supported");
-  m.scheduler_config = ck.scheduler_config.empty() ? sd15_scheduler_config() : ck.scheduler_config;
+  m.scheduler_config = !ck.scheduler_config.empty() ? ck.scheduler_config
+                       : sdxl                       ? sdxl_scheduler_config()
+                                                    : sd15_scheduler_config();
   m.scheduler_config["prediction_type"] = prediction_name(ck.prediction);
   return m;
 }

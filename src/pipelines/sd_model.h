@@ -1,5 +1,14 @@
-// A loaded Stable Diffusion 1.x / 2.x model: tokenizer, text encoder, UNet, VAE and the scheduler
-// configuration, from one path (single file or diffusers folder) — the one loader the front ends use.
+// A loaded Stable Diffusion 1.x / 2.x / SDXL model: tokenizer(s), text encoder(s), UNet, VAE and the
+// scheduler configuration, from one path (single file or diffusers folder) — the one loader the front ends
+// use.
+//
+// SDXL (diffusers StableDiffusionXLImg2ImgPipeline): the base model has CLIP ViT-L (`tokenizer`,
+// `text_encoder`) and OpenCLIP ViT-bigG with its projection (`tokenizer_2`, padded with `!`,
+// `text_encoder_2`); the refiner has only the second pair. Its VAE (scaling factor 0.13025) overflows in
+// float16, which is why diffusers' config says `force_upcast` (compute the VAE in float32 when the
+// pipeline runs in float16). i2i never computes the VAE in float16: it runs in float32, or in bf16 (whose
+// range is float32's) with --precision bf16, so nothing needs upcasting and `force_upcast` is ignored; an
+// fp16-fix VAE (madebyollin/sdxl-vae-fp16-fix) given as --vae works like any other VAE.
 #pragma once
 
 #include <filesystem>
@@ -28,8 +37,15 @@ struct SdModelOptions {
 
 struct SdModel {
   Checkpoint checkpoint;
-  std::optional<ClipTokenizer> tokenizer;  // always set by load_sd_model
-  ClipTextEncoder text_encoder;
+  std::optional<ClipTokenizer> tokenizer;  // set by load_sd_model, except for an SDXL refiner
+  ClipTextEncoder text_encoder;            // undefined for an SDXL refiner
+  // SDXL: the OpenCLIP ViT-bigG tokenizer (pad `!`) and encoder with projection; unset for SD 1.x / 2.x.
+  std::optional<ClipTokenizer> tokenizer_2;
+  ClipTextEncoder text_encoder_2;
+  // SDXL pipeline settings (diffusers model_index.json): an empty negative prompt conditions with zeros;
+  // the refiner's time ids end with an aesthetic score instead of the target size.
+  bool force_zeros_for_empty_prompt = false;
+  bool requires_aesthetics_score = false;
   UNet2DCondition unet;
   AutoencoderKL vae;
   Precision precision = Precision::F32;
@@ -37,6 +53,8 @@ struct SdModel {
   std::string vae_source;           // where the VAE came from
 
   Prediction prediction() const { return checkpoint.prediction; }
+  bool sdxl() const { return checkpoint.family == ModelFamily::SDXL; }
+  bool refiner() const { return sdxl() && checkpoint.refiner; }
   float vae_scale() const { return vae.config().scaling_factor; }
 };
 
@@ -53,5 +71,8 @@ Precision resolve_precision(PrecisionChoice choice, int64_t unet_parameters);
 // The scheduler configuration of Stable Diffusion 1.5 (scheduler_config.json), used when a checkpoint
 // carries none.
 nlohmann::json sd15_scheduler_config();
+// SDXL base 1.0's (and refiner's) scheduler_config.json: SD 1.5's betas, EulerDiscreteScheduler with
+// "leading" timestep spacing; used for SDXL checkpoints that carry none.
+nlohmann::json sdxl_scheduler_config();
 
 }  // namespace i2i
