@@ -1,8 +1,8 @@
 // Few-step models against diffusers (cases/sdxl.json, README "sdxl"): the LCM sampler on SD 1.5 (4 steps,
 // strength 0.6, guidance 1.0 and 1.5), SDXL-Turbo's settings (Euler a, timestep_spacing "trailing", 2 steps,
-// strength 0.5, guidance 0), and the settings around them: `--scheduler trailing` for every sampler,
-// guidance 0 / 1 as one UNet pass without the negative prompt, steps x strength < 1 refused before a model
-// is loaded.
+// strength 0.5, guidance 0; library and CLI), and the settings around them: `--scheduler trailing` for every
+// sampler, guidance 0 / 1 as one UNet pass without the negative prompt, steps x strength < 1 refused before a
+// model is loaded.
 #include <gtest/gtest.h>
 
 #include <cmath>
@@ -252,6 +252,31 @@ TEST(LcmCli, SamePngAsDiffusers) {
                             test::case_png("cases/sdxl/pipelines/sd15_lcm_img2img_4steps_s0.6_cfg1.0.png"));
   const std::string t = read_png_text(dir / "lcm.png")["parameters"];
   EXPECT_NE(t.find("Steps: 4, Sampler: LCM, CFG scale: 1, Seed: 1234"), std::string::npos) << t;
+}
+
+// SDXL-Turbo's command on tiny-sdxl gives diffusers' picture (the sdxl_turbo case, within one level) and
+// --from-png reads its schedule type back.
+TEST(TurboCli, SdxlTurboSamePngAsDiffusers) {
+  const fs::path dir = test::temp_dir("sdxl_turbo_cli");
+  const fs::path init = test::fixture_path("cases/sdxl/inputs/astronaut_64.png");
+  test::CmdResult r = test::run_i2i(
+      test::with(test::fixture_args("img2img", "models/tiny-sdxl.fp16.safetensors"),
+                 {"--init", init.string(), "--sampler", "Euler a", "--scheduler", "trailing", "--steps", "2",
+                  "--strength", "0.5", "--cfg-scale", "0", "--precision", "fp32", "-o", "turbo.png"}),
+      dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  test::expect_same_picture(
+      dir / "turbo.png",
+      test::case_png("cases/sdxl/pipelines/sdxl_turbo_img2img_Euler_a_trailing_2steps_s0.5_cfg0.png"));
+  const std::string t = read_png_text(dir / "turbo.png")["parameters"];
+  EXPECT_NE(t.find("Schedule type: Trailing, CFG scale: 0,"), std::string::npos) << t;
+  test::CmdResult again = test::run_i2i(
+      {"img2img", "--from-png", (dir / "turbo.png").string(), "--model",
+       test::fixture_path("models").string(), "--tokenizer", test::fixture_path("tokenizer").string(),
+       "--init", init.string(), "--precision", "fp32", "--quiet", "-o", "again.png"},
+      dir);
+  ASSERT_EQ(again.status, 0) << again.err;
+  EXPECT_EQ(read_image(dir / "turbo.png").pixels, read_image(dir / "again.png").pixels);
 }
 
 // SD-Turbo's command (SD 2.x architecture: tiny-sd2v): --scheduler trailing --steps 2 --strength 0.5
