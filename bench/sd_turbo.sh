@@ -19,7 +19,7 @@ for i in 1 2 3; do
     --scheduler trailing --steps 2 --strength 0.5 --cfg-scale 0 --seed 1 --precision bf16 --quiet \
     --overwrite -o "$work/turbo.png" >/dev/null
   read -r kb secs <"$work/time.txt"
-  printf 'SD-Turbo 512x512 img2img, whole run %d: wall %5.1f s, peak RSS %5.2f GB\n' "$i" "$secs" \
+  printf 'SD-Turbo 512x512 img2img, whole run %d: wall %5.1f s, peak RSS %5.2f GiB\n' "$i" "$secs" \
     "$(echo "$kb / 1048576" | bc -l)"
 done
 "$build/i2i" bench --model "$work/sd21.safetensors" --tokenizer "$fixtures/tokenizer" --precision bf16 \

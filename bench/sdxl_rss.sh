@@ -21,7 +21,7 @@ run() {  # label, extra args...
   shift
   /usr/bin/time -f "%M %e" -o "$work/time.txt" "$build/i2i" "${common[@]}" "$@" >/dev/null
   read -r kb secs <"$work/time.txt"
-  printf '%-34s peak RSS %6.2f GB  wall %6.1f s\n' "$label" "$(echo "$kb / 1048576" | bc -l)" "$secs"
+  printf '%-34s peak RSS %6.2f GiB  wall %6.1f s\n' "$label" "$(echo "$kb / 1048576" | bc -l)" "$secs"
 }
 run "SDXL 1024x1024 img2img, CFG 7" -o "$work/cfg.png"
 run "SDXL 1024x1024 img2img, CFG 0" --cfg-scale 0 -o "$work/turbo.png"
