@@ -213,7 +213,8 @@ TEST(StepsTimesStrength, RefusedBeforeTheModelLoads) {
   req.params.strength = 0.3;
   const std::string msg = test::error_of([&] { validate_request(req); });
   EXPECT_NE(msg.find("steps 2 x strength 0.3 = 0.6 is below 1"), std::string::npos) << msg;
-  EXPECT_NE(msg.find("at least 4 steps"), std::string::npos) << msg;
+  EXPECT_NE(msg.find("raise steps or strength (at least 4 steps at this strength)"), std::string::npos)
+      << msg;
   req.params.steps = 3;
   req.params.strength = 0.3;
   EXPECT_NE(test::error_of([&] { validate_request(req); }).find("3 x strength 0.3 = 0.9 is"),

@@ -45,8 +45,8 @@ void check_denoising_steps(int steps, double strength) {
   // The fewest steps that leave one at this strength (about 1 / strength; int() truncates the product).
   int need = static_cast<int>(std::min(std::ceil(1.0 / strength), 2000.0));
   while (need <= 1000 && runs(need) == 0) ++need;
-  const std::string hint = need <= 1000 ? "use at least " + std::to_string(need) +
-                                              " {steps} at this {strength}, or a higher {strength}"
+  const std::string hint = need <= 1000 ? "raise {steps} or {strength} (at least " + std::to_string(need) +
+                                              " {steps} at this {strength})"
                                         : "raise {strength}";
   char product[32];
   std::snprintf(product, sizeof product, "%.4g", steps * strength);  // 3 x 0.3 = 0.9, not 0.8999999999999999
