@@ -1,4 +1,4 @@
-// `i2i bench`: times the SD 1.5 components at full size with random weights (see src/bench/bench.h).
+// `i2i bench`: times the SD 1.5 (or SDXL) components at full size with random weights (see tools/bench.h).
 #include <cstdio>
 #include <sstream>
 
@@ -11,13 +11,16 @@ namespace i2i::cli {
 
 int cmd_bench(int argc, char** argv) {
   std::vector<OptionSpec> specs = {
-      {"precision", true, "fp32, bf16 or both (default both)", "P"},
+      {"precision", true, "fp32, bf16 or both (default both; bf16 for --model-family sdxl)", "P"},
       {"runs", true, "timed runs per stage, median reported (default 3)", "N"},
       {"stages", true,
        "comma-separated subset of text_encode,image_encode,vae_encode,unet_batch1,unet_cfg_step,"
-       "unet_cfg_step_ip,vae_decode,"
-       "img2img",
+       "unet_cfg_step_ip,vae_decode,img2img,turbo_img2img",
        "LIST"},
+      {"model-family", true,
+       "sd15 (default: 512x512) or sdxl (random SDXL base UNet and VAE at 1024x1024: vae_encode, "
+       "unet_batch1, unet_cfg_step, vae_decode)",
+       "F"},
       {"seed", true, "seed of the random weights and inputs (default 1)", "N"},
       {"model", true, "time this checkpoint (file or diffusers folder) instead of random weights", "PATH"},
       {"tokenizer", true, "the CLIP tokenizer folder for --model", "DIR"},
@@ -31,7 +34,9 @@ int cmd_bench(int argc, char** argv) {
         "picture), VAE encode (512x512), one UNet forward at a "
         "64x64 "
         "latent\n(batch 1 and batch 2 = one CFG step), VAE decode and a whole img2img (strength 0.5, 10 "
-        "steps,\nCFG 7) of a full-size SD 1.5 model with random weights (or --model), after a warm-up. "
+        "steps,\nCFG 7) and a Turbo-style img2img (2 steps, strength 0.5, guidance 0, trailing) of a "
+        "full-size SD 1.5 model with random weights (or --model;\n--model-family sdxl: the SDXL base UNet "
+        "and VAE at 1024x1024), after a warm-up. "
         "Reports the median seconds, GFLOP/s (analytic FLOP counts)\nand the "
         "fraction "
         "of a oneDNN GEMM peak measured in the same run, and the peak RSS.\n\n%s",
@@ -39,7 +44,8 @@ int cmd_bench(int argc, char** argv) {
     return args.has("help") ? 0 : 2;
   }
   bench::BenchOptions o;
-  const std::string prec = args.get_or("precision", "both");
+  o.family = args.get_or("model-family", "sd15");
+  const std::string prec = args.get_or("precision", o.family == "sdxl" ? "bf16" : "both");
   if (prec == "fp32")
     o.precisions = {Precision::F32};
   else if (prec == "bf16")

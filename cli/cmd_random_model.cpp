@@ -1,5 +1,6 @@
 // `i2i random-model OUT`: writes a Stable Diffusion checkpoint with random weights in the original
-// single-file layout — the real SD 1.5 shapes by default — for benchmarks and load tests.
+// single-file layout — the real SD 1.5, SD 2.1 or SDXL base shapes, SD 1.5 by default — for benchmarks and
+// load tests.
 #include <cstdio>
 
 #include "args.h"
@@ -11,7 +12,10 @@ namespace i2i::cli {
 
 int cmd_random_model(int argc, char** argv) {
   std::vector<OptionSpec> specs = {
-      {"shape", true, "sd15 (default, 1.07B parameters) or tiny (the fixtures' tiny-sd15)", "S"},
+      {"shape", true,
+       "sd15 (default, 1.07B parameters), sd21 (SD 2.1 / SD-Turbo, 1.30B), sdxl (SDXL base, 3.47B: fp16 "
+       "file 6.9 GB), or tiny, tiny-sd2, tiny-sdxl (the fixtures' tiny-sd15, tiny-sd2v, tiny-sdxl shapes)",
+       "S"},
       {"dtype", true, "f16 (default), bf16 or f32", "T"},
       {"seed", true, "random seed (default 0)", "N"},
       {"overwrite", false, "replace an existing file"},
@@ -25,10 +29,18 @@ int cmd_random_model(int argc, char** argv) {
   SdShape s;
   if (shape == "sd15")
     s = SdShape::sd15();
+  else if (shape == "sd21")
+    s = SdShape::sd21();
+  else if (shape == "sdxl")
+    s = SdShape::sdxl();
   else if (shape == "tiny")
     s = SdShape::tiny_sd15();
+  else if (shape == "tiny-sd2")
+    s = SdShape::tiny_sd2();
+  else if (shape == "tiny-sdxl")
+    s = SdShape::tiny_sdxl();
   else
-    throw Error("unknown --shape '" + shape + "' (sd15 or tiny)");
+    throw Error("unknown --shape '" + shape + "' (sd15, sd21, sdxl, tiny, tiny-sd2 or tiny-sdxl)");
   DType t;
   if (dtype == "f16" || dtype == "fp16")
     t = DType::F16;

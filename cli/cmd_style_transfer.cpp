@@ -50,7 +50,10 @@ const std::vector<OptionSpec>& style_transfer_options() {
       {"steps", true, "sampling steps (default 30)", "N"},
       {"cfg-scale", true, "guidance scale (default 5)", "G"},
       {"sampler", true, "sampler (default \"Euler a\")", "NAME"},
-      {"scheduler", true, "schedule type: automatic (default), karras or normal", "TYPE"},
+      {"scheduler", true,
+       "schedule type: automatic (default), karras, normal or trailing (diffusers' "
+       "timestep_spacing=\"trailing\", for SD-Turbo / SDXL-Turbo)",
+       "TYPE"},
       {"seed", true, "random seed (default -1: a random one, printed)", "N"},
       {"width", true, "output width (default: the content's, rounded down to a multiple of 8)", "W"},
       {"height", true, "output height", "H"},

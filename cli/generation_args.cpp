@@ -184,10 +184,16 @@ const std::vector<OptionSpec>& generation_options() {
       {"negative-prompt", true, "what it should not show", "TEXT"},
       {"strength", true, "denoising strength 0..1: how much changes (default 0.75)", "S"},
       {"steps", true, "sampling steps (default 20; img2img runs strength x steps of them)", "N"},
-      {"cfg-scale", true, "classifier-free guidance scale (default 7; 1 skips the negative pass)", "G"},
+      {"cfg-scale", true,
+       "classifier-free guidance scale (default 7; 0 or 1 turns guidance off: one UNet pass, no negative "
+       "prompt)",
+       "G"},
       {"sampler", true, "sampler, as AUTOMATIC1111 names it (default \"Euler a\"; see --list-samplers)",
        "NAME"},
-      {"scheduler", true, "schedule type: automatic (default), karras or normal", "TYPE"},
+      {"scheduler", true,
+       "schedule type: automatic (default), karras, normal or trailing (diffusers' "
+       "timestep_spacing=\"trailing\", for SD-Turbo / SDXL-Turbo)",
+       "TYPE"},
       {"seed", true, "random seed (default -1: a random one, printed)", "N"},
       {"width", true,
        "output width (default: the init image's, rounded down to a multiple of 8; with --only-masked the "

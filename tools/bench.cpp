@@ -32,7 +32,9 @@ namespace {
 
 using Clock = std::chrono::steady_clock;
 
-constexpr int64_t kImage = 512, kLatent = 64, kTokens = 77;
+constexpr int64_t kTokens = 77;
+// SDXL's added conditioning: pooled OpenCLIP bigG embedding width and the 6 time ids.
+constexpr int64_t kSdxlPooled = 1280, kSdxlTimeIds = 6;
 constexpr int64_t kIpTokens = 16;  // an IP-Adapter plus's image tokens
 
 double seconds_since(Clock::time_point t0) {
@@ -97,7 +99,7 @@ void log_line(const BenchOptions& o, const std::string& s) {
 const std::vector<std::string>& all_stages() {
   static const std::vector<std::string> stages = {"text_encode", "image_encode",  "vae_encode",
                                                   "unet_batch1", "unet_cfg_step", "unet_cfg_step_ip",
-                                                  "vae_decode",  "img2img"};
+                                                  "vae_decode",  "img2img",       "turbo_img2img"};
   return stages;
 }
 
@@ -163,11 +165,29 @@ BenchReport run_bench(const BenchOptions& o) {
         std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
         "bench: unknown stage '" + s +
             "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
-            "vae_decode, img2img)");
+            "vae_decode, img2img, turbo_img2img)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
-  auto wants = [&](const char* s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); };
-
+  check(o.family == "sd15" || o.family == "sdxl",
+        "bench: unknown model family '" + o.family + "' (sd15 or sdxl)");
+  const bool sdxl = o.family == "sdxl";
+  check(!sdxl || o.model.empty(),
+        "bench: --model-family sdxl times random SDXL weights; it takes no --model");
   BenchReport report;
+  if (sdxl) {
+    // The SDXL bench is the UNet and the VAE at 1024x1024; the rest is not part of it.
+    std::vector<std::string> kept;
+    for (const auto& s : stages) {
+      if (s == "vae_encode" || s == "unet_batch1" || s == "unet_cfg_step" || s == "vae_decode")
+        kept.push_back(s);
+      else if (!o.stages.empty())
+        report.skipped.push_back(s + ": not part of the SDXL bench (UNet and VAE stages only)");
+    }
+    stages = kept;
+  }
+  auto wants = [&](const char* s) { return std::find(stages.begin(), stages.end(), s) != stages.end(); };
+  // Picture and latent sizes: SD 1.5 at 512x512, SDXL at 1024x1024.
+  const int64_t kImage = sdxl ? 1024 : 512, kLatent = kImage / 8;
+
   report.cpu = cpu_model();
   report.threads = omp_get_max_threads();
 
@@ -185,7 +205,17 @@ BenchReport run_bench(const BenchOptions& o) {
   // image_encode alone needs no SD model.
   const bool need_sd =
       std::any_of(stages.begin(), stages.end(), [](const std::string& s) { return s != "image_encode"; });
-  if (need_sd && o.model.empty()) {
+  if (need_sd && sdxl) {
+    log_line(o, "building a random SDXL base UNet and VAE in memory (fp16 weights)");
+    ck = random_checkpoint_weights(SdShape::sdxl(), DType::F16, o.seed,
+                                   {"model.diffusion_model.", "first_stage_model."});
+    unet_w = unet_weights_from_ldm(*ck);
+    vae_w = vae_weights_from_ldm(*ck);
+    ck.reset();
+    unet_cfg = infer_unet_config(*unet_w);
+    vae_cfg = infer_vae_config(*vae_w);
+    text_cfg.hidden_size = unet_cfg.cross_attention_dim;  // the context width (CLIP-L + bigG features)
+  } else if (need_sd && o.model.empty()) {
     log_line(o, "building a random SD 1.5 checkpoint in memory (fp16 weights)");
     ck = random_checkpoint_weights(SdShape::sd15(), DType::F16, o.seed);
     unet_w = unet_weights_from_ldm(*ck);
@@ -214,6 +244,22 @@ BenchReport run_bench(const BenchOptions& o) {
   const Tensor latent2 = uniform({2, kLatent, kLatent, 4}, -1.f, 1.f, o.seed + 4);
   const Tensor context2 = uniform({2, kTokens, text_cfg.hidden_size}, -1.f, 1.f, o.seed + 5);
   const Tensor context1 = context2.slice0(0, 1).clone();
+  // The UNet's conditioning: the context alone, or for SDXL also pooled text embeds and the time ids of a
+  // 1024x1024 picture (original size, crop top-left, target size).
+  auto conditioning = [&](const Tensor& context) {
+    UNetConditioning cond;
+    cond.context = context;
+    if (sdxl) {
+      const int64_t b = context.dim(0);
+      cond.text_embeds = uniform({b, kSdxlPooled}, -1.f, 1.f, o.seed + 8);
+      cond.time_ids = Tensor::empty({b, kSdxlTimeIds});
+      const float ids[kSdxlTimeIds] = {1024, 1024, 0, 0, 1024, 1024};
+      for (int64_t i = 0; i < b; ++i)
+        std::copy(ids, ids + kSdxlTimeIds, cond.time_ids.data<float>() + i * kSdxlTimeIds);
+    }
+    return cond;
+  };
+  const UNetConditioning cond1 = conditioning(context1), cond2 = conditioning(context2);
 
   // (Without an SD model the configurations are incomplete: their counts are not needed.)
   const double text_flops = need_sd ? clip_text_flops(text_cfg, 2, kTokens) : 0;
@@ -226,6 +272,8 @@ BenchReport run_bench(const BenchOptions& o) {
       need_sd ? unet_forward_flops(unet_cfg, 2, kLatent, kLatent, kTokens + kIpTokens) : 0;
   const Tensor ip_tokens = uniform({2, kIpTokens, unet_cfg.cross_attention_dim}, -1.f, 1.f, o.seed + 7);
   const double dec_flops = need_sd ? vae_decode_flops(vae_cfg, 1, kLatent, kLatent) : 0;
+  const double turbo_flops =
+      need_sd && !sdxl ? clip_text_flops(text_cfg, 1, kTokens) + enc_flops + unet1_flops + dec_flops : 0;
 
   // image_encode: the IP-Adapter image encoder (CLIP ViT-H/14, random weights) on one picture.
   const ClipVisionConfig vision_cfg;  // the defaults are ViT-H/14
@@ -244,10 +292,11 @@ BenchReport run_bench(const BenchOptions& o) {
     double peak = gemm_peak_gflops(p, 4096, 3, &peak_s);
     log_line(o, pn + ": GEMM peak " + std::to_string(static_cast<int>(peak)) + " GFLOP/s; building models");
 
-    const bool need_text = wants("text_encode") || wants("img2img");
+    const bool whole = wants("img2img") || wants("turbo_img2img");
+    const bool need_text = wants("text_encode") || whole;
     const bool need_unet =
-        wants("unet_batch1") || wants("unet_cfg_step") || wants("unet_cfg_step_ip") || wants("img2img");
-    const bool need_vae = wants("vae_encode") || wants("vae_decode") || wants("img2img");
+        wants("unet_batch1") || wants("unet_cfg_step") || wants("unet_cfg_step_ip") || whole;
+    const bool need_vae = wants("vae_encode") || wants("vae_decode") || whole;
     // One SdModel holds the models (run_img2img takes it whole); components no stage needs stay empty.
     std::optional<SdModel> model;
     if (!o.model.empty() && need_sd) {
@@ -288,8 +337,8 @@ BenchReport run_bench(const BenchOptions& o) {
     time_stage("text_encode", text_flops, [&] { text->forward(ids); });
     time_stage("vae_encode", enc_flops, [&] { vae->encode(image); });
     time_stage("unet_batch1", unet1_flops,
-               [&] { unet1_out[p == Precision::BF16] = unet->forward(latent1, {500.f}, context1); });
-    time_stage("unet_cfg_step", unet2_flops, [&] { unet->forward(latent2, {500.f}, context2); });
+               [&] { unet1_out[p == Precision::BF16] = unet->forward(latent1, {500.f}, cond1); });
+    time_stage("unet_cfg_step", unet2_flops, [&] { unet->forward(latent2, {500.f}, cond2); });
     if (wants("unet_cfg_step_ip")) {
       const IpAdapterAttention ip = random_ip_adapter(*unet, p, o.seed + 100);
       UNetConditioning cond;
@@ -308,6 +357,18 @@ BenchReport run_bench(const BenchOptions& o) {
       req.strength = kImg2ImgStrength;
       req.steps = kImg2ImgSteps;
       req.cfg_scale = kImg2ImgCfg;
+      TorchCpuGenerator gen(o.seed);
+      run_img2img(*model, req, {&gen});
+    });
+    time_stage("turbo_img2img", turbo_flops, [&] {
+      Img2ImgRequest req;
+      req.init_image = image;
+      req.prompt_embeds = text->forward(ids.slice0(1, 2).clone()).last_hidden_state;  // one prompt
+      req.strength = kTurboStrength;
+      req.steps = kTurboSteps;
+      req.cfg_scale = 0;
+      req.sampler = "Euler a";
+      req.schedule = "trailing";
       TorchCpuGenerator gen(o.seed);
       run_img2img(*model, req, {&gen});
     });

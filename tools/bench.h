@@ -1,7 +1,7 @@
-// `i2i bench`: end-to-end timings of the Stable Diffusion 1.5 components at full size (random weights built
-// in memory), reported as seconds (median of N runs after a warm-up), achieved GFLOP/s (analytic FLOP
-// counts, flops.h) and the fraction of the machine's GEMM peak measured in the same run (a oneDNN matmul
-// 4096^3 in the same precision, all threads), plus the process's peak RSS.
+// `i2i bench`: end-to-end timings of the Stable Diffusion 1.5 (or SDXL base) components at full size (random
+// weights built in memory), reported as seconds (median of N runs after a warm-up), achieved GFLOP/s
+// (analytic FLOP counts, flops.h) and the fraction of the machine's GEMM peak measured in the same run (a
+// oneDNN matmul 4096^3 in the same precision, all threads), plus the process's peak RSS.
 #pragma once
 
 #include <functional>
@@ -22,6 +22,7 @@ namespace i2i::bench {
 // 257 tokens, projection 1024; random fp16 weights) on one picture, the whole model up to image_embeds.
 const std::vector<std::string>& all_stages();  // text_encode image_encode vae_encode unet_batch1
                                                // unet_cfg_step unet_cfg_step_ip vae_decode img2img
+                                               // turbo_img2img
 
 // `unet_cfg_step_ip`: unet_cfg_step (batch 2, 64x64 latent, 77 text tokens) with one IP-Adapter unit of 16
 // image tokens (plus) and random to_k_ip / to_v_ip layers in every cross-attention.
@@ -34,6 +35,20 @@ constexpr int kImg2ImgSteps = 10;
 constexpr double kImg2ImgStrength = 0.5;
 constexpr double kImg2ImgCfg = 7.0;
 
+// The `turbo_img2img` stage: SD-Turbo's img2img (its model card's settings): 2 steps at strength 0.5, so
+// int(2 * 0.5) = 1 denoising step at t = 499 (schedule type "trailing", sampler Euler a), guidance 0: one
+// UNet pass of batch 1, one prompt encoded. FLOPs: text encode (batch 1) + VAE encode + 1 UNet step + VAE
+// decode. Meant for `--model` with an SD 2.1-shaped file (`i2i random-model --shape sd21`); with the
+// default random SD 1.5 it times the same settings on SD 1.5.
+constexpr int kTurboSteps = 2;
+constexpr double kTurboStrength = 0.5;
+
+// `--model-family sdxl`: random SDXL base UNet (2.57B parameters, 3 levels, transformer depths 2 and 10,
+// context 2048, label_emb) and VAE at 1024x1024 (128x128 latent). Stages vae_encode, unet_batch1,
+// unet_cfg_step (with pooled text embeds [B, 1280] and time ids [B, 6]) and vae_decode; the text encoders
+// and whole runs are not part of it (their stages are reported as skipped; bench/sdxl_rss.sh times a whole
+// SDXL img2img from a file). Default precision bf16 only: fp32 would hold 10 GB of UNet weights.
+
 struct BenchOptions {
   std::vector<Precision> precisions = {Precision::F32, Precision::BF16};
   int runs = 3;                     // timed runs per stage (median reported), after one warm-up run
@@ -43,6 +58,8 @@ struct BenchOptions {
   // precision; `tokenizer` is its --tokenizer folder, may be empty when the model carries one).
   std::string model;
   std::string tokenizer;
+  // "sd15" (default) or "sdxl": the random model's shape and the sizes (512 / 1024 pixels) it is timed at.
+  std::string family = "sd15";
   // Progress lines (stage started, ...); may be empty.
   std::function<void(const std::string&)> log;
 };

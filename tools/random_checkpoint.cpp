@@ -1,5 +1,6 @@
 #include "tools/random_checkpoint.h"
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <nlohmann/json.hpp>
@@ -12,6 +13,30 @@ SdShape SdShape::sd15() {
   return SdShape{};
 }
 
+SdShape SdShape::sd21() {
+  SdShape s;
+  s.context_dim = 1024;
+  s.linear_projection = true;
+  s.text = TextEncoders::OpenClip;
+  return s;
+}
+
+SdShape SdShape::sdxl() {
+  SdShape s;
+  s.channel_mult = {1, 2, 4};
+  s.attention = {false, true, true};
+  s.transformer_depth = {0, 2, 10};
+  s.mid_transformer_depth = 10;
+  s.context_dim = 768 + 1280;
+  s.linear_projection = true;
+  s.adm_in_channels = 1280 + 6 * 256;  // pooled bigG embedding + 6 time ids x addition_time_embed_dim
+  s.text = TextEncoders::ClipLAndOpenClipG;
+  s.openclip_width = 1280;
+  s.openclip_layers = 32;
+  s.openclip_mlp = 5120;
+  return s;
+}
+
 SdShape SdShape::tiny_sd15() {
   SdShape s;
   s.model_channels = 16;
@@ -22,6 +47,32 @@ SdShape SdShape::tiny_sd15() {
   s.text_hidden = 16;
   s.text_layers = 3;
   s.text_intermediate = 64;
+  return s;
+}
+
+SdShape SdShape::tiny_sd2() {
+  SdShape s = tiny_sd15();
+  s.linear_projection = true;
+  s.text = TextEncoders::OpenClip;
+  s.openclip_width = 16;
+  s.openclip_layers = 4;
+  s.openclip_mlp = 64;
+  return s;
+}
+
+SdShape SdShape::tiny_sdxl() {
+  SdShape s = tiny_sd15();
+  s.channel_mult = {1, 2, 2};
+  s.attention = {false, true, true};
+  s.transformer_depth = {1, 2, 3};
+  s.mid_transformer_depth = 3;
+  s.context_dim = 16 + 24;
+  s.linear_projection = true;
+  s.adm_in_channels = 24 + 6 * 8;
+  s.text = TextEncoders::ClipLAndOpenClipG;
+  s.openclip_width = 24;
+  s.openclip_layers = 4;
+  s.openclip_mlp = 96;
   return s;
 }
 
@@ -55,27 +106,29 @@ struct Builder {
     conv(p + ".out_layers.3", out, out, 3);
     if (in != out) conv(p + ".skip_connection", in, out, 1);
   }
-  // LDM SpatialTransformer with one BasicTransformerBlock.
-  void transformer(const std::string& p, int64_t c, int64_t ctx, bool linear_proj) {
+  // LDM SpatialTransformer with `depth` BasicTransformerBlocks.
+  void transformer(const std::string& p, int64_t c, int64_t ctx, bool linear_proj, int depth) {
     norm(p + ".norm", c);
     if (linear_proj)
       linear(p + ".proj_in", c, c);
     else
       conv(p + ".proj_in", c, c, 1);
-    std::string b = p + ".transformer_blocks.0";
-    linear(b + ".attn1.to_q", c, c, false);
-    linear(b + ".attn1.to_k", c, c, false);
-    linear(b + ".attn1.to_v", c, c, false);
-    linear(b + ".attn1.to_out.0", c, c);
-    linear(b + ".ff.net.0.proj", c, 8 * c);
-    linear(b + ".ff.net.2", 4 * c, c);
-    linear(b + ".attn2.to_q", c, c, false);
-    linear(b + ".attn2.to_k", ctx, c, false);
-    linear(b + ".attn2.to_v", ctx, c, false);
-    linear(b + ".attn2.to_out.0", c, c);
-    norm(b + ".norm1", c);
-    norm(b + ".norm2", c);
-    norm(b + ".norm3", c);
+    for (int d = 0; d < depth; ++d) {
+      std::string b = p + ".transformer_blocks." + std::to_string(d);
+      linear(b + ".attn1.to_q", c, c, false);
+      linear(b + ".attn1.to_k", c, c, false);
+      linear(b + ".attn1.to_v", c, c, false);
+      linear(b + ".attn1.to_out.0", c, c);
+      linear(b + ".ff.net.0.proj", c, 8 * c);
+      linear(b + ".ff.net.2", 4 * c, c);
+      linear(b + ".attn2.to_q", c, c, false);
+      linear(b + ".attn2.to_k", ctx, c, false);
+      linear(b + ".attn2.to_v", ctx, c, false);
+      linear(b + ".attn2.to_out.0", c, c);
+      norm(b + ".norm1", c);
+      norm(b + ".norm2", c);
+      norm(b + ".norm3", c);
+    }
     if (linear_proj)
       linear(p + ".proj_out", c, c);
     else
@@ -102,6 +155,10 @@ void unet_layout(Builder& b, const SdShape& s) {
   const int64_t mc = s.model_channels, temb = 4 * mc;
   b.linear(p + "time_embed.0", mc, temb);
   b.linear(p + "time_embed.2", temb, temb);
+  if (s.adm_in_channels > 0) {
+    b.linear(p + "label_emb.0.0", s.adm_in_channels, temb);
+    b.linear(p + "label_emb.0.2", temb, temb);
+  }
   b.conv(p + "input_blocks.0.0", s.in_channels, mc, 3);
   std::vector<int64_t> skip_channels = {mc};
   int64_t ch = mc;
@@ -113,7 +170,8 @@ void unet_layout(Builder& b, const SdShape& s) {
       std::string blk = p + "input_blocks." + std::to_string(idx);
       b.resblock(blk + ".0", ch, out, temb);
       ch = out;
-      if (s.attention[l]) b.transformer(blk + ".1", ch, s.context_dim, s.linear_projection);
+      if (s.attention[l])
+        b.transformer(blk + ".1", ch, s.context_dim, s.linear_projection, s.transformer_depth[l]);
       skip_channels.push_back(ch);
     }
     if (l + 1 < levels) {
@@ -123,7 +181,7 @@ void unet_layout(Builder& b, const SdShape& s) {
     }
   }
   b.resblock(p + "middle_block.0", ch, ch, temb);
-  b.transformer(p + "middle_block.1", ch, s.context_dim, s.linear_projection);
+  b.transformer(p + "middle_block.1", ch, s.context_dim, s.linear_projection, s.mid_transformer_depth);
   b.resblock(p + "middle_block.2", ch, ch, temb);
   idx = 0;
   for (size_t li = levels; li-- > 0;) {
@@ -136,7 +194,8 @@ void unet_layout(Builder& b, const SdShape& s) {
       ch = out;
       int sub = 1;
       if (s.attention[li])
-        b.transformer(blk + "." + std::to_string(sub++), ch, s.context_dim, s.linear_projection);
+        b.transformer(blk + "." + std::to_string(sub++), ch, s.context_dim, s.linear_projection,
+                      s.transformer_depth[li]);
       if (li > 0 && r == s.res_blocks) b.conv(blk + "." + std::to_string(sub) + ".conv", ch, ch, 3);
     }
   }
@@ -178,8 +237,7 @@ void vae_layout(Builder& b, const SdShape& s) {
   b.conv(p + "decoder.conv_out", ch, 3, 3);
 }
 
-void text_layout(Builder& b, const SdShape& s) {
-  const std::string p = "cond_stage_model.transformer.text_model.";
+void clip_text_layout(Builder& b, const SdShape& s, const std::string& p) {
   const int64_t h = s.text_hidden;
   b.specs.push_back({p + "embeddings.token_embedding.weight", {s.vocab, h}, InitKind::Embedding});
   b.specs.push_back({p + "embeddings.position_embedding.weight", {s.text_positions, h}, InitKind::Embedding});
@@ -192,6 +250,41 @@ void text_layout(Builder& b, const SdShape& s) {
     b.linear(L + ".mlp.fc2", s.text_intermediate, h);
   }
   b.norm(p + "final_layer_norm", h);
+}
+
+// OpenCLIP's text tower as SD 2.x / SDXL checkpoints store it (q, k, v fused in in_proj).
+void openclip_text_layout(Builder& b, const SdShape& s, const std::string& p, bool logit_scale) {
+  const int64_t w = s.openclip_width;
+  b.specs.push_back({p + "token_embedding.weight", {s.vocab, w}, InitKind::Embedding});
+  b.specs.push_back({p + "positional_embedding", {s.text_positions, w}, InitKind::Embedding});
+  for (int l = 0; l < s.openclip_layers; ++l) {
+    const std::string L = p + "transformer.resblocks." + std::to_string(l);
+    b.norm(L + ".ln_1", w);
+    b.specs.push_back({L + ".attn.in_proj_weight", {3 * w, w}, InitKind::Weight});
+    b.specs.push_back({L + ".attn.in_proj_bias", {3 * w}, InitKind::Bias});
+    b.linear(L + ".attn.out_proj", w, w);
+    b.norm(L + ".ln_2", w);
+    b.linear(L + ".mlp.c_fc", w, s.openclip_mlp);
+    b.linear(L + ".mlp.c_proj", s.openclip_mlp, w);
+  }
+  b.norm(p + "ln_final", w);
+  b.specs.push_back({p + "text_projection", {w, w}, InitKind::Weight});
+  if (logit_scale) b.specs.push_back({p + "logit_scale", {}, InitKind::Bias});
+}
+
+void text_layout(Builder& b, const SdShape& s) {
+  switch (s.text) {
+    case TextEncoders::ClipL:
+      clip_text_layout(b, s, "cond_stage_model.transformer.text_model.");
+      break;
+    case TextEncoders::OpenClip:
+      openclip_text_layout(b, s, "cond_stage_model.model.", true);
+      break;
+    case TextEncoders::ClipLAndOpenClipG:
+      clip_text_layout(b, s, "conditioner.embedders.0.transformer.text_model.");
+      openclip_text_layout(b, s, "conditioner.embedders.1.model.", false);
+      break;
+  }
 }
 
 // splitmix64: a tiny, fast, well-mixed generator; the weights only need to be deterministic.
@@ -210,6 +303,12 @@ std::vector<TensorSpec> sd_checkpoint_layout(const SdShape& shape) {
   vae_layout(b, shape);
   text_layout(b, shape);
   return b.specs;
+}
+
+int64_t checkpoint_parameter_count(const SdShape& shape) {
+  int64_t n = 0;
+  for (const auto& s : sd_checkpoint_layout(shape)) n += shape_numel(s.shape);
+  return n;
 }
 
 Tensor random_tensor(const TensorSpec& spec, DType dtype, uint64_t seed) {
@@ -278,9 +377,15 @@ void write_random_checkpoint(const std::filesystem::path& path, const SdShape& s
   std::filesystem::rename(tmp, path);
 }
 
-Weights random_checkpoint_weights(const SdShape& shape, DType dtype, uint64_t seed) {
+Weights random_checkpoint_weights(const SdShape& shape, DType dtype, uint64_t seed,
+                                  const std::vector<std::string>& prefixes) {
   Weights w("random checkpoint");
-  for (const auto& s : sd_checkpoint_layout(shape)) w.add(s.name, random_tensor(s, dtype, seed));
+  for (const auto& s : sd_checkpoint_layout(shape)) {
+    const bool wanted = prefixes.empty() || std::any_of(prefixes.begin(), prefixes.end(), [&](const auto& p) {
+                          return s.name.rfind(p, 0) == 0;
+                        });
+    if (wanted) w.add(s.name, random_tensor(s, dtype, seed));
+  }
   return w;
 }
 

@@ -129,7 +129,7 @@ typedef struct {
   int steps;            /* default 20 */
   double cfg_scale;     /* default 7; <= 1 runs one model pass per step and ignores the negative prompt */
   const char* sampler;  /* AUTOMATIC1111's name, default "Euler a" (see i2i_sampler_name) */
-  const char* schedule; /* NULL / "automatic", "karras" or "normal" */
+  const char* schedule; /* NULL / "automatic", "karras", "normal" or "trailing" */
   int64_t seed;         /* -1 (default): a random one (reported in each image's seed) */
   i2i_rng rng;          /* default I2I_RNG_CPU (diffusers' torch CPU generator) */
   int width, height;    /* 0: the init image's size rounded down to 8 (txt2img: required); multiples of 8 */

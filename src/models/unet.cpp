@@ -22,7 +22,8 @@ UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Pre
   const UNetConfig& c = config_;
   const int n = c.levels();
   const auto& ch = c.block_out_channels;
-  time_mlp_ = TimestepMlp(w, "time_embedding.", c.time_proj_dim, c.time_embed_dim, precision);
+  time_mlp_ =
+      TimestepMlp(w, "time_embedding.", c.time_proj_dim, c.time_embed_dim, precision, c.time_cond_proj_dim);
   if (c.has_text_time())
     add_embedding_ = TimestepMlp(w, "add_embedding.", c.projection_class_embeddings_input_dim,
                                  c.time_embed_dim, precision);
@@ -205,7 +206,7 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
   if (timesteps.size() != 1) t = timesteps;
   Tensor t_proj = timestep_embedding(t, c.time_proj_dim, c.flip_sin_to_cos, c.freq_shift);
   record(intermediates, "time_proj", t_proj);
-  Tensor emb = time_mlp_(t_proj);
+  Tensor emb = time_mlp_(t_proj, cond.timestep_cond);
   record(intermediates, "time_embedding", emb);
   if (c.has_text_time()) ops::add_(emb, added_embedding(cond, intermediates));
   const Tensor emb_act = ops::silu(emb);  // every resnet applies SiLU to the embedding first

@@ -83,6 +83,10 @@ struct UNetConditioning {
   // add_time_proj / add_embedding into the time embedding. Undefined for SD 1.x / 2.x.
   Tensor text_embeds;
   Tensor time_ids;
+  // LCM-distilled UNets (time_cond_proj_dim > 0): the guidance-scale embedding [B, time_cond_proj_dim]
+  // (guidance_scale_embedding in unet_time.h) added to the timestep sinusoid; required by them, refused by
+  // other UNets.
+  Tensor timestep_cond;
   // IP-Adapter units (see ImagePrompt); none when empty.
   std::vector<ImagePrompt> image_prompts;
   // ControlNet residuals (see UNetResiduals); none when empty.

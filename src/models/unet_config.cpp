@@ -31,6 +31,9 @@ void UNetConfig::validate(const std::string& origin) const {
     check(transformer_depth[i] >= 1, p + "transformer depth must be positive");
   }
   check(time_proj_dim >= 2 && time_proj_dim % 2 == 0, p + "time projection width must be even");
+  check(time_cond_proj_dim == 0 || (time_cond_proj_dim >= 4 && time_cond_proj_dim <= 65536),
+        p + "time_cond_proj_dim must be 0 (none) or between 4 and 65536, got " +
+            std::to_string(time_cond_proj_dim));
   check(addition_time_embed_dim >= 0 && projection_class_embeddings_input_dim >= 0,
         p + "added-embedding widths must not be negative");
   check(!has_text_time() || (addition_time_embed_dim >= 2 && addition_time_embed_dim % 2 == 0),
@@ -67,9 +70,9 @@ void reject_unsupported(const nlohmann::json& j, const std::string& origin) {
     if (j.contains(key) && !j[key].is_null() && j[key] != ok)
       throw Error(origin + ": UNet setting '" + key + "' = " + j[key].dump() + " is not supported");
   };
-  for (const char* key : {"class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "time_cond_proj_dim",
-                          "num_class_embeds", "time_embedding_act_fn", "timestep_post_act",
-                          "cross_attention_norm", "time_embedding_dim"})
+  for (const char* key :
+       {"class_embed_type", "encoder_hid_dim", "encoder_hid_dim_type", "num_class_embeds",
+        "time_embedding_act_fn", "timestep_post_act", "cross_attention_norm", "time_embedding_dim"})
     if (j.contains(key) && !j[key].is_null())
       throw Error(origin + ": UNet setting '" + key + "' = " + j[key].dump() + " is not supported");
   must_be("addition_embed_type", "text_time");
@@ -189,6 +192,8 @@ UNetConfig unet_config_from_json(const nlohmann::json& j, const std::string& ori
   apply_non_shape_settings(c, j, origin);
   c.time_proj_dim = c.block_out_channels[0];
   c.time_embed_dim = 4 * c.block_out_channels[0];
+  if (j.contains("time_cond_proj_dim") && !j["time_cond_proj_dim"].is_null())
+    c.time_cond_proj_dim = json_get<int64_t>(j, "time_cond_proj_dim", 0, origin);
   apply_text_time(c, j, origin);
   c.validate(origin);
   return c;
@@ -229,6 +234,11 @@ UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json) {
   check(l1.ndim() == 2, origin + ": tensor 'time_embedding.linear_1.weight' is not a matrix");
   c.time_embed_dim = l1.dim(0);
   c.time_proj_dim = l1.dim(1);
+  if (w.has("time_embedding.cond_proj.weight")) {
+    const Tensor& cp = w.get("time_embedding.cond_proj.weight");
+    check(cp.ndim() == 2, origin + ": tensor 'time_embedding.cond_proj.weight' is not a matrix");
+    c.time_cond_proj_dim = cp.dim(1);
+  }
   // SDXL: add_embedding.linear_1 takes the pooled text embedding and the time-id sinusoids.
   const bool text_time = w.has("add_embedding.linear_1.weight");
   if (text_time) {

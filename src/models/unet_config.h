@@ -34,6 +34,9 @@ struct UNetConfig {
   float freq_shift = 0;
   int64_t time_proj_dim = 320;    // sinusoid width (block_out_channels[0])
   int64_t time_embed_dim = 1280;  // time MLP width (4 * block_out_channels[0])
+  // LCM-distilled UNets (diffusers time_cond_proj_dim): the width of the guidance-scale embedding that
+  // time_embedding.cond_proj adds to the sinusoid; 0 = none. Such a UNet runs without CFG.
+  int64_t time_cond_proj_dim = 0;
   bool center_input_sample = false;
   // SDXL added conditioning (diffusers addition_embed_type "text_time"): each time id goes through the
   // sinusoid of width `addition_time_embed_dim` (same flip / shift as the timestep one); the pooled text

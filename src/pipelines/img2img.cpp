@@ -2,9 +2,11 @@
 
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
 #include <cstring>
 
 #include "core/error.h"
+#include "pipelines/infotext.h"
 #include "pipelines/pipeline_stages.h"
 #include "sampling/scheduler.h"
 
@@ -38,10 +40,19 @@ Image tensor_to_image(const Tensor& images, int64_t b) {
 }
 
 void check_denoising_steps(int steps, double strength) {
-  if (strength > 0 && std::min(static_cast<int>(steps * strength), steps) == 0)
-    throw ParameterError("{strength} " + std::to_string(strength) + " with " + std::to_string(steps) +
-                         " steps leaves no denoising step (img2img runs int(steps x strength) steps): raise "
-                         "{steps} or {strength}");
+  const auto runs = [&](int n) { return std::min(static_cast<int>(n * strength), n); };
+  if (!(strength > 0) || runs(steps) > 0) return;
+  // The fewest steps that leave one at this strength (about 1 / strength; int() truncates the product).
+  int need = static_cast<int>(std::min(std::ceil(1.0 / strength), 2000.0));
+  while (need <= 1000 && runs(need) == 0) ++need;
+  const std::string hint = need <= 1000 ? "raise {steps} or {strength} (at least " + std::to_string(need) +
+                                              " {steps} at this {strength})"
+                                        : "raise {strength}";
+  char product[32];
+  std::snprintf(product, sizeof product, "%.4g", steps * strength);  // 3 x 0.3 = 0.9, not 0.8999999999999999
+  throw ParameterError("{steps} " + std::to_string(steps) + " x {strength} " + format_number(strength) +
+                       " = " + product +
+                       " is below 1: img2img runs int(steps x strength) steps, so none would run; " + hint);
 }
 
 Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,

@@ -59,9 +59,11 @@ struct Img2ImgRequest {
   std::string negative_prompt;
   double strength = 0.75;
   int steps = 20;
-  double cfg_scale = 7.0;  // > 1: classifier-free guidance; <= 1: one UNet pass, no negative prompt
+  // > 1: classifier-free guidance; <= 1: one UNet pass, no negative prompt. An LCM-distilled UNet
+  // (time_cond_proj_dim) always runs one pass and gets the scale as its guidance embedding.
+  double cfg_scale = 7.0;
   std::string sampler = "Euler a";
-  std::string schedule;  // "" (the sampler's own), "karras", "normal"
+  std::string schedule;  // "" (the sampler's own), "karras", "normal", "trailing" (make_scheduler)
   int batch_size = 1;
   PromptOptions prompt_options;
   // Precomputed prompt embeddings (optional), used instead of encoding `prompt` / `negative_prompt` with
@@ -141,8 +143,9 @@ struct Img2ImgResult {
 Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& request,
                           const std::vector<NoiseSource*>& noise, const StepCallback& on_step = {});
 
-// img2img runs the last int(steps x strength) steps: a positive strength that leaves none is a
-// ParameterError (strength 0 is fine: the picture only goes through the VAE).
+// img2img runs the last int(steps x strength) steps: a positive strength that leaves none (steps x
+// strength below 1, e.g. 2 x 0.3 for a Turbo model) is a ParameterError naming both values and the fewest
+// steps that would do (strength 0 is fine: the picture only goes through the VAE).
 void check_denoising_steps(int steps, double strength);
 
 // uint8 image -> [1, H, W, 3] in [-1, 1] (x / 255 * 2 - 1 in float32, as diffusers).

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/memory.h"
+#include "models/unet_time.h"
 #include "pipelines/latent_ops.h"
 
 namespace i2i::stages {
@@ -157,7 +158,13 @@ Plan check_request(const SdModel& model, const Img2ImgRequest& req, size_t noise
   Plan p;
   p.batch = req.batch_size;
   p.txt2img = !req.init_image.defined();
-  p.cfg = req.cfg_scale > 1.0;
+  // diffusers: do_classifier_free_guidance = guidance_scale > 1 and time_cond_proj_dim is None.
+  const int64_t guidance_dim = model.unet.config().time_cond_proj_dim;
+  p.cfg = req.cfg_scale > 1.0 && guidance_dim == 0;
+  if (guidance_dim > 0)
+    p.guidance_embedding = guidance_scale_embedding(
+        std::vector<float>(static_cast<size_t>(p.batch), static_cast<float>(req.cfg_scale - 1.0)),
+        guidance_dim);
   const int64_t unet_channels = model.unet.config().in_channels;
   p.nine = unet_channels == 9;
   check(unet_channels == 4 || p.nine,
@@ -396,6 +403,7 @@ Tensor predict_noise(const SdModel& model, const Img2ImgRequest& req, const Plan
   const float t = static_cast<float>(scheduler.timestep(i));
   UNetConditioning cond;
   cond.context = context;
+  cond.timestep_cond = plan.guidance_embedding;
   cond.text_embeds = text.text_embeds;
   cond.time_ids = text.time_ids;
   cond.image_prompts = plan.image_prompts;

@@ -19,7 +19,10 @@ struct Plan {
   int64_t height = 0, width = 0;  // pixels
   Shape latent_shape;             // [B, h, w, latent channels]
   bool txt2img = false;
-  bool cfg = false;      // classifier-free guidance: the UNet batch is [negative x B, positive x B]
+  bool cfg = false;  // classifier-free guidance: the UNet batch is [negative x B, positive x B]
+  // LCM-distilled UNet (time_cond_proj_dim): the guidance scale goes in as an embedding instead of CFG
+  // (diffusers: timestep_cond = get_guidance_scale_embedding(guidance_scale - 1)), [B, dim].
+  Tensor guidance_embedding;
   bool nine = false;     // 9-channel inpainting UNet
   bool inpaint = false;  // a mask is in play (always with a 9-channel UNet)
   bool blend = false;    // 4-channel ("legacy") inpainting: latents outside the mask are replaced each step

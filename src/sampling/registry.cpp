@@ -127,9 +127,17 @@ std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const Schedul
     c.use_karras_sigmas = true;
   } else if (type == "normal" || type == "default") {
     c.use_karras_sigmas = false;
+  } else if (type == "trailing") {
+    // diffusers' timestep_spacing="trailing" (SD-Turbo / SDXL-Turbo): the sampler's own sigma type stays
+    // (Karras for "DPM++ 2M Karras"). LCM picks its steps from its own origin schedule and has no spacing.
+    if (std::string(found->name) == "LCM")
+      throw ParameterError(
+          "{sampler} 'LCM' picks its timesteps from its own 50-step origin schedule (already starting at "
+          "999): {schedule} type 'trailing' does not apply");
+    c.timestep_spacing = "trailing";
   } else if (!(type.empty() || type == "automatic")) {
     throw ParameterError("unknown {schedule} type '" + Error::literal(schedule_type) +
-                         "' (expected automatic, karras or normal)");
+                         "' (expected automatic, karras, normal or trailing)");
   }
   return found->make(c);
 }

@@ -135,8 +135,14 @@ class Scheduler {
 // "DPM2", "DPM2 a", "DPM++ 2M", "DPM++ 2M Karras", "DPM++ 2M SDE", "UniPC", "LCM"), case-insensitive, or
 // lower-case aliases with underscores (euler_a, dpmpp_2m, dpmpp_2m_karras, dpmpp_2m_sde, dpm2_a, ...), or a
 // diffusers class name. `base` is the model's scheduler config (e.g. SD 1.5's); the sampler's own settings
-// (algorithm_type, ...) are applied on top. `schedule_type` ("" / "automatic" keeps the sampler's default,
-// "karras" uses Karras sigmas, "normal" / "default" turns them off) is rejected for samplers without sigmas.
+// (algorithm_type, ...) are applied on top. `schedule_type`: "" / "automatic" keeps the sampler's default,
+// "karras" uses Karras sigmas (rejected for samplers without sigmas), "normal" / "default" turns them off,
+// "trailing" is diffusers' timestep_spacing="trailing" (the SD-Turbo / SDXL-Turbo model cards': the first
+// step at t = 999, n steps evenly spaced in 1000 / n; rejected for LCM, which has its own schedule). With a
+// Karras sampler ("DPM++ 2M Karras") trailing sets both options as diffusers would: the k-diffusion classes
+// (Euler, LMS, Heun, DPM2) interpolate the trailing timesteps' sigmas first, so the Karras ramp ends at the
+// trailing schedule's lowest sigma; DPM-Solver and UniPC build Karras sigmas from the whole training range,
+// where the spacing changes nothing.
 // Unknown names give an i2i::Error listing the valid ones.
 std::unique_ptr<Scheduler> make_scheduler(const std::string& name, const SchedulerConfig& base,
                                           const std::string& schedule_type = "");
