@@ -12,6 +12,7 @@ packages=(
   libcurl4-openssl-dev          # `i2i pull tokenizer`
   libssl-dev                    # OpenSSL's libcrypto: SHA-256 of model files (the parameters text's hashes)
   libgtest-dev libgmock-dev libbenchmark-dev
+  clang libclang-rt-dev libomp-dev   # scripts/fuzz.sh: clang, its libFuzzer runtime, its OpenMP (configure)
 )
 missing=()
 for p in "${packages[@]}"; do

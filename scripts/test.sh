@@ -1,6 +1,7 @@
 #!/usr/bin/env bash
 # Installs dependencies, builds i2i and runs the whole test suite: the release build's tests, then the
-# file readers' tests again under AddressSanitizer + UndefinedBehaviorSanitizer.
+# file readers' tests again under AddressSanitizer + UndefinedBehaviorSanitizer, then a short slice of
+# fuzzing of every parser.
 set -euo pipefail
 cd "$(dirname "$0")/.."
 scripts/setup.sh
@@ -21,3 +22,7 @@ cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DI2I_SANITIZE=ON -DI2I_BUILD_
 cmake --build build-asan -j"$jobs" --target $sanitized_tests
 label_regex=$(echo "$sanitized_tests" | tr ' ' '|')
 (cd build-asan && ASAN_OPTIONS=detect_leaks=1 ctest -j"$jobs" --output-on-failure -L "^(${label_regex})$")
+
+# Fuzzing (fuzz/, RELIABILITY.md): every harness for a short, fixed slice, failing on any finding. The whole
+# step, build included, stays under 5 minutes on 2 cores; scripts/fuzz.sh SECONDS runs them longer.
+scripts/fuzz.sh "${I2I_CI_FUZZ_SECONDS:-15}"

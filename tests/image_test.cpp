@@ -838,5 +838,21 @@ TEST_F(ImageMalformed, TextIsReadWithoutKeepingThePixels) {
   EXPECT_EQ(text.at("parameters"), "a cat\nSteps: 3, Seed: 1, Size: 64x48");
 }
 
+// A tiny file declaring a huge ancillary chunk (found by fuzz/png_text.cpp: a 260-byte PNG whose tEXt chunk
+// claimed 1.9 GB): libpng allocated the declared length before finding the data missing. Now no allocation
+// past the file's size is made, and the error names the oversized chunk; text reading goes the same way.
+TEST_F(ImageMalformed, HugeChunkLengthsAreRejectedBeforeAllocating) {
+  Bytes text = png_chunk("tEXt", Bytes("Software\0i2i", 12));
+  text[0] = 0x74, text[1] = 0x00, text[2] = 0x00, text[3] = 0x0c;  // length 1946157068, 12 bytes present
+  const fs::path path = put("huge_text.png", png_insert_after_ihdr(png, text));
+  expect_rejected(path, "a chunk needs");
+  try {
+    read_png_text(path);
+    ADD_FAILURE() << "the text of a PNG with a 1.9 GB chunk was read";
+  } catch (const Error& e) {
+    EXPECT_NE(std::string(e.what()).find("a chunk needs"), std::string::npos) << e.what();
+  }
+}
+
 }  // namespace
 }  // namespace i2i
