@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <fstream>
 
 #include "core/error.h"
@@ -160,6 +161,28 @@ TEST(EmbeddingFolder, ListsNamesRecursivelyPreferringSafetensors) {
   EXPECT_EQ(files.at("c"), dir / "sub" / "c.safetensors");
   EXPECT_TRUE(list_embedding_files(dir / "missing").empty());
   EXPECT_TRUE(list_embedding_files({}).empty());
+}
+
+// Links to folders are not followed: two links back to the folder made the walk exponential (7 GB, a hang).
+TEST(EmbeddingFolder, LinksBackUpDoNotLoop) {
+  const fs::path dir = test::temp_dir("embedding_folder_loop");
+  write_safetensors(dir / "a.safetensors", {{"emb_params", test::random_uniform({1, 16}, 9)}});
+  fs::create_directory_symlink(".", dir / "loop1");
+  fs::create_directory_symlink(".", dir / "loop2");
+  const auto files = list_embedding_files(dir);
+  ASSERT_EQ(files.size(), 1u);
+  EXPECT_EQ(files.at("a"), dir / "a.safetensors");
+}
+
+// NaN or infinite vectors are refused when the file is read, naming it.
+TEST(EmbeddingFile, NonFiniteVectorsAreRefused) {
+  const fs::path dir = test::temp_dir("embedding_nan");
+  Tensor v = test::random_uniform({2, 16}, 9);
+  v.data<float>()[5] = std::nanf("");
+  write_safetensors(dir / "nanvec.safetensors", {{"emb_params", v}});
+  const std::string e = test::error_of([&] { read_embedding_file(dir / "nanvec.safetensors"); });
+  EXPECT_NE(e.find("nanvec.safetensors"), std::string::npos) << e;
+  EXPECT_NE(e.find("NaN or infinite"), std::string::npos) << e;
 }
 
 TEST(EmbeddingFolder, CacheReadsAFileOnceUntilItChanges) {

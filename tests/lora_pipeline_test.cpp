@@ -275,6 +275,24 @@ TEST(LoraCli, LoraFlagAndBadInput) {
   EXPECT_NE(r.status, 0);
   EXPECT_NE(r.err.find("is an SDXL LoRA, the model is SD 1.x"), std::string::npos) << r.err;
   EXPECT_FALSE(fs::exists(dir / "x.png"));
+  // A multiplier that is no finite number, or a third one, is named as such (not as a missing file); a huge
+  // one in a tag is out of range.
+  const std::string style = (fs::path(lora_dir()) / "tiny-style.safetensors").string();
+  for (const auto& [flag, says] : std::vector<std::pair<std::string, std::string>>{
+           {style + ":nan", "the multiplier 'nan' is not a finite number"},
+           {style + ":1e999", "the multiplier '1e999' is not a finite number"},
+           {style + ":", "the multiplier '' is not a finite number"},
+           {style + ":1:2:3", "more than two multipliers"}}) {
+    r = test::run_i2i(test::with(base, {"--lora", flag, "-o", "x.png"}), dir);
+    EXPECT_NE(r.status, 0) << flag;
+    EXPECT_NE(r.err.find(says), std::string::npos) << r.err;
+  }
+  r = test::run_i2i(test::with(base, {"--prompt", "a horse <lora:tiny-style:1e30>", "--lora-dir", lora_dir(),
+                                      "-o", "x.png"}),
+                    dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("out of range"), std::string::npos) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "x.png"));
 }
 
 }  // namespace

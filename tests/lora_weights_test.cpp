@@ -7,6 +7,7 @@
 // row blocks of in_proj_weight, as openclip_text_to_hf splits them).
 #include <gtest/gtest.h>
 
+#include <cmath>
 #include <map>
 
 #include "core/error.h"
@@ -262,6 +263,17 @@ TEST(LoraBadInput, OneLineErrorsNamingTheFileAndKey) {
   expect_error([&] { read_lora_file(loha); }, {loha.string(), q + ".hada_w1_a", "LoHa"});
   expect_error([&] { read_lora_file(test::models_dir() / "tiny-sd15.safetensors"); },
                {"tiny-sd15.safetensors", "not a LoRA tensor"});
+
+  // Non-finite numbers would make a silently wrong (or black) picture: refused when the file is read.
+  const fs::path nan_alpha = rewritten_lora("nan_alpha", "models/loras/tiny-style.safetensors", [&](auto& t) {
+    t[q + ".alpha"] = Tensor::from_vector({}, {std::nanf("")}).to(DType::F16);
+  });
+  expect_error([&] { read_lora_file(nan_alpha); }, {nan_alpha.string(), q + ".alpha", "not a finite number"});
+  const fs::path inf_up = rewritten_lora("inf_up", "models/loras/tiny-style.safetensors", [&](auto& t) {
+    t[q + ".lora_up.weight"] = Tensor::from_vector({32, 4}, std::vector<float>(128, INFINITY)).to(DType::F16);
+  });
+  expect_error([&] { read_lora_file(inf_up); },
+               {inf_up.string(), q, "NaN or infinite values in its up weight"});
 }
 
 // PEFT's names (lora_A / lora_B) and other dtypes: the diffusers fixture file renamed, its tensors as float32

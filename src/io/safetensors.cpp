@@ -17,6 +17,39 @@ constexpr uint64_t kMaxHeaderBytes = 100u * 1000u * 1000u;
 // about 1 KB, so a header of a million empty tensors would cost a gigabyte before any check.
 constexpr size_t kMaxTensors = 65536;
 
+// Counts the top-level keys of a JSON object in one streaming pass (no document is built) and stops once
+// there are more than `limit`; invalid JSON counts as not exceeding (the real parse reports it).
+class TopLevelKeyCounter : public nlohmann::json_sax<nlohmann::json> {
+ public:
+  explicit TopLevelKeyCounter(size_t limit) : limit_(limit) {}
+  bool exceeded() const { return keys_ > limit_; }
+  bool null() override { return true; }
+  bool boolean(bool) override { return true; }
+  bool number_integer(number_integer_t) override { return true; }
+  bool number_unsigned(number_unsigned_t) override { return true; }
+  bool number_float(number_float_t, const string_t&) override { return true; }
+  bool string(string_t&) override { return true; }
+  bool binary(binary_t&) override { return true; }
+  bool start_object(std::size_t) override { return ++depth_, true; }
+  bool end_object() override { return --depth_, true; }
+  bool start_array(std::size_t) override { return ++depth_, true; }
+  bool end_array() override { return --depth_, true; }
+  bool key(string_t&) override { return depth_ != 1 || ++keys_ <= limit_; }
+  bool parse_error(std::size_t, const std::string&, const nlohmann::detail::exception&) override {
+    return false;
+  }
+
+ private:
+  size_t limit_, keys_ = 0;
+  int64_t depth_ = 0;
+};
+
+bool header_entries_exceed(const unsigned char* first, const unsigned char* last, size_t limit) {
+  TopLevelKeyCounter counter(limit);
+  nlohmann::json::sax_parse(first, last, &counter);
+  return counter.exceeded();
+}
+
 [[noreturn]] void fail(const std::filesystem::path& path, const std::string& what) {
   throw Error(path.string() + ": invalid safetensors file: " + what);
 }
@@ -54,14 +87,9 @@ SafeTensors SafeTensors::open(const std::filesystem::path& path) {
 
   nlohmann::json header;
   try {
-    size_t entries = 0;
-    header = nlohmann::json::parse(
-        base + 8, base + 8 + header_len,
-        [&](int depth, nlohmann::json::parse_event_t event, nlohmann::json&) {
-          if (depth == 1 && event == nlohmann::json::parse_event_t::key && ++entries > kMaxTensors + 1)
-            fail(path, "header lists more than " + std::to_string(kMaxTensors) + " tensors");
-          return true;
-        });
+    if (header_entries_exceed(base + 8, base + 8 + header_len, kMaxTensors + 1))
+      fail(path, "header lists more than " + std::to_string(kMaxTensors) + " tensors");
+    header = nlohmann::json::parse(base + 8, base + 8 + header_len);
   } catch (const nlohmann::json::exception& e) {
     fail(path, std::string("header is not valid JSON (") + e.what() + ")");
   }

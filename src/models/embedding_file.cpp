@@ -2,6 +2,7 @@
 
 #include <algorithm>
 #include <cctype>
+#include <cmath>
 
 #include "core/error.h"
 #include "io/safetensors.h"
@@ -34,6 +35,10 @@ Tensor read_vectors(const SafeTensors& f, const std::string& key, const std::str
     throw Error(file + ": embedding tensor '" + key + "' has " + std::to_string(t.dim(0)) +
                 " vectors, more than the " + std::to_string(kMaxEmbeddingVectors) +
                 " tokens of a prompt chunk");
+  const float* v = t.data<float>();
+  for (int64_t i = 0; i < t.numel(); ++i)
+    if (!std::isfinite(v[i]))
+      throw Error(file + ": embedding tensor '" + key + "' holds NaN or infinite values");
   return t;
 }
 

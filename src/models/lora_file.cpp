@@ -1,5 +1,6 @@
 #include "models/lora_file.h"
 
+#include <cmath>
 #include <cstdint>
 #include <fstream>
 #include <limits>
@@ -82,6 +83,14 @@ std::string unsupported_kind(const std::string& key) {
   if (ends_with(key, ".diff") || ends_with(key, ".diff_b")) return "a full weight difference";
   if (ends_with(key, ".w_norm") || ends_with(key, ".b_norm")) return "a norm-layer tensor";
   return "not a LoRA tensor i2i knows";
+}
+
+bool all_finite(const Tensor& t) {
+  const Tensor f = t.to(DType::F32);
+  const float* v = f.data<float>();
+  for (int64_t i = 0; i < f.numel(); ++i)
+    if (!std::isfinite(v[i])) return false;
+  return true;
 }
 
 double scalar_value(const Tensor& t) {
@@ -171,6 +180,7 @@ LoraFile read_lora_file(const fs::path& path) {
         check(t.numel() == 1, file + ": tensor '" + name + "' has shape " + shape_str(t.shape()) +
                                   ", expected a single value (alpha)");
         m.alpha = scalar_value(t);
+        check(std::isfinite(*m.alpha), file + ": tensor '" + name + "' (alpha) is not a finite number");
         break;
     }
   }
@@ -188,6 +198,10 @@ LoraFile read_lora_file(const fs::path& path) {
       throw Error(file + ": LoRA module '" + m.key + "' has down " + shape_str(m.down.shape()) + " and up " +
                   shape_str(m.up.shape()) +
                   ", which do not make a rank-r update (down [r, in(, kh, kw)], up " + "[out, r(, 1, 1)])");
+    for (const Tensor* t : {&m.down, &m.up})
+      if (!all_finite(*t))
+        throw Error(file + ": LoRA module '" + m.key + "' has NaN or infinite values in its " +
+                    (t == &m.down ? "down" : "up") + " weight");
   }
   f.family = sdxl_keys ? "SDXL" : family_from_metadata(f.metadata);
   return f;

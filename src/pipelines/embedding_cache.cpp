@@ -44,8 +44,8 @@ std::map<std::string, fs::path> list_embedding_files(const fs::path& folder) {
   std::vector<fs::path> files;
   for (fs::recursive_directory_iterator
            it(folder,
-              fs::directory_options::follow_directory_symlink | fs::directory_options::skip_permission_denied,
-              ec),
+              // Links to folders are not followed: two links back up would make the walk exponential.
+              fs::directory_options::skip_permission_denied, ec),
        end;
        !ec && it != end; it.increment(ec)) {
     const std::string ext = lower(it->path().extension().string());

@@ -135,6 +135,10 @@ void GenerationParams::validate() const {
     if (l.file.empty()) bad("{lora}: no file given");
     if (!std::isfinite(l.te_multiplier) || !std::isfinite(l.unet_multiplier))
       bad("{lora} " + Error::literal(l.file) + ": the multiplier must be a finite number");
+    if (std::fabs(l.te_multiplier) > kMaxLoraMultiplier || std::fabs(l.unet_multiplier) > kMaxLoraMultiplier)
+      bad("{lora} " + Error::literal(l.file) + ": the multiplier is out of range (-" +
+          std::to_string(static_cast<int>(kMaxLoraMultiplier)) + " .. " +
+          std::to_string(static_cast<int>(kMaxLoraMultiplier)) + ")");
   }
   if (seed < -1 || seed > kMaxSeed)
     bad("{seed} must be -1 (random) or between 0 and " + std::to_string(kMaxSeed));

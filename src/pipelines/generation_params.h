@@ -64,6 +64,9 @@ struct PairXY {
 // A LoRA given by file (--lora FILE[:MULT]) rather than by a <lora:NAME:MULT> tag in the prompt. It is
 // applied as a tag would be, and the parameters text records it as a tag appended to the prompt (as A1111
 // records its `sd_lora` setting), so that --from-png finds it by name in the LoRA folder.
+// LoRA multipliers beyond this (A1111 has no limit; people use -5 .. 5) only overflow the weights.
+constexpr double kMaxLoraMultiplier = 100.0;
+
 struct LoraParams {
   std::string file;  // a .safetensors file, or a diffusers LoRA folder (its pytorch_lora_weights.safetensors)
   double te_multiplier = 1.0;

@@ -70,6 +70,10 @@ RequestLora lora_from_tag(const ExtraNetworkTag& tag, const fs::path& folder) {
     if (!d)
       throw ParameterError("{prompt}: " + Error::literal(text) + ": the multiplier '" + Error::literal(v) +
                            "' is not a number");
+    if (std::fabs(*d) > kMaxLoraMultiplier)
+      throw ParameterError("{prompt}: " + Error::literal(text) + ": the multiplier " + Error::literal(v) +
+                           " is out of range (-" + std::to_string(static_cast<int>(kMaxLoraMultiplier)) +
+                           " .. " + std::to_string(static_cast<int>(kMaxLoraMultiplier)) + ")");
     return *d;
   };
   RequestLora l;
