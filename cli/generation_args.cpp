@@ -169,6 +169,17 @@ LoraParams parse_lora_flag(const std::string& v) {
     l.file.resize(colon);
   }
   if (l.file.empty()) throw Error("--lora expects FILE[:MULT], got '" + v + "'");
+  // What is left after a ':' that is not a file name: a multiplier that is no finite number ("nan", "1e999",
+  // ""), or a third one.
+  if (const size_t colon = l.file.rfind(':'); colon != std::string::npos && !fs::exists(l.file)) {
+    const std::string rest = l.file.substr(colon + 1);
+    char* end = nullptr;
+    std::strtod(rest.c_str(), &end);
+    if (rest.empty() || *end == '\0')
+      throw Error("--lora '" + v + "': " +
+                  (mults.size() == 2 ? std::string("more than two multipliers (FILE:TE:UNET at most)")
+                                     : "the multiplier '" + rest + "' is not a finite number"));
+  }
   if (!mults.empty()) l.te_multiplier = l.unet_multiplier = mults[0];
   if (mults.size() == 2) l.unet_multiplier = mults[1];
   return l;
