@@ -198,6 +198,15 @@ Bytes png_chunk(const char* type, const Bytes& data) {
   return b;
 }
 
+// An IHDR chunk of a width x height 8-bit PNG of `color_type` (2: RGB, 6: RGBA).
+Bytes png_ihdr(uint32_t width, uint32_t height, char color_type) {
+  Bytes d;
+  put_be(d, width, 4);
+  put_be(d, height, 4);
+  d += Bytes("\x08", 1) + Bytes(1, color_type) + Bytes("\x00\x00\x00", 3);
+  return png_chunk("IHDR", d);
+}
+
 // Inserts `chunk` right after IHDR (signature 8 bytes + IHDR 25 bytes).
 Bytes png_insert_after_ihdr(const Bytes& png, const Bytes& chunk) {
   return png.substr(0, 33) + chunk + png.substr(33);
@@ -774,13 +783,7 @@ TEST_F(ImageMalformed, CorruptData) {
 
 // Decompression bombs: huge headers must be rejected before any pixel memory is allocated.
 TEST_F(ImageMalformed, HugeDimensionsAreRejectedBeforeAllocating) {
-  auto ihdr = [](uint32_t w, uint32_t h) {
-    Bytes d;
-    put_be(d, w, 4);
-    put_be(d, h, 4);
-    d += Bytes("\x08\x02\x00\x00\x00", 5);  // 8-bit RGB
-    return png_chunk("IHDR", d);
-  };
+  auto ihdr = [](uint32_t w, uint32_t h) { return png_ihdr(w, h, 2); };
   const Bytes rest = png.substr(33);
   expect_rejected(put("wide.png", png.substr(0, 8) + ihdr(100000, 10) + rest), "larger than supported");
   expect_rejected(put("bomb.png", png.substr(0, 8) + ihdr(20000, 20000) + rest), "I2I_MAX_IMAGE_PIXELS");
@@ -810,13 +813,7 @@ TEST_F(ImageMalformed, PictureOverThePixelLimitIsRefusedFromItsHeader) {
 // is truncated: refused before the pixel buffer is allocated, and a chunk whose length field says 2 GiB
 // makes libpng allocate nothing like it.
 TEST_F(ImageMalformed, PngsThatLieAboutTheirSizeAllocateNothing) {
-  auto ihdr = [](uint32_t w, uint32_t h) {
-    Bytes d;
-    put_be(d, w, 4);
-    put_be(d, h, 4);
-    d += Bytes("\x08\x06\x00\x00\x00", 5);  // 8-bit RGBA
-    return png_chunk("IHDR", d);
-  };
+  auto ihdr = [](uint32_t w, uint32_t h) { return png_ihdr(w, h, 6); };
   const Bytes rest = png.substr(33);
   expect_rejected(put("liar.png", png.substr(0, 8) + ihdr(8000, 8000) + rest), "too little image data");
   Bytes huge_chunk;
