@@ -322,6 +322,13 @@ int main(int argc, char** argv) {
     fs::create_directories(tmp);
     image_seeds(fixtures, out, tmp);
     safetensors_seeds(fixtures, out);
+    // The fixtures' LoRA (kohya, LoCon, SDXL, diffusers) and embedding files, whole: all under 400 KB.
+    for (const auto& [dir, harness] :
+         {std::pair{"models/loras", "lora"}, {"models/embeddings", "embedding"}}) {
+      fs::create_directories(out / harness);
+      for (const fs::path& p : files_under(fixtures / dir, ".safetensors", uintmax_t{1} << 20))
+        fs::copy_file(p, out / harness / flat_name(p, fixtures), fs::copy_options::overwrite_existing);
+    }
     json_seeds(fixtures, out);
     text_seeds(fixtures, out);
     fs::remove_all(tmp);

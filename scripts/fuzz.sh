@@ -14,9 +14,8 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Every harness; keep in step with I2I_FUZZ_HARNESSES in fuzz/CMakeLists.txt. The LoRA and embedding
-# readers' harnesses (`lora`, `embedding`) go here when those readers land.
-all_harnesses=(safetensors image png_text parameters json ldm_yaml prompt tokenizer)
+# Every harness; keep in step with I2I_FUZZ_HARNESSES in fuzz/CMakeLists.txt.
+all_harnesses=(safetensors image png_text parameters json ldm_yaml prompt tokenizer lora embedding)
 
 seconds=${1:-30}
 [ $# -gt 0 ] && shift
