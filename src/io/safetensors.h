@@ -32,6 +32,8 @@ class SafeTensors {
   // Tensor names in file order of their data.
   const std::vector<std::string>& names() const { return names_; }
   const std::map<std::string, std::string>& metadata() const { return metadata_; }
+  // Byte offset of the data section in the file (8 + the header's length).
+  size_t data_start() const { return data_start_; }
 
   // A view of the mapped bytes in the file's own dtype (no copy). Misaligned data is copied.
   Tensor get(const std::string& name) const;

@@ -55,6 +55,10 @@ std::string TextualInversion::widths_text() const {
   return std::to_string(single.dim(1));
 }
 
+bool is_embedding_file_name(const fs::path& file) {
+  return lower(file.extension().string()) == ".safetensors" || is_pickled_embedding(file);
+}
+
 bool is_pickled_embedding(const fs::path& file) {
   const std::string ext = lower(file.extension().string());
   return ext == ".pt" || ext == ".bin" || ext == ".ckpt" || ext == ".pth";

@@ -40,6 +40,8 @@ constexpr int64_t kMaxEmbeddingVectors = 75;
 
 // True for the extensions of pickled embedding files (.pt, .bin, .ckpt, .pth; any case).
 bool is_pickled_embedding(const std::filesystem::path& file);
+// True for what an embeddings folder may hold: .safetensors files and (to be refused by name) pickled ones.
+bool is_embedding_file_name(const std::filesystem::path& file);
 
 // Reads `file`. Throws i2i::Error (one line naming the file): a pickled file (why it is refused), a file
 // that is no valid safetensors (truncated, bad header), no usable tensor (several tensors and none of

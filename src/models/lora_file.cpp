@@ -2,7 +2,6 @@
 
 #include <cmath>
 #include <cstdint>
-#include <fstream>
 #include <limits>
 #include <mutex>
 
@@ -230,12 +229,8 @@ std::string lora_short_hash(const fs::path& path) {
   if (m != st.metadata().end() && !m->second.empty()) {
     hash = m->second;
   } else {
-    std::ifstream in(path, std::ios::binary);
-    unsigned char n[8] = {};
-    check(in.read(reinterpret_cast<char*>(n), 8).good(), path.string() + ": cannot read the header size");
-    uint64_t header = 0;
-    for (int i = 7; i >= 0; --i) header = header << 8 | n[i];
-    hash = sha256_file_range(path, 8 + header, std::numeric_limits<uint64_t>::max() - 8 - header);
+    const uint64_t data = st.data_start();  // A1111's addnet hash: the bytes after the header
+    hash = sha256_file_range(path, data, std::numeric_limits<uint64_t>::max() - data);
   }
   hash = hash.substr(0, 12);
   std::lock_guard<std::mutex> lock(mutex);

@@ -13,11 +13,6 @@ namespace fs = std::filesystem;
 
 namespace {
 
-std::string lower(std::string s) {
-  for (char& c : s) c = static_cast<char>(std::tolower(static_cast<unsigned char>(c)));
-  return s;
-}
-
 // Lower-case ASCII without whitespace: a name whose tokens occur in a prompt occurs in it in this form
 // (the tokenizer lower-cases and splits on whitespace), so names that do not can be skipped before
 // tokenizing. Names with non-ASCII bytes are always tokenized (their lower-casing is Unicode's).
@@ -48,9 +43,7 @@ std::map<std::string, fs::path> list_embedding_files(const fs::path& folder) {
               fs::directory_options::skip_permission_denied, ec),
        end;
        !ec && it != end; it.increment(ec)) {
-    const std::string ext = lower(it->path().extension().string());
-    if ((ext == ".safetensors" || is_pickled_embedding(it->path())) && it->is_regular_file(ec))
-      files.push_back(it->path());
+    if (is_embedding_file_name(it->path()) && it->is_regular_file(ec)) files.push_back(it->path());
   }
   std::sort(files.begin(), files.end());
   for (const fs::path& f : files) {
