@@ -4,6 +4,7 @@
 
 #include <cstddef>
 #include <cstdlib>
+#include <cstring>
 #include <string>
 #include <vector>
 
@@ -236,3 +237,111 @@ TEST(CApiGenerate, Txt2ImgAndSamplerNames) {
 }
 
 }  // namespace
+
+// `p` with `o` on the picture `init` gives the fixture picture `png` (within the PNG tolerance).
+void expect_case_picture(i2i_model* model, i2i_generation_params p, const i2i_generation_options* o,
+                         const std::string& init, const std::string& png) {
+  const std::string init_path = fx(init);
+  p.init_path = init_path.c_str();
+  i2i_result* r = nullptr;
+  char* err = nullptr;
+  ASSERT_EQ(i2i_generate_with(model, &p, o, &r, &err), I2I_OK) << err;
+  ASSERT_EQ(r->n_images, 1);
+  EXPECT_LE(worst_difference(r->images[0], i2i::read_image(fx(png))), 1) << png;
+  i2i_result_free(r);
+}
+
+// cases/lora.json's LoRA cases through the options: a LoRA by file with separate text-encoder and UNet
+// multipliers, and a <lora:NAME:MULT> tag found in the options' LoRA folder.
+TEST(CApiGenerate, LorasByFileAndByTagInTheLoraFolder) {
+  i2i_generation_params p = ddim_case();
+  p.prompt = "a photograph of an astronaut riding a horse, , highly detailed";  // the tag removed
+  const std::string style = fx("models/loras/tiny-style.safetensors");
+  const i2i_lora lora = {style.c_str(), 0.3, 0.9};
+  i2i_generation_options o;
+  i2i_generation_options_defaults(&o);
+  o.loras = &lora;
+  o.n_loras = 1;
+  expect_case_picture(tiny_model(), p, &o, "cases/lora/inputs/astronaut_64.png",
+                      "cases/lora/pipelines/sd15_lora_kohya_te0.3_unet0.9_DDIM_s0.6.png");
+
+  p = ddim_case();
+  p.prompt = "<lora:tiny-style:1> a photograph of an astronaut riding a horse, highly detailed";
+  p.sampler = "Euler a";
+  const std::string dir = fx("models/loras");
+  i2i_generation_options_defaults(&o);
+  o.lora_dir = dir.c_str();
+  expect_case_picture(tiny_model(), p, &o, "cases/lora/inputs/astronaut_64.png",
+                      "cases/lora/pipelines/sd15_lora_kohya_m1.0_Euler_a_s0.6.png");
+
+  // Bad LoRA options are one-line errors.
+  i2i_generation_options_defaults(&o);
+  o.n_loras = 1;  // loras NULL
+  i2i_result* r = nullptr;
+  char* err = nullptr;
+  EXPECT_EQ(i2i_generate_with(tiny_model(), &p, &o, &r, &err), I2I_ERROR);
+  EXPECT_NE(std::string(err).find("loras"), std::string::npos) << err;
+  i2i_free_error(err);
+  err = nullptr;
+  const i2i_lora huge = {style.c_str(), 1e30, 1};
+  o.loras = &huge;
+  EXPECT_EQ(i2i_generate_with(tiny_model(), &p, &o, &r, &err), I2I_ERROR);
+  EXPECT_NE(std::string(err).find("multiplier"), std::string::npos) << err;
+  i2i_free_error(err);
+}
+
+// cases/sdxl.json's size and refiner cases through the options (diffusers' (height, width) tuples as the
+// options' width and height).
+TEST(CApiGenerate, SdxlSizeAndAestheticOptions) {
+  i2i_model_params mp;
+  i2i_model_defaults(&mp);
+  const std::string tok = fx("tokenizer");
+  mp.tokenizer_dir = tok.c_str();
+  mp.precision = "fp32";
+  char* err = nullptr;
+  i2i_model* base = i2i_model_load_with(fx("models/tiny-sdxl.fp16.safetensors").c_str(), &mp, &err);
+  ASSERT_NE(base, nullptr) << err;
+  i2i_generation_params p = ddim_case();
+  p.sampler = "Euler a";
+  i2i_generation_options o;
+  i2i_generation_options_defaults(&o);
+  EXPECT_EQ(o.aesthetic_score, 6.0);
+  EXPECT_EQ(o.negative_aesthetic_score, 2.5);
+  EXPECT_EQ(o.refiner_switch_at, 0.8);
+  o.original_width = 96, o.original_height = 128;
+  o.crops_left = 8, o.crops_top = 16;
+  o.target_width = 64, o.target_height = 64;
+  expect_case_picture(base, p, &o, "cases/sdxl/inputs/astronaut_64.png",
+                      "cases/sdxl/pipelines/sdxl_img2img_sizes_Euler_a_s0.6.png");
+  // Half a size is an error naming it; an older, shorter options struct leaves the SDXL fields default.
+  o.target_height = 0;
+  i2i_result* r = nullptr;
+  EXPECT_EQ(i2i_generate_with(base, &p, &o, &r, &err), I2I_ERROR);
+  EXPECT_NE(std::string(err).find("target size"), std::string::npos) << err;
+  i2i_free_error(err);
+  err = nullptr;
+  const std::string init = fx("cases/sdxl/inputs/astronaut_64.png");
+  p.init_path = init.c_str();
+  i2i_result* plain = nullptr;
+  ASSERT_EQ(i2i_generate(base, &p, &plain, &err), I2I_OK) << err;
+  o.size = offsetof(i2i_generation_options, models_dir);
+  i2i_result* older = nullptr;
+  ASSERT_EQ(i2i_generate_with(base, &p, &o, &older, &err), I2I_OK) << err;
+  EXPECT_EQ(0, std::memcmp(plain->images[0].pixels, older->images[0].pixels, 64 * 64 * 3));
+  EXPECT_EQ(std::string(plain->images[0].parameters), older->images[0].parameters);
+  i2i_result_free(plain);
+  i2i_result_free(older);
+  i2i_model_free(base);
+
+  i2i_model* refiner = i2i_model_load_with(fx("models/tiny-sdxl-refiner").c_str(), &mp, &err);
+  ASSERT_NE(refiner, nullptr) << err;
+  i2i_generation_options_defaults(&o);
+  o.aesthetic_score = 7, o.negative_aesthetic_score = 2;
+  o.original_width = 128, o.original_height = 96;
+  o.crops_left = 8, o.crops_top = 0;
+  o.negative_original_width = 64, o.negative_original_height = 64;
+  o.negative_crops_left = 2, o.negative_crops_top = 2;
+  expect_case_picture(refiner, p, &o, "cases/sdxl/inputs/astronaut_64.png",
+                      "cases/sdxl/pipelines/sdxl_refiner_img2img_Euler_a_s0.6_aes7.0_2.0.png");
+  i2i_model_free(refiner);
+}

@@ -174,6 +174,13 @@ I2I_API i2i_status i2i_generate(i2i_model* model, const i2i_generation_params* p
                                 char** error);
 I2I_API void i2i_result_free(i2i_result* result);
 
+/* One LoRA given by file: a .safetensors file in the kohya/A1111, LoCon, diffusers or PEFT layout, or a
+ * diffusers LoRA folder; multipliers for its text-encoder and UNet parts (A1111's <lora:NAME:TE:UNET>). */
+typedef struct {
+  const char* path;
+  double te_multiplier, unet_multiplier;
+} i2i_lora;
+
 /* Options added after i2i_generation_params: that struct's size is part of the ABI (i2i_generation_defaults
  * writes all of it), so it takes no new fields; these come in a struct that says its own size. */
 typedef struct {
@@ -181,6 +188,31 @@ typedef struct {
   int infotext_paths; /* default 0: the parameters text names models by name and hash and records no path
                          of this machine; non-zero also records the absolute paths (Init image, Model path,
                          Mask image, ControlNet N image / model path) */
+  /* Where files named rather than given by path are looked up (NULL: the defaults): the models folder
+   * ($I2I_MODELS_DIR or ~/.local/share/i2i/models), its LoRA folder (Lora/) and its textual-inversion
+   * embeddings folder (embeddings/), as the CLI's --models-dir, --lora-dir and --embeddings-dir. */
+  const char* models_dir;
+  const char* lora_dir;
+  const char* embeddings_dir;
+  /* LoRAs by file (the CLI's --lora FILE:TE:UNET), applied before those the prompt names with
+   * <lora:NAME:MULT> tags. */
+  const i2i_lora* loras;
+  int n_loras;
+  /* SDXL size conditioning (diffusers' original_size, crops_coords_top_left, target_size and their
+   * negative_ variants; the CLI's --original-size W,H ...). A size of 0 x 0 is the default: the output
+   * size, and for the negative sizes the positive ones; crops default to 0, 0. */
+  int original_width, original_height;
+  int crops_left, crops_top;
+  int target_width, target_height;
+  int negative_original_width, negative_original_height;
+  int negative_crops_left, negative_crops_top;
+  int negative_target_width, negative_target_height;
+  /* SDXL refiner time ids: default 6 and 2.5. */
+  double aesthetic_score, negative_aesthetic_score;
+  /* A1111's refiner hand-off: an SDXL refiner checkpoint (NULL: none) that takes over once that fraction
+   * of the steps is done (default 0.8). */
+  const char* refiner;
+  double refiner_switch_at;
 } i2i_generation_options;
 
 I2I_API void i2i_generation_options_defaults(i2i_generation_options* options);

@@ -50,6 +50,41 @@ std::optional<i2i::Image> image_of(const i2i_image& img, const char* what) {
   return out;
 }
 
+// An SDXL size given as width and height: 0 x 0 is unset (the default), one of them 0 is an error.
+std::optional<i2i::PairXY> size_of(int w, int h, const char* what) {
+  if (w == 0 && h == 0) return std::nullopt;
+  if (w <= 0 || h <= 0)
+    throw i2i::ParameterError(std::string(what) +
+                              ": width and height must both be positive, or both 0 (unset)");
+  return i2i::PairXY{w, h};
+}
+
+// The options past infotext_paths onto the request (GenerationParams::validate checks the values).
+void apply_options(const i2i_generation_options& o, i2i::GenerationParams& p) {
+  p.infotext_paths = o.infotext_paths != 0;
+  p.models_dir = str(o.models_dir);
+  p.lora_dir = str(o.lora_dir);
+  p.embeddings_dir = str(o.embeddings_dir);
+  if (o.n_loras < 0 || (o.n_loras > 0 && !o.loras))
+    throw i2i::ParameterError("i2i_generation_options: loras is NULL or n_loras is negative");
+  for (int i = 0; i < o.n_loras; ++i) {
+    const i2i_lora& l = o.loras[i];
+    if (!l.path || !*l.path) throw i2i::ParameterError("LoRA " + std::to_string(i) + ": no path");
+    p.loras.push_back({l.path, l.te_multiplier, l.unet_multiplier});
+  }
+  p.original_size = size_of(o.original_width, o.original_height, "original size");
+  p.target_size = size_of(o.target_width, o.target_height, "target size");
+  p.negative_original_size =
+      size_of(o.negative_original_width, o.negative_original_height, "negative original size");
+  p.negative_target_size = size_of(o.negative_target_width, o.negative_target_height, "negative target size");
+  p.crops_top_left = {o.crops_left, o.crops_top};
+  p.negative_crops_top_left = {o.negative_crops_left, o.negative_crops_top};
+  p.aesthetic_score = o.aesthetic_score;
+  p.negative_aesthetic_score = o.negative_aesthetic_score;
+  p.refiner = str(o.refiner);
+  p.refiner_switch_at = o.refiner_switch_at;
+}
+
 i2i::ControlParams control_of(const i2i_control_unit& u) {
   i2i::ControlParams c;
   c.model = str(u.model_path);
@@ -231,8 +266,12 @@ void i2i_generation_defaults(i2i_generation_params* p) {
 
 void i2i_generation_options_defaults(i2i_generation_options* o) {
   if (!o) return;
+  const i2i::GenerationParams g;
   *o = i2i_generation_options{};
   o->size = sizeof(i2i_generation_options);
+  o->aesthetic_score = g.aesthetic_score;
+  o->negative_aesthetic_score = g.negative_aesthetic_score;
+  o->refiner_switch_at = g.refiner_switch_at;
 }
 
 i2i_status i2i_generate(i2i_model* model, const i2i_generation_params* params, i2i_result** result,
@@ -255,7 +294,7 @@ i2i_status i2i_generate_with(i2i_model* model, const i2i_generation_params* para
       o.size = sizeof o;
     }
     i2i::GenerationRequest req = request_of(*params);
-    req.params.infotext_paths = o.infotext_paths != 0;
+    apply_options(o, req.params);
     const i2i::GenerationResult r = i2i::generate(*model->set, req);
     *result = result_of(r);
     return I2I_OK;
