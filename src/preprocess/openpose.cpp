@@ -1,0 +1,166 @@
+#include "preprocess/openpose.h"
+
+#include <algorithm>
+#include <cmath>
+#include <string>
+
+#include "core/error.h"
+#include "preprocess/openpose_draw.h"
+#include "preprocess/openpose_peaks.h"
+
+namespace i2i {
+
+namespace {
+
+constexpr double kBoxSize = 368;
+constexpr int kStride = 8;
+constexpr uint8_t kPadValue = 128;
+
+// util.smart_resize on one float32 plane: AREA when shrinking overall, else LANCZOS4.
+PlaneF32 smart_resize(const PlaneF32& p, int height, int width) {
+  const double k = static_cast<double>(height + width) / static_cast<double>(p.height + p.width);
+  return cv_resize(p, width, height, k < 1 ? CvInterpolation::Area : CvInterpolation::Lanczos4);
+}
+
+// Channel c of an NHWC [1, h, w, C] tensor as a plane.
+PlaneF32 channel_plane(const Tensor& t, int64_t c) {
+  const int64_t h = t.dim(1), w = t.dim(2), channels = t.dim(3);
+  PlaneF32 p{static_cast<int>(w), static_cast<int>(h), std::vector<float>(static_cast<size_t>(h * w))};
+  const float* src = t.data<float>();
+  for (int64_t i = 0; i < h * w; ++i) p.values[i] = src[i * channels + c];
+  return p;
+}
+
+// Per channel: x8 (LANCZOS4), crop the padding, to the detect size.
+std::vector<PlaneF32> to_detect_size(const Tensor& t, const OpenposeNetInput& in, int width, int height) {
+  check(t.ndim() == 4 && t.dim(0) == 1 && t.dtype() == DType::F32,
+        "openpose: bad network output " + shape_str(t.shape()));
+  const int hp = static_cast<int>(t.dim(1)) * kStride, wp = static_cast<int>(t.dim(2)) * kStride;
+  const int hc = hp - in.pad_down, wc = wp - in.pad_right;
+  check(hc > 0 && wc > 0, "openpose: network output smaller than its padding");
+  std::vector<PlaneF32> out;
+  for (int64_t c = 0; c < t.dim(3); ++c) {
+    const PlaneF32 up = cv_resize(channel_plane(t, c), wp, hp, CvInterpolation::Lanczos4);
+    PlaneF32 cropped{wc, hc, std::vector<float>(static_cast<size_t>(wc) * hc)};
+    for (int y = 0; y < hc; ++y)
+      std::copy_n(up.values.begin() + static_cast<ptrdiff_t>(y) * wp, wc,
+                  cropped.values.begin() + static_cast<ptrdiff_t>(y) * wc);
+    out.push_back(smart_resize(cropped, height, width));
+  }
+  return out;
+}
+
+}  // namespace
+
+Image openpose_hwc3(const Image& image) {
+  validate_image(image, "openpose");
+  if (image.channels == 3) return image;
+  if (image.channels == 1) return to_rgb(image);
+  Image out(image.width, image.height, 3);
+  const size_t n = static_cast<size_t>(image.width) * image.height;
+  for (size_t i = 0; i < n; ++i) {
+    const uint8_t* p = image.pixels.data() + i * image.channels;
+    const float alpha = static_cast<float>(p[image.channels - 1]) / 255.0f;
+    for (int c = 0; c < 3; ++c) {
+      const float color = image.channels == 4 ? p[c] : p[0];
+      const float y = color * alpha + 255.0f * (1.0f - alpha);
+      out.pixels[i * 3 + c] = static_cast<uint8_t>(std::clamp(y, 0.0f, 255.0f));
+    }
+  }
+  return out;
+}
+
+ImageSize openpose_resize_size(int width, int height, int resolution, const char* parameter) {
+  const double k = static_cast<double>(resolution) / std::min<double>(height, width);
+  const double h = std::nearbyint(height * k / 64.0) * 64, w = std::nearbyint(width * k / 64.0) * 64;
+  if (!(h >= 64 && w >= 64 && h <= kOpenposeMaxSide && w <= kOpenposeMaxSide)) {
+    auto side = [](double v) {
+      return v > 1e9 ? std::string("huge") : std::to_string(static_cast<long long>(v));
+    };
+    throw ParameterError("{" + std::string(parameter) + "} " + std::to_string(resolution) + " gives a " +
+                         side(w) + "x" + side(h) + " map for a " + std::to_string(width) + "x" +
+                         std::to_string(height) + " image; both sides must be between 64 and " +
+                         std::to_string(kOpenposeMaxSide));
+  }
+  return {static_cast<int>(w), static_cast<int>(h)};
+}
+
+Image openpose_detect_image(const Image& image, int detect_resolution) {
+  validate_image(image, "openpose");
+  if (image.width < kOpenposeMinInputSide || image.height < kOpenposeMinInputSide)
+    throw Error("openpose: the image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
+                "; the pose detector needs at least " + std::to_string(kOpenposeMinInputSide) +
+                " pixels a side");
+  const ImageSize size =
+      openpose_resize_size(image.width, image.height, detect_resolution, "detect_resolution");
+  const double k = static_cast<double>(detect_resolution) / std::min<double>(image.height, image.width);
+  return cv_resize(openpose_hwc3(image), size.width, size.height,
+                   k > 1 ? CvInterpolation::Lanczos4 : CvInterpolation::Area);
+}
+
+OpenposeNetInput openpose_net_input(const Image& detect) {
+  validate_image(detect, "openpose");
+  check(detect.channels == 3, "openpose: the detect image must be RGB");
+  OpenposeNetInput in;
+  in.scale = 0.5 * kBoxSize / detect.height;
+  const double ht = detect.height * in.scale, wt = detect.width * in.scale;
+  const double k = (ht + wt) / static_cast<double>(detect.height + detect.width);
+  in.scaled_height = static_cast<int>(ht);
+  in.scaled_width = static_cast<int>(wt);
+  if (in.scaled_width < 1 || in.scaled_height < 1)
+    throw Error("openpose: the detect image " + std::to_string(detect.width) + "x" +
+                std::to_string(detect.height) + " is too narrow for the network");
+  const Image scaled = cv_resize(detect, in.scaled_width, in.scaled_height,
+                                 k < 1 ? CvInterpolation::Area : CvInterpolation::Lanczos4);
+  in.pad_down = in.scaled_height % kStride == 0 ? 0 : kStride - in.scaled_height % kStride;
+  in.pad_right = in.scaled_width % kStride == 0 ? 0 : kStride - in.scaled_width % kStride;
+  const int hp = in.scaled_height + in.pad_down, wp = in.scaled_width + in.pad_right;
+  in.image = Tensor::empty({1, hp, wp, 3});
+  float* dst = in.image.data<float>();
+  for (int y = 0; y < hp; ++y)
+    for (int x = 0; x < wp; ++x) {
+      const bool inside = y < in.scaled_height && x < in.scaled_width;
+      for (int c = 0; c < 3; ++c) {  // BGR
+        const uint8_t v = inside ? scaled.at(x, y, 2 - c) : kPadValue;
+        dst[(static_cast<size_t>(y) * wp + x) * 3 + c] = static_cast<float>(v) / 256.0f - 0.5f;
+      }
+    }
+  return in;
+}
+
+OpenposeMaps openpose_detect_maps(const OpenposeBody::Output& net, const OpenposeNetInput& input, int width,
+                                  int height) {
+  check(net.heatmap.ndim() == 4 && net.heatmap.dim(3) == OpenposeBodyConfig::kHeatmaps,
+        "openpose: expected 19 heatmaps, got " + shape_str(net.heatmap.shape()));
+  check(net.paf.ndim() == 4 && net.paf.dim(3) == OpenposeBodyConfig::kPafs,
+        "openpose: expected 38 PAFs, got " + shape_str(net.paf.shape()));
+  return {to_detect_size(net.heatmap, input, width, height), to_detect_size(net.paf, input, width, height)};
+}
+
+OpenposeDetection openpose_detect(const OpenposeMaps& maps, int width, int height) {
+  OpenposeDetection d;
+  d.peaks = find_pose_peaks(maps.heatmaps);
+  d.people = assemble_people(d.peaks, maps.pafs, height);
+  d.keypoints = normalized_keypoints(d.peaks, d.people, width, height);
+  return d;
+}
+
+Image openpose_draw(const std::vector<BodyKeypoints>& people, int width, int height) {
+  Image canvas(width, height, 3);
+  for (const BodyKeypoints& k : people) draw_body_pose(canvas, k);
+  return canvas;
+}
+
+Image openpose_preprocess(const Image& image, const OpenposeBody& body, int detect_resolution,
+                          int image_resolution) {
+  const Image detect = openpose_detect_image(image, detect_resolution);
+  const ImageSize out =
+      openpose_resize_size(detect.width, detect.height, image_resolution, "image_resolution");
+  const OpenposeNetInput input = openpose_net_input(detect);
+  const OpenposeMaps maps = openpose_detect_maps(body(input.image), input, detect.width, detect.height);
+  const OpenposeDetection d = openpose_detect(maps, detect.width, detect.height);
+  return cv_resize(openpose_draw(d.keypoints, detect.width, detect.height), out.width, out.height,
+                   CvInterpolation::Linear);
+}
+
+}  // namespace i2i
