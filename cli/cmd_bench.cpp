@@ -15,7 +15,7 @@ int cmd_bench(int argc, char** argv) {
       {"runs", true, "timed runs per stage, median reported (default 3)", "N"},
       {"stages", true,
        "comma-separated subset of text_encode,image_encode,vae_encode,unet_batch1,unet_cfg_step,"
-       "unet_cfg_step_ip,vae_decode,img2img,turbo_img2img",
+       "unet_cfg_step_ip,vae_decode,img2img,turbo_img2img,annotate_openpose",
        "LIST"},
       {"model-family", true,
        "sd15 (default: 512x512) or sdxl (random SDXL base UNet and VAE at 1024x1024: vae_encode, "

@@ -279,6 +279,15 @@ TEST(OpenposeStages, ModelConfigComesFromTheShapes) {
   const SafeTensors st = SafeTensors::open(model_file());
   for (const std::string& n : st.names()) params += shape_numel(st.info(n).shape);
   EXPECT_EQ(cfg.parameter_count(), params);
+  // The layout lists exactly the file's tensors.
+  const auto layout = openpose_body_layout(cfg);
+  EXPECT_EQ(layout.size(), st.names().size());
+  for (const auto& [name, shape] : layout) {
+    ASSERT_TRUE(st.contains(name)) << name;
+    EXPECT_EQ(st.info(name).shape, shape) << name;
+  }
+  // The real model: 52.3M parameters (body_pose_model.pth).
+  EXPECT_EQ(OpenposeBodyConfig{}.parameter_count(), 52311446);
 }
 
 TEST(OpenposeStages, GaussianFilterIsScipys) {

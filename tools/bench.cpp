@@ -23,6 +23,7 @@
 #include "models/unet_config.h"
 #include "models/vae_config.h"
 #include "pipelines/img2img.h"
+#include "preprocess/openpose.h"
 #include "sampling/rng_torch.h"
 #include "tools/flops.h"
 #include "tools/random_checkpoint.h"
@@ -48,6 +49,14 @@ Tensor uniform(Shape shape, float lo, float hi, uint64_t seed) {
   float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
   return t;
+}
+
+// An RGB picture of uniform noise.
+Image random_picture(int width, int height, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Image img(width, height, 3);
+  for (uint8_t& v : img.pixels) v = static_cast<uint8_t>(rng() & 0xff);
+  return img;
 }
 
 std::string cpu_model() {
@@ -97,9 +106,9 @@ void log_line(const BenchOptions& o, const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& all_stages() {
-  static const std::vector<std::string> stages = {"text_encode", "image_encode",  "vae_encode",
-                                                  "unet_batch1", "unet_cfg_step", "unet_cfg_step_ip",
-                                                  "vae_decode",  "img2img",       "turbo_img2img"};
+  static const std::vector<std::string> stages = {
+      "text_encode",      "image_encode", "vae_encode", "unet_batch1",   "unet_cfg_step",
+      "unet_cfg_step_ip", "vae_decode",   "img2img",    "turbo_img2img", "annotate_openpose"};
   return stages;
 }
 
@@ -165,7 +174,7 @@ BenchReport run_bench(const BenchOptions& o) {
         std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
         "bench: unknown stage '" + s +
             "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
-            "vae_decode, img2img, turbo_img2img)");
+            "vae_decode, img2img, turbo_img2img, annotate_openpose)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   check(o.family == "sd15" || o.family == "sdxl",
         "bench: unknown model family '" + o.family + "' (sd15 or sdxl)");
@@ -202,9 +211,10 @@ BenchReport run_bench(const BenchOptions& o) {
     mo.precision = p == Precision::BF16 ? PrecisionChoice::BF16 : PrecisionChoice::F32;
     return load_sd_model(o.model, mo);
   };
-  // image_encode alone needs no SD model.
-  const bool need_sd =
-      std::any_of(stages.begin(), stages.end(), [](const std::string& s) { return s != "image_encode"; });
+  // image_encode and the annotators need no SD model.
+  const bool need_sd = std::any_of(stages.begin(), stages.end(), [](const std::string& s) {
+    return s != "image_encode" && s.rfind("annotate_", 0) != 0;
+  });
   if (need_sd && sdxl) {
     log_line(o, "building a random SDXL base UNet and VAE in memory (fp16 weights)");
     ck = random_checkpoint_weights(SdShape::sdxl(), DType::F16, o.seed,
@@ -383,6 +393,21 @@ BenchReport run_bench(const BenchOptions& o) {
         vision.emplace(vw, vision_cfg, p);
       }
       time_stage("image_encode", vision_flops, [&] { vision->forward(pixels); });
+    }
+    if (wants("annotate_openpose")) {
+      // The whole preprocessor on a 512x512 picture at detect and image resolution 512 (the network sees
+      // 184x184), with a real-size body model of random weights (52.3M parameters), built after the SD
+      // models are gone.
+      log_line(o, pn + ": building a random OpenPose body model (real size)");
+      std::optional<OpenposeBody> body;
+      {
+        const Weights bw = random_openpose_body_weights(OpenposeBodyConfig{}, DType::F32, o.seed + 7);
+        body.emplace(bw, p);
+      }
+      const Image picture = random_picture(512, 512, o.seed + 8);
+      const OpenposeNetInput in = openpose_net_input(openpose_detect_image(picture, 512));
+      const double flops = openpose_body_flops(body->config(), in.image.dim(1), in.image.dim(2));
+      time_stage("annotate_openpose", flops, [&] { openpose_preprocess(picture, *body, 512, 512); });
     }
     double peak_s2 = 0;
     const double peak2 = gemm_peak_gflops(p, 4096, 3, &peak_s2);

@@ -22,7 +22,11 @@ namespace i2i::bench {
 // 257 tokens, projection 1024; random fp16 weights) on one picture, the whole model up to image_embeds.
 const std::vector<std::string>& all_stages();  // text_encode image_encode vae_encode unet_batch1
                                                // unet_cfg_step unet_cfg_step_ip vae_decode img2img
-                                               // turbo_img2img
+                                               // turbo_img2img annotate_openpose
+
+// `annotate_openpose`: the OpenPose body preprocessor (preprocess/openpose.h) on a 512x512 picture at detect
+// and image resolution 512 with a real-size body model (52.3M random weights): the network on its 184x184
+// input, the map resizes, peaks, people and drawing. FLOPs: the network's convolutions.
 
 // `unet_cfg_step_ip`: unet_cfg_step (batch 2, 64x64 latent, 77 text tokens) with one IP-Adapter unit of 16
 // image tokens (plus) and random to_k_ip / to_v_ip layers in every cross-attention.

@@ -46,6 +46,7 @@ int64_t conv_out(const Weights& w, const std::string& name, int64_t in, int k) {
 void relu_(Tensor& x) {
   float* p = x.data<float>();
   const int64_t n = x.numel();
+#pragma omp parallel for schedule(static)
   for (int64_t i = 0; i < n; ++i) p[i] = std::max(p[i], 0.f);
 }
 
@@ -55,6 +56,7 @@ Tensor max_pool2x2(const Tensor& x) {
   Tensor out = Tensor::empty({n, ho, wo, c});
   const float* src = x.data<float>();
   float* dst = out.data<float>();
+#pragma omp parallel for collapse(2) schedule(static)
   for (int64_t b = 0; b < n; ++b)
     for (int64_t y = 0; y < ho; ++y)
       for (int64_t xx = 0; xx < wo; ++xx) {
@@ -70,19 +72,60 @@ Tensor max_pool2x2(const Tensor& x) {
 
 }  // namespace
 
-int64_t OpenposeBodyConfig::parameter_count() const {
-  auto conv = [](int64_t in, int64_t out, int64_t k) { return in * out * k * k + out; };
-  int64_t n = conv(3, vgg1, 3) + conv(vgg1, vgg1, 3) + conv(vgg1, vgg2, 3) + conv(vgg2, vgg2, 3) +
-              conv(vgg2, vgg3, 3) + 3 * conv(vgg3, vgg3, 3) + conv(vgg3, vgg4, 3) + conv(vgg4, vgg4, 3) +
-              conv(vgg4, cpm3, 3) + conv(cpm3, cpm, 3);
-  for (int64_t out : {kPafs, kHeatmaps}) {
-    n += conv(cpm, stage1_hidden, 3) + 2 * conv(stage1_hidden, stage1_hidden, 3) +
-         conv(stage1_hidden, stage1_wide, 1) + conv(stage1_wide, out, 1);
-    n += (kStages - 1) *
-         (conv(kPafs + kHeatmaps + cpm, stage_hidden, 7) + 4 * conv(stage_hidden, stage_hidden, 7) +
-          conv(stage_hidden, stage_hidden, 1) + conv(stage_hidden, out, 1));
+std::vector<std::pair<std::string, Shape>> openpose_body_layout(const OpenposeBodyConfig& c) {
+  std::vector<std::pair<std::string, Shape>> out;
+  auto conv = [&](const std::string& name, int64_t in, int64_t o, int64_t k) {
+    out.push_back({name + ".weight", {o, in, k, k}});
+    out.push_back({name + ".bias", {o}});
+  };
+  const int64_t front_out[] = {c.vgg1, c.vgg1, c.vgg2, c.vgg2, c.vgg3, c.vgg3,
+                               c.vgg3, c.vgg3, c.vgg4, c.vgg4, c.cpm3, c.cpm};
+  int64_t in = 3;
+  size_t i = 0;
+  for (const std::string& name : front_names()) {
+    if (name == "pool") continue;
+    conv(name, in, front_out[i], 3);
+    in = front_out[i++];
   }
+  for (int stage = 1; stage <= OpenposeBodyConfig::kStages; ++stage)
+    for (int branch = 1; branch <= 2; ++branch) {
+      const std::vector<std::string> names = branch_names(stage, branch);
+      int64_t x = stage == 1 ? c.cpm : OpenposeBodyConfig::kPafs + OpenposeBodyConfig::kHeatmaps + c.cpm;
+      for (size_t l = 0; l < names.size(); ++l) {
+        int64_t o = stage == 1 ? (l == 3 ? c.stage1_wide : c.stage1_hidden) : c.stage_hidden;
+        if (l + 1 == names.size())
+          o = branch == 1 ? OpenposeBodyConfig::kPafs : OpenposeBodyConfig::kHeatmaps;
+        conv(names[l], x, o, kernel_of(stage, l));
+        x = o;
+      }
+    }
+  return out;
+}
+
+int64_t OpenposeBodyConfig::parameter_count() const {
+  int64_t n = 0;
+  for (const auto& [name, shape] : openpose_body_layout(*this)) n += shape_numel(shape);
   return n;
+}
+
+double openpose_body_flops(const OpenposeBodyConfig& c, int64_t height, int64_t width) {
+  double flops = 0;
+  int64_t h = height, w = width;
+  size_t conv_index = 0;
+  const auto layout = openpose_body_layout(c);
+  for (const std::string& name : front_names()) {
+    if (name == "pool") {
+      h /= 2, w /= 2;
+      continue;
+    }
+    const Shape& s = layout[2 * conv_index++].second;
+    flops += 2.0 * h * w * s[0] * s[1] * s[2] * s[3];
+  }
+  for (size_t k = 2 * conv_index; k < layout.size(); k += 2) {
+    const Shape& s = layout[k].second;
+    flops += 2.0 * h * w * s[0] * s[1] * s[2] * s[3];
+  }
+  return flops;
 }
 
 OpenposeBodyConfig openpose_body_config(const Weights& w) {

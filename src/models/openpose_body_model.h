@@ -12,6 +12,7 @@
 
 #include <cstdint>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "core/tensor.h"
@@ -32,6 +33,12 @@ struct OpenposeBodyConfig {
 // The sizes of the weights `w` (names as in body_pose_model.pth: conv1_1.weight, Mconv7_stage6_L2.bias, ...),
 // checking that every layer is there with a consistent shape; i2i::Error naming the tensor otherwise.
 OpenposeBodyConfig openpose_body_config(const Weights& w);
+
+// Every tensor (name, shape) of a body model of these sizes, in the file's layer order (benchmarks and tests
+// build random models from it).
+std::vector<std::pair<std::string, Shape>> openpose_body_layout(const OpenposeBodyConfig& c);
+// The analytic FLOPs of one forward on an H x W input (2 * positions * out * in * k * k per convolution).
+double openpose_body_flops(const OpenposeBodyConfig& c, int64_t height, int64_t width);
 
 class OpenposeBody {
  public:

@@ -38,14 +38,16 @@ std::vector<PlaneF32> to_detect_size(const Tensor& t, const OpenposeNetInput& in
   const int hp = static_cast<int>(t.dim(1)) * kStride, wp = static_cast<int>(t.dim(2)) * kStride;
   const int hc = hp - in.pad_down, wc = wp - in.pad_right;
   check(hc > 0 && wc > 0, "openpose: network output smaller than its padding");
-  std::vector<PlaneF32> out;
-  for (int64_t c = 0; c < t.dim(3); ++c) {
+  const int64_t channels = t.dim(3);
+  std::vector<PlaneF32> out(static_cast<size_t>(channels));
+#pragma omp parallel for schedule(dynamic)
+  for (int64_t c = 0; c < channels; ++c) {
     const PlaneF32 up = cv_resize(channel_plane(t, c), wp, hp, CvInterpolation::Lanczos4);
     PlaneF32 cropped{wc, hc, std::vector<float>(static_cast<size_t>(wc) * hc)};
     for (int y = 0; y < hc; ++y)
       std::copy_n(up.values.begin() + static_cast<ptrdiff_t>(y) * wp, wc,
                   cropped.values.begin() + static_cast<ptrdiff_t>(y) * wc);
-    out.push_back(smart_resize(cropped, height, width));
+    out[c] = smart_resize(cropped, height, width);
   }
   return out;
 }

@@ -76,13 +76,25 @@ std::vector<std::vector<PoseCandidate>> find_pose_peaks(const std::vector<PlaneF
   constexpr double kThreshold = 0.1;
   check(heatmaps.size() >= kParts,
         "openpose: expected 18 part heatmaps, got " + std::to_string(heatmaps.size()));
+  for (int part = 0; part < kParts; ++part) {
+    const PlaneF32& m = heatmaps[part];
+    check(m.width > 0 && m.height > 0 && m.values.size() == static_cast<size_t>(m.width) * m.height,
+          "openpose: bad heatmap " + std::to_string(part));
+  }
+  // The blurs are independent (one per part); the ids are given in part order afterwards.
+  std::vector<std::vector<double>> blurred(kParts);
+#pragma omp parallel for schedule(dynamic)
+  for (int part = 0; part < kParts; ++part) {
+    const PlaneF32& map = heatmaps[part];
+    blurred[part] = gaussian_filter_scipy(std::vector<double>(map.values.begin(), map.values.end()),
+                                          map.width, map.height, 3.0);
+  }
   std::vector<std::vector<PoseCandidate>> peaks(kParts);
   int counter = 0;
   for (int part = 0; part < kParts; ++part) {
     const PlaneF32& map = heatmaps[part];
+    const std::vector<double>& b = blurred[part];
     const int w = map.width, h = map.height;
-    const std::vector<double> original(map.values.begin(), map.values.end());
-    const std::vector<double> b = gaussian_filter_scipy(original, w, h, 3.0);
     auto at = [&](int x, int y) {
       return x < 0 || y < 0 || x >= w || y >= h ? 0.0 : b[static_cast<size_t>(y) * w + x];
     };
@@ -91,7 +103,7 @@ std::vector<std::vector<PoseCandidate>> find_pose_peaks(const std::vector<PlaneF
         const double v = at(x, y);
         if (v >= at(x, y - 1) && v >= at(x, y + 1) && v >= at(x - 1, y) && v >= at(x + 1, y) &&
             v > kThreshold)
-          peaks[part].push_back({x, y, original[static_cast<size_t>(y) * w + x], counter++});
+          peaks[part].push_back({x, y, static_cast<double>(map.at(x, y)), counter++});
       }
   }
   return peaks;
