@@ -17,7 +17,7 @@ const std::vector<PreprocessCommand>& preprocess_commands() {
 
       // depth (depth helper)
 
-      // openpose (openpose helper)
+      {"openpose", "the OpenPose body pose map (controlnet_aux's OpenposeDetector)", cmd_preprocess_openpose},
 
       // lineart / hed (lineart helper)
   };

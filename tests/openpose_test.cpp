@@ -155,7 +155,7 @@ Image pose_png(const nlohmann::json& c) {
   return read_image(test::case_png(c.at("outputs").at("pose_png").get<std::string>()));
 }
 
-ImageSize output_size(const nlohmann::json& c, int image_resolution) {
+OpenposeMapSize output_size(const nlohmann::json& c, int image_resolution) {
   const auto& d = c.at("detect_size_wh");
   return openpose_resize_size(d[0].get<int>(), d[1].get<int>(), image_resolution, "image_resolution");
 }
@@ -233,9 +233,9 @@ TEST_P(OpenposeCase, PeaksAndPeopleFromTheFixtureNetworkOutput) {
 TEST_P(OpenposeCase, DrawnPoseIsTheFixturePng) {
   const auto& c = pose_case(GetParam());
   const int w = c.at("detect_size_wh")[0].get<int>(), h = c.at("detect_size_wh")[1].get<int>();
-  const ImageSize out = output_size(c, image_resolution_of(GetParam()));
-  const Image pose =
-      cv_resize(openpose_draw(fixture_keypoints(c), w, h), out.width, out.height, CvInterpolation::Linear);
+  const OpenposeMapSize out = output_size(c, image_resolution_of(GetParam()));
+  const Image pose = opencv_resize(openpose_draw(fixture_keypoints(c), w, h), out.width, out.height,
+                                   OpencvInterpolation::Linear);
   EXPECT_TRUE(same_image(pose, pose_png(c)));
 }
 

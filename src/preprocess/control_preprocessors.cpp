@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "preprocess/canny.h"
+#include "preprocess/openpose.h"
 
 namespace i2i {
 
@@ -27,7 +28,9 @@ const std::vector<ControlPreprocessor>& control_preprocessors() {
 
     // depth_anything_v2 (depth helper)
 
-    // openpose (openpose helper)
+    // controlnet_aux's OpenposeDetector, body only, at detect and image resolution = Processor Res.
+    v.push_back({"openpose", "OpenPose body keypoints (--annotator-model body_pose_model.safetensors)", true,
+                 true, 512, nullptr, 0, nullptr, 0, openpose_control_map});
 
     // lineart_realistic, lineart_coarse, softedge_hed, softedge_hedsafe (lineart helper)
 

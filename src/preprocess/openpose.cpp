@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "models/openpose_body_load.h"
 #include "preprocess/openpose_draw.h"
 #include "preprocess/openpose_peaks.h"
 
@@ -19,7 +20,7 @@ constexpr uint8_t kPadValue = 128;
 // util.smart_resize on one float32 plane: AREA when shrinking overall, else LANCZOS4.
 PlaneF32 smart_resize(const PlaneF32& p, int height, int width) {
   const double k = static_cast<double>(height + width) / static_cast<double>(p.height + p.width);
-  return cv_resize(p, width, height, k < 1 ? CvInterpolation::Area : CvInterpolation::Lanczos4);
+  return opencv_resize(p, width, height, k < 1 ? OpencvInterpolation::Area : OpencvInterpolation::Lanczos4);
 }
 
 // Channel c of an NHWC [1, h, w, C] tensor as a plane.
@@ -42,7 +43,7 @@ std::vector<PlaneF32> to_detect_size(const Tensor& t, const OpenposeNetInput& in
   std::vector<PlaneF32> out(static_cast<size_t>(channels));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t c = 0; c < channels; ++c) {
-    const PlaneF32 up = cv_resize(channel_plane(t, c), wp, hp, CvInterpolation::Lanczos4);
+    const PlaneF32 up = opencv_resize(channel_plane(t, c), wp, hp, OpencvInterpolation::Lanczos4);
     PlaneF32 cropped{wc, hc, std::vector<float>(static_cast<size_t>(wc) * hc)};
     for (int y = 0; y < hc; ++y)
       std::copy_n(up.values.begin() + static_cast<ptrdiff_t>(y) * wp, wc,
@@ -72,7 +73,7 @@ Image openpose_hwc3(const Image& image) {
   return out;
 }
 
-ImageSize openpose_resize_size(int width, int height, int resolution, const char* parameter) {
+OpenposeMapSize openpose_resize_size(int width, int height, int resolution, const char* parameter) {
   const double k = static_cast<double>(resolution) / std::min<double>(height, width);
   const double h = std::nearbyint(height * k / 64.0) * 64, w = std::nearbyint(width * k / 64.0) * 64;
   if (!(h >= 64 && w >= 64 && h <= kOpenposeMaxSide && w <= kOpenposeMaxSide)) {
@@ -93,11 +94,11 @@ Image openpose_detect_image(const Image& image, int detect_resolution) {
     throw Error("openpose: the image is " + std::to_string(image.width) + "x" + std::to_string(image.height) +
                 "; the pose detector needs at least " + std::to_string(kOpenposeMinInputSide) +
                 " pixels a side");
-  const ImageSize size =
+  const OpenposeMapSize size =
       openpose_resize_size(image.width, image.height, detect_resolution, "detect_resolution");
   const double k = static_cast<double>(detect_resolution) / std::min<double>(image.height, image.width);
-  return cv_resize(openpose_hwc3(image), size.width, size.height,
-                   k > 1 ? CvInterpolation::Lanczos4 : CvInterpolation::Area);
+  return opencv_resize(openpose_hwc3(image), size.width, size.height,
+                       k > 1 ? OpencvInterpolation::Lanczos4 : OpencvInterpolation::Area);
 }
 
 OpenposeNetInput openpose_net_input(const Image& detect) {
@@ -112,8 +113,8 @@ OpenposeNetInput openpose_net_input(const Image& detect) {
   if (in.scaled_width < 1 || in.scaled_height < 1)
     throw Error("openpose: the detect image " + std::to_string(detect.width) + "x" +
                 std::to_string(detect.height) + " is too narrow for the network");
-  const Image scaled = cv_resize(detect, in.scaled_width, in.scaled_height,
-                                 k < 1 ? CvInterpolation::Area : CvInterpolation::Lanczos4);
+  const Image scaled = opencv_resize(detect, in.scaled_width, in.scaled_height,
+                                     k < 1 ? OpencvInterpolation::Area : OpencvInterpolation::Lanczos4);
   in.pad_down = in.scaled_height % kStride == 0 ? 0 : kStride - in.scaled_height % kStride;
   in.pad_right = in.scaled_width % kStride == 0 ? 0 : kStride - in.scaled_width % kStride;
   const int hp = in.scaled_height + in.pad_down, wp = in.scaled_width + in.pad_right;
@@ -156,13 +157,20 @@ Image openpose_draw(const std::vector<BodyKeypoints>& people, int width, int hei
 Image openpose_preprocess(const Image& image, const OpenposeBody& body, int detect_resolution,
                           int image_resolution) {
   const Image detect = openpose_detect_image(image, detect_resolution);
-  const ImageSize out =
+  const OpenposeMapSize out =
       openpose_resize_size(detect.width, detect.height, image_resolution, "image_resolution");
   const OpenposeNetInput input = openpose_net_input(detect);
   const OpenposeMaps maps = openpose_detect_maps(body(input.image), input, detect.width, detect.height);
   const OpenposeDetection d = openpose_detect(maps, detect.width, detect.height);
-  return cv_resize(openpose_draw(d.keypoints, detect.width, detect.height), out.width, out.height,
-                   CvInterpolation::Linear);
+  return opencv_resize(openpose_draw(d.keypoints, detect.width, detect.height), out.width, out.height,
+                       OpencvInterpolation::Linear);
+}
+
+Image openpose_control_map(const Image& source, const ControlPreprocessSettings& settings) {
+  if (settings.annotator_model.empty())
+    throw ParameterError("openpose runs the OpenPose body network: give its file with {annotator_model}");
+  const OpenposeBody body = load_openpose_body(settings.annotator_model, settings.precision);
+  return openpose_preprocess(source, body, settings.resolution, settings.resolution);
 }
 
 }  // namespace i2i

@@ -19,6 +19,7 @@
 #include "core/tensor.h"
 #include "io/image.h"
 #include "models/openpose_body_model.h"
+#include "preprocess/control_preprocessors.h"
 #include "preprocess/openpose_people.h"
 #include "preprocess/openpose_resize.h"
 
@@ -35,10 +36,10 @@ Image openpose_hwc3(const Image& image);
 
 // resize_image's target size (width, height) for an image of `width` x `height` at `resolution`.
 // ParameterError naming `parameter` when the size is 0 or larger than kOpenposeMaxSide.
-struct ImageSize {
+struct OpenposeMapSize {
   int width = 0, height = 0;
 };
-ImageSize openpose_resize_size(int width, int height, int resolution, const char* parameter);
+OpenposeMapSize openpose_resize_size(int width, int height, int resolution, const char* parameter);
 // Stage 1: HWC3 + resize_image. ParameterError {detect_resolution} for a bad resolution, i2i::Error for an
 // image smaller than kOpenposeMinInputSide.
 Image openpose_detect_image(const Image& image, int detect_resolution);
@@ -73,5 +74,10 @@ Image openpose_draw(const std::vector<BodyKeypoints>& people, int width, int hei
 // ParameterError {detect_resolution} / {image_resolution} for resolutions giving an empty or too large map.
 Image openpose_preprocess(const Image& image, const OpenposeBody& body, int detect_resolution = 512,
                           int image_resolution = 512);
+
+// The "openpose" row of the ControlNet preprocessors (control_preprocessors.h): loads the body model from
+// settings.annotator_model (in settings.precision), runs openpose_preprocess with detect and image
+// resolution = settings.resolution (A1111's Processor Res) and releases the model.
+Image openpose_control_map(const Image& source, const ControlPreprocessSettings& settings);
 
 }  // namespace i2i

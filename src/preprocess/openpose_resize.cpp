@@ -72,14 +72,14 @@ void lanczos4_coeffs(float x, float* c) {
 
 // The separable kernels (Linear, Lanczos4, and Area when it enlarges): resizeGeneric_ with OpenCV's tables.
 template <typename T>
-void resize_generic(const T* src, int sw, int sh, int cn, T* dst, int dw, int dh, CvInterpolation interp,
+void resize_generic(const T* src, int sw, int sh, int cn, T* dst, int dw, int dh, OpencvInterpolation interp,
                     double inv_scale_x, double inv_scale_y) {
   constexpr bool fixpt = std::is_same_v<T, uint8_t>;
   using WT = std::conditional_t<fixpt, int32_t, float>;  // horizontal pass output
   const double scale_x = 1. / inv_scale_x, scale_y = 1. / inv_scale_y;
-  const bool area_mode = interp == CvInterpolation::Area;
-  const int ksize = interp == CvInterpolation::Lanczos4 ? 8 : 2, ksize2 = ksize / 2;
-  const bool lanczos = interp == CvInterpolation::Lanczos4;
+  const bool area_mode = interp == OpencvInterpolation::Area;
+  const int ksize = interp == OpencvInterpolation::Lanczos4 ? 8 : 2, ksize2 = ksize / 2;
+  const bool lanczos = interp == OpencvInterpolation::Lanczos4;
   const int width = dw * cn;
 
   std::vector<int> xofs(width), yofs(dh);
@@ -332,7 +332,7 @@ void resize_area_fast(const T* src, int sw, int sh, int cn, T* dst, int dw, int 
 }
 
 template <typename T>
-void resize_any(const T* src, int sw, int sh, int cn, T* dst, int dw, int dh, CvInterpolation interp) {
+void resize_any(const T* src, int sw, int sh, int cn, T* dst, int dw, int dh, OpencvInterpolation interp) {
   if (sw == dw && sh == dh) {
     std::copy(src, src + static_cast<size_t>(sw) * sh * cn, dst);
     return;
@@ -341,8 +341,9 @@ void resize_any(const T* src, int sw, int sh, int cn, T* dst, int dw, int dh, Cv
   const double scale_x = 1. / inv_scale_x, scale_y = 1. / inv_scale_y;
   const int isx = cv_round(scale_x), isy = cv_round(scale_y);
   const bool area_fast = std::abs(scale_x - isx) < DBL_EPSILON && std::abs(scale_y - isy) < DBL_EPSILON;
-  if (interp == CvInterpolation::Linear && area_fast && isx == 2 && isy == 2) interp = CvInterpolation::Area;
-  if (interp == CvInterpolation::Area && scale_x >= 1 && scale_y >= 1) {
+  if (interp == OpencvInterpolation::Linear && area_fast && isx == 2 && isy == 2)
+    interp = OpencvInterpolation::Area;
+  if (interp == OpencvInterpolation::Area && scale_x >= 1 && scale_y >= 1) {
     if (area_fast) {
       resize_area_fast(src, sw, sh, cn, dst, dw, dh, isx, isy);
     } else {
@@ -360,7 +361,7 @@ void check_size(int width, int height) {
 
 }  // namespace
 
-Image cv_resize(const Image& image, int width, int height, CvInterpolation interpolation) {
+Image opencv_resize(const Image& image, int width, int height, OpencvInterpolation interpolation) {
   validate_image(image, "resize");
   check_size(width, height);
   Image out(width, height, image.channels);
@@ -369,7 +370,7 @@ Image cv_resize(const Image& image, int width, int height, CvInterpolation inter
   return out;
 }
 
-PlaneF32 cv_resize(const PlaneF32& plane, int width, int height, CvInterpolation interpolation) {
+PlaneF32 opencv_resize(const PlaneF32& plane, int width, int height, OpencvInterpolation interpolation) {
   if (plane.width < 1 || plane.height < 1 ||
       plane.values.size() != static_cast<size_t>(plane.width) * plane.height)
     throw Error("resize: bad float plane " + std::to_string(plane.width) + "x" +

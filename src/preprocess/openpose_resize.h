@@ -18,7 +18,7 @@
 
 namespace i2i {
 
-enum class CvInterpolation { Linear, Area, Lanczos4 };
+enum class OpencvInterpolation { Linear, Area, Lanczos4 };
 
 // A float32 image with one channel, rows top to bottom.
 struct PlaneF32 {
@@ -30,8 +30,8 @@ struct PlaneF32 {
 
 // cv2.resize(image, (width, height), interpolation) on an 8-bit image (any channel count 1-4).
 // Throws i2i::Error for an invalid image or a size below 1.
-Image cv_resize(const Image& image, int width, int height, CvInterpolation interpolation);
+Image opencv_resize(const Image& image, int width, int height, OpencvInterpolation interpolation);
 // The same on a float32 plane.
-PlaneF32 cv_resize(const PlaneF32& plane, int width, int height, CvInterpolation interpolation);
+PlaneF32 opencv_resize(const PlaneF32& plane, int width, int height, OpencvInterpolation interpolation);
 
 }  // namespace i2i
