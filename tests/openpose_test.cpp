@@ -313,6 +313,17 @@ TEST(OpenposeStages, GaussianFilterIsScipys) {
   EXPECT_NEAR(be[0], w01 * w01, 1e-15);
 }
 
+TEST(OpenposeStages, Hwc3CompositesAlphaOverWhite) {
+  // controlnet_aux's HWC3: float32 color * a + 255 * (1 - a), a = alpha / 255, truncated (black at alpha
+  // 128 gives 126.99999 -> 126); grey replicated.
+  Image rgba(1, 1, 4);
+  rgba.pixels = {200, 10, 0, 128};
+  EXPECT_EQ(openpose_hwc3(rgba).pixels, (std::vector<uint8_t>{227, 132, 126}));
+  Image grey(1, 1, 1);
+  grey.pixels = {77};
+  EXPECT_EQ(openpose_hwc3(grey).pixels, (std::vector<uint8_t>{77, 77, 77}));
+}
+
 TEST(OpenposeDraw, EllipseAndCircleRasterise) {
   // cv2.ellipse2Poly((10, 10), (5, 4), 0, 0, 360, 1) starts at (15, 10), comes back to it, and has no
   // repeats.

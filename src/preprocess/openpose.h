@@ -25,8 +25,9 @@
 
 namespace i2i {
 
-// Largest side of a detect image or output map (the largest generation size).
-inline constexpr int kOpenposeMaxSide = 8192;
+// Largest side of a detect image or output map (A1111's largest processor resolution): the 57 float32 maps at
+// the detect size take 57 * 4 bytes a pixel (3.6 GiB at 4096 x 4096).
+inline constexpr int kOpenposeMaxSide = 4096;
 // Smallest input image side accepted (the network's stride).
 inline constexpr int kOpenposeMinInputSide = 8;
 
