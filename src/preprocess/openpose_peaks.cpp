@@ -1,5 +1,6 @@
 #include "preprocess/openpose_peaks.h"
 
+#include <algorithm>
 #include <cmath>
 #include <string>
 
@@ -86,6 +87,9 @@ std::vector<std::vector<PoseCandidate>> find_pose_peaks(const std::vector<PlaneF
 #pragma omp parallel for schedule(dynamic)
   for (int part = 0; part < kParts; ++part) {
     const PlaneF32& map = heatmaps[part];
+    // The blur averages with non-negative weights: nothing in it exceeds the map's maximum, so a map
+    // nowhere above the threshold has no peaks (and needs no blur).
+    if (!(*std::max_element(map.values.begin(), map.values.end()) > kThreshold)) continue;
     blurred[part] = gaussian_filter_scipy(std::vector<double>(map.values.begin(), map.values.end()),
                                           map.width, map.height, 3.0);
   }
@@ -94,6 +98,7 @@ std::vector<std::vector<PoseCandidate>> find_pose_peaks(const std::vector<PlaneF
   for (int part = 0; part < kParts; ++part) {
     const PlaneF32& map = heatmaps[part];
     const std::vector<double>& b = blurred[part];
+    if (b.empty()) continue;
     const int w = map.width, h = map.height;
     auto at = [&](int x, int y) {
       return x < 0 || y < 0 || x >= w || y >= h ? 0.0 : b[static_cast<size_t>(y) * w + x];
