@@ -13,5 +13,6 @@ struct PreprocessCommand {
 };
 
 int cmd_preprocess_canny(int argc, char** argv);
+int cmd_preprocess_depth(int argc, char** argv);
 
 }  // namespace i2i::cli
