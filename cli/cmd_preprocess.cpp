@@ -15,7 +15,7 @@ const std::vector<PreprocessCommand>& preprocess_commands() {
   static const std::vector<PreprocessCommand> table = {
       {"canny", "the Canny edge map (OpenCV's cv2.Canny)", cmd_preprocess_canny},
 
-      // depth (depth helper)
+      {"depth", "Depth Anything V2 relative depth (A1111's depth_anything_v2)", cmd_preprocess_depth},
 
       {"openpose", "the OpenPose body pose map (controlnet_aux's OpenposeDetector)", cmd_preprocess_openpose},
 

@@ -13,6 +13,7 @@ struct PreprocessCommand {
 };
 
 int cmd_preprocess_canny(int argc, char** argv);
+int cmd_preprocess_depth(int argc, char** argv);
 int cmd_preprocess_openpose(int argc, char** argv);
 
 }  // namespace i2i::cli

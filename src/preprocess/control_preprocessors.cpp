@@ -4,6 +4,7 @@
 
 #include "core/error.h"
 #include "preprocess/canny.h"
+#include "preprocess/depth_map.h"
 #include "preprocess/openpose.h"
 
 namespace i2i {
@@ -26,7 +27,9 @@ const std::vector<ControlPreprocessor>& control_preprocessors() {
     v.push_back({"canny", "OpenCV Canny edges (Threshold A/B = low/high)", false, false, 512, "Low Threshold",
                  100, "High Threshold", 200, run_canny});
 
-    // depth_anything_v2 (depth helper)
+    // A1111's depth_anything_v2 module hands the ControlNet the grey map (colored=False).
+    v.push_back({"depth_anything_v2", "Depth Anything V2 relative depth (--annotator-model)", true, true, 512,
+                 nullptr, 0, nullptr, 0, run_depth_anything_v2});
 
     // controlnet_aux's OpenposeDetector, body only, at detect and image resolution = Processor Res.
     v.push_back({"openpose", "OpenPose body keypoints (--annotator-model body_pose_model.safetensors)", true,
