@@ -91,17 +91,24 @@ TEST(CliOpenpose, BadInputIsAOneLineErrorAndNoOutput) {
   }
   expect_one_line_error(run_i2i({"preprocess", "openpose", kAstronaut, "-o", "out.png"}, dir),
                         "--annotator-model", out);
+  expect_one_line_error(run_i2i(preprocess(kAstronaut, {"--resolution", "0", "-o", "out.png"}), dir),
+                        "processor resolution must be between 64 and 4096, got 0", out);
+  expect_one_line_error(
+      run_i2i(preprocess(kAstronaut, {"--resolution", "128", "--detect-resolution", "128", "-o", "out.png"}),
+              dir),
+      "--resolution", out);
 }
 
 TEST(CliOpenpose, ControlNetUnitRunsThePreprocessor) {
-  // The unit runs openpose on the source picture at Processor Res (detect = image resolution) and resizes
-  // the map to the generation size: the same picture as giving `i2i preprocess openpose`'s map as the
-  // control image.
+  // The unit runs A1111's openpose module on the source picture at Processor Res and resizes the map to the
+  // generation size: the same picture as giving `i2i preprocess openpose --resolution`'s map as the control
+  // image.
   const fs::path dir = test::temp_dir("cli_openpose_unit");
-  auto r = run_i2i(
-      preprocess(kAstronaut, {"--detect-resolution", "128", "--image-resolution", "128", "-o", "map.png"}),
-      dir);
+  auto r = run_i2i(preprocess(kAstronaut, {"--resolution", "128", "-o", "map.png"}), dir);
   ASSERT_EQ(r.status, 0) << r.err;
+  const Image map = read_image(dir / "map.png");
+  EXPECT_EQ(map.width, 128);
+  EXPECT_EQ(map.height, 128);
   const auto base = with(test::fixture_args("img2img", "models/tiny-sd15.safetensors"),
                          {"--precision", "fp32", "--sampler", "DDIM", "--strength", "0.6", "--control-model",
                           kControlNet, "--control-weight", "0.8"});

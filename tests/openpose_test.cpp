@@ -15,6 +15,7 @@
 #include "io/image.h"
 #include "kernels/precision.h"
 #include "models/openpose_body_load.h"
+#include "preprocess/annotator_resize.h"
 #include "preprocess/openpose_draw.h"
 #include "preprocess/openpose_peaks.h"
 #include "support/fixtures.h"
@@ -245,6 +246,21 @@ TEST_P(OpenposeCase, EndToEndIsTheFixturePng) {
   EXPECT_TRUE(same_image(pose, pose_png(c)));
 }
 
+TEST(OpenposeStages, A1111PathOnAPictureAtItsResolutionIsTheFixtureMap) {
+  // A1111's module resizes and pads to Processor Res, then detects at that size. The chelsea detect image
+  // (128x192) at resolution 128 needs neither (an area resize to the same size is a copy, both sides are
+  // multiples of 64), so the map is controlnet_aux's at detect = image resolution 128: the fixture's.
+  const auto& c = pose_case("chelsea_384x512_det128_img128");
+  const Image detect = read_image(test::fixtures_dir() / c.at("detect_input_png").get<std::string>());
+  EXPECT_TRUE(same_image(openpose_a1111(detect, tiny_body(), 128), pose_png(c)));
+  // Elsewhere the two differ: A1111's cubic resize to 128x171 padded to 128x192, versus controlnet_aux's
+  // Lanczos to 128x192.
+  const Image source = case_input(c);
+  const Image a1111 = openpose_a1111(source, tiny_body(), 128);
+  EXPECT_EQ(a1111.width, 128);
+  EXPECT_EQ(a1111.height, 171);
+}
+
 INSTANTIATE_TEST_SUITE_P(Fixtures, OpenposeCase,
                          ::testing::Values("astronaut_64_det128_img192", "chelsea_384x512_det128_img128"));
 
@@ -314,14 +330,14 @@ TEST(OpenposeStages, GaussianFilterIsScipys) {
 }
 
 TEST(OpenposeStages, Hwc3CompositesAlphaOverWhite) {
-  // controlnet_aux's HWC3: float32 color * a + 255 * (1 - a), a = alpha / 255, truncated (black at alpha
-  // 128 gives 126.99999 -> 126); grey replicated.
+  // HWC3 (annotator_resize.h, as controlnet_aux's): float32 color * a + 255 * (1 - a), a = alpha / 255,
+  // truncated (black at alpha 128 gives 126.99999 -> 126); grey replicated.
   Image rgba(1, 1, 4);
   rgba.pixels = {200, 10, 0, 128};
-  EXPECT_EQ(openpose_hwc3(rgba).pixels, (std::vector<uint8_t>{227, 132, 126}));
+  EXPECT_EQ(hwc3(rgba).pixels, (std::vector<uint8_t>{227, 132, 126}));
   Image grey(1, 1, 1);
   grey.pixels = {77};
-  EXPECT_EQ(openpose_hwc3(grey).pixels, (std::vector<uint8_t>{77, 77, 77}));
+  EXPECT_EQ(hwc3(grey).pixels, (std::vector<uint8_t>{77, 77, 77}));
 }
 
 TEST(OpenposeDraw, EllipseAndCircleRasterise) {

@@ -31,7 +31,8 @@ const std::vector<ControlPreprocessor>& control_preprocessors() {
     v.push_back({"depth_anything_v2", "Depth Anything V2 relative depth (--annotator-model)", true, true, 512,
                  nullptr, 0, nullptr, 0, run_depth_anything_v2});
 
-    // controlnet_aux's OpenposeDetector, body only, at detect and image resolution = Processor Res.
+    // A1111's openpose module: its OpenposeDetector (body only) on the picture resized and padded to
+    // Processor Res.
     v.push_back({"openpose", "OpenPose body keypoints (--annotator-model body_pose_model.safetensors)", true,
                  true, 512, nullptr, 0, nullptr, 0, openpose_control_map});
 

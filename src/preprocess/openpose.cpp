@@ -6,6 +6,7 @@
 
 #include "core/error.h"
 #include "models/openpose_body_load.h"
+#include "preprocess/annotator_resize.h"
 #include "preprocess/openpose_draw.h"
 #include "preprocess/openpose_peaks.h"
 
@@ -55,24 +56,6 @@ std::vector<PlaneF32> to_detect_size(const Tensor& t, const OpenposeNetInput& in
 
 }  // namespace
 
-Image openpose_hwc3(const Image& image) {
-  validate_image(image, "openpose");
-  if (image.channels == 3) return image;
-  if (image.channels == 1) return to_rgb(image);
-  Image out(image.width, image.height, 3);
-  const size_t n = static_cast<size_t>(image.width) * image.height;
-  for (size_t i = 0; i < n; ++i) {
-    const uint8_t* p = image.pixels.data() + i * image.channels;
-    const float alpha = static_cast<float>(p[image.channels - 1]) / 255.0f;
-    for (int c = 0; c < 3; ++c) {
-      const float color = image.channels == 4 ? p[c] : p[0];
-      const float y = color * alpha + 255.0f * (1.0f - alpha);
-      out.pixels[i * 3 + c] = static_cast<uint8_t>(std::clamp(y, 0.0f, 255.0f));
-    }
-  }
-  return out;
-}
-
 OpenposeMapSize openpose_resize_size(int width, int height, int resolution, const char* parameter) {
   const double k = static_cast<double>(resolution) / std::min<double>(height, width);
   const double h = std::nearbyint(height * k / 64.0) * 64, w = std::nearbyint(width * k / 64.0) * 64;
@@ -97,7 +80,7 @@ Image openpose_detect_image(const Image& image, int detect_resolution) {
   const OpenposeMapSize size =
       openpose_resize_size(image.width, image.height, detect_resolution, "detect_resolution");
   const double k = static_cast<double>(detect_resolution) / std::min<double>(image.height, image.width);
-  return opencv_resize(openpose_hwc3(image), size.width, size.height,
+  return opencv_resize(hwc3(image), size.width, size.height,
                        k > 1 ? OpencvInterpolation::Lanczos4 : OpencvInterpolation::Area);
 }
 
@@ -154,23 +137,38 @@ Image openpose_draw(const std::vector<BodyKeypoints>& people, int width, int hei
   return canvas;
 }
 
+Image openpose_pose_map(const Image& detect, const OpenposeBody& body) {
+  const OpenposeNetInput input = openpose_net_input(detect);
+  const OpenposeMaps maps = openpose_detect_maps(body(input.image), input, detect.width, detect.height);
+  const OpenposeDetection d = openpose_detect(maps, detect.width, detect.height);
+  return openpose_draw(d.keypoints, detect.width, detect.height);
+}
+
 Image openpose_preprocess(const Image& image, const OpenposeBody& body, int detect_resolution,
                           int image_resolution) {
   const Image detect = openpose_detect_image(image, detect_resolution);
   const OpenposeMapSize out =
       openpose_resize_size(detect.width, detect.height, image_resolution, "image_resolution");
-  const OpenposeNetInput input = openpose_net_input(detect);
-  const OpenposeMaps maps = openpose_detect_maps(body(input.image), input, detect.width, detect.height);
-  const OpenposeDetection d = openpose_detect(maps, detect.width, detect.height);
-  return opencv_resize(openpose_draw(d.keypoints, detect.width, detect.height), out.width, out.height,
-                       OpencvInterpolation::Linear);
+  return opencv_resize(openpose_pose_map(detect, body), out.width, out.height, OpencvInterpolation::Linear);
+}
+
+Image openpose_a1111(const Image& source, const OpenposeBody& body, int resolution) {
+  const PaddedImage padded = resize_image_with_pad(source, resolution);
+  const Image& p = padded.image;
+  if (static_cast<int64_t>(p.width) * p.height > int64_t{kOpenposeMaxSide} * kOpenposeMaxSide)
+    throw ParameterError("{control_resolution} " + std::to_string(resolution) + " makes a " +
+                         std::to_string(p.width) + "x" + std::to_string(p.height) +
+                         " picture for the pose detector; at most " + std::to_string(kOpenposeMaxSide) + "x" +
+                         std::to_string(kOpenposeMaxSide) + " pixels");
+  return remove_pad(openpose_pose_map(padded.image, body), padded.width, padded.height);
 }
 
 Image openpose_control_map(const Image& source, const ControlPreprocessSettings& settings) {
   if (settings.annotator_model.empty())
     throw ParameterError("openpose runs the OpenPose body network: give its file with {annotator_model}");
+  resize_image_with_pad(Image(16, 16, 3), settings.resolution);  // the resolution, checked before loading
   const OpenposeBody body = load_openpose_body(settings.annotator_model, settings.precision);
-  return openpose_preprocess(source, body, settings.resolution, settings.resolution);
+  return openpose_a1111(source, body, settings.resolution);
 }
 
 }  // namespace i2i

@@ -2,8 +2,9 @@
 // controlnet_aux's OpenposeDetector(Body)(image, detect_resolution, image_resolution, include_body=True,
 // include_hand=False, include_face=False) (huggingface/controlnet_aux open_pose/{__init__,body,util}.py,
 // the same code as lllyasviel's annotator), stage by stage:
-//  1. HWC3, then resize_image(image, detect_resolution): k = res / min(H, W), sides int(round(side k / 64))
-//     * 64 (half to even), cv2.resize LANCZOS4 if k > 1 else AREA: the detect image (H x W);
+//  1. HWC3 (annotator_resize.h), then resize_image(image, detect_resolution): k = res / min(H, W), sides
+//     int(round(side k / 64)) * 64 (half to even), cv2.resize LANCZOS4 if k > 1 else AREA: the detect
+//     image (H x W);
 //  2. the network sees it in BGR, scaled by 0.5 * 368 / H (smart_resize_k: sides int(side * scale),
 //     AREA if (Ht + Wt) / (H + W) < 1 else LANCZOS4), padded bottom/right with 128 to multiples of 8,
 //     value / 256 - 0.5 (float32);
@@ -28,12 +29,8 @@ namespace i2i {
 // Largest side of a detect image or output map (A1111's largest processor resolution): the 57 float32 maps at
 // the detect size take 57 * 4 bytes a pixel (3.6 GiB at 4096 x 4096).
 inline constexpr int kOpenposeMaxSide = 4096;
-// Smallest input image side accepted (the network's stride).
-inline constexpr int kOpenposeMinInputSide = 8;
-
-// controlnet_aux's HWC3: grey replicated, RGBA composited over white in float32 (truncated to 8 bits); grey +
-// alpha is treated as RGBA. Always 3 channels.
-Image openpose_hwc3(const Image& image);
+// Smallest input image side accepted (as annotator_resize.h's).
+inline constexpr int kOpenposeMinInputSide = 16;
 
 // resize_image's target size (width, height) for an image of `width` x `height` at `resolution`.
 // ParameterError naming `parameter` when the size is 0 or larger than kOpenposeMaxSide.
@@ -71,14 +68,23 @@ OpenposeDetection openpose_detect(const OpenposeMaps& maps, int width, int heigh
 // The pose drawn on a black width x height RGB canvas.
 Image openpose_draw(const std::vector<BodyKeypoints>& people, int width, int height);
 
+// Stages 2-6 on an RGB picture at its own size: the pose drawn on a black canvas of that size.
+Image openpose_pose_map(const Image& detect_rgb, const OpenposeBody& body);
+
 // The whole preprocessor: the pose map (RGB) at resize_image(detect image, image_resolution)'s size.
 // ParameterError {detect_resolution} / {image_resolution} for resolutions giving an empty or too large map.
 Image openpose_preprocess(const Image& image, const OpenposeBody& body, int detect_resolution = 512,
                           int image_resolution = 512);
 
+// A1111's "openpose" module (sd-webui-controlnet scripts/preprocessor/legacy/processor.py OpenposeModel
+// .run_model, body only): resize_image_with_pad(source, resolution) (annotator_resize.h: OpenCV cubic / area
+// to the short side, edge-padded to multiples of 64), its annotator's OpenposeDetector on the padded picture
+// at that size (the same body.py / util.py as controlnet_aux, no further resize), remove_pad.
+Image openpose_a1111(const Image& source, const OpenposeBody& body, int resolution);
+
 // The "openpose" row of the ControlNet preprocessors (control_preprocessors.h): loads the body model from
-// settings.annotator_model (in settings.precision), runs openpose_preprocess with detect and image
-// resolution = settings.resolution (A1111's Processor Res) and releases the model.
+// settings.annotator_model (in settings.precision), runs openpose_a1111 at settings.resolution (Processor
+// Res) and releases the model.
 Image openpose_control_map(const Image& source, const ControlPreprocessSettings& settings);
 
 }  // namespace i2i
