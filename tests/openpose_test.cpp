@@ -426,6 +426,14 @@ TEST(OpenposeErrors, WrongShapeNamesTheTensor) {
   EXPECT_NE(error_of([&] { OpenposeBody b(missing); }).find("Mconv6_stage5_L1.bias"), std::string::npos);
 }
 
+TEST(OpenposeErrors, A1111PathRefusesHugePaddedPictures) {
+  // 64x2048 at processor resolution 1024 would be 1024x32768 (twice 4096 x 4096 pixels).
+  const std::string e = error_of([&] { openpose_a1111(Image(64, 2048, 3), tiny_body(), 1024); });
+  EXPECT_NE(e.find("processor resolution 1024 makes a 1024x32768 picture"), std::string::npos) << e;
+  EXPECT_NE(error_of([&] { openpose_a1111(Image(64, 64, 3), tiny_body(), 0); }).find("processor resolution"),
+            std::string::npos);
+}
+
 TEST(OpenposeErrors, TinyImageAndBadResolutions) {
   Image one(1, 1, 3);
   std::string e = error_of([&] { openpose_preprocess(one, tiny_body(), 512, 512); });

@@ -153,13 +153,18 @@ Image openpose_preprocess(const Image& image, const OpenposeBody& body, int dete
 }
 
 Image openpose_a1111(const Image& source, const OpenposeBody& body, int resolution) {
+  // The padded size resize_image_with_pad will make, checked before it is made (57 float maps follow).
+  if (source.width > 0 && source.height > 0 && resolution > 0) {
+    const double k = static_cast<double>(resolution) / std::min(source.width, source.height);
+    const double pw = std::ceil(std::nearbyint(source.width * k) / 64) * 64;
+    const double ph = std::ceil(std::nearbyint(source.height * k) / 64) * 64;
+    if (pw * ph > static_cast<double>(kOpenposeMaxSide) * kOpenposeMaxSide)
+      throw Error("processor resolution " + std::to_string(resolution) + " makes a " +
+                  std::to_string(static_cast<long long>(pw)) + "x" +
+                  std::to_string(static_cast<long long>(ph)) + " picture for the pose detector; at most " +
+                  std::to_string(kOpenposeMaxSide) + "x" + std::to_string(kOpenposeMaxSide) + " pixels");
+  }
   const PaddedImage padded = resize_image_with_pad(source, resolution);
-  const Image& p = padded.image;
-  if (static_cast<int64_t>(p.width) * p.height > int64_t{kOpenposeMaxSide} * kOpenposeMaxSide)
-    throw ParameterError("{control_resolution} " + std::to_string(resolution) + " makes a " +
-                         std::to_string(p.width) + "x" + std::to_string(p.height) +
-                         " picture for the pose detector; at most " + std::to_string(kOpenposeMaxSide) + "x" +
-                         std::to_string(kOpenposeMaxSide) + " pixels");
   return remove_pad(openpose_pose_map(padded.image, body), padded.width, padded.height);
 }
 
