@@ -18,12 +18,17 @@
 #include "core/memory.h"
 #include "models/clip_text_config.h"
 #include "models/clip_vision.h"
+#include "models/depth_anything_v2.h"
 #include "models/ip_adapter_attention.h"
 #include "models/ldm_keys.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
 #include "pipelines/img2img.h"
+#include "preprocess/annotator_resize.h"
+#include "preprocess/depth_map.h"
+#include "preprocess/openpose.h"
 #include "sampling/rng_torch.h"
+#include "tools/bench_annotators.h"
 #include "tools/flops.h"
 #include "tools/random_checkpoint.h"
 
@@ -48,6 +53,14 @@ Tensor uniform(Shape shape, float lo, float hi, uint64_t seed) {
   float* p = t.data<float>();
   for (int64_t i = 0; i < t.numel(); ++i) p[i] = dist(rng);
   return t;
+}
+
+// An RGB picture of uniform noise.
+Image random_picture(int width, int height, uint64_t seed) {
+  std::mt19937_64 rng(seed);
+  Image img(width, height, 3);
+  for (uint8_t& v : img.pixels) v = static_cast<uint8_t>(rng() & 0xff);
+  return img;
 }
 
 std::string cpu_model() {
@@ -97,9 +110,10 @@ void log_line(const BenchOptions& o, const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& all_stages() {
-  static const std::vector<std::string> stages = {"text_encode", "image_encode",  "vae_encode",
-                                                  "unet_batch1", "unet_cfg_step", "unet_cfg_step_ip",
-                                                  "vae_decode",  "img2img",       "turbo_img2img"};
+  static const std::vector<std::string> stages = {"text_encode",    "image_encode",     "vae_encode",
+                                                  "unet_batch1",    "unet_cfg_step",    "unet_cfg_step_ip",
+                                                  "vae_decode",     "img2img",          "turbo_img2img",
+                                                  "annotate_depth", "annotate_openpose"};
   return stages;
 }
 
@@ -165,7 +179,7 @@ BenchReport run_bench(const BenchOptions& o) {
         std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
         "bench: unknown stage '" + s +
             "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
-            "vae_decode, img2img, turbo_img2img)");
+            "vae_decode, img2img, turbo_img2img, annotate_depth, annotate_openpose)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   check(o.family == "sd15" || o.family == "sdxl",
         "bench: unknown model family '" + o.family + "' (sd15 or sdxl)");
@@ -202,9 +216,10 @@ BenchReport run_bench(const BenchOptions& o) {
     mo.precision = p == Precision::BF16 ? PrecisionChoice::BF16 : PrecisionChoice::F32;
     return load_sd_model(o.model, mo);
   };
-  // image_encode alone needs no SD model.
-  const bool need_sd =
-      std::any_of(stages.begin(), stages.end(), [](const std::string& s) { return s != "image_encode"; });
+  // image_encode and the annotators need no SD model.
+  const bool need_sd = std::any_of(stages.begin(), stages.end(), [](const std::string& s) {
+    return s != "image_encode" && s.rfind("annotate_", 0) != 0;
+  });
   if (need_sd && sdxl) {
     log_line(o, "building a random SDXL base UNet and VAE in memory (fp16 weights)");
     ck = random_checkpoint_weights(SdShape::sdxl(), DType::F16, o.seed,
@@ -383,6 +398,39 @@ BenchReport run_bench(const BenchOptions& o) {
         vision.emplace(vw, vision_cfg, p);
       }
       time_stage("image_encode", vision_flops, [&] { vision->forward(pixels); });
+    }
+    if (wants("annotate_depth")) {
+      // A1111's depth_anything_v2 preprocessor on a 512x512 picture at processor resolution 512 (network
+      // input 518x518), with a random ViT-L (float32 weights, as the released file), built after the SD
+      // models are gone; the whole map is timed (resize, network, colour-free 8-bit map).
+      log_line(o, pn + ": building a random Depth Anything V2 ViT-L");
+      const DepthAnythingV2Config depth_cfg = depth_anything_v2_vitl();
+      std::optional<DepthAnythingV2> depth;
+      {
+        const Weights dw = random_depth_anything_v2_weights(depth_cfg, DType::F32, o.seed);
+        depth.emplace(dw, depth_cfg, p);
+      }
+      Image picture(static_cast<int>(kImage), static_cast<int>(kImage), 3);
+      const Tensor src = uniform({1, kImage, kImage, 3}, 0.f, 255.f, o.seed + 7);
+      for (size_t i = 0; i < picture.pixels.size(); ++i)
+        picture.pixels[i] = static_cast<uint8_t>(src.data<float>()[i]);
+      time_stage("annotate_depth", depth_anything_v2_flops(depth_cfg, 37, 37),
+                 [&] { depth_anything_v2_map(*depth, picture, 512, false); });
+    }
+    if (wants("annotate_openpose")) {
+      // A1111's openpose preprocessor on a 512x512 picture at processor resolution 512 (the network sees
+      // 184x184), with a real-size body model of random weights (52.3M parameters), built after the SD
+      // models are gone; the whole map is timed (resize, network, map resizes, peaks, people, drawing).
+      log_line(o, pn + ": building a random OpenPose body model (real size)");
+      std::optional<OpenposeBody> body;
+      {
+        const Weights bw = random_openpose_body_weights(OpenposeBodyConfig{}, DType::F32, o.seed + 7);
+        body.emplace(bw, p);
+      }
+      const Image picture = random_picture(512, 512, o.seed + 8);
+      const OpenposeNetInput in = openpose_net_input(resize_image_with_pad(picture, 512).image);
+      const double flops = openpose_body_flops(body->config(), in.image.dim(1), in.image.dim(2));
+      time_stage("annotate_openpose", flops, [&] { openpose_a1111(picture, *body, 512); });
     }
     double peak_s2 = 0;
     const double peak2 = gemm_peak_gflops(p, 4096, 3, &peak_s2);

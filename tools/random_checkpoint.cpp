@@ -418,4 +418,13 @@ Weights random_clip_vision_weights(const ClipVisionConfig& config, DType dtype, 
   return w;
 }
 
+Weights random_openpose_body_weights(const OpenposeBodyConfig& config, DType dtype, uint64_t seed) {
+  Weights w("random OpenPose body model");
+  for (const auto& [name, shape] : openpose_body_layout(config)) {
+    const bool bias = shape.size() == 1;
+    w.add(name, random_tensor({name, shape, bias ? InitKind::Bias : InitKind::Weight}, dtype, seed));
+  }
+  return w;
+}
+
 }  // namespace i2i

@@ -9,6 +9,7 @@
 
 #include "core/tensor.h"
 #include "models/clip_vision_config.h"
+#include "models/openpose_body_model.h"
 #include "models/weights.h"
 
 namespace i2i {
@@ -92,5 +93,9 @@ Weights random_checkpoint_weights(const SdShape& shape, DType dtype, uint64_t se
 std::vector<TensorSpec> clip_vision_layout(const ClipVisionConfig& config);
 // Its weights in memory, filled as random_tensor does.
 Weights random_clip_vision_weights(const ClipVisionConfig& config, DType dtype, uint64_t seed);
+
+// Every tensor of an OpenPose body model (models/openpose_body_model.h) of the given sizes, filled as
+// random_tensor does (so activations shrink layer by layer, as in an untrained network).
+Weights random_openpose_body_weights(const OpenposeBodyConfig& config, DType dtype, uint64_t seed);
 
 }  // namespace i2i
