@@ -132,6 +132,17 @@ TEST(DepthAnythingV2Config, ReleasedModelsNeedNoSidecar) {
   EXPECT_EQ(l.num_heads, 16);
   EXPECT_EQ(l.intermediate_layers, (std::array<int, 4>{4, 11, 17, 23}));
   EXPECT_EQ(l.features, 256);
+  // A hostile sidecar: layers out of order or out of range, heads that do not divide the width.
+  for (const char* side : {R"({"num_heads": 2, "intermediate_layer_idx": [3, 2, 1, 0]})",
+                           R"({"num_heads": 2, "intermediate_layer_idx": [0, 1, 2, 9]})",
+                           R"({"num_heads": 5, "intermediate_layer_idx": [0, 1, 2, 3]})",
+                           R"({"num_heads": -1, "intermediate_layer_idx": [0, 1, 2, 3]})"}) {
+    const nlohmann::json j = nlohmann::json::parse(side);
+    const std::string m = test::error_of([&] {
+      infer_depth_anything_v2_config(released_shapes(32, 4, 16, {8, 16, 32, 32}), &j);
+    });
+    EXPECT_NE(m.find("released.safetensors"), std::string::npos) << side << ": " << m;
+  }
   // 4 blocks of width 32 without a sidecar: neither the heads nor the layers are known.
   const std::string msg = test::error_of([] {
     infer_depth_anything_v2_config(released_shapes(32, 4, 16, {8, 16, 32, 32}), nullptr);
