@@ -1,58 +1,50 @@
-// `i2i preprocess canny IMAGE --low 100 --high 200 -o edges.png`: the control map a ControlNet will see.
-#include <cstdio>
+// `i2i preprocess NAME ...`: dispatch to the handler of NAME (cmd_preprocess.h).
+#include "cmd_preprocess.h"
 
-#include "args.h"
+#include <cstdio>
+#include <string>
+#include <vector>
+
 #include "commands.h"
 #include "core/error.h"
-#include "io/image.h"
-#include "output_names.h"
-#include "preprocess/canny.h"
 
 namespace i2i::cli {
 namespace {
 
-const std::vector<OptionSpec>& preprocess_options() {
-  static const std::vector<OptionSpec> specs = {
-      {"low", true, "Canny low threshold (default 100)", "N"},
-      {"high", true, "Canny high threshold (default 200)", "N"},
-      {"output", true, "output PNG (default edges.png; an existing file is not replaced: numbered)", "FILE"},
-      {"overwrite", false, "replace an existing output file"},
-      {"help", false, "this text"},
+const std::vector<PreprocessCommand>& preprocess_commands() {
+  static const std::vector<PreprocessCommand> table = {
+      {"canny", "the Canny edge map (OpenCV's cv2.Canny)", cmd_preprocess_canny},
+
+      {"depth", "Depth Anything V2 relative depth (A1111's depth_anything_v2)", cmd_preprocess_depth},
+
+      // openpose (openpose helper)
+
+      // lineart / hed (lineart helper)
   };
-  return specs;
+  return table;
 }
 
-int threshold(const Args& a, const char* name, int fallback) {
-  auto v = a.integer(name);
-  if (!v) return fallback;
-  if (*v < 0 || *v > 2040) throw Error(std::string("--") + name + " must be between 0 and 2040");
-  return static_cast<int>(*v);
+std::string command_names() {
+  std::string s;
+  for (const auto& c : preprocess_commands()) s += (s.empty() ? "" : ", ") + std::string(c.name);
+  return s;
 }
 
 }  // namespace
 
 int cmd_preprocess(int argc, char** argv) {
-  Args a(argc, argv, 2, preprocess_options());
-  if (a.has("help")) {
+  const std::string name = argc > 2 ? argv[2] : "";
+  if (name.empty()) throw Error("which preprocessor? (" + command_names() + "; i2i preprocess --help)");
+  if (name == "--help" || name == "-h") {
     std::printf(
-        "usage: i2i preprocess canny IMAGE [--low 100] [--high 200] [-o edges.png]\n\n"
-        "Writes the edge map (white edges on black, RGB) that --control-preprocess canny feeds a "
-        "ControlNet:\n"
-        "OpenCV's cv2.Canny on the image's grey levels.\n\n%s",
-        format_options(preprocess_options()).c_str());
+        "usage: i2i preprocess NAME IMAGE [options] -o OUT.png   (i2i preprocess NAME --help)\n\n"
+        "Writes the control map a ControlNet unit's --control-preprocess makes.\n\npreprocessors:\n");
+    for (const auto& c : preprocess_commands()) std::printf("  %-12s %s\n", c.name, c.summary);
     return 0;
   }
-  const auto& pos = a.positional();
-  if (pos.empty()) throw Error("which preprocessor? (i2i preprocess canny IMAGE ...)");
-  if (pos[0] != "canny") throw Error("unknown preprocessor '" + pos[0] + "' (available: canny)");
-  if (pos.size() < 2) throw Error("preprocess canny needs an image");
-  if (pos.size() > 2) throw Error("unexpected argument '" + pos[2] + "'");
-  const int low = threshold(a, "low", 100), high = threshold(a, "high", 200);
-  int next = 0;
-  const std::filesystem::path out = next_output(a.get_or("output", "edges.png"), next, a.has("overwrite"));
-  write_png(out, to_rgb(canny(read_image(pos[1]), low, high)));
-  std::printf("%s\n", out.c_str());
-  return 0;
+  for (const auto& c : preprocess_commands())
+    if (name == c.name) return c.run(argc, argv);
+  throw Error("unknown preprocessor '" + name + "' (available: " + command_names() + ")");
 }
 
 }  // namespace i2i::cli

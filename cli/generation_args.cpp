@@ -234,7 +234,13 @@ const std::vector<OptionSpec>& generation_options() {
       {"control-weight", true, "its weight (default 1)", "W"},
       {"control-start", true, "fraction of the steps before it starts (default 0)", "F"},
       {"control-end", true, "fraction of the steps after which it stops (default 1)", "F"},
-      {"control-preprocess", true, "none (default: the image is the map) or canny", "NAME"},
+      {"control-preprocess", true,
+       "none (default: the image is the map), canny, or an annotator network (i2i preprocess --help)",
+       "NAME"},
+      {"annotator-model", true, "the annotator network's file for --control-preprocess (depth, pose, ...)",
+       "FILE"},
+      {"control-resolution", true,
+       "A1111's Processor Res: the short side an annotator works at (default 512)", "N"},
       {"canny-low", true, "Canny low threshold (default 100)", "N"},
       {"canny-high", true, "Canny high threshold (default 200)", "N"},
       {"reference-image", true,
@@ -488,8 +494,9 @@ GenerationParams generation_params_from_args(const Args& a) {
     }
     for (size_t i = 0; i < units; ++i) p.controls[i].image = images[i];
   }
-  for (const char* name : {"control-model", "control-weight", "control-start", "control-end",
-                           "control-preprocess", "canny-low", "canny-high"}) {
+  for (const char* name :
+       {"control-model", "control-weight", "control-start", "control-end", "control-preprocess", "canny-low",
+        "canny-high", "annotator-model", "control-resolution"}) {
     const std::string n = name;
     if (units == 0) {
       if (a.has(n) && p.controls.empty()) throw Error("--" + n + " needs a --control image");
@@ -511,11 +518,15 @@ GenerationParams generation_params_from_args(const Args& a) {
         c.guidance_end = parse_number(n, v);
       else if (n == "control-preprocess")
         c.preprocess = v;
+      else if (n == "annotator-model")
+        c.annotator_model = v;
       else {
         const double d = parse_number(n, v);
         if (d != std::floor(d) || std::fabs(d) > 1e6)
           throw Error("--" + n + " expects an integer, got '" + v + "'");
-        (n == "canny-low" ? c.canny_low : c.canny_high) = static_cast<int>(d);
+        (n == "canny-low"    ? c.canny_low
+         : n == "canny-high" ? c.canny_high
+                             : c.resolution) = static_cast<int>(d);
       }
     }
   }

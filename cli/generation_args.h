@@ -33,8 +33,9 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
 // recorded ones one by one; --control flags replace the recorded ControlNet units as a whole, except that
 // for a picture recording its units without their images (no --infotext-paths) one --control per recorded
 // unit gives each unit its image and keeps its settings. Per-unit options (--control-model,
-// --control-weight, --control-start, --control-end, --control-preprocess, --canny-low, --canny-high): the
-// i-th value belongs to the i-th --control; units without one keep the default (or the recorded value).
+// --control-weight, --control-start, --control-end, --control-preprocess, --canny-low, --canny-high,
+// --annotator-model, --control-resolution): the i-th value belongs to the i-th --control; units without one
+// keep the default (or the recorded value).
 // The model files the picture names by name and hash (model, VAE, ControlNets) and no flag gives are found
 // with find_model (models/model_lookup.h) in the folder of --model - or --model itself when it is a folder
 // of models rather than a model - and the current folder; a recorded path (--infotext-paths) that still

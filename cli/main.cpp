@@ -17,7 +17,7 @@ void print_help() {
       "  inpaint           repaint the masked area of a source image (white = repaint)\n"
       "  txt2img           a new image from a prompt alone\n"
       "  style-transfer    a photo in the style of another picture (img2img + IP-Adapter preset)\n"
-      "  preprocess canny  the Canny edge map a ControlNet will see\n"
+      "  preprocess NAME   the control map a ControlNet will see (canny, ...: i2i preprocess --help)\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
       "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n"

@@ -91,10 +91,14 @@ typedef struct {
   const char* model_path; /* ControlNet file or diffusers folder (required) */
   i2i_image image;        /* the control image, or: */
   const char* image_path;
-  const char* preprocess;              /* "none" (default: the image is the map) or "canny" */
+  /* "none" (default: the image is the map), "canny", or an annotator network by the A1111 ControlNet
+   * extension's module name ("depth_anything_v2", ...) */
+  const char* preprocess;
   int canny_low, canny_high;           /* default 100, 200 */
   double weight;                       /* default 1 */
   double guidance_start, guidance_end; /* fractions of the steps, default 0 and 1 */
+  const char* annotator_model;         /* the annotator network's file (preprocessors that run one) */
+  int resolution;                      /* A1111's Processor Res for those, default 512 */
 } i2i_control_unit;
 
 /* Where a run is. `latents` previews: when the request asked for previews, `preview` is AUTOMATIC1111's

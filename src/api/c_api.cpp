@@ -57,6 +57,8 @@ i2i::ControlParams control_of(const i2i_control_unit& u) {
   c.preprocess = str(u.preprocess, "none");
   c.canny_low = u.canny_low;
   c.canny_high = u.canny_high;
+  c.annotator_model = str(u.annotator_model);
+  c.resolution = u.resolution;
   c.weight = u.weight;
   c.guidance_start = u.guidance_start;
   c.guidance_end = u.guidance_end;
@@ -205,6 +207,7 @@ void i2i_control_unit_defaults(i2i_control_unit* u) {
   u->preprocess = "none";
   u->canny_low = 100;
   u->canny_high = 200;
+  u->resolution = 512;
   u->weight = 1.0;
   u->guidance_end = 1.0;
 }

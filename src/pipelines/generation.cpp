@@ -10,8 +10,8 @@
 #include "pipelines/infotext.h"
 #include "pipelines/inpaint.h"
 #include "pipelines/ip_adapter_request.h"
-#include "preprocess/canny.h"
 #include "preprocess/control_image.h"
+#include "preprocess/control_preprocessors.h"
 #include "sampling/rng_philox.h"
 #include "sampling/rng_torch.h"
 #include "sampling/scheduler.h"
@@ -149,6 +149,23 @@ Inputs read_inputs(const GenerationRequest& req) {
   return in;
 }
 
+// A unit's control image at the work size: run through its preprocessor (control_preprocessors.h) either at
+// the generation size (canny) or, as A1111 does for the annotator networks, on the source picture at the
+// unit's processor resolution with the map then resized to the generation size.
+Image preprocessed_control_image(const Image& source, const ControlParams& c, Precision precision, int width,
+                                 int height, ResizeMode mode) {
+  const ControlPreprocessor& pre = control_preprocessor(c.preprocess);
+  if (!pre.run) return prepare_control_image(source, width, height, mode);
+  ControlPreprocessSettings s;
+  s.resolution = c.resolution;
+  s.threshold_a = c.canny_low;
+  s.threshold_b = c.canny_high;
+  s.annotator_model = c.annotator_model;
+  s.precision = precision;
+  if (!pre.uses_resolution) return to_rgb(pre.run(prepare_control_image(source, width, height, mode), s));
+  return prepare_control_image(pre.run(source, s), width, height, mode);
+}
+
 // One loaded ControlNet unit: the model and its control image at the work size.
 struct LoadedControl {
   std::shared_ptr<const ControlNet> net;
@@ -165,8 +182,8 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
     lc.net = models.controlnet(c.model);
     if (i >= req.images.controls.size() || !req.images.controls[i])
       throw ParameterError("ControlNet " + std::to_string(i) + ": no control image ({control_image})");
-    Image img = prepare_control_image(*req.images.controls[i], base_w, base_h, p.resize_mode);
-    if (c.preprocess == "canny") img = to_rgb(canny(img, c.canny_low, c.canny_high));
+    Image img = preprocessed_control_image(*req.images.controls[i], c, models.model().precision, base_w,
+                                           base_h, p.resize_mode);
     if (setup) img = to_work_area(*setup, img);
     lc.unit.model = lc.net.get();
     lc.unit.name = fs::path(c.model).filename().string();

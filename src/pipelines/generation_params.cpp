@@ -6,6 +6,7 @@
 #include "core/error.h"
 #include "pipelines/infotext.h"
 #include "pipelines/ip_adapter_units.h"
+#include "preprocess/control_preprocessors.h"
 
 namespace i2i {
 
@@ -34,8 +35,16 @@ void validate_control(const ControlParams& c, size_t i) {
   if (!(c.guidance_start >= 0 && c.guidance_start <= 1) || !(c.guidance_end >= 0 && c.guidance_end <= 1))
     bad(who + "{control_start} and {control_end} must be between 0 and 1");
   if (c.guidance_start > c.guidance_end) bad(who + "{control_start} is after {control_end}");
-  if (c.preprocess != "none" && c.preprocess != "canny")
-    bad(who + "unknown preprocessor '" + Error::literal(c.preprocess) + "' (none or canny)");
+  const ControlPreprocessor* pre = find_control_preprocessor(c.preprocess);
+  if (!pre)
+    bad(who + "unknown preprocessor '" + Error::literal(c.preprocess) +
+        "' ({control_preprocess}: " + control_preprocessor_names() + ")");
+  if (pre->needs_annotator && c.annotator_model.empty())
+    bad(who + "preprocessor " + pre->name + " runs a network: give its file with {annotator_model}");
+  if (pre->uses_resolution &&
+      !(c.resolution >= kMinProcessorResolution && c.resolution <= kMaxProcessorResolution))
+    bad(who + "{control_resolution} must be between " + std::to_string(kMinProcessorResolution) + " and " +
+        std::to_string(kMaxProcessorResolution) + ", got " + std::to_string(c.resolution));
   if (c.canny_low < 0 || c.canny_high < 0 || c.canny_low > 255 * 8 || c.canny_high > 255 * 8)
     bad(who + "Canny thresholds ({canny_low}, {canny_high}) must be between 0 and 2040");
 }

@@ -22,8 +22,15 @@ struct ControlParams {
   std::string model;  // ControlNet file or diffusers folder
   double weight = 1.0;
   double guidance_start = 0.0, guidance_end = 1.0;
-  std::string preprocess = "none";  // "none" (pass-through) or "canny"
-  int canny_low = 100, canny_high = 200;
+  // The preprocessor by A1111's module name (preprocess/control_preprocessors.h): "none" (the image is the
+  // map), "canny", "depth_anything_v2", ...
+  std::string preprocess = "none";
+  int canny_low = 100, canny_high = 200;  // canny's Threshold A / B
+  // The annotator network's file, for preprocessors that run one (depth_anything_v2, openpose, ...).
+  std::string annotator_model;
+  // A1111's "Processor Res" (processor_res in its API): the short side the preprocessor works at, for the
+  // preprocessors that use one; the map is then resized to the generation size.
+  int resolution = 512;
 };
 
 // The reference-only unit (--reference-image IMAGE --reference-mode ...; reference_control.h).
@@ -119,8 +126,8 @@ struct GenerationParams {
   std::vector<LoraParams> loras;
   // The parameters text names model files by name and short hash and records no input picture, so that a
   // shared picture discloses nothing of the user's file system. true (--infotext-paths) also records the
-  // absolute paths (Init image, Model path, VAE path, Mask image, ControlNet N image / model path), for
-  // re-running pictures on the machine that made them.
+  // absolute paths (Init image, Model path, VAE path, Mask image, ControlNet N image / model path /
+  // annotator path), for re-running pictures on the machine that made them.
   bool infotext_paths = false;
   // Where files named rather than given by path are looked up (models/models_folder.h): the models folder
   // (--models-dir; "" = $I2I_MODELS_DIR or ~/.local/share/i2i/models), and the LoRA (--lora-dir) and

@@ -10,6 +10,7 @@
 #include "models/model_hash.h"
 #include "pipelines/infotext_units.h"
 #include "pipelines/lora_request.h"
+#include "preprocess/control_preprocessors.h"
 #include "sampling/scheduler.h"
 
 namespace i2i {
@@ -198,9 +199,11 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
         ", Model: " + unit_model(c.model, i < hashes.controls.size() ? hashes.controls[i] : "") +
         ", Weight: " + format_number(c.weight) + ", Resize Mode: " + controlnet_resize_name(p.resize_mode) +
         ", Low Vram: False";
-    if (c.preprocess == "canny")
-      unit +=
-          ", Threshold A: " + std::to_string(c.canny_low) + ", Threshold B: " + std::to_string(c.canny_high);
+    // The extension writes the sliders the module shows (hidden ones are -1 and left out).
+    const ControlPreprocessor* pre = find_control_preprocessor(c.preprocess);
+    if (pre && pre->uses_resolution) unit += ", Processor Res: " + std::to_string(c.resolution);
+    if (pre && pre->threshold_a) unit += ", Threshold A: " + std::to_string(c.canny_low);
+    if (pre && pre->threshold_b) unit += ", Threshold B: " + std::to_string(c.canny_high);
     unit += ", Guidance Start: " + format_number(c.guidance_start) +
             ", Guidance End: " + format_number(c.guidance_end) +
             ", Pixel Perfect: False, Control Mode: Balanced";
@@ -217,6 +220,7 @@ GenerationParameters make_infotext(const GenerationParams& p, int64_t seed, int 
   for (size_t i = 0; i < p.controls.size(); ++i) {
     write_path(g, p, "ControlNet " + std::to_string(i) + " image", p.controls[i].image);
     write_path(g, p, "ControlNet " + std::to_string(i) + " model path", p.controls[i].model);
+    write_path(g, p, "ControlNet " + std::to_string(i) + " annotator path", p.controls[i].annotator_model);
   }
   write_ip_adapter_keys(p, p.controls.size(), g);
   if (p.reference) set_reference_unit_paths(g, p, *p.reference, reference_unit_number(p));
@@ -232,7 +236,9 @@ void apply_controlnet_unit(const std::string& key, const std::string& text, Cont
   for (const auto& [k, v] : controlnet_unit_items(text)) {
     const std::string what = key + " " + k;
     if (k == "Module")
-      c.preprocess = v == "canny" ? "canny" : "none";
+      c.preprocess = find_control_preprocessor(v) ? v : "none";
+    else if (k == "Processor Res")
+      c.resolution = static_cast<int>(std::clamp(number(what, v), -1e6, 1e6));
     else if (k == "Weight")
       c.weight = number(what, v);
     else if (k == "Guidance Start")
@@ -297,6 +303,8 @@ void apply_controlnet_units(const std::map<int, InfotextUnit>& units, Generation
         c.image = v;
       else if (what == "model path")
         c.model = v;
+      else if (what == "annotator path")
+        c.annotator_model = v;
     }
     p.controls.push_back(c);
   }

@@ -1,0 +1,18 @@
+// `i2i preprocess NAME IMAGE ... -o OUT.png`: the control maps a ControlNet will see, one handler per
+// preprocessor, each in its own cmd_preprocess_NAME.cpp and listed in the table of cmd_preprocess.cpp.
+// A handler gets the whole command line (argv[2] is NAME; its options start at argv[3]) and returns the
+// exit status; errors are thrown as i2i::Error.
+#pragma once
+
+namespace i2i::cli {
+
+struct PreprocessCommand {
+  const char* name;     // i2i preprocess NAME
+  const char* summary;  // one line for `i2i preprocess --help`
+  int (*run)(int argc, char** argv);
+};
+
+int cmd_preprocess_canny(int argc, char** argv);
+int cmd_preprocess_depth(int argc, char** argv);
+
+}  // namespace i2i::cli

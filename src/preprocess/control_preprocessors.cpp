@@ -1,0 +1,60 @@
+// The preprocessor table (control_preprocessors.h). A new preprocessor is one row here plus its run function
+// in its own file.
+#include "preprocess/control_preprocessors.h"
+
+#include "core/error.h"
+#include "preprocess/canny.h"
+#include "preprocess/depth_map.h"
+
+namespace i2i {
+
+namespace {
+
+Image run_canny(const Image& source, const ControlPreprocessSettings& s) {
+  return to_rgb(canny(source, static_cast<int>(s.threshold_a), static_cast<int>(s.threshold_b)));
+}
+
+}  // namespace
+
+const std::vector<ControlPreprocessor>& control_preprocessors() {
+  static const std::vector<ControlPreprocessor> rows = [] {
+    std::vector<ControlPreprocessor> v;
+    // name, summary, needs_annotator, uses_resolution, default_resolution,
+    // threshold_a, default_threshold_a, threshold_b, default_threshold_b, run
+    v.push_back({"none", "the image is the map", false, false, 512, nullptr, 0, nullptr, 0, nullptr});
+    // A1111's canny runs at Processor Res; i2i's runs on the control image at the generation size.
+    v.push_back({"canny", "OpenCV Canny edges (Threshold A/B = low/high)", false, false, 512, "Low Threshold",
+                 100, "High Threshold", 200, run_canny});
+
+    // A1111's depth_anything_v2 module hands the ControlNet the grey map (colored=False).
+    v.push_back({"depth_anything_v2", "Depth Anything V2 relative depth (--annotator-model)", true, true, 512,
+                 nullptr, 0, nullptr, 0, run_depth_anything_v2});
+
+    // openpose (openpose helper)
+
+    // lineart_realistic, lineart_coarse, softedge_hed, softedge_hedsafe (lineart helper)
+
+    return v;
+  }();
+  return rows;
+}
+
+const ControlPreprocessor* find_control_preprocessor(std::string_view name) {
+  for (const auto& row : control_preprocessors())
+    if (name == row.name) return &row;
+  return nullptr;
+}
+
+const ControlPreprocessor& control_preprocessor(std::string_view name) {
+  if (const ControlPreprocessor* row = find_control_preprocessor(name)) return *row;
+  throw ParameterError("unknown {control_preprocess} '" + Error::literal(std::string(name)) + "' (" +
+                       control_preprocessor_names() + ")");
+}
+
+std::string control_preprocessor_names() {
+  std::string s;
+  for (const auto& row : control_preprocessors()) s += (s.empty() ? "" : ", ") + std::string(row.name);
+  return s;
+}
+
+}  // namespace i2i
