@@ -12,9 +12,9 @@
 #include <set>
 
 #include "core/error.h"
+#include "io/cv_resize.h"
 #include "io/image.h"
 #include "models/controlnet_hed.h"
-#include "preprocess/opencv_resize.h"
 #include "preprocess/soft_edge.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"

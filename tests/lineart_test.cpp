@@ -12,10 +12,11 @@
 #include <memory>
 
 #include "core/error.h"
+#include "io/cv_resize.h"
 #include "io/image.h"
 #include "models/lineart_generator.h"
 #include "preprocess/annotator_resize.h"
-#include "preprocess/opencv_resize.h"
+#include "preprocess/aux_resize.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
 
@@ -81,7 +82,7 @@ TEST(Lineart, DetectImageIsOpenCVsResize) {
     SCOPED_TRACE(c.at("id").get<std::string>());
     const Image input = read_image(fixture(c.at("input").get<std::string>()));
     const Image want = read_image(fixture(c.at("detect_input_png").get<std::string>()));
-    const Image got = annotator_resize(hwc3(input), 128);
+    const Image got = aux_resize_image(input, 128);
     ASSERT_EQ(got.width, want.width);
     ASSERT_EQ(got.height, want.height);
     EXPECT_EQ(max_level_diff(got, to_rgb(want)), 0);
@@ -168,21 +169,43 @@ TEST(Lineart, ColourAlphaAndGreyInputsGoThroughHWC3) {
   EXPECT_EQ(hwc3(grey).pixels, (std::vector<uint8_t>{7, 7, 7}));
 }
 
-TEST(Lineart, ResolutionsOutOfRangeAreOneLineErrors) {
+TEST(Lineart, ResolutionsOutOfRangeAndTinyPicturesAreOneLineErrors) {
   const Image img = read_image(fixture("images/astronaut_64.png"));
   const LineartGenerator& g = model("models/annotators/tiny-lineart.safetensors");
-  for (int bad : {0, -1, 100000}) {
+  for (int bad : {0, -1, 63, 4097, 100000}) {
     const std::string e = test::error_of([&] { lineart_map(img, g, bad, 512); });
-    EXPECT_NE(e.find("detect resolution"), std::string::npos) << e;
+    EXPECT_NE(e.find("detect resolution must be between 64 and 4096"), std::string::npos) << e;
     EXPECT_EQ(e.find('\n'), std::string::npos) << e;
     const std::string e2 = test::error_of([&] { lineart_map(img, g, 128, bad); });
-    EXPECT_NE(e2.find("image resolution"), std::string::npos) << e2;
+    EXPECT_NE(e2.find("image resolution must be between 64 and 4096"), std::string::npos) << e2;
+    EXPECT_NE(test::error_of([&] { lineart_map_a1111(img, g, bad); }).find("processor resolution"),
+              std::string::npos);
   }
-  // 20 pixels on the short side round to 0 x 64.
-  EXPECT_NE(test::error_of([&] { lineart_map(img, g, 20, 128); }).find("too small"), std::string::npos);
-  Image tiny(1, 1, 3);
-  // A 1x1 image: detect 64 makes it 64x64 (Lanczos), which the network takes.
-  EXPECT_EQ(lineart_map(tiny, g, 64, 64).width, 64);
+  for (const Image& tiny : {Image(1, 1, 3), Image(15, 64, 3)}) {
+    EXPECT_NE(test::error_of([&] { lineart_map(tiny, g, 64, 64); }).find("at least 16 pixels"),
+              std::string::npos);
+    EXPECT_NE(test::error_of([&] { lineart_map_a1111(tiny, g, 64); }).find("at least 16 pixels"),
+              std::string::npos);
+  }
+  // An extreme aspect ratio whose long side would pass the image limits.
+  const Image strip(16, 4000, 3);
+  EXPECT_NE(test::error_of([&] { lineart_map(strip, g, 4096, 64); }).find("beyond the image limits"),
+            std::string::npos);
+}
+
+TEST(Lineart, A1111PathPadsRunsAndCrops) {
+  // AUTOMATIC1111's lineart: resize_image_with_pad (cubic up, edge padding to multiples of 64), 255 - line,
+  // remove_pad. chelsea 384x512 at 100: 100x133 scaled, 128x192 padded, the map cropped back to 100x133.
+  const Image img = read_image(fixture("cases/annotators/inputs/chelsea_384x512.png"));
+  const LineartGenerator& g = model("models/annotators/tiny-lineart.safetensors");
+  const Image map = lineart_map_a1111(img, g, 100);
+  EXPECT_EQ(map.width, 100);
+  EXPECT_EQ(map.height, 133);
+  EXPECT_EQ(map.channels, 3);
+  const PaddedImage padded = resize_image_with_pad(img, 100);
+  const Image line = lineart_line(padded.image, g);
+  for (int y = 0; y < 133; ++y)
+    for (int x = 0; x < 100; ++x) ASSERT_EQ(map.at(x, y, 1), 255 - line.at(x, y, 0)) << x << "," << y;
 }
 
 TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {

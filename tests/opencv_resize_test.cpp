@@ -1,4 +1,4 @@
-// OpenCV 4.6's cv2.resize as i2i reproduces it (preprocess/opencv_resize.h). The fixtures cover the paths the
+// OpenCV 4.6's cv2.resize as i2i reproduces it (io/cv_resize.h). The fixtures cover the paths the
 // annotator fixtures take (Lanczos4 2x, area 384x512 -> 128x192, fixed-point bilinear 1.5x, float bilinear
 // upscales); the expected values here were produced by OpenCV 4.6.0 itself (Debian's libopencv-imgproc 4.6.0,
 // cv::resize on the pattern below) for the other paths: area with integer factors (2x rounds half up in
@@ -6,14 +6,13 @@
 // grows, shrinking bilinear, a 2x bilinear shrink (which OpenCV turns into area), Lanczos4 taps past both
 // borders, and float32 bilinear including the exact 2x shrink. (Checked against OpenCV on 9769 random sizes
 // and channel counts while writing it; those comparisons need OpenCV and are not part of the suite.)
-#include "preprocess/opencv_resize.h"
-
 #include <gtest/gtest.h>
 
 #include <cmath>
 #include <vector>
 
 #include "core/error.h"
+#include "io/cv_resize.h"
 #include "support/fixtures.h"
 
 namespace i2i {
@@ -191,11 +190,11 @@ TEST(OpenCVResize, SameSizeIsACopyAndBadSizesAreErrors) {
   const Image img = pattern(5, 4, 3);
   for (CvInterpolation m : {CvInterpolation::Linear, CvInterpolation::Area, CvInterpolation::Lanczos4})
     EXPECT_EQ(cv_resize(img, 5, 4, m).pixels, img.pixels);
-  EXPECT_NE(test::error_of([&] { cv_resize(img, 0, 4, CvInterpolation::Linear); }).find("bad target size"),
+  EXPECT_NE(test::error_of([&] { cv_resize(img, 0, 4, CvInterpolation::Linear); }).find("cannot resize"),
             std::string::npos);
   EXPECT_NE(test::error_of([&] {
               cv_resize_linear({1.f, 2.f}, 3, 1, 2, 2);
-            }).find("bad float plane"),
+            }).find("wrong value count"),
             std::string::npos);
 }
 
