@@ -24,7 +24,7 @@
 #include "models/vae_config.h"
 #include "pipelines/img2img.h"
 #include "sampling/rng_torch.h"
-#include "tools/bench_annotators.h"
+#include "tools/bench_edge_annotators.h"
 #include "tools/flops.h"
 #include "tools/random_checkpoint.h"
 
@@ -387,7 +387,7 @@ BenchReport run_bench(const BenchOptions& o) {
       }
       time_stage("image_encode", vision_flops, [&] { vision->forward(pixels); });
     }
-    // The line-art and soft-edge annotators (tools/bench_annotators.h), after the SD models are gone.
+    // The line-art and soft-edge annotators (tools/bench_edge_annotators.h), after the SD models are gone.
     if (wants("annotate_lineart")) {
       log_line(o, pn + ": building a random line-art generator (sk_model size)");
       const AnnotatorStage a = lineart_stage(p, o.seed + 200);

@@ -21,7 +21,7 @@ namespace i2i::bench {
 // image_encode is the IP-Adapter image encoder (CLIP ViT-H/14: hidden 1280, 32 layers, 16 heads, MLP 5120,
 // 257 tokens, projection 1024; random fp16 weights) on one picture, the whole model up to image_embeds.
 // annotate_lineart / annotate_softedge: the ControlNet line-art and HED annotators
-// (tools/bench_annotators.h).
+// (tools/bench_edge_annotators.h).
 const std::vector<std::string>& all_stages();  // text_encode image_encode vae_encode unet_batch1
                                                // unet_cfg_step unet_cfg_step_ip vae_decode img2img
                                                // turbo_img2img annotate_lineart annotate_softedge

@@ -1,4 +1,4 @@
-#include "tools/bench_annotators.h"
+#include "tools/bench_edge_annotators.h"
 
 #include <cmath>
 #include <memory>
