@@ -15,6 +15,7 @@
 #include "preprocess/annotator_resize.h"
 #include "preprocess/depth_map.h"
 #include "support/fixtures.h"
+#include "tools/bench_annotators.h"
 
 namespace i2i {
 namespace {
@@ -131,11 +132,40 @@ TEST(DepthAnythingV2Config, ReleasedModelsNeedNoSidecar) {
   EXPECT_EQ(l.num_heads, 16);
   EXPECT_EQ(l.intermediate_layers, (std::array<int, 4>{4, 11, 17, 23}));
   EXPECT_EQ(l.features, 256);
+  // A hostile sidecar: layers out of order or out of range, heads that do not divide the width.
+  for (const char* side : {R"({"num_heads": 2, "intermediate_layer_idx": [3, 2, 1, 0]})",
+                           R"({"num_heads": 2, "intermediate_layer_idx": [0, 1, 2, 9]})",
+                           R"({"num_heads": 5, "intermediate_layer_idx": [0, 1, 2, 3]})",
+                           R"({"num_heads": -1, "intermediate_layer_idx": [0, 1, 2, 3]})"}) {
+    const nlohmann::json j = nlohmann::json::parse(side);
+    const std::string m = test::error_of([&] {
+      infer_depth_anything_v2_config(released_shapes(32, 4, 16, {8, 16, 32, 32}), &j);
+    });
+    EXPECT_NE(m.find("released.safetensors"), std::string::npos) << side << ": " << m;
+  }
   // 4 blocks of width 32 without a sidecar: neither the heads nor the layers are known.
   const std::string msg = test::error_of([] {
     infer_depth_anything_v2_config(released_shapes(32, 4, 16, {8, 16, 32, 32}), nullptr);
   });
   EXPECT_NE(msg.find("released.safetensors"), std::string::npos) << msg;
+}
+
+TEST(DepthAnythingV2Config, TheBenchLayoutIsTheReleasedOne) {
+  // The random-weight layout of `i2i bench` (tools/bench_annotators.h) for the tiny configuration has
+  // exactly the tensors of the fixture's file, which keeps the released key names.
+  const SafeTensors st = SafeTensors::open(model_file());
+  const auto layout = depth_anything_v2_layout(tiny_net().config());
+  EXPECT_EQ(layout.size(), st.names().size());
+  for (const auto& spec : layout) {
+    ASSERT_TRUE(st.contains(spec.name)) << spec.name;
+    EXPECT_EQ(st.get(spec.name).shape(), spec.shape) << spec.name;
+  }
+  const DepthAnythingV2Config l = depth_anything_v2_vitl();
+  EXPECT_EQ(l.variant(), "vitl");
+  int64_t params = 0;
+  for (const auto& spec : depth_anything_v2_layout(l)) params += shape_numel(spec.shape);
+  EXPECT_GT(params, 330'000'000);  // 335M
+  EXPECT_LT(params, 340'000'000);
 }
 
 TEST(DepthAnythingV2Stages, ResizeAndPadLikeTheExtension) {

@@ -18,12 +18,15 @@
 #include "core/memory.h"
 #include "models/clip_text_config.h"
 #include "models/clip_vision.h"
+#include "models/depth_anything_v2.h"
 #include "models/ip_adapter_attention.h"
 #include "models/ldm_keys.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
 #include "pipelines/img2img.h"
+#include "preprocess/depth_map.h"
 #include "sampling/rng_torch.h"
+#include "tools/bench_annotators.h"
 #include "tools/bench_edge_annotators.h"
 #include "tools/flops.h"
 #include "tools/random_checkpoint.h"
@@ -98,10 +101,10 @@ void log_line(const BenchOptions& o, const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& all_stages() {
-  static const std::vector<std::string> stages = {"text_encode",      "image_encode",     "vae_encode",
-                                                  "unet_batch1",      "unet_cfg_step",    "unet_cfg_step_ip",
-                                                  "vae_decode",       "img2img",          "turbo_img2img",
-                                                  "annotate_lineart", "annotate_softedge"};
+  static const std::vector<std::string> stages = {"text_encode",    "image_encode",     "vae_encode",
+                                                  "unet_batch1",    "unet_cfg_step",    "unet_cfg_step_ip",
+                                                  "vae_decode",     "img2img",          "turbo_img2img",
+                                                  "annotate_depth", "annotate_lineart", "annotate_softedge"};
   return stages;
 }
 
@@ -167,7 +170,7 @@ BenchReport run_bench(const BenchOptions& o) {
         std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
         "bench: unknown stage '" + s +
             "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
-            "vae_decode, img2img, turbo_img2img, annotate_lineart, annotate_softedge)");
+            "vae_decode, img2img, turbo_img2img, annotate_depth, annotate_lineart, annotate_softedge)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   check(o.family == "sd15" || o.family == "sdxl",
         "bench: unknown model family '" + o.family + "' (sd15 or sdxl)");
@@ -206,7 +209,8 @@ BenchReport run_bench(const BenchOptions& o) {
   };
   // image_encode and the annotators alone need no SD model.
   const bool need_sd = std::any_of(stages.begin(), stages.end(), [](const std::string& s) {
-    return s != "image_encode" && s != "annotate_lineart" && s != "annotate_softedge";
+    return s != "image_encode" && s != "annotate_depth" && s != "annotate_lineart" &&
+           s != "annotate_softedge";
   });
   if (need_sd && sdxl) {
     log_line(o, "building a random SDXL base UNet and VAE in memory (fp16 weights)");
@@ -386,6 +390,24 @@ BenchReport run_bench(const BenchOptions& o) {
         vision.emplace(vw, vision_cfg, p);
       }
       time_stage("image_encode", vision_flops, [&] { vision->forward(pixels); });
+    }
+    if (wants("annotate_depth")) {
+      // A1111's depth_anything_v2 preprocessor on a 512x512 picture at processor resolution 512 (network
+      // input 518x518), with a random ViT-L (float32 weights, as the released file), built after the SD
+      // models are gone; the whole map is timed (resize, network, colour-free 8-bit map).
+      log_line(o, pn + ": building a random Depth Anything V2 ViT-L");
+      const DepthAnythingV2Config depth_cfg = depth_anything_v2_vitl();
+      std::optional<DepthAnythingV2> depth;
+      {
+        const Weights dw = random_depth_anything_v2_weights(depth_cfg, DType::F32, o.seed);
+        depth.emplace(dw, depth_cfg, p);
+      }
+      Image picture(static_cast<int>(kImage), static_cast<int>(kImage), 3);
+      const Tensor src = uniform({1, kImage, kImage, 3}, 0.f, 255.f, o.seed + 7);
+      for (size_t i = 0; i < picture.pixels.size(); ++i)
+        picture.pixels[i] = static_cast<uint8_t>(src.data<float>()[i]);
+      time_stage("annotate_depth", depth_anything_v2_flops(depth_cfg, 37, 37),
+                 [&] { depth_anything_v2_map(*depth, picture, 512, false); });
     }
     // The line-art and soft-edge annotators (tools/bench_edge_annotators.h), after the SD models are gone.
     if (wants("annotate_lineart")) {

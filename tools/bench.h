@@ -20,11 +20,14 @@ namespace i2i::bench {
 // Stage names, in the order they run and are reported.
 // image_encode is the IP-Adapter image encoder (CLIP ViT-H/14: hidden 1280, 32 layers, 16 heads, MLP 5120,
 // 257 tokens, projection 1024; random fp16 weights) on one picture, the whole model up to image_embeds.
+// annotate_depth is A1111's depth_anything_v2 preprocessor (random Depth Anything V2 ViT-L, float32
+// weights) making the map of a 512x512 picture at processor resolution 512 (network input 518x518).
 // annotate_lineart / annotate_softedge: the ControlNet line-art and HED annotators
 // (tools/bench_edge_annotators.h).
 const std::vector<std::string>& all_stages();  // text_encode image_encode vae_encode unet_batch1
                                                // unet_cfg_step unet_cfg_step_ip vae_decode img2img
-                                               // turbo_img2img annotate_lineart annotate_softedge
+                                               // turbo_img2img annotate_depth annotate_lineart
+                                               // annotate_softedge
 
 // `unet_cfg_step_ip`: unet_cfg_step (batch 2, 64x64 latent, 77 text tokens) with one IP-Adapter unit of 16
 // image tokens (plus) and random to_k_ip / to_v_ip layers in every cross-attention.

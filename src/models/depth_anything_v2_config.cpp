@@ -72,6 +72,9 @@ DepthAnythingV2Config infer_depth_anything_v2_config(const Weights& w, const nlo
     check(l >= 0 && l < c.depth, origin + ": " + std::to_string(c.depth) +
                                      " blocks: not a released Depth Anything V2 size, and no sidecar .json "
                                      "gives its intermediate_layer_idx");
+  for (size_t i = 1; i < 4; ++i)
+    check(c.intermediate_layers[i - 1] < c.intermediate_layers[i],
+          origin + ": intermediate_layer_idx must be 4 increasing block numbers");
   return c;
 }
 

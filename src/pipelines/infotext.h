@@ -32,9 +32,9 @@ namespace i2i {
 // no input picture, so that a shared picture discloses nothing of the user's file system. With
 // GenerationParams::infotext_paths i2i's path keys are added - Init image, Model path, VAE path, Refiner
 // path, Mask image,
-// `ControlNet N image`, `ControlNet N model path`, `ControlNet N annotator path`, absolute - so that --from-png can re-run the picture on
-// the machine that made it without being told where the files are. Every path key is written through one
-// helper in infotext.cpp (write_path) that applies this rule.
+// `ControlNet N image`, `ControlNet N model path`, `ControlNet N annotator path`, absolute - so that
+// --from-png can re-run the picture on the machine that made it without being told where the files are. Every
+// path key is written through one helper in infotext.cpp (write_path) that applies this rule.
 
 // What kind of run the text describes (the images may have come from memory, with no path in the params).
 struct InfotextKind {
