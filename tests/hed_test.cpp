@@ -178,7 +178,7 @@ TEST(Hed, CheckpointErrorsNameTheFileAndTheKind) {
       << e;
   e = test::error_of(
       [] { load_controlnet_hed(fixture("models/annotators/tiny-openpose-body.safetensors")); });
-  EXPECT_NE(e.find("is a OpenPose body checkpoint"), std::string::npos) << e;
+  EXPECT_NE(e.find("is an OpenPose body checkpoint"), std::string::npos) << e;
   e = test::error_of([] { load_controlnet_hed("/nonexistent/ControlNetHED.pth"); });
   EXPECT_NE(e.find("ControlNetHED.pth: pickled checkpoints are not loaded"), std::string::npos) << e;
   // A pickle renamed to .safetensors is an invalid safetensors file (never unpickled).

@@ -122,7 +122,7 @@ TEST(LineartCli, BadInputIsAOneLineErrorWithoutOutput) {
       {{"softedge", img, "--annotator-model", kLineart}, "is a line-art (sk_model) checkpoint, not a HED"},
       {{"softedge", img, "--annotator-model",
         fixture_path("models/annotators/tiny-openpose-body.safetensors")},
-       "is a OpenPose body checkpoint"},
+       "is an OpenPose body checkpoint"},
       {{"lineart", img, "--annotator-model", (dir / "cut.safetensors").string()}, "cut.safetensors"},
       {{"lineart", img, "--annotator-model", (dir / "sk_model.pth").string()},
        "pickled checkpoints are not loaded"},

@@ -244,6 +244,36 @@ TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {
   e = test::error_of([&] { load_lineart_generator(dir / "bad_shape.safetensors"); });
   EXPECT_NE(e.find("'model1.3.weight' has shape [32, 8, 3, 3], expected [32, 16, 3, 3]"), std::string::npos)
       << e;
+  // Hostile files: an integer tensor, a zero width; and a fp16 copy, which is accepted (the released files
+  // are fp32, converted ones may be 16-bit).
+  for (const std::string change : {"int", "zero", "half"}) {
+    const std::string file = change + ".safetensors";
+    const SafeTensors st = SafeTensors::open(fixture("models/annotators/tiny-lineart.safetensors"));
+    std::vector<std::pair<std::string, Tensor>> tensors;
+    for (const auto& name : st.names()) {
+      Tensor t = st.get_f32(name);
+      if (change == "half") t = t.to(DType::F16);
+      if (change == "int" && name == "model2.1.conv_block.5.bias") t = Tensor::zeros({32}, DType::I32);
+      if (change == "zero" && name == "model0.1.weight") t = Tensor::zeros({0, 3, 7, 7});
+      tensors.emplace_back(name, t);
+    }
+    write_safetensors(dir / file, tensors);
+    e = test::error_of([&] { load_lineart_generator(dir / file); });
+    if (change == "half") {
+      EXPECT_EQ(e, "(no error)");
+      continue;
+    }
+    EXPECT_NE(e.find(file), std::string::npos) << e;
+    EXPECT_NE(e.find(change == "int" ? "'model2.1.conv_block.5.bias' is I32"
+                                     : "'model0.1.weight' has shape [0, 3, 7, 7]"),
+              std::string::npos)
+        << e;
+  }
+  // The fp16 copy: float32 maps up to fp16 weight rounding.
+  const auto& c = cases()[0];
+  const Tensor x = nchw_to_nhwc(ref(c, "net_input").to(DType::F32));
+  const Tensor half = load_lineart_generator(dir / "half.safetensors")(x);
+  EXPECT_TRUE(test::all_close(half, model(c.at("model").get<std::string>())(x), 1e-2, "fp16 weights"));
 }
 
 }  // namespace

@@ -19,6 +19,12 @@ std::string lower(std::string s) {
   return s;
 }
 
+// "a line-art ...", "an OpenPose ...".
+std::string with_article(const std::string& kind) {
+  const bool vowel = !kind.empty() && std::string("AEIOUaeiou").find(kind[0]) != std::string::npos;
+  return (vowel ? "an " : "a ") + kind;
+}
+
 bool has_prefix(const SafeTensors& st, const std::string& prefix) {
   for (const auto& name : st.names())
     if (name.compare(0, prefix.size(), prefix) == 0) return true;
@@ -53,8 +59,15 @@ Weights load_annotator_weights(const fs::path& file, const std::string& marker, 
   if (!st.contains(marker)) {
     const std::string found = annotator_kind(st);
     if (!found.empty() && found != kind)
-      throw Error(file.string() + ": is a " + found + " checkpoint, not a " + kind + " one");
-    throw Error(file.string() + ": not a " + kind + " checkpoint (no tensor '" + marker + "')");
+      throw Error(file.string() + ": is " + with_article(found) + " checkpoint, not " + with_article(kind) +
+                  " one");
+    throw Error(file.string() + ": not " + with_article(kind) + " checkpoint (no tensor '" + marker + "')");
+  }
+  for (const auto& name : st.names()) {
+    const DType t = st.info(name).dtype;
+    if (t != DType::F32 && t != DType::F16 && t != DType::BF16)
+      throw Error(file.string() + ": tensor '" + name + "' is " + std::string(dtype_name(t)) +
+                  ", expected F32, F16 or BF16");
   }
   return weights_from_safetensors(st);
 }

@@ -17,8 +17,8 @@ namespace i2i {
 std::string annotator_kind(const SafeTensors& st);
 
 // The tensors of `file` as Weights (views of the mapped file, stored names). i2i::Error when the file is a
-// pickle (.pth / .pt / .ckpt / .bin), is not a valid safetensors file, or lacks the tensor `marker` that
-// every checkpoint of `kind` (an annotator_kind() value) has.
+// pickle (.pth / .pt / .ckpt / .bin), is not a valid safetensors file, lacks the tensor `marker` that every
+// checkpoint of `kind` (an annotator_kind() value) has, or holds a tensor that is not F32, F16 or BF16.
 Weights load_annotator_weights(const std::filesystem::path& file, const std::string& marker,
                                const std::string& kind);
 

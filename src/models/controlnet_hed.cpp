@@ -17,7 +17,10 @@ ControlNetHed::ControlNetHed(const Weights& w, Precision precision) {
     const std::string p = "block" + std::to_string(b) + ".";
     if (!w.has(p + "convs.0.weight")) break;
     Block block;
-    const int64_t width = tensor_shape(w, p + "convs.0.weight", 4)[0];
+    const Shape s0 = tensor_shape(w, p + "convs.0.weight", 4);
+    const int64_t width = s0[0];
+    check(width >= 1 && width <= 4096, w.origin() + ": tensor '" + p + "convs.0.weight' has shape " +
+                                           shape_str(s0) + ", expected 1 .. 4096 output channels");
     for (int i = 0;; ++i) {
       const std::string name = p + "convs." + std::to_string(i);
       if (!w.has(name + ".weight")) break;

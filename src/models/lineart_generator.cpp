@@ -30,8 +30,9 @@ LineartGenerator::LineartGenerator(const Weights& w, Precision precision) {
   const Shape s0 = tensor_shape(w, "model0.1.weight", 4);
   ngf_ = s0[0];
   const int64_t in = s0[1];
-  check(in == 3, w.origin() + ": tensor 'model0.1.weight' has shape " + shape_str(s0) +
-                     ", expected 3 input channels (RGB)");
+  check(in == 3 && ngf_ >= 1 && ngf_ <= 4096,
+        w.origin() + ": tensor 'model0.1.weight' has shape " + shape_str(s0) +
+            ", expected [width, 3, 7, 7] (width 1 .. 4096; 64 in sk_model)");
   conv0_ = load_conv(w, "model0.1", ngf_, 3, 7, 1, Padding{}, precision);
   down1_ = load_conv(w, "model1.0", 2 * ngf_, ngf_, 3, 2, Padding::same(1), precision);
   down2_ = load_conv(w, "model1.3", 4 * ngf_, 2 * ngf_, 3, 2, Padding::same(1), precision);
@@ -48,6 +49,8 @@ LineartGenerator::LineartGenerator(const Weights& w, Precision precision) {
   up2_ = ConvTranspose3x3s2(w.get("model3.3.weight", {2 * ngf_, ngf_, 3, 3}), w.get("model3.3.bias", {ngf_}),
                             precision);
   const Shape s4 = tensor_shape(w, "model4.1.weight", 4);
+  check(s4[0] >= 1 && s4[0] <= 4, w.origin() + ": tensor 'model4.1.weight' has shape " + shape_str(s4) +
+                                      ", expected 1 .. 4 output channels");
   conv4_ = load_conv(w, "model4.1", s4[0], ngf_, 7, 1, Padding{}, precision);
 }
 
