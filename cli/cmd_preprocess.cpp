@@ -19,7 +19,10 @@ const std::vector<PreprocessCommand>& preprocess_commands() {
 
       {"openpose", "the OpenPose body pose map (controlnet_aux's OpenposeDetector)", cmd_preprocess_openpose},
 
-      // lineart / hed (lineart helper)
+      {"lineart", "line art (controlnet_aux's LineartDetector; lineart_realistic / lineart_coarse)",
+       cmd_preprocess_lineart},
+      {"softedge", "HED soft edges (controlnet_aux's HEDdetector; softedge_hed / softedge_hedsafe)",
+       cmd_preprocess_softedge},
   };
   return table;
 }

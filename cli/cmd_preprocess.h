@@ -15,5 +15,7 @@ struct PreprocessCommand {
 int cmd_preprocess_canny(int argc, char** argv);
 int cmd_preprocess_depth(int argc, char** argv);
 int cmd_preprocess_openpose(int argc, char** argv);
+int cmd_preprocess_lineart(int argc, char** argv);
+int cmd_preprocess_softedge(int argc, char** argv);
 
 }  // namespace i2i::cli

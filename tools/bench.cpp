@@ -29,6 +29,7 @@
 #include "preprocess/openpose.h"
 #include "sampling/rng_torch.h"
 #include "tools/bench_annotators.h"
+#include "tools/bench_edge_annotators.h"
 #include "tools/flops.h"
 #include "tools/random_checkpoint.h"
 
@@ -110,10 +111,10 @@ void log_line(const BenchOptions& o, const std::string& s) {
 }  // namespace
 
 const std::vector<std::string>& all_stages() {
-  static const std::vector<std::string> stages = {"text_encode",    "image_encode",     "vae_encode",
-                                                  "unet_batch1",    "unet_cfg_step",    "unet_cfg_step_ip",
-                                                  "vae_decode",     "img2img",          "turbo_img2img",
-                                                  "annotate_depth", "annotate_openpose"};
+  static const std::vector<std::string> stages = {
+      "text_encode",       "image_encode",     "vae_encode",       "unet_batch1",   "unet_cfg_step",
+      "unet_cfg_step_ip",  "vae_decode",       "img2img",          "turbo_img2img", "annotate_depth",
+      "annotate_openpose", "annotate_lineart", "annotate_softedge"};
   return stages;
 }
 
@@ -179,7 +180,8 @@ BenchReport run_bench(const BenchOptions& o) {
         std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
         "bench: unknown stage '" + s +
             "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
-            "vae_decode, img2img, turbo_img2img, annotate_depth, annotate_openpose)");
+            "vae_decode, img2img, turbo_img2img, annotate_depth, annotate_openpose, annotate_lineart, "
+            "annotate_softedge)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   check(o.family == "sd15" || o.family == "sdxl",
         "bench: unknown model family '" + o.family + "' (sd15 or sdxl)");
@@ -432,6 +434,17 @@ BenchReport run_bench(const BenchOptions& o) {
       const double flops = openpose_body_flops(body->config(), in.image.dim(1), in.image.dim(2));
       time_stage("annotate_openpose", flops, [&] { openpose_a1111(picture, *body, 512); });
     }
+    // The line-art and soft-edge annotators (tools/bench_edge_annotators.h), after the SD models are gone.
+    if (wants("annotate_lineart")) {
+      log_line(o, pn + ": building a random line-art generator (sk_model size)");
+      const AnnotatorStage a = lineart_stage(p, o.seed + 200);
+      time_stage("annotate_lineart", a.flops, a.run);
+    }
+    if (wants("annotate_softedge")) {
+      log_line(o, pn + ": building a random ControlNetHED");
+      const AnnotatorStage a = softedge_stage(p, o.seed + 300);
+      time_stage("annotate_softedge", a.flops, a.run);
+    }
     double peak_s2 = 0;
     const double peak2 = gemm_peak_gflops(p, 4096, 3, &peak_s2);
     log_line(o, pn + ": GEMM peak after the stages " + std::to_string(static_cast<int>(peak2)) + " GFLOP/s");
@@ -481,7 +494,7 @@ std::string report_text(const BenchReport& r) {
   std::ostringstream out;
   char line[256];
   out << "cpu: " << r.cpu << ", " << r.threads << " OpenMP threads\n";
-  std::snprintf(line, sizeof line, "%-14s %-5s %10s %10s %10s %9s %10s\n", "stage", "prec", "seconds",
+  std::snprintf(line, sizeof line, "%-17s %-5s %10s %10s %10s %9s %10s\n", "stage", "prec", "seconds",
                 "GFLOP", "GFLOP/s", "of peak", "cpu s/thr");
   out << line;
   std::vector<std::string> order = all_stages();
@@ -493,7 +506,7 @@ std::string report_text(const BenchReport& r) {
       auto jt = it->second.find(pn);
       if (jt == it->second.end()) continue;
       const StageResult& s = jt->second;
-      std::snprintf(line, sizeof line, "%-14s %-5s %10.3f %10.1f %10.1f %8.1f%% %10.3f\n", stage.c_str(), pn,
+      std::snprintf(line, sizeof line, "%-17s %-5s %10.3f %10.1f %10.1f %8.1f%% %10.3f\n", stage.c_str(), pn,
                     s.seconds, s.flops * 1e-9, s.gflops, 100.0 * s.peak_fraction,
                     s.cpu_seconds / std::max(1, r.threads));
       out << line;

@@ -22,9 +22,12 @@ namespace i2i::bench {
 // 257 tokens, projection 1024; random fp16 weights) on one picture, the whole model up to image_embeds.
 // annotate_depth is A1111's depth_anything_v2 preprocessor (random Depth Anything V2 ViT-L, float32
 // weights) making the map of a 512x512 picture at processor resolution 512 (network input 518x518).
+// annotate_lineart / annotate_softedge: the ControlNet line-art and HED annotators
+// (tools/bench_edge_annotators.h).
 const std::vector<std::string>& all_stages();  // text_encode image_encode vae_encode unet_batch1
                                                // unet_cfg_step unet_cfg_step_ip vae_decode img2img
                                                // turbo_img2img annotate_depth annotate_openpose
+                                               // annotate_lineart annotate_softedge
 
 // `annotate_openpose`: A1111's openpose preprocessor (preprocess/openpose.h openpose_a1111) on a 512x512
 // picture at processor resolution 512 with a real-size body model (52.3M random weights): the network on its

@@ -5,7 +5,9 @@
 #include "core/error.h"
 #include "preprocess/canny.h"
 #include "preprocess/depth_map.h"
+#include "preprocess/lineart.h"
 #include "preprocess/openpose.h"
+#include "preprocess/soft_edge.h"
 
 namespace i2i {
 
@@ -36,7 +38,15 @@ const std::vector<ControlPreprocessor>& control_preprocessors() {
     v.push_back({"openpose", "OpenPose body keypoints (--annotator-model body_pose_model.safetensors)", true,
                  true, 512, nullptr, 0, nullptr, 0, openpose_control_map});
 
-    // lineart_realistic, lineart_coarse, softedge_hed, softedge_hedsafe (lineart helper)
+    // Line art (dark lines on white) and HED soft edges: A1111's resize-and-pad at Processor Res.
+    v.push_back({"lineart_realistic", "line art, realistic (sk_model; --annotator-model)", true, true, 512,
+                 nullptr, 0, nullptr, 0, run_lineart});
+    v.push_back({"lineart_coarse", "line art, coarse (sk_model2; --annotator-model)", true, true, 512,
+                 nullptr, 0, nullptr, 0, run_lineart});
+    v.push_back({"softedge_hed", "HED soft edges (ControlNetHED; --annotator-model)", true, true, 512,
+                 nullptr, 0, nullptr, 0, run_softedge_hed});
+    v.push_back({"softedge_hedsafe", "HED soft edges in 3 levels (ControlNetHED; --annotator-model)", true,
+                 true, 512, nullptr, 0, nullptr, 0, run_softedge_hedsafe});
 
     return v;
   }();
