@@ -12,6 +12,7 @@ packages=(
   libicu-dev                    # Unicode normalisation and case mapping for the CLIP tokenizer
   libcurl4-openssl-dev          # `i2i pull tokenizer`
   libssl-dev                    # OpenSSL's libcrypto: SHA-256 of model files (the parameters text's hashes)
+  libcpp-httplib-dev            # `i2i serve`: the HTTP server (and the tests' client)
   libgtest-dev libgmock-dev libbenchmark-dev
   clang libclang-rt-dev libomp-dev   # scripts/fuzz.sh: clang, its libFuzzer runtime, its OpenMP (configure)
   chromium nodejs               # the web page's browser test (scripts/test_web.sh, tests/web/)
