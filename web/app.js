@@ -359,6 +359,13 @@ async function generate() {
     const interrupted = state.interruptRequested;
     state.job = 0;
     const images = Array.isArray(response?.images) ? response.images : [];
+    if (!images.length && interrupted) {
+      // A server that keeps only finished pictures has none to send back after an early interrupt.
+      restoreResultView();
+      el.progress.value = 0;
+      setStatus('Interrupted before a picture was finished.');
+      return;
+    }
     if (!images.length) throw new Error('the server sent no image');
     const info = api.parseInfo(response.info);
     const seeds = Array.isArray(info.all_seeds) ? info.all_seeds : [];
@@ -375,6 +382,7 @@ async function generate() {
         info,
         infotext: Array.isArray(info.infotexts) ? info.infotexts[i] : undefined,
         mode,
+        extras: [body.mask && 'inpainted', body.alwayson_scripts && 'ControlNet canny'].filter(Boolean),
         sourceUrl,
         interrupted,
       };
@@ -390,14 +398,19 @@ async function generate() {
   } catch (err) {
     state.job = 0;
     el.progress.value = 0;
-    el.previewBox.hidden = true;
-    if (!el.compare.dataset.shown) el.resultEmpty.hidden = false;
-    else el.compare.hidden = false;
+    restoreResultView();
     setStatus(err.message, { error: true });
   } finally {
     state.job = 0;
     setBusy(false);
   }
+}
+
+// Back to what the result panel showed before the run (the live preview goes).
+function restoreResultView() {
+  el.previewBox.hidden = true;
+  if (el.compare.dataset.shown) el.compare.hidden = false;
+  else el.resultEmpty.hidden = false;
 }
 
 async function interrupt() {
@@ -420,8 +433,10 @@ function showEntry(entry) {
   el.download.href = entry.blobUrl;
   el.download.download = entry.fileName;
   el.download.hidden = false;
+  // i2i's notices: request fields it could not honour, said rather than silently dropped.
+  const notices = Array.isArray(entry.info.i2i_notices) ? entry.info.i2i_notices : [];
   el.resultInfo.textContent = `${entry.mode} · ${summary({ ...entry.info, seed: entry.seed }, entry.mode)}` +
-    (entry.interrupted ? ' · interrupted' : '');
+    entry.extras.map((x) => ` · ${x}`).join('') + (entry.interrupted ? ' · interrupted' : '') + notices.map((n) => `\nNote: ${n}`).join('');
   gallery.markCurrent(entry);
 }
 

@@ -43,7 +43,8 @@ export class Gallery {
   }
 
   /**
-   * Adds a result. `entry`: {url, blobUrl, fileName, seed, info, infotext, mode, sourceUrl, interrupted}.
+   * Adds a result. `entry`: {url, blobUrl, fileName, seed, info, infotext, mode, extras (words such as
+   * "inpainted"), sourceUrl, interrupted}.
    */
   add(entry) {
     this.entries.push(entry);
@@ -68,7 +69,8 @@ export class Gallery {
 
     const params = document.createElement('p');
     params.className = 'params';
-    params.textContent = `${entry.mode} · ${summary({ ...entry.info, seed: entry.seed }, entry.mode)}`;
+    params.textContent = [entry.mode, summary({ ...entry.info, seed: entry.seed }, entry.mode), ...entry.extras]
+      .join(' · ');
     if (entry.interrupted) {
       const badge = document.createElement('span');
       badge.className = 'badge';

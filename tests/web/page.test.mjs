@@ -50,8 +50,12 @@ before(async () => {
   await page.goto(server.url);
 });
 
+let finished = false; // the last test got to its end: otherwise the page is kept as it was for a look
+
 after(async () => {
-  if (page) await page.screenshot({ path: path.join(outDir, 'web_page_last.png'), fullPage: true }).catch(() => {});
+  if (page && !finished) {
+    await page.screenshot({ path: path.join(outDir, 'web_page_failed.png'), fullPage: true }).catch(() => {});
+  }
   await browser?.close();
   await server?.stop();
 });
@@ -241,6 +245,26 @@ test('Download PNG saves the picture with its parameters text', async () => {
   assert.match(params, /Steps: 10, .*Seed: 1,.*Denoising strength: 0.6/s);
 });
 
+test('the ControlNet toggle sends a canny unit with a model from the server\'s list', async () => {
+  const { model_list: models } = await get('controlnet/model_list');
+  assert.ok(models.length > 0, 'the test server has a ControlNet model');
+  assert.deepEqual(await page.locator('#controlnet-model option').allTextContents(), models);
+  await page.getByLabel('Keep the source\'s edges (canny)').check();
+  await page.getByLabel('Weight').fill('0.8');
+  const request = page.waitForRequest((r) => r.url().endsWith('/sdapi/v1/img2img'));
+  await page.getByRole('button', { name: /Generate/ }).click();
+  const unit = (await request).postDataJSON().alwayson_scripts.controlnet.args[0];
+  assert.equal(unit.module, 'canny');
+  assert.equal(unit.model, models[0]);
+  assert.equal(unit.weight, 0.8);
+  assert.match(unit.image, /^data:image\/png;base64,/);
+  await waitForResults(3);
+  assert.match(await page.locator('#gallery li .params').first().textContent(), / · ControlNet canny$/);
+  const infotext = await page.locator('#gallery li pre').first().textContent();
+  assert.match(infotext, /ControlNet \d: "Module: canny, Model: tiny-controlnet-sd15 \[[0-9a-f]{8}\], Weight: 0.8/);
+  await page.getByLabel('Keep the source\'s edges (canny)').uncheck();
+});
+
 test('a painted mask inpaints: outside it the source stays', async () => {
   // paint the left third, erase a bit, invert twice (back to the same), clear, paint again
   await page.getByLabel('Size', { exact: true }).fill('60');
@@ -271,7 +295,8 @@ test('a painted mask inpaints: outside it the source stays', async () => {
   assert.deepEqual(pngSize(mask), { width: 64, height: 64 }, 'the mask has the source\'s size');
   assert.equal(body.inpainting_fill, 1);
   assert.equal(body.inpaint_full_res, false);
-  await waitForResults(3);
+  await waitForResults(4);
+  assert.match(await page.locator('#gallery li .params').first().textContent(), / · inpainted$/);
   // the painted strip is redrawn; the right half (well clear of the 4 px mask blur) is the source's
   const diff = await compareImages('#compare-after', '#source', { maskedBelow: 0.25, keptFrom: 0.5 });
   assert.ok(diff.insideChanged > diff.inside / 4, `inside the mask the picture changed (${JSON.stringify(diff)})`);
@@ -295,19 +320,39 @@ test('a long run shows progress and a live preview, and Interrupt stops it', asy
   assert.match(await statusText(), /^Step \d+ of \d+/);
   assert.equal(await page.getByRole('button', { name: 'Generate' }).isDisabled(), true, 'one job at a time');
   const interrupting = Date.now();
+  const answered = page.waitForResponse((r) => r.url().endsWith('/sdapi/v1/img2img'));
   await page.getByRole('button', { name: 'Interrupt' }).click();
-  await waitForResults(4, 15000);
+  const response = await (await answered).json();
+  await page.waitForFunction(() => !document.querySelector('#generate').disabled);
   const stoppedIn = Date.now() - interrupting;
   assert.ok(stoppedIn < 5000, `the run stopped ${stoppedIn} ms after Interrupt`);
-  assert.match(await statusText(), /^Interrupted in /);
-  assert.match(await page.locator('#gallery li .params').first().textContent(), /interrupted/);
-  assert.equal(await page.locator('#compare-after').evaluate((img) => img.naturalWidth), 128);
-  assert.equal(await page.getByRole('button', { name: /Generate/ }).isDisabled(), false);
+  assert.equal(JSON.parse(response.info).i2i_interrupted, true, 'the server says the job was interrupted');
+  if (response.images.length > 0) {
+    // what the run had when it stopped (A1111 sends the picture so far)
+    await waitForResults(5);
+    assert.match(await statusText(), /^Interrupted in /);
+    assert.match(await page.locator('#gallery li .params').first().textContent(), /interrupted/);
+    assert.equal(await page.locator('#compare-after').evaluate((img) => img.naturalWidth), 128);
+  } else {
+    // a server that keeps only finished pictures: the page says so and the gallery stays as it was
+    assert.equal(await statusText(), 'Interrupted before a picture was finished.');
+    assert.equal(await galleryCount(), 4);
+    assert.equal(await page.locator('#preview-box').isHidden(), true, 'the live preview goes');
+    assert.equal(await page.locator('#compare').isVisible(), true, 'the last result shows again');
+  }
   console.log(`# long run: interrupted after ${interrupting - started} ms, result ${stoppedIn} ms later`);
 });
 
-test('the finished page, wide and phone-sized', async () => {
+test('a gallery picture shows again beside its source; the finished page, wide and phone-sized', async () => {
+  const item = page.locator('#gallery > li').filter({ hasText: 'an oil painting of an astronaut' }).last();
+  await item.getByRole('button').first().click();
+  assert.equal(await page.locator('#compare-after').getAttribute('src'), await item.locator('img').getAttribute('src'));
+  assert.match(await page.locator('#result-info').textContent(), /seed 1 · .* · 10 steps · .* · strength 0.6/);
+  assert.equal(await item.evaluate((li) => li.classList.contains('current')), true);
   await page.locator('#compare-slider').fill('50');
+  await page.getByLabel('Size', { exact: true }).fill('24');
+  await paintStroke(0.3, 0.25, 0.7, 0.3);
+  await page.evaluate(() => window.scrollTo(0, 0));
   await page.screenshot({ path: path.join(outDir, 'web_page.png'), fullPage: true });
   await page.setViewportSize({ width: 390, height: 844 });
   const overflow = await page.evaluate(() => document.documentElement.scrollWidth - window.innerWidth);
@@ -323,4 +368,5 @@ test('the finished page, wide and phone-sized', async () => {
   await page.screenshot({ path: path.join(outDir, 'web_page_phone.png'), fullPage: true });
   await page.setViewportSize({ width: 1280, height: 900 });
   assert.deepEqual(pageErrors, [], 'no errors in the page');
+  finished = true;
 });
