@@ -392,6 +392,9 @@ async function generate() {
     state.lastSeed = first.seed;
     el.seedReuse.disabled = state.lastSeed === undefined || state.lastSeed === null;
     showEntry(first);
+    // On a phone the result is below the settings: bring it into view unless some of it shows already.
+    const box = el.compare.getBoundingClientRect();
+    if (box.bottom < 0 || box.top > window.innerHeight) el.compare.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
     el.progress.value = 1;
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     setStatus(`${interrupted ? 'Interrupted' : 'Done'} in ${secs} s · seed ${first.seed}.`);

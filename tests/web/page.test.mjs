@@ -285,6 +285,14 @@ test('a painted mask inpaints: outside it the source stays', async () => {
   for (const x of [0.05, 0.2]) await paintStroke(x, 0.0, x, 1.0);
   assert.ok((await maskPercent()) >= 25);
 
+  // an inpainting model, chosen in the page: the server loads it (POST /sdapi/v1/options)
+  const models = await get('sdapi/v1/sd-models');
+  const inpaintModel = models.find((m) => m.model_name.includes('inpaint'));
+  assert.ok(inpaintModel, 'the test server lists the inpainting model');
+  await page.getByLabel('Model', { exact: true }).selectOption(inpaintModel.title);
+  await page.waitForFunction((t) => document.querySelector('#status').textContent === `Model: ${t}.`, inpaintModel.title);
+  assert.equal((await get('sdapi/v1/options')).sd_model_checkpoint, inpaintModel.title);
+
   await page.getByLabel('Strength').fill('0.75');
   await page.getByLabel('Prompt', { exact: true }).fill('a red helmet');
   const request = page.waitForRequest((r) => r.url().endsWith('/sdapi/v1/img2img'));
@@ -297,11 +305,14 @@ test('a painted mask inpaints: outside it the source stays', async () => {
   assert.equal(body.inpaint_full_res, false);
   await waitForResults(4);
   assert.match(await page.locator('#gallery li .params').first().textContent(), / · inpainted$/);
+  assert.match(await page.locator('#gallery li pre').first().textContent(), /Model: tiny-sd15-inpaint\.fp16,/);
   // the painted strip is redrawn; the right half (well clear of the 4 px mask blur) is the source's
   const diff = await compareImages('#compare-after', '#source', { maskedBelow: 0.25, keptFrom: 0.5 });
   assert.ok(diff.insideChanged > diff.inside / 4, `inside the mask the picture changed (${JSON.stringify(diff)})`);
   assert.ok(diff.outsideMax <= 1, `outside the mask the source stays (${JSON.stringify(diff)})`);
   await page.getByRole('button', { name: 'Clear' }).click();
+  await page.getByLabel('Model', { exact: true }).selectOption(models[0].title);
+  await page.waitForFunction((t) => document.querySelector('#status').textContent === `Model: ${t}.`, models[0].title);
 });
 
 test('a long run shows progress and a live preview, and Interrupt stops it', async () => {
