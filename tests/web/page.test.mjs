@@ -45,7 +45,9 @@ before(async () => {
   page.setDefaultTimeout(20000);
   page.on('pageerror', (err) => pageErrors.push(`page error: ${err.message}`));
   page.on('console', (msg) => {
-    if (msg.type() === 'error') pageErrors.push(`console: ${msg.text()}`);
+    // the refusal that a test asks for on purpose is logged as a failed load too
+    const refused = msg.location()?.url?.endsWith('/sdapi/v1/img2img') && /status of 4\d\d/.test(msg.text());
+    if (msg.type() === 'error' && !refused) pageErrors.push(`console: ${msg.text()} (${msg.location()?.url})`);
   });
   await page.goto(server.url);
 });
@@ -352,6 +354,35 @@ test('a long run shows progress and a live preview, and Interrupt stops it', asy
     assert.equal(await page.locator('#compare').isVisible(), true, 'the last result shows again');
   }
   console.log(`# long run: interrupted after ${interrupting - started} ms, result ${stoppedIn} ms later`);
+});
+
+test('settings the page or the server refuses are said in one line, and the next run works', async () => {
+  await page.getByLabel('Steps').fill('0');
+  await page.getByRole('button', { name: /Generate/ }).click();
+  assert.equal(await statusText(), 'Steps must be 1 or more.');
+  await page.getByLabel('Steps').fill('10');
+  await page.getByLabel('Strength').fill('0.05');
+  await page.getByRole('button', { name: /Generate/ }).click();
+  assert.match(await statusText(), /^At strength 0.05 no step of 10 would run/);
+  // larger than the server's --max-pixels (4 megapixels by default): its 4xx message shows
+  await page.getByLabel('Strength').fill('0.5');
+  await page.getByLabel('Width').fill('4096');
+  await page.getByLabel('Height').fill('4096');
+  const answered = page.waitForResponse((r) => r.url().endsWith('/sdapi/v1/img2img'));
+  await page.getByRole('button', { name: /Generate/ }).click();
+  const response = await answered;
+  assert.ok(response.status() >= 400 && response.status() < 500, `the server refused (${response.status()})`);
+  await page.waitForFunction(() => document.querySelector('#status').classList.contains('error'));
+  const message = await statusText();
+  assert.doesNotMatch(message, /\n/);
+  assert.match(message, /width|height|pixels/i);
+  console.log(`# the server's refusal, as the page shows it: ${message}`);
+  const count = await galleryCount();
+  await page.getByLabel('Width').fill('64');
+  await page.getByLabel('Height').fill('64');
+  await page.getByLabel('Steps').fill('4');
+  await page.getByRole('button', { name: /Generate/ }).click();
+  await waitForResults(count + 1);
 });
 
 test('a gallery picture shows again beside its source; the finished page, wide and phone-sized', async () => {
