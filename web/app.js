@@ -290,7 +290,8 @@ function checkSettings(mode, body) {
   if (!(body.width >= 8 && body.height >= 8)) return 'Width and height must be 8 or more.';
   if (body.width % 8 || body.height % 8) return 'Width and height must be multiples of 8.';
   if (mode === 'img2img' && stepsRun(body.steps, body.denoising_strength) === 0) {
-    return `At strength ${body.denoising_strength} no step of ${body.steps} would run: raise the steps or the strength.`;
+    const { denoising_strength: strength, steps } = body;
+    return `At strength ${strength} no step of ${steps} would run: raise the steps or the strength.`;
   }
   return null;
 }
@@ -394,7 +395,9 @@ async function generate() {
     showEntry(first);
     // On a phone the result is below the settings: bring it into view unless some of it shows already.
     const box = el.compare.getBoundingClientRect();
-    if (box.bottom < 0 || box.top > window.innerHeight) el.compare.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    if (box.bottom < 0 || box.top > window.innerHeight) {
+      el.compare.scrollIntoView({ block: 'nearest', behavior: 'smooth' });
+    }
     el.progress.value = 1;
     const secs = ((performance.now() - started) / 1000).toFixed(1);
     setStatus(`${interrupted ? 'Interrupted' : 'Done'} in ${secs} s · seed ${first.seed}.`);
@@ -438,8 +441,9 @@ function showEntry(entry) {
   el.download.hidden = false;
   // i2i's notices: request fields it could not honour, said rather than silently dropped.
   const notices = Array.isArray(entry.info.i2i_notices) ? entry.info.i2i_notices : [];
-  el.resultInfo.textContent = `${entry.mode} · ${summary({ ...entry.info, seed: entry.seed }, entry.mode)}` +
-    entry.extras.map((x) => ` · ${x}`).join('') + (entry.interrupted ? ' · interrupted' : '') + notices.map((n) => `\nNote: ${n}`).join('');
+  const words = [entry.mode, summary({ ...entry.info, seed: entry.seed }, entry.mode), ...entry.extras];
+  if (entry.interrupted) words.push('interrupted');
+  el.resultInfo.textContent = words.join(' · ') + notices.map((n) => `\nNote: ${n}`).join('');
   gallery.markCurrent(entry);
 }
 

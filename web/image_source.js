@@ -23,7 +23,8 @@ export async function loadImageFile(file) {
   try {
     const { width, height } = bitmap;
     if (width * height > maxSourcePixels) {
-      throw new Error(`${file.name || 'the image'} is ${width}×${height}: too large for the page (40 megapixels at most)`);
+      const name = file.name || 'the image';
+      throw new Error(`${name} is ${width}×${height}: too large for the page (40 megapixels at most)`);
     }
     const canvas = document.createElement('canvas');
     canvas.width = width;

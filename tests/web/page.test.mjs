@@ -87,6 +87,10 @@ async function waitForResults(n, timeout = 30000) {
   assert.doesNotMatch(await page.locator('#status').getAttribute('class'), /error/, status);
 }
 
+/** Waits until the page says that the model it asked the server for is loaded. */
+const modelLoaded = (title) =>
+  page.waitForFunction((t) => document.querySelector('#status').textContent === `Model: ${t}.`, title);
+
 /** The mask's painted share, read from the page's own text ("Mask covers N%"). */
 async function maskPercent() {
   const text = await page.locator('#mask-state').textContent();
@@ -118,7 +122,9 @@ async function compareImages(selA, selB, region) {
       };
       const A = read(document.querySelector(a));
       const B = read(document.querySelector(b));
-      if (A.width !== B.width || A.height !== B.height) return { sizeA: [A.width, A.height], sizeB: [B.width, B.height] };
+      if (A.width !== B.width || A.height !== B.height) {
+        return { sizeA: [A.width, A.height], sizeB: [B.width, B.height] };
+      }
       let inside = 0, outsideMax = 0, insideChanged = 0;
       for (let y = 0; y < A.height; ++y) {
         for (let x = 0; x < A.width; ++x) {
@@ -217,7 +223,8 @@ test('Ctrl+Enter generates img2img; the result shows beside the source, with a b
   assert.equal(body.mask, undefined, 'no mask painted: plain img2img');
   await waitForResults(2);
   assert.match(await statusText(), /Done in .* seed 1\./);
-  assert.match(await page.locator('#gallery li .params').first().textContent(), /^img2img · seed 1 · .* · 10 steps · .* · strength 0.6 · 64×64/);
+  assert.match(await page.locator('#gallery li .params').first().textContent(),
+    /^img2img · seed 1 · .* · 10 steps · .* · strength 0.6 · 64×64/);
   assert.equal(await page.locator('#compare').isVisible(), true);
   assert.equal(await page.locator('#compare-after').evaluate((img) => img.naturalWidth), 64);
   const diff = await compareImages('#compare-after', '#source', { maskedBelow: 1, keptFrom: 2 });
@@ -292,7 +299,7 @@ test('a painted mask inpaints: outside it the source stays', async () => {
   const inpaintModel = models.find((m) => m.model_name.includes('inpaint'));
   assert.ok(inpaintModel, 'the test server lists the inpainting model');
   await page.getByLabel('Model', { exact: true }).selectOption(inpaintModel.title);
-  await page.waitForFunction((t) => document.querySelector('#status').textContent === `Model: ${t}.`, inpaintModel.title);
+  await modelLoaded(inpaintModel.title);
   assert.equal((await get('sdapi/v1/options')).sd_model_checkpoint, inpaintModel.title);
 
   await page.getByLabel('Strength').fill('0.75');
@@ -314,7 +321,7 @@ test('a painted mask inpaints: outside it the source stays', async () => {
   assert.ok(diff.outsideMax <= 1, `outside the mask the source stays (${JSON.stringify(diff)})`);
   await page.getByRole('button', { name: 'Clear' }).click();
   await page.getByLabel('Model', { exact: true }).selectOption(models[0].title);
-  await page.waitForFunction((t) => document.querySelector('#status').textContent === `Model: ${t}.`, models[0].title);
+  await modelLoaded(models[0].title);
 });
 
 test('a long run shows progress and a live preview, and Interrupt stops it', async () => {
