@@ -288,16 +288,20 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
       const std::string v = rm->is_string() ? lower(rm->get<std::string>()) : rm->dump();
       const int generation = static_cast<int>(p.resize_mode);
       const char* const names[] = {"just resize", "crop and resize", "resize and fill"};
-      const bool same = v == std::to_string(generation) || v == names[generation] ||
-                        (v == "inner fit (scale to fit)" && generation == 1) ||
-                        (v == "outer fit (shrink to fit)" && generation == 2) ||
-                        (v == "envelope (outer fit)" && generation == 2);
+      // (The extension's older names: "Scale to Fit (Inner Fit)" is crop and resize, "Envelope (Outer Fit)"
+      // resize and fill.)
+      const bool same =
+          v == std::to_string(generation) || v == names[generation] ||
+          (generation == 1 && (v == "inner fit (scale to fit)" || v == "scale to fit (inner fit)")) ||
+          (generation == 2 && (v == "outer fit (shrink to fit)" || v == "envelope (outer fit)"));
       if (!same) out.ignored.push_back(tag + ".resize_mode (control images are resized as the generation)");
     }
     if (f.boolean("pixel_perfect", false)) out.ignored.push_back(tag + ".pixel_perfect");
     if (f.boolean("guessmode", false)) out.ignored.push_back(tag + ".guessmode");
     if (const json* cm = f.raw("control_mode")) {
-      const std::string v = cm->is_string() ? lower(cm->get<std::string>()) : cm->dump();
+      // (sdwebuiapi sends ["Balanced"]: a Python tuple.)
+      const json& m = cm->is_array() && cm->size() == 1 ? (*cm)[0] : *cm;
+      const std::string v = m.is_string() ? lower(m.get<std::string>()) : m.dump();
       if (v != "0" && v != "balanced") out.ignored.push_back(tag + ".control_mode");
     }
     if (module == "canny") {
@@ -320,6 +324,19 @@ Image decode_request_image(const json& value, const json& loc, int64_t max_pixel
   for (const auto& part : loc) {
     if (!where.empty()) where.push_back('.');
     where.append(part.is_string() ? part.get<std::string>() : part.dump());
+  }
+  // A PNG's size is checked from its header before anything is decoded (a small file may hold a huge
+  // picture); other formats are bounded by the decoder's own limit, then checked below.
+  const std::vector<uint8_t>& b = *bytes;
+  if (b.size() >= 24 && b[0] == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') {
+    auto be32 = [&b](size_t at) {
+      return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) | b[at + 3];
+    };
+    const uint64_t w = be32(16), h = be32(20);
+    if (w * h > static_cast<uint64_t>(max_pixels))
+      throw validation_error(loc, where + ": a " + std::to_string(w) + "x" + std::to_string(h) +
+                                      " PNG is more than the server's --max-pixels " +
+                                      std::to_string(max_pixels));
   }
   Image img;
   try {
@@ -425,8 +442,8 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
     m.invert = f.integer("inpainting_mask_invert", 0) != 0;
     out.include_init_images = f.boolean("include_init_images", false);
     if (!f.boolean("mask_round", true)) out.ignored.push_back("mask_round");
-    for (const char* k : {"image_cfg_scale", "latent_mask"})
-      if (is_set(f.raw(k))) out.ignored.push_back(k);
+    // (image_cfg_scale only acts on instruct-pix2pix models, in A1111 too: not reported.)
+    if (is_set(f.raw("latent_mask"))) out.ignored.push_back("latent_mask");
     if (is_set(f.raw("initial_noise_multiplier"), 1.0)) out.ignored.push_back("initial_noise_multiplier");
   } else {
     if (f.boolean("enable_hr", false)) out.ignored.push_back("enable_hr (hires fix)");
@@ -434,7 +451,10 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
   }
 
   // Known fields i2i does not honour.
-  for (const char* k : {"restore_faces", "tiling", "styles", "eta", "s_min_uncond", "refiner_checkpoint",
+  // eta: A1111's default is 1 for the ancestral samplers (what i2i does) and 0 for DDIM.
+  if (const json* eta = f.raw("eta"); eta && !(*eta == json(p.sampler == "DDIM" ? 0.0 : 1.0)))
+    out.ignored.push_back("eta");
+  for (const char* k : {"restore_faces", "tiling", "styles", "s_min_uncond", "refiner_checkpoint",
                         "script_name", "disable_extra_networks", "infotext", "save_images"})
     if (is_set(f.raw(k))) out.ignored.push_back(k);
   if (is_set(f.raw("s_churn"))) out.ignored.push_back("s_churn");
@@ -512,6 +532,8 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
     json loc = json::array({"body"});
     if (!field.empty()) loc.push_back(field);
     throw validation_error(loc, msg);
+  } catch (const Error& e) {  // (a LoRA or embedding the prompt names that is not there)
+    throw validation_error(json::array({"body", "prompt"}), e.what());
   }
   return out;
 }

@@ -95,7 +95,7 @@ json a1111_generation_response(const Job& job) {
   return {{"images", images}, {"parameters", job.request.parameters}, {"info", info_locked(job).dump()}};
 }
 
-json a1111_progress(const Job* running, size_t waiting, bool skip_current_image) {
+json a1111_progress(const Job* running, size_t waiting, uint64_t completed, bool skip_current_image) {
   json state = {{"skipped", false},
                 {"interrupted", false},
                 {"stopping_generation", false},
@@ -105,7 +105,8 @@ json a1111_progress(const Job* running, size_t waiting, bool skip_current_image)
                 {"job_no", 0},
                 {"sampling_step", 0},
                 {"sampling_steps", 0},
-                {"queue_waiting", waiting}};
+                {"queue_waiting", waiting},
+                {"jobs_completed", completed}};
   if (!running)
     return {{"progress", 0.0},          {"eta_relative", 0.0}, {"state", state},
             {"current_image", nullptr}, {"textinfo", nullptr}, {"current_task", nullptr}};

@@ -16,7 +16,9 @@ nlohmann::json a1111_info(const Job& job);
 // The finished job's 200 answer (call with the job finished; it is locked here).
 nlohmann::json a1111_generation_response(const Job& job);
 // GET /sdapi/v1/progress for `running` (null: idle) and `waiting` jobs queued behind it.
-nlohmann::json a1111_progress(const Job* running, size_t waiting, bool skip_current_image);
+// (state also carries i2i's "queue_waiting" and "jobs_completed".)
+nlohmann::json a1111_progress(const Job* running, size_t waiting, uint64_t completed,
+                              bool skip_current_image);
 // A picture as base64 PNG with an optional `parameters` text.
 std::string png_base64(const Image& image, const std::string& parameters);
 

@@ -3,6 +3,8 @@
 #include <random>
 
 #include "models/model_hash.h"
+#include "pipelines/img2img.h"
+#include "pipelines/pipeline_stages.h"
 #include "server/http_error.h"
 
 namespace i2i::server {
@@ -86,6 +88,11 @@ int JobQueue::position(const Job& job) const {
   for (size_t i = 0; i < queue_.size(); ++i)
     if (queue_[i].get() == &job) return static_cast<int>(i) + 1;
   return jobs_.count(job.id) ? 0 : -1;
+}
+
+uint64_t JobQueue::completed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return completed_;
 }
 
 size_t JobQueue::waiting() const {
@@ -188,6 +195,7 @@ void JobQueue::worker() {
     run(*job);
     std::lock_guard<std::mutex> lock(mutex_);
     running_.reset();
+    ++completed_;
     if (job->keep_when_finished) {
       finished_order_.push_back(job->id);
       while (finished_order_.size() > options_.finished_jobs_kept) {
@@ -229,6 +237,9 @@ void JobQueue::run(Job& job) {
   job.changed.notify_all();
   if (job.cancel) return finish(job, JobState::Cancelled);
   std::lock_guard<std::mutex> model_lock(model_mutex_);
+  // The latents after the last step: what an interrupted run answers with (decoded), as A1111 does.
+  Tensor last_latents;
+  Tensor* interrupted_at = nullptr;
   try {
     fs::path checkpoint =
         job.request.checkpoint.empty() ? selected_model() : fs::path(job.request.checkpoint);
@@ -240,12 +251,16 @@ void JobQueue::run(Job& job) {
     }
     // The request leaves the job here: the worker owns the pictures from now on.
     GenerationRequest req = std::move(job.request.request);
+    interrupted_at = &last_latents;
     job.request.request.params = req.params;
     req.params.models_dir = models_dir_.string();
     req.cancel = &job.cancel;
-    req.progress = [&job](const GenerationProgress& g) {
+    req.progress = [&job, &last_latents](const GenerationProgress& g) {
       std::optional<Image> preview;
-      if (g.latents) preview = preview_image(*g.latents, 0);
+      if (g.latents) {
+        preview = preview_image(*g.latents, 0);
+        last_latents = g.latents->clone();
+      }
       {
         std::lock_guard<std::mutex> lock(job.mutex);
         job.step = g.step;
@@ -276,8 +291,32 @@ void JobQueue::run(Job& job) {
     }
     finish(job, JobState::Done);
   } catch (const Cancelled&) {
+    bool by_user = false;
+    {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      by_user = job.interrupted || job.skipped;
+    }
+    // The batch that was running, decoded as far as it got (no inpainting composite, no parameters text).
+    std::vector<GeneratedImage> partial;
+    if (by_user && interrupted_at && interrupted_at->ndim() == 4) {
+      try {
+        const Tensor pictures = stages::decode_latents(models_->model(), *interrupted_at);
+        for (int64_t b = 0; b < pictures.dim(0); ++b) {
+          GeneratedImage g;
+          g.image = tensor_to_image(pictures, b);
+          g.seed = -1;
+          partial.push_back(std::move(g));
+        }
+      } catch (const std::exception&) {
+        partial.clear();  // (nothing more to give)
+      }
+    }
     std::lock_guard<std::mutex> lock(job.mutex);
-    const bool by_user = job.interrupted || job.skipped;
+    if (!partial.empty())
+      job.notices.push_back("interrupted after step " + std::to_string(job.step) + " of " +
+                            std::to_string(job.steps) + ": the last " + std::to_string(partial.size()) +
+                            " picture(s) are the partly denoised latents, decoded");
+    for (GeneratedImage& g : partial) job.images.push_back(std::move(g));
     if (!by_user) set_error(job, 503, {{"detail", "cancelled: the server is shutting down"}});
     job.seed = job.images.empty() ? job.request.request.params.seed : job.images.front().seed;
     job.width = job.request.request.params.width;

@@ -34,6 +34,8 @@ class JobQueue {
   // 0: running (or finished), 1: next, ...; -1 unknown.
   int position(const Job& job) const;
   size_t waiting() const;
+  // Jobs run to their end (done, failed or interrupted) since the start.
+  uint64_t completed() const;
   // The running job stops within one step and answers what it has (A1111's interrupt / skip).
   void interrupt(bool skip);
   // Cancels one job: a queued one is taken out of the queue, a running one stops. false: unknown or ended.
@@ -60,6 +62,7 @@ class JobQueue {
   std::map<std::string, std::shared_ptr<Job>> jobs_;  // queued, running and kept finished ones
   std::deque<std::string> finished_order_;
   bool stopping_ = false;
+  uint64_t completed_ = 0;
   std::filesystem::path selected_;  // guarded by mutex_
   // The worker's: the loaded model (model_mutex_ also serialises select_model's loading).
   std::mutex model_mutex_;

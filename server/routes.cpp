@@ -235,7 +235,8 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
              const std::string skip = req.get_param_value("skip_current_image");
              const bool skip_image = skip == "true" || skip == "True" || skip == "1";
              std::shared_ptr<Job> running = ctx.queue.running();
-             send_json(res, 200, a1111_progress(running.get(), ctx.queue.waiting(), skip_image));
+             send_json(res, 200,
+                       a1111_progress(running.get(), ctx.queue.waiting(), ctx.queue.completed(), skip_image));
            }));
   http.Post("/sdapi/v1/interrupt", guarded([&ctx](const httplib::Request&, httplib::Response& res) {
               ctx.queue.interrupt(false);
