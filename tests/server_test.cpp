@@ -21,6 +21,7 @@
 #include <thread>
 
 #include "io/image.h"
+#include "pipelines/generation.h"
 #include "server/base64.h"
 #include "server/routes.h"
 #include "support/cli_run.h"
@@ -93,7 +94,8 @@ fs::path models_dir() {
     fs::create_symlink(test::fixture_path("models/tiny-controlnet-sd15.safetensors"),
                        d / "ControlNet/tiny-controlnet-sd15.safetensors", ec);
     // (The tiny models' configurations, which i2i reads beside a checkpoint.)
-    fs::create_symlink(test::fixture_path("models/tiny-sd15.json"), d / "Stable-diffusion/tiny-sd15.json", ec);
+    fs::create_symlink(test::fixture_path("models/tiny-sd15.json"), d / "Stable-diffusion/tiny-sd15.json",
+                       ec);
     fs::create_symlink(test::fixture_path("models/tiny-controlnet-sd15.json"),
                        d / "ControlNet/tiny-controlnet-sd15.json", ec);
     return d;
@@ -563,18 +565,17 @@ TEST(ServerFaults, ClientLeavingMidJobDoesNotStallTheQueue) {
   RunningServer s(base_options());
   {
     httplib::Client impatient("127.0.0.1", s.port());
-    impatient.set_read_timeout(0, 300000);  // gives up after 0.3 s
-    auto r = impatient.Post("/sdapi/v1/txt2img", json({{"steps", 600}, {"width", 64}, {"height", 64}}).dump(),
+    impatient.set_read_timeout(0, 100000);  // gives up after 0.1 s, mid-job
+    auto r = impatient.Post("/sdapi/v1/txt2img", json({{"steps", 40}, {"width", 64}, {"height", 64}}).dump(),
                             "application/json");
     EXPECT_FALSE(r);  // (timed out: the connection is gone)
   }
   httplib::Client c = s.client();
-  c.set_read_timeout(60);
   int status = 0;
-  const auto start = std::chrono::steady_clock::now();
   const json res = post_json(c, "/sdapi/v1/txt2img", {{"steps", 2}, {"width", 64}, {"height", 64}}, &status);
   EXPECT_EQ(status, 200);
-  EXPECT_LT(std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count(), 60.0);
+  const json p = json::parse(c.Get("/sdapi/v1/progress")->body);
+  EXPECT_EQ(p["state"]["jobs_completed"], 2);  // the abandoned job ran to its end, then the next one
 }
 
 TEST(ServerFaults, FullQueueAnswers429AndBodyLimit413) {
@@ -589,7 +590,7 @@ TEST(ServerFaults, FullQueueAnswers429AndBodyLimit413) {
     clients.emplace_back([&, i] {
       std::this_thread::sleep_for(std::chrono::milliseconds(30 * i));
       httplib::Client c = s.client();
-      auto r = c.Post("/sdapi/v1/txt2img", json({{"steps", 300}, {"width", 64}, {"height", 64}}).dump(),
+      auto r = c.Post("/sdapi/v1/txt2img", json({{"steps", 15}, {"width", 64}, {"height", 64}}).dump(),
                       "application/json");
       if (r && r->status == 200)
         ++ok;
@@ -761,6 +762,48 @@ TEST(ServerLoad, EightClientsTimesTwentyFiveJobsNoneLostOrDuplicated) {
       << "RSS after 20 jobs " << rss_after_20 << " kB, at the end " << rss_end << " kB";
   std::printf("[load] %d answered 200, %d refused 429 in %.2f s (%.1f ms per job); RSS %ld -> %ld kB\n", ok,
               refused, took, 1000.0 * took / std::max(ok, 1), rss_after_20.load(), rss_end);
+}
+
+}  // namespace
+}  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// What a request costs beyond generate() itself (JSON, base64 PNG, queue, HTTP on loopback): the same
+// txt2img run through the server and through the library, one after another. Printed for BENCHMARKS.md;
+// the bound only catches a gross regression.
+TEST(ServerLoad, PerRequestOverheadOnTheTinyModel) {
+  RunningServer s(base_options());
+  httplib::Client c = s.client();
+  const json body = {{"prompt", "a cat"}, {"steps", 2}, {"width", 64}, {"height", 64}, {"seed", 5}};
+  std::unique_ptr<ModelSet> models = ModelSet::load(base_options().model, base_options().model_options);
+  GenerationRequest req;
+  req.params.prompt = "a cat";
+  req.params.steps = 2;
+  req.params.width = req.params.height = 64;
+  req.params.seed = 5;
+  req.params.sampler = "Euler";
+  constexpr int kRuns = 15;
+  for (int i = 0; i < 2; ++i) {  // warm-up (hash cache, first allocations)
+    generate(*models, req);
+    c.Post("/sdapi/v1/txt2img", body.dump(), "application/json");
+  }
+  auto time = [](auto f) {
+    const auto t0 = std::chrono::steady_clock::now();
+    for (int i = 0; i < kRuns; ++i) f();
+    return 1000.0 * std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count() / kRuns;
+  };
+  const double library_ms = time([&] { generate(*models, req); });
+  const double http_ms = time([&] {
+    auto r = c.Post("/sdapi/v1/txt2img", body.dump(), "application/json");
+    ASSERT_TRUE(r && r->status == 200);
+  });
+  std::printf(
+      "[overhead] txt2img 64x64, 2 steps: %.1f ms through the server, %.1f ms with generate(): %.1f ms "
+      "per request\n",
+      http_ms, library_ms, http_ms - library_ms);
+  EXPECT_LT(http_ms - library_ms, 250.0);
 }
 
 }  // namespace
