@@ -16,13 +16,16 @@
 #include <chrono>
 #include <fstream>
 #include <nlohmann/json.hpp>
+#include <random>
 #include <set>
 #include <sstream>
 #include <thread>
 
 #include "io/image.h"
 #include "pipelines/generation.h"
+#include "server/a1111_request.h"
 #include "server/base64.h"
+#include "server/http_error.h"
 #include "server/routes.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
@@ -804,6 +807,95 @@ TEST(ServerLoad, PerRequestOverheadOnTheTinyModel) {
       "per request\n",
       http_ms, library_ms, http_ms - library_ms);
   EXPECT_LT(http_ms - library_ms, 250.0);
+}
+
+}  // namespace
+}  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// The request mapping on hostile input, without a server: the real clients' bodies with bytes flipped,
+// fields dropped or retyped. Every outcome is a request or an HttpError (4xx) - never another exception.
+TEST(ServerFaults, MutatedClientBodiesOnlyEverAnswer4xx) {
+  const std::string astronaut = file_base64(test::fixture_path("cases/inputs/astronaut_64.png"));
+  const std::vector<json> bodies = {
+      client_body("sdwebuiapi_img2img_controlnet.json",
+                  {{"init_image", "data:image/png;base64," + astronaut}, {"control_image", astronaut}}),
+      client_body("openoutpaint_inpaint.json", {{"init_image", astronaut}, {"mask", astronaut}}),
+      client_body("photoshop_controlnet.json", {{"control_image", astronaut}})};
+  const server::ModelCatalog catalog(models_dir(), {});
+  const json odd_values[] = {nullptr,
+                             -1,
+                             0,
+                             1e308,
+                             -1e308,
+                             "",
+                             "x",
+                             json::array(),
+                             json::object(),
+                             true,
+                             3.5,
+                             json::array({1, 2}),
+                             "data:image/png;base64,",
+                             std::string(300, 'A')};
+  std::mt19937 rng(1234);
+  int requests = 0, refused = 0;
+  for (int round = 0; round < 400; ++round) {
+    const json& base = bodies[round % bodies.size()];
+    json body = base;
+    std::string text;
+    // Retype some fields (top level and inside the ControlNet units).
+    const int edits = 1 + static_cast<int>(rng() % 3);
+    for (int e = 0; e < edits; ++e) {
+      json* target = &body;
+      if (body.contains("alwayson_scripts") && rng() % 3 == 0) {
+        for (auto& [name, script] : body["alwayson_scripts"].items())
+          if (script.contains("args") && script["args"].is_array() && !script["args"].empty())
+            target = &script["args"][0];
+      }
+      if (!target->is_object() || target->empty()) break;
+      auto it = target->begin();
+      std::advance(it, static_cast<long>(rng() % target->size()));
+      if (rng() % 4 == 0)
+        target->erase(it.key());
+      else
+        (*target)[it.key()] = odd_values[rng() % std::size(odd_values)];
+    }
+    const auto mode = round % 2 ? server::GenerationMode::Img2Img : server::GenerationMode::Txt2Img;
+    // And sometimes the text itself, byte by byte.
+    text = body.dump();
+    if (round % 5 == 0)
+      for (int k = 0; k < 4; ++k) text[rng() % text.size()] = static_cast<char>(rng() % 256);
+    try {
+      const json parsed = server::parse_json_body(text);
+      server::parse_a1111_request(parsed, mode, catalog, {int64_t{2048} * 2048});
+      ++requests;
+    } catch (const server::HttpError& e) {
+      EXPECT_GE(e.status(), 400);
+      EXPECT_LT(e.status(), 500);
+      EXPECT_TRUE(e.body().contains("detail"));
+      ++refused;
+    } catch (const std::exception& e) {
+      ADD_FAILURE() << "round " << round << ": " << e.what() << "\n" << text.substr(0, 400);
+    }
+  }
+  EXPECT_GT(refused, 0);
+  EXPECT_GT(requests, 0);
+}
+
+TEST(ServerFaults, Base64RoundTripsAndRefusesGarbage) {
+  std::mt19937 rng(7);
+  for (int n = 0; n < 64; ++n) {
+    std::vector<uint8_t> bytes(n);
+    for (auto& b : bytes) b = static_cast<uint8_t>(rng());
+    const std::string text = base64_encode(bytes);
+    EXPECT_EQ(text.size() % 4, 0u);
+    EXPECT_EQ(base64_decode(text), bytes);
+    EXPECT_EQ(base64_decode(server::strip_data_url("data:image/png;base64," + text)), bytes);
+  }
+  for (const char* bad : {"A", "AB=C", "A===", "AB CD=EF", "****", "QUJD\x01"})
+    EXPECT_FALSE(base64_decode(bad)) << bad;
 }
 
 }  // namespace
