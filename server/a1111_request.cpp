@@ -320,6 +320,11 @@ Image decode_request_image(const json& value, const json& loc, int64_t max_pixel
   const std::string& text = value.get_ref<const std::string&>();
   const auto bytes = base64_decode(strip_data_url(text));
   if (!bytes || bytes->empty()) throw validation_error(loc, "not base64 data (plain or a data: URL)");
+  return decode_request_bytes(*bytes, loc, max_pixels);
+}
+
+Image decode_request_bytes(const std::vector<uint8_t>& bytes, const json& loc, int64_t max_pixels) {
+  if (bytes.empty()) throw validation_error(loc, "an empty file");
   std::string where;
   for (const auto& part : loc) {
     if (!where.empty()) where.push_back('.');
@@ -327,7 +332,7 @@ Image decode_request_image(const json& value, const json& loc, int64_t max_pixel
   }
   // A PNG's size is checked from its header before anything is decoded (a small file may hold a huge
   // picture); other formats are bounded by the decoder's own limit, then checked below.
-  const std::vector<uint8_t>& b = *bytes;
+  const std::vector<uint8_t>& b = bytes;
   if (b.size() >= 24 && b[0] == 0x89 && b[1] == 'P' && b[2] == 'N' && b[3] == 'G') {
     auto be32 = [&b](size_t at) {
       return (uint32_t{b[at]} << 24) | (uint32_t{b[at + 1]} << 16) | (uint32_t{b[at + 2]} << 8) | b[at + 3];
@@ -341,7 +346,7 @@ Image decode_request_image(const json& value, const json& loc, int64_t max_pixel
   Image img;
   try {
     std::lock_guard<std::mutex> lock(decode_mutex());
-    img = decode_image(bytes->data(), bytes->size(), where);
+    img = decode_image(bytes.data(), bytes.size(), where);
   } catch (const std::exception& e) {
     throw validation_error(loc, e.what());
   }

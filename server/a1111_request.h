@@ -33,6 +33,10 @@ struct A1111Request {
   bool include_init_images = false;
   int64_t subseed = -1;
   double subseed_strength = 0;
+  // POST /i2i/v1/batch: the pictures the request runs on one after another (each its init image), and
+  // the names their results get (safe file names, no extension).
+  std::vector<Image> batch_inputs;
+  std::vector<std::string> batch_names;
 };
 
 struct RequestLimits {
@@ -46,5 +50,7 @@ A1111Request parse_a1111_request(const nlohmann::json& body, GenerationMode mode
 // A picture field's value (base64 or a data URL) decoded; 422 naming `loc` when it is not a picture or is
 // larger than max_pixels.
 Image decode_request_image(const nlohmann::json& value, const nlohmann::json& loc, int64_t max_pixels);
+// The same for a picture file's bytes (a multipart upload).
+Image decode_request_bytes(const std::vector<uint8_t>& bytes, const nlohmann::json& loc, int64_t max_pixels);
 
 }  // namespace i2i::server

@@ -38,6 +38,7 @@ struct Job {
   // The outcome: the pictures made (all of them, or those finished before an interrupt), what the run
   // reports, the model it ran on; or the error (an HTTP status and A1111-shaped body).
   std::vector<GeneratedImage> images;
+  std::vector<std::string> image_names;  // a folder batch's: each picture's source name (no extension)
   int64_t seed = 0;
   int width = 0, height = 0;
   std::vector<std::string> notices;

@@ -251,41 +251,62 @@ void JobQueue::run(Job& job) {
     }
     // The request leaves the job here: the worker owns the pictures from now on.
     GenerationRequest req = std::move(job.request.request);
-    interrupted_at = &last_latents;
     job.request.request.params = req.params;
     req.params.models_dir = models_dir_.string();
     req.cancel = &job.cancel;
-    req.progress = [&job, &last_latents](const GenerationProgress& g) {
-      std::optional<Image> preview;
-      if (g.latents) {
-        preview = preview_image(*g.latents, 0);
-        last_latents = g.latents->clone();
-      }
+    // A folder batch (POST /i2i/v1/batch) runs the request once per picture, as its init image.
+    std::vector<Image> inputs = std::move(job.request.batch_inputs);
+    const std::vector<std::string> names = job.request.batch_names;
+    const bool folder = !inputs.empty();
+    const size_t runs = folder ? inputs.size() : 1;
+    if (!folder) interrupted_at = &last_latents;
+    for (size_t i = 0; i < runs; ++i) {
+      GenerationRequest one = folder ? req : std::move(req);
+      if (folder) one.images.init = std::move(inputs[i]);
+      one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
+        std::optional<Image> preview;
+        if (g.latents) {
+          preview = preview_image(*g.latents, 0);
+          if (!folder) last_latents = g.latents->clone();
+        }
+        {
+          std::lock_guard<std::mutex> lock(job.mutex);
+          job.step = g.step;
+          job.steps = g.steps;
+          job.batch = folder ? static_cast<int>(i) : g.batch;
+          job.batches = folder ? static_cast<int>(runs) : g.batches;
+          if (preview) job.preview = std::move(preview);
+          ++job.version;
+        }
+        job.changed.notify_all();
+        return !job.cancel.load();
+      };
+      size_t before = 0;
       {
         std::lock_guard<std::mutex> lock(job.mutex);
-        job.step = g.step;
-        job.steps = g.steps;
-        job.batch = g.batch;
-        job.batches = g.batches;
-        if (preview) job.preview = std::move(preview);
-        ++job.version;
+        before = job.images.size();
       }
-      job.changed.notify_all();
-      return !job.cancel.load();
-    };
-    req.on_image = [&job](const GeneratedImage& g) {
+      one.on_image = [&job](const GeneratedImage& g) {
+        std::lock_guard<std::mutex> lock(job.mutex);
+        job.images.push_back(g);
+        ++job.version;
+      };
+      GenerationResult r = generate(*models_, one);
       std::lock_guard<std::mutex> lock(job.mutex);
-      job.images.push_back(g);
-      ++job.version;
-    };
-    GenerationResult r = generate(*models_, req);
-    {
-      std::lock_guard<std::mutex> lock(job.mutex);
-      job.images = std::move(r.images);
-      job.seed = r.seed;
-      job.width = r.width;
-      job.height = r.height;
-      job.notices = std::move(r.notices);
+      job.images.resize(before);  // (the same pictures on_image gave, from the result)
+      for (size_t k = 0; k < r.images.size(); ++k) {
+        job.images.push_back(std::move(r.images[k]));
+        if (!folder) continue;
+        std::string name = names[i];
+        if (k > 0) name.append("-").append(std::to_string(k));
+        job.image_names.push_back(std::move(name));
+      }
+      if (i == 0) {
+        job.seed = r.seed;
+        job.width = r.width;
+        job.height = r.height;
+      }
+      for (std::string& n : r.notices) job.notices.push_back(folder ? names[i] + ": " + n : n);
       if (r.nothing_to_repaint)
         job.notices.push_back("the mask leaves nothing to repaint: the source is returned");
     }

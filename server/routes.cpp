@@ -1,6 +1,7 @@
 #include "server/routes.h"
 
 #include <algorithm>
+#include <cctype>
 
 #include "io/file_hash.h"
 #include "io/image.h"
@@ -11,6 +12,7 @@
 #include "server/base64.h"
 #include "server/http_error.h"
 #include "server/web_assets.h"
+#include "server/zip_writer.h"
 
 namespace i2i::server {
 namespace fs = std::filesystem;
@@ -124,8 +126,30 @@ json native_job_json(const ServerContext& ctx, const Job& job, bool with_result)
     if (job.error_status != 0) j["error"] = {{"status", job.error_status}, {"body", job.error_body}};
   }
   j["queue_position"] = finished ? 0 : ctx.queue.position(job);
+  if (finished && job.error_status == 0) j["result_zip"] = "/i2i/v1/jobs/" + job.id + "/result.zip";
   if (finished && with_result && job.error_status == 0) j["result"] = a1111_generation_response(job);
   return j;
+}
+
+// A batch output's name from an upload's file name: its stem, with only [A-Za-z0-9._-] kept, unique.
+std::string batch_output_name(const std::string& filename, size_t index,
+                              const std::vector<std::string>& taken) {
+  std::string base = filename.substr(
+      filename.find_last_of("/\\") == std::string::npos ? 0 : filename.find_last_of("/\\") + 1);
+  if (const size_t dot = base.rfind('.'); dot != std::string::npos && dot > 0) base.resize(dot);
+  std::string name;
+  for (char ch : base)
+    if (std::isalnum(static_cast<unsigned char>(ch)) || ch == '-' || ch == '_' ||
+        (ch == '.' && !name.empty()))
+      name += ch;
+    else
+      name += '_';
+  if (name.size() > 100) name.resize(100);
+  if (name.empty() || name.find("..") != std::string::npos) name = "image-" + std::to_string(index);
+  std::string unique = name;
+  for (int n = 1; std::find(taken.begin(), taken.end(), unique) != taken.end(); ++n)
+    unique = name + "-" + std::to_string(n);
+  return unique;
 }
 
 void serve_asset(const std::string& path, httplib::Response& res) {
@@ -435,6 +459,68 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
                    if (finished) sink.done();
                    return true;
                  });
+           }));
+
+  // A folder batch: multipart/form-data with picture files (any field name; "images" by convention) and a
+  // "params" field holding the img2img body (without init_images). -> an async job whose result is also a
+  // zip of the outputs, each with its parameters text.
+  http.Post(
+      "/i2i/v1/batch", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
+        if (!req.is_multipart_form_data())
+          throw validation_error(json::array({"body"}), "expected multipart/form-data with picture files");
+        json body = json::object();
+        std::vector<const httplib::MultipartFormData*> files;
+        for (const auto& [name, part] : req.files) {
+          if (name == "params" && part.filename.empty())
+            body = parse_json_body(part.content);
+          else if (!part.filename.empty())
+            files.push_back(&part);
+        }
+        if (!body.is_object())
+          throw validation_error(json::array({"body", "params"}), "value is not a valid dict");
+        if (files.empty()) throw validation_error(json::array({"body", "images"}), "no picture files");
+        if (files.size() > 1000)
+          throw validation_error(json::array({"body", "images"}), "more than 1000 pictures");
+        std::vector<Image> inputs;
+        std::vector<std::string> names;
+        for (size_t i = 0; i < files.size(); ++i) {
+          const std::string& c = files[i]->content;
+          inputs.push_back(decode_request_bytes(std::vector<uint8_t>(c.begin(), c.end()),
+                                                json::array({"body", "images", i}), ctx.options.max_pixels));
+          names.push_back(batch_output_name(files[i]->filename, i, names));
+        }
+        // The settings are checked as an img2img request on the first picture.
+        body["init_images"] = json::array({png_base64(inputs.front(), "")});
+        A1111Request r =
+            parse_a1111_request(body, GenerationMode::Img2Img, ctx.catalog, {ctx.options.max_pixels});
+        r.batch_inputs = std::move(inputs);
+        r.batch_names = std::move(names);
+        fs::path checkpoint;
+        if (!r.checkpoint.empty()) checkpoint = resolve_checkpoint(ctx, r.checkpoint);
+        std::shared_ptr<Job> job = ctx.queue.submit(std::move(r), true, checkpoint);
+        send_json(res, 202, native_job_json(ctx, *job, false));
+      }));
+  http.Get(R"(/i2i/v1/jobs/([0-9a-f]+)/result\.zip)",
+           guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
+             std::shared_ptr<Job> job = ctx.queue.find(req.matches[1]);
+             if (!job) throw http_error(404, "no such job");
+             ZipWriter zip;
+             {
+               std::lock_guard<std::mutex> lock(job->mutex);
+               if (!job->finished()) throw http_error(409, "the job has not finished");
+               for (size_t k = 0; k < job->images.size(); ++k) {
+                 const GeneratedImage& g = job->images[k];
+                 const std::string name =
+                     k < job->image_names.size() ? job->image_names[k] : "image-" + std::to_string(k);
+                 const auto png = encode_png(g.image, {{"parameters", g.parameters}}, name);
+                 zip.add(name + ".png", std::string(png.begin(), png.end()));
+                 zip.add(name + ".txt", g.parameters + "\n");
+               }
+             }
+             res.status = 200;
+             res.set_content(zip.finish(), "application/zip");
+             res.set_header("Content-Disposition",
+                            "attachment; filename=\"i2i-" + job->id.substr(0, 8) + ".zip\"");
            }));
 
   // ---- The page ----
