@@ -336,6 +336,7 @@ test('a long run shows progress and a live preview, and Interrupt stops it', asy
     const img = document.querySelector('#preview');
     return !document.querySelector('#preview-box').hidden && img.src.startsWith('data:image/') && img.naturalWidth > 0;
   });
+  const firstPreview = Date.now() - started;
   await page.waitForFunction(() => document.querySelector('#progress').value > 0);
   assert.match(await statusText(), /^Step \d+ of \d+/);
   assert.equal(await page.getByRole('button', { name: 'Generate' }).isDisabled(), true, 'one job at a time');
@@ -354,7 +355,8 @@ test('a long run shows progress and a live preview, and Interrupt stops it', asy
   assert.match(await page.locator('#gallery li .params').first().textContent(), /interrupted/);
   assert.equal(await page.locator('#compare-after').evaluate((img) => img.naturalWidth), 128);
   assert.equal(await page.locator('#preview-box').isHidden(), true, 'the live preview gives way to the result');
-  console.log(`# long run: interrupted after ${interrupting - started} ms, result ${stoppedIn} ms later`);
+  console.log(`# long run (128x128): first preview ${firstPreview} ms after Generate, interrupted after ` +
+    `${interrupting - started} ms, result ${stoppedIn} ms later`);
 });
 
 test('settings the page or the server refuses are said in one line, and the next run works', async () => {
