@@ -1,5 +1,6 @@
 // `i2i img2img`, `i2i inpaint` and `i2i txt2img`: flags -> a GenerationRequest -> generate() (the library,
 // pipelines/generation.h) -> numbered PNG files carrying their parameters text.
+#include <algorithm>
 #include <cstdio>
 
 #include "args.h"
@@ -13,6 +14,64 @@
 namespace i2i::cli {
 namespace fs = std::filesystem;
 namespace {
+
+// The pictures of --init-dir, in name order (regular files with a picture's extension; not sub-folders).
+std::vector<fs::path> folder_pictures(const fs::path& dir) {
+  std::error_code ec;
+  if (!fs::is_directory(dir, ec)) throw Error("--init-dir " + dir.string() + ": not a folder");
+  std::vector<fs::path> out;
+  for (fs::directory_iterator it(dir, ec), end; !ec && it != end; it.increment(ec)) {
+    std::string ext = it->path().extension().string();
+    std::transform(ext.begin(), ext.end(), ext.begin(), [](unsigned char c) { return std::tolower(c); });
+    if (it->is_regular_file(ec) && (ext == ".png" || ext == ".jpg" || ext == ".jpeg" || ext == ".webp"))
+      out.push_back(it->path());
+  }
+  if (ec) throw Error("--init-dir " + dir.string() + ": " + ec.message());
+  std::sort(out.begin(), out.end());
+  if (out.empty()) throw Error("--init-dir " + dir.string() + ": no PNG, JPEG or WebP pictures in it");
+  return out;
+}
+
+// img2img over a folder: one model load, each picture with the same settings (its seed too, unless -1),
+// written to --output-dir as <stem>.png (numbered when taken, unless --overwrite). A picture that cannot be
+// read is reported and skipped; the exit status is 1 when any was.
+int run_folder(const Args& a, GenerationRequest base, const char* command) {
+  for (const char* flag : {"init", "output", "mask"})
+    if (a.has(flag)) throw Error(std::string("--init-dir does not go with --") + flag);
+  const auto out_dir = a.get("output-dir");
+  if (!out_dir) throw Error("--init-dir needs --output-dir (where the results go)");
+  std::error_code ec;
+  if (!fs::is_directory(*out_dir, ec)) throw Error("--output-dir " + *out_dir + ": not a folder");
+  const std::vector<fs::path> pictures = folder_pictures(*a.get("init-dir"));
+  const bool quiet = a.has("quiet");
+  if (!quiet) std::fprintf(stderr, "loading %s\n", base.params.model.c_str());
+  std::unique_ptr<ModelSet> models =
+      ModelSet::load(base.params.model, model_options_from_args(a, base.params));
+  int failed = 0;
+  for (const fs::path& picture : pictures) {
+    GenerationRequest req = base;
+    req.params.init_image = picture.string();
+    try {
+      read_request_images(req);
+    } catch (const Error& e) {
+      std::fprintf(stderr, "i2i %s: skipped: %s\n", command, e.what());
+      ++failed;
+      continue;
+    }
+    req.progress = BatchProgressBars(command, quiet);
+    int next_name = 0;
+    const fs::path out_base = fs::path(*out_dir) / (picture.stem().string() + ".png");
+    req.on_image = [&](const GeneratedImage& g) {
+      const fs::path out = next_output(out_base, next_name, a.has("overwrite"));
+      write_png(out, g.image, {{"parameters", g.parameters}});
+      std::printf("%s (seed %lld)\n", out.c_str(), static_cast<long long>(g.seed));
+      std::fflush(stdout);
+    };
+    GenerationResult r = generate(*models, req);
+    for (const std::string& n : r.notices) std::fprintf(stderr, "i2i %s: notice: %s\n", command, n.c_str());
+  }
+  return failed ? 1 : 0;
+}
 
 int run_generation(int argc, char** argv, GenerationCommand kind) {
   const char* command = kind == GenerationCommand::Inpaint   ? "inpaint"
@@ -35,6 +94,12 @@ int run_generation(int argc, char** argv, GenerationCommand kind) {
   if (!a.positional().empty()) throw Error("unexpected argument '" + a.positional()[0] + "'");
   GenerationRequest req = generation_request_from_args(a, kind);
   validate_request(req);
+  if (a.has("init-dir")) {
+    if (kind == GenerationCommand::Inpaint)
+      throw Error("--init-dir is for img2img (one mask fits no folder)");
+    return run_folder(a, std::move(req), command);
+  }
+  if (a.has("output-dir")) throw Error("--output-dir goes with --init-dir (else give --output)");
   const fs::path out_base = a.get_or("output", "output.png");
   check_png_output(out_base);
 

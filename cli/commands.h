@@ -13,5 +13,6 @@ int cmd_inpaint(int argc, char** argv);
 int cmd_txt2img(int argc, char** argv);
 int cmd_preprocess(int argc, char** argv);
 int cmd_style_transfer(int argc, char** argv);
+int cmd_serve(int argc, char** argv);
 
 }  // namespace i2i::cli

@@ -191,6 +191,11 @@ const std::vector<OptionSpec>& generation_options() {
   static const std::vector<OptionSpec> specs = {
       {"model", true, "checkpoint (.safetensors) or diffusers folder", "PATH"},
       {"init", true, "the source image (PNG, JPEG or WebP)", "IMAGE"},
+      {"init-dir", true,
+       "img2img every picture (PNG, JPEG, WebP) of a folder with the same settings, the model loaded once; "
+       "needs --output-dir",
+       "DIR"},
+      {"output-dir", true, "with --init-dir: where the results go, as <source name>.png", "DIR"},
       {"prompt", true, "what the new image shows (A1111 syntax: (word:1.3), [word], BREAK)", "TEXT"},
       {"negative-prompt", true, "what it should not show", "TEXT"},
       {"strength", true, "denoising strength 0..1: how much changes (default 0.75)", "S"},
@@ -335,9 +340,9 @@ const std::vector<OptionSpec>& txt2img_options() {
   static const std::vector<OptionSpec> specs = [] {
     std::vector<OptionSpec> out;
     for (const OptionSpec& o : generation_options()) {
-      static const char* const dropped[] = {"init",        "strength",  "mask",
-                                            "invert-mask", "mask-blur", "masked-content",
-                                            "only-masked", "padding",   "no-composite"};
+      static const char* const dropped[] = {"init",        "init-dir",    "output-dir",  "strength",
+                                            "mask",        "invert-mask", "mask-blur",   "masked-content",
+                                            "only-masked", "padding",     "no-composite"};
       if (std::find(std::begin(dropped), std::end(dropped), o.name) != std::end(dropped)) continue;
       OptionSpec spec = o;
       if (o.name == "width" || o.name == "height")
@@ -572,7 +577,7 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
           : "";
   if (p.model.empty())
     throw Error("--model is required (a .safetensors checkpoint or a diffusers folder)" + unrecorded);
-  if (kind != GenerationCommand::Txt2Img && p.init_image.empty())
+  if (kind != GenerationCommand::Txt2Img && p.init_image.empty() && !a.has("init-dir"))
     throw Error("--init is required (the source image)" + unrecorded);
   if (kind == GenerationCommand::Inpaint && p.mask.empty())
     throw Error("--mask is required (the inpainting mask: white = repaint)" + unrecorded);

@@ -21,7 +21,8 @@ void print_help() {
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
       "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n"
-      "  bench             speed of the SD 1.5 components (random weights)\n");
+      "  bench             speed of the SD 1.5 components (random weights)\n"
+      "  serve             an AUTOMATIC1111-compatible HTTP API and web page over one loaded model\n");
 }
 
 void print_error(const std::string& command, std::string msg) {
@@ -49,6 +50,7 @@ int main(int argc, char** argv) {
     if (command == "txt2img") return i2i::cli::cmd_txt2img(argc, argv);
     if (command == "preprocess") return i2i::cli::cmd_preprocess(argc, argv);
     if (command == "style-transfer") return i2i::cli::cmd_style_transfer(argc, argv);
+    if (command == "serve") return i2i::cli::cmd_serve(argc, argv);
     std::fprintf(stderr, "i2i: unknown command '%s' (see i2i --help)\n", command.c_str());
     return 2;
   } catch (const i2i::ParameterError& e) {

@@ -694,7 +694,7 @@ Image to_gray(const Image& image) {
 namespace {
 
 struct PngWrite {
-  FILE* file = nullptr;
+  std::vector<uint8_t>* out = nullptr;
   char message[256] = {};
   png_structp png = nullptr;
   png_infop info = nullptr;
@@ -713,9 +713,16 @@ void png_write_error_cb(png_structp png, png_const_charp msg) {
   png_longjmp(png, 1);
 }
 
+void png_write_cb(png_structp png, png_bytep data, size_t n) {
+  auto* w = static_cast<PngWrite*>(png_get_io_ptr(png));
+  w->out->insert(w->out->end(), data, data + n);
+}
+
+void png_flush_cb(png_structp) {}
+
 bool png_phase_write(PngWrite* w, const Image* img, png_textp text, int num_text, png_bytepp rows) {
   if (setjmp(png_jmpbuf(w->png))) return false;
-  png_init_io(w->png, w->file);
+  png_set_write_fn(w->png, w, png_write_cb, png_flush_cb);
   static const int kColorType[5] = {0, PNG_COLOR_TYPE_GRAY, PNG_COLOR_TYPE_GRAY_ALPHA, PNG_COLOR_TYPE_RGB,
                                     PNG_COLOR_TYPE_RGB_ALPHA};
   png_set_IHDR(w->png, w->info, static_cast<png_uint_32>(img->width), static_cast<png_uint_32>(img->height),
@@ -777,9 +784,9 @@ bool to_latin1(const std::vector<uint32_t>& cps, std::string* out) {
 
 }  // namespace
 
-void write_png(const std::filesystem::path& path, const Image& image,
-               const std::vector<std::pair<std::string, std::string>>& text) {
-  const std::string name = path.string();
+std::vector<uint8_t> encode_png(const Image& image,
+                                const std::vector<std::pair<std::string, std::string>>& text,
+                                const std::string& name) {
   validate_image(image, name + ": cannot write PNG");
 
   // Text chunks: strings owned here, png_text entries point into them.
@@ -821,6 +828,22 @@ void write_png(const std::filesystem::path& path, const Image& image,
   std::vector<png_bytep> rows(image.height);
   for (int y = 0; y < image.height; ++y) rows[y] = const_cast<png_bytep>(image.row(y));
 
+  std::vector<uint8_t> bytes;
+  PngWrite w;
+  w.out = &bytes;
+  w.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w, png_write_error_cb, png_warning_cb);
+  if (w.png == nullptr) fail(name, "cannot initialise libpng");
+  w.info = png_create_info_struct(w.png);
+  if (w.info == nullptr) fail(name, "cannot initialise libpng");
+  if (!png_phase_write(&w, &image, chunks.data(), static_cast<int>(chunks.size()), rows.data()))
+    fail(name, std::string("cannot write PNG: ") + w.message);
+  return bytes;
+}
+
+void write_png(const std::filesystem::path& path, const Image& image,
+               const std::vector<std::pair<std::string, std::string>>& text) {
+  const std::string name = path.string();
+  const std::vector<uint8_t> bytes = encode_png(image, text, name);
   std::filesystem::path dir = path.parent_path();
   if (dir.empty()) dir = ".";
   std::string tmp_name(1, '.');
@@ -841,29 +864,16 @@ void write_png(const std::filesystem::path& path, const Image& image,
   fchmod(fd, 0644);
 
   {
-    PngWrite w;
-    w.file = fdopen(fd, "wb");
-    if (w.file == nullptr) {
+    FILE* file = fdopen(fd, "wb");
+    if (file == nullptr) {
       ::close(fd);
       fail(name, std::string("cannot write: ") + std::strerror(errno));
     }
-    struct FileGuard {
-      FILE** f;
-      ~FileGuard() {
-        if (*f) std::fclose(*f);
-      }
-    } file_guard{&w.file};
-    w.png = png_create_write_struct(PNG_LIBPNG_VER_STRING, &w, png_write_error_cb, png_warning_cb);
-    if (w.png == nullptr) fail(name, "cannot initialise libpng");
-    w.info = png_create_info_struct(w.png);
-    if (w.info == nullptr) fail(name, "cannot initialise libpng");
-    if (!png_phase_write(&w, &image, chunks.data(), static_cast<int>(chunks.size()), rows.data()))
-      fail(name, std::string("cannot write PNG: ") + w.message);
-    if (std::fflush(w.file) != 0 || fsync(fileno(w.file)) != 0)
-      fail(name, std::string("cannot write: ") + std::strerror(errno));
-    FILE* f = w.file;
-    w.file = nullptr;
-    if (std::fclose(f) != 0) fail(name, std::string("cannot write: ") + std::strerror(errno));
+    const bool written = std::fwrite(bytes.data(), 1, bytes.size(), file) == bytes.size() &&
+                         std::fflush(file) == 0 && fsync(fileno(file)) == 0;
+    const int saved_errno = errno;
+    if (std::fclose(file) != 0 || !written)
+      fail(name, std::string("cannot write: ") + std::strerror(written ? errno : saved_errno));
   }
   if (std::rename(tmp.c_str(), path.c_str()) != 0)
     fail(name, std::string("cannot write (rename of the temporary file failed): ") + std::strerror(errno));
@@ -872,11 +882,14 @@ void write_png(const std::filesystem::path& path, const Image& image,
 
 std::map<std::string, std::string> read_png_text(const std::filesystem::path& path) {
   std::vector<uint8_t> bytes = read_file(path);
-  const std::string name = path.string();
-  if (bytes.empty()) fail(name, "file is empty");
-  if (!starts_with(bytes.data(), bytes.size(), kPngMagic, 8)) fail(name, "not a PNG file");
+  return read_png_text(bytes.data(), bytes.size(), path.string());
+}
+
+std::map<std::string, std::string> read_png_text(const uint8_t* data, size_t size, const std::string& name) {
+  if (size == 0) fail(name, "file is empty");
+  if (!starts_with(data, size, kPngMagic, 8)) fail(name, "not a PNG file");
   std::map<std::string, std::string> text;
-  decode_png(bytes.data(), bytes.size(), name, &text);
+  decode_png(data, size, name, &text);
   return text;
 }
 

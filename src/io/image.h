@@ -82,9 +82,15 @@ Image to_gray(const Image& image);
 // The file is written to a temporary file in the same folder and renamed over `path` only when complete.
 void write_png(const std::filesystem::path& path, const Image& image,
                const std::vector<std::pair<std::string, std::string>>& text = {});
+// The bytes write_png writes (the same encoder and settings), in memory; `name` is used in error messages.
+std::vector<uint8_t> encode_png(const Image& image,
+                                const std::vector<std::pair<std::string, std::string>>& text,
+                                const std::string& name);
 
 // The text chunks (tEXt, zTXt, iTXt) of a PNG file, keys and values as UTF-8 (tEXt/zTXt are Latin-1 in the
 // file). A key that appears twice keeps its first value. Throws i2i::Error if the file is not a valid PNG.
 std::map<std::string, std::string> read_png_text(const std::filesystem::path& path);
+// The same for an in-memory file; `name` is used in error messages.
+std::map<std::string, std::string> read_png_text(const uint8_t* data, size_t size, const std::string& name);
 
 }  // namespace i2i

@@ -1,0 +1,56 @@
+// AUTOMATIC1111's /sdapi/v1/txt2img and /sdapi/v1/img2img request bodies (A1111 1.10: modules/api/models.py,
+// the StableDiffusionProcessing* dataclasses of modules/processing.py and api.py's handlers) mapped onto one
+// i2i GenerationRequest, with A1111's defaults for absent fields (steps 50, cfg_scale 7, 512 x 512,
+// sampler_index "Euler", denoising_strength 0.75, mask_blur 4, inpainting_fill 0 "fill", inpaint_full_res
+// true, inpaint_full_res_padding 0, resize_mode 0) and ControlNet units from
+// alwayson_scripts.controlnet.args (sd-webui-controlnet's API: module "none" / "canny", `image` or the
+// legacy `input_image`, the model by its listed title).
+//
+// Unknown fields are ignored as A1111 ignores them; known fields set to something i2i cannot do (restore
+// faces, tiling, eta, subseeds, hires fix, scripts, ...) are listed in `ignored` for the response's info,
+// never dropped silently. Pictures are base64 or data URLs, decoded here with the --max-pixels limit; a
+// malformed value answers 422 naming the field (FastAPI's loc), an unknown sampler or model 404.
+#pragma once
+
+#include <nlohmann/json.hpp>
+#include <string>
+#include <vector>
+
+#include "pipelines/generation.h"
+#include "server/model_catalog.h"
+
+namespace i2i::server {
+
+enum class GenerationMode { Txt2Img, Img2Img };
+
+struct A1111Request {
+  GenerationMode mode = GenerationMode::Txt2Img;
+  GenerationRequest request;         // params + decoded pictures (no paths)
+  nlohmann::json parameters;         // the body with A1111's defaults filled in (the response's echo)
+  std::vector<std::string> ignored;  // "restore_faces", "override_settings.sd_vae", ...
+  std::string checkpoint;            // override_settings.sd_model_checkpoint ("" = the loaded one)
+  bool send_images = true;
+  bool include_init_images = false;
+  int64_t subseed = -1;
+  double subseed_strength = 0;
+  // POST /i2i/v1/batch: the pictures the request runs on one after another (each its init image), and
+  // the names their results get (safe file names, no extension).
+  std::vector<Image> batch_inputs;
+  std::vector<std::string> batch_names;
+};
+
+struct RequestLimits {
+  int64_t max_pixels = int64_t{2048} * 2048;
+};
+
+// Throws HttpError (422 / 404) for a body that cannot be honoured.
+A1111Request parse_a1111_request(const nlohmann::json& body, GenerationMode mode, const ModelCatalog& catalog,
+                                 const RequestLimits& limits);
+
+// A picture field's value (base64 or a data URL) decoded; 422 naming `loc` when it is not a picture or is
+// larger than max_pixels.
+Image decode_request_image(const nlohmann::json& value, const nlohmann::json& loc, int64_t max_pixels);
+// The same for a picture file's bytes (a multipart upload).
+Image decode_request_bytes(const std::vector<uint8_t>& bytes, const nlohmann::json& loc, int64_t max_pixels);
+
+}  // namespace i2i::server

@@ -1,0 +1,365 @@
+#include "server/job_queue.h"
+
+#include <random>
+
+#include "models/model_hash.h"
+#include "pipelines/img2img.h"
+#include "pipelines/pipeline_stages.h"
+#include "server/http_error.h"
+
+namespace i2i::server {
+namespace fs = std::filesystem;
+
+const char* job_state_name(JobState s) {
+  switch (s) {
+    case JobState::Queued:
+      return "queued";
+    case JobState::Running:
+      return "running";
+    case JobState::Done:
+      return "done";
+    case JobState::Failed:
+      return "failed";
+    case JobState::Cancelled:
+      return "cancelled";
+  }
+  return "unknown";
+}
+
+namespace {
+
+std::string new_job_id() {
+  static std::mutex m;
+  static std::random_device rd;
+  static std::mt19937_64 gen(rd());
+  std::lock_guard<std::mutex> lock(m);
+  char buf[33];
+  std::snprintf(buf, sizeof buf, "%016llx%016llx", static_cast<unsigned long long>(gen()),
+                static_cast<unsigned long long>(gen()));
+  return buf;
+}
+
+void set_error(Job& job, int status, nlohmann::json body) {
+  job.error_status = status;
+  job.error_body = std::move(body);
+}
+
+}  // namespace
+
+JobQueue::JobQueue(const fs::path& model, const ServerOptions& options, const fs::path& models_dir)
+    : options_(options), models_dir_(models_dir), selected_(model) {
+  ensure_loaded(model);
+  thread_ = std::thread([this] { worker(); });
+}
+
+JobQueue::~JobQueue() {
+  shutdown();
+}
+
+std::shared_ptr<Job> JobQueue::submit(A1111Request request, bool keep_when_finished, fs::path checkpoint) {
+  auto job = std::make_shared<Job>();
+  job->request = std::move(request);
+  job->keep_when_finished = keep_when_finished;
+  job->id = new_job_id();
+  if (!checkpoint.empty()) job->request.checkpoint = checkpoint.string();
+  std::lock_guard<std::mutex> lock(mutex_);
+  if (stopping_) throw http_error(503, "the server is shutting down");
+  if (queue_.size() >= options_.queue_size)
+    throw http_error(429, "the queue is full (" + std::to_string(queue_.size()) + " jobs waiting)");
+  queue_.push_back(job);
+  jobs_[job->id] = job;
+  wake_.notify_all();
+  return job;
+}
+
+std::shared_ptr<Job> JobQueue::find(const std::string& id) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  auto it = jobs_.find(id);
+  return it == jobs_.end() ? nullptr : it->second;
+}
+
+std::shared_ptr<Job> JobQueue::running() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return running_;
+}
+
+int JobQueue::position(const Job& job) const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  for (size_t i = 0; i < queue_.size(); ++i)
+    if (queue_[i].get() == &job) return static_cast<int>(i) + 1;
+  return jobs_.count(job.id) ? 0 : -1;
+}
+
+uint64_t JobQueue::completed() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return completed_;
+}
+
+size_t JobQueue::waiting() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return queue_.size();
+}
+
+void JobQueue::interrupt(bool skip) {
+  std::shared_ptr<Job> job = running();
+  if (!job) return;
+  {
+    std::lock_guard<std::mutex> lock(job->mutex);
+    (skip ? job->skipped : job->interrupted) = true;
+    ++job->version;
+  }
+  job->cancel = true;
+  job->changed.notify_all();
+}
+
+bool JobQueue::cancel(const std::string& id) {
+  std::shared_ptr<Job> job;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    auto it = jobs_.find(id);
+    if (it == jobs_.end()) return false;
+    job = it->second;
+    for (auto q = queue_.begin(); q != queue_.end(); ++q)
+      if (*q == job) {
+        queue_.erase(q);
+        if (job->keep_when_finished)
+          finished_order_.push_back(job->id);
+        else
+          jobs_.erase(job->id);
+        {
+          std::lock_guard<std::mutex> jl(job->mutex);
+          job->state = JobState::Cancelled;
+          ++job->version;
+        }
+        job->changed.notify_all();
+        return true;
+      }
+  }
+  {
+    std::lock_guard<std::mutex> jl(job->mutex);
+    if (job->finished()) return false;
+    job->interrupted = true;
+    ++job->version;
+  }
+  job->cancel = true;
+  return true;
+}
+
+void JobQueue::select_model(const fs::path& checkpoint) {
+  {
+    std::lock_guard<std::mutex> lock(model_mutex_);
+    ensure_loaded(checkpoint);
+  }
+  std::lock_guard<std::mutex> lock(mutex_);
+  selected_ = checkpoint;
+}
+
+fs::path JobQueue::selected_model() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return selected_;
+}
+
+void JobQueue::shutdown() {
+  std::deque<std::shared_ptr<Job>> dropped;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    if (stopping_ && !thread_.joinable()) return;
+    stopping_ = true;
+    dropped.swap(queue_);
+    if (running_) running_->cancel = true;
+    wake_.notify_all();
+  }
+  for (auto& job : dropped) {
+    {
+      std::lock_guard<std::mutex> jl(job->mutex);
+      job->state = JobState::Cancelled;
+      set_error(*job, 503, {{"detail", "the server is shutting down"}});
+      ++job->version;
+    }
+    job->changed.notify_all();
+  }
+  if (thread_.joinable()) thread_.join();
+}
+
+void JobQueue::worker() {
+  for (;;) {
+    std::shared_ptr<Job> job;
+    {
+      std::unique_lock<std::mutex> lock(mutex_);
+      wake_.wait(lock, [this] { return stopping_ || !queue_.empty(); });
+      if (stopping_) return;
+      job = queue_.front();
+      queue_.pop_front();
+      running_ = job;
+    }
+    run(*job);
+    std::lock_guard<std::mutex> lock(mutex_);
+    running_.reset();
+    ++completed_;
+    if (job->keep_when_finished) {
+      finished_order_.push_back(job->id);
+      while (finished_order_.size() > options_.finished_jobs_kept) {
+        jobs_.erase(finished_order_.front());
+        finished_order_.pop_front();
+      }
+    } else {
+      jobs_.erase(job->id);
+    }
+  }
+}
+
+void JobQueue::ensure_loaded(const fs::path& checkpoint) {
+  if (models_ && loaded_ == checkpoint) return;
+  models_.reset();  // (one model in memory at a time)
+  loaded_.clear();
+  models_ = ModelSet::load(checkpoint, options_.model_options);
+  loaded_ = checkpoint;
+}
+
+void JobQueue::finish(Job& job, JobState state) {
+  {
+    std::lock_guard<std::mutex> lock(job.mutex);
+    job.state = state;
+    job.ended = std::chrono::steady_clock::now();
+    ++job.version;
+  }
+  job.changed.notify_all();
+}
+
+void JobQueue::run(Job& job) {
+  {
+    std::lock_guard<std::mutex> lock(job.mutex);
+    job.state = JobState::Running;
+    job.started = std::chrono::steady_clock::now();
+    job.batches = job.request.request.params.batch_count;
+    ++job.version;
+  }
+  job.changed.notify_all();
+  if (job.cancel) return finish(job, JobState::Cancelled);
+  std::lock_guard<std::mutex> model_lock(model_mutex_);
+  // The latents after the last step: what an interrupted run answers with (decoded), as A1111 does.
+  Tensor last_latents;
+  Tensor* interrupted_at = nullptr;
+  try {
+    fs::path checkpoint =
+        job.request.checkpoint.empty() ? selected_model() : fs::path(job.request.checkpoint);
+    ensure_loaded(checkpoint);
+    {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      job.model_name = model_stem(checkpoint);
+      job.model_hash = model_short_hash(checkpoint);
+    }
+    // The request leaves the job here: the worker owns the pictures from now on.
+    GenerationRequest req = std::move(job.request.request);
+    job.request.request.params = req.params;
+    req.params.models_dir = models_dir_.string();
+    req.cancel = &job.cancel;
+    // A folder batch (POST /i2i/v1/batch) runs the request once per picture, as its init image.
+    std::vector<Image> inputs = std::move(job.request.batch_inputs);
+    const std::vector<std::string> names = job.request.batch_names;
+    const bool folder = !inputs.empty();
+    const size_t runs = folder ? inputs.size() : 1;
+    if (!folder) interrupted_at = &last_latents;
+    for (size_t i = 0; i < runs; ++i) {
+      GenerationRequest one = folder ? req : std::move(req);
+      if (folder) one.images.init = std::move(inputs[i]);
+      one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
+        std::optional<Image> preview;
+        if (g.latents) {
+          preview = preview_image(*g.latents, 0);
+          if (!folder) last_latents = g.latents->clone();
+        }
+        {
+          std::lock_guard<std::mutex> lock(job.mutex);
+          job.step = g.step;
+          job.steps = g.steps;
+          job.batch = folder ? static_cast<int>(i) : g.batch;
+          job.batches = folder ? static_cast<int>(runs) : g.batches;
+          if (preview) job.preview = std::move(preview);
+          ++job.version;
+        }
+        job.changed.notify_all();
+        return !job.cancel.load();
+      };
+      size_t before = 0;
+      {
+        std::lock_guard<std::mutex> lock(job.mutex);
+        before = job.images.size();
+      }
+      one.on_image = [&job](const GeneratedImage& g) {
+        std::lock_guard<std::mutex> lock(job.mutex);
+        job.images.push_back(g);
+        ++job.version;
+      };
+      GenerationResult r = generate(*models_, one);
+      std::lock_guard<std::mutex> lock(job.mutex);
+      job.images.resize(before);  // (the same pictures on_image gave, from the result)
+      for (size_t k = 0; k < r.images.size(); ++k) {
+        job.images.push_back(std::move(r.images[k]));
+        if (!folder) continue;
+        std::string name = names[i];
+        if (k > 0) name.append("-").append(std::to_string(k));
+        job.image_names.push_back(std::move(name));
+      }
+      if (i == 0) {
+        job.seed = r.seed;
+        job.width = r.width;
+        job.height = r.height;
+      }
+      for (std::string& n : r.notices) job.notices.push_back(folder ? names[i] + ": " + n : n);
+      if (r.nothing_to_repaint)
+        job.notices.push_back("the mask leaves nothing to repaint: the source is returned");
+    }
+    finish(job, JobState::Done);
+  } catch (const Cancelled&) {
+    bool by_user = false;
+    {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      by_user = job.interrupted || job.skipped;
+    }
+    // The batch that was running, decoded as far as it got (no inpainting composite, no parameters text).
+    std::vector<GeneratedImage> partial;
+    if (by_user && interrupted_at && interrupted_at->ndim() == 4) {
+      try {
+        const Tensor pictures = stages::decode_latents(models_->model(), *interrupted_at);
+        for (int64_t b = 0; b < pictures.dim(0); ++b) {
+          GeneratedImage g;
+          g.image = tensor_to_image(pictures, b);
+          g.seed = -1;
+          partial.push_back(std::move(g));
+        }
+      } catch (const std::exception&) {
+        partial.clear();  // (nothing more to give)
+      }
+    }
+    std::lock_guard<std::mutex> lock(job.mutex);
+    if (!partial.empty())
+      job.notices.push_back("interrupted after step " + std::to_string(job.step) + " of " +
+                            std::to_string(job.steps) + ": the last " + std::to_string(partial.size()) +
+                            " picture(s) are the partly denoised latents, decoded");
+    for (GeneratedImage& g : partial) job.images.push_back(std::move(g));
+    if (!by_user) set_error(job, 503, {{"detail", "cancelled: the server is shutting down"}});
+    job.seed = job.images.empty() ? job.request.request.params.seed : job.images.front().seed;
+    job.width = job.request.request.params.width;
+    job.height = job.request.request.params.height;
+    job.state = by_user ? JobState::Done : JobState::Cancelled;
+    job.ended = std::chrono::steady_clock::now();
+    ++job.version;
+    job.changed.notify_all();
+  } catch (const ParameterError& e) {
+    {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      set_error(job, 422, {{"detail", nlohmann::json::array({field_problem({"body"}, e.what())})}});
+    }
+    finish(job, JobState::Failed);
+  } catch (const std::exception& e) {
+    {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      // As A1111's API answers an exception in a handler.
+      set_error(job, 500, {{"error", "RuntimeError"}, {"detail", ""}, {"body", ""}, {"errors", e.what()}});
+    }
+    finish(job, JobState::Failed);
+  }
+}
+
+}  // namespace i2i::server

@@ -1,0 +1,31 @@
+// The HTTP routes of `i2i serve` on a cpp-httplib server: A1111's /sdapi/v1 API, the ControlNet
+// extension's /controlnet/ lists, the native asynchronous /i2i/v1/jobs API, and the page's static files;
+// plus the checks every request passes first (Basic credentials, CORS).
+#pragma once
+
+#include <httplib.h>
+
+#include "server/job_queue.h"
+#include "server/model_catalog.h"
+#include "server/server_options.h"
+
+namespace i2i::server {
+
+struct ServerContext {
+  ServerOptions options;
+  ModelCatalog catalog;
+  JobQueue& queue;
+};
+
+void add_routes(httplib::Server& http, ServerContext& context);
+
+// Whether `authorization` (an Authorization header) carries one of `credentials` (HTTP Basic), compared
+// in time that does not depend on where the given and the expected text differ.
+bool authorized(const std::string& authorization,
+                const std::vector<std::pair<std::string, std::string>>& credentials);
+
+// Throws HttpError 422 (as FastAPI for a body that is not JSON) unless `body` parses as JSON nested at
+// most `max_depth` deep.
+nlohmann::json parse_json_body(const std::string& body, int max_depth = 64);
+
+}  // namespace i2i::server
