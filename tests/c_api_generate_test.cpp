@@ -345,3 +345,50 @@ TEST(CApiGenerate, SdxlSizeAndAestheticOptions) {
                       "cases/sdxl/pipelines/sdxl_refiner_img2img_Euler_a_s0.6_aes7.0_2.0.png");
   i2i_model_free(refiner);
 }
+
+// A ControlNet unit whose preprocessor runs a network (Depth Anything V2) takes its annotator file and
+// Processor Res from the options, by unit index.
+TEST(CApiGenerate, ControlAnnotatorsFromTheOptions) {
+  i2i_generation_params p = ddim_case();
+  const std::string init = fx("cases/inputs/astronaut_64.png");
+  const std::string controlnet = fx("models/tiny-controlnet-sd15.safetensors");
+  const std::string depth = fx("models/annotators/tiny-depth-anything-v2.safetensors");
+  p.init_path = init.c_str();
+  i2i_control_unit unit;
+  i2i_control_unit_defaults(&unit);
+  unit.model_path = controlnet.c_str();
+  unit.image_path = init.c_str();
+  unit.preprocess = "depth_anything_v2";
+  p.controls = &unit;
+  p.n_controls = 1;
+  i2i_result* r = nullptr;
+  char* err = nullptr;
+  EXPECT_EQ(i2i_generate(tiny_model(), &p, &r, &err), I2I_ERROR);  // no annotator
+  EXPECT_NE(std::string(err).find("annotator"), std::string::npos) << err;
+  i2i_free_error(err);
+  err = nullptr;
+
+  i2i_control_annotator annotators[2] = {{depth.c_str(), 96}, {depth.c_str(), 0}};
+  i2i_generation_options o;
+  i2i_generation_options_defaults(&o);
+  o.control_annotators = annotators;
+  o.n_control_annotators = 2;  // more than the units
+  EXPECT_EQ(i2i_generate_with(tiny_model(), &p, &o, &r, &err), I2I_ERROR);
+  EXPECT_NE(std::string(err).find("n_control_annotators"), std::string::npos) << err;
+  i2i_free_error(err);
+  err = nullptr;
+
+  o.n_control_annotators = 1;
+  i2i_result* at96 = nullptr;
+  ASSERT_EQ(i2i_generate_with(tiny_model(), &p, &o, &at96, &err), I2I_OK) << err;
+  const std::string text = at96->images[0].parameters;
+  EXPECT_NE(text.find("Module: depth_anything_v2"), std::string::npos) << text;
+  EXPECT_NE(text.find("Processor Res: 96"), std::string::npos) << text;
+  annotators[0].resolution = 0;  // the default, 512
+  i2i_result* at512 = nullptr;
+  ASSERT_EQ(i2i_generate_with(tiny_model(), &p, &o, &at512, &err), I2I_OK) << err;
+  EXPECT_NE(std::string(at512->images[0].parameters).find("Processor Res: 512"), std::string::npos);
+  EXPECT_NE(0, std::memcmp(at96->images[0].pixels, at512->images[0].pixels, 64 * 64 * 3));
+  i2i_result_free(at96);
+  i2i_result_free(at512);
+}

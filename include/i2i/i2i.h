@@ -97,8 +97,6 @@ typedef struct {
   int canny_low, canny_high;           /* default 100, 200 */
   double weight;                       /* default 1 */
   double guidance_start, guidance_end; /* fractions of the steps, default 0 and 1 */
-  const char* annotator_model;         /* the annotator network's file (preprocessors that run one) */
-  int resolution;                      /* A1111's Processor Res for those, default 512 */
 } i2i_control_unit;
 
 /* Where a run is. `latents` previews: when the request asked for previews, `preview` is AUTOMATIC1111's
@@ -178,6 +176,13 @@ I2I_API i2i_status i2i_generate(i2i_model* model, const i2i_generation_params* p
                                 char** error);
 I2I_API void i2i_result_free(i2i_result* result);
 
+/* The annotator network of a ControlNet unit whose preprocessor runs one (depth_anything_v2, openpose,
+ * lineart_realistic, ...). i2i_control_unit's size is part of the ABI, so these come in the options. */
+typedef struct {
+  const char* model; /* the annotator's .safetensors file */
+  int resolution;    /* A1111's Processor Res; 0: the default, 512 */
+} i2i_control_annotator;
+
 /* One LoRA given by file: a .safetensors file in the kohya/A1111, LoCon, diffusers or PEFT layout, or a
  * diffusers LoRA folder; multipliers for its text-encoder and UNet parts (A1111's <lora:NAME:TE:UNET>). */
 typedef struct {
@@ -217,6 +222,10 @@ typedef struct {
    * of the steps is done (default 0.8). */
   const char* refiner;
   double refiner_switch_at;
+  /* The annotators of params.controls, by index (n_control_annotators <= n_controls; units past it have
+   * none, which preprocessors that run a network refuse). */
+  const i2i_control_annotator* control_annotators;
+  int n_control_annotators;
 } i2i_generation_options;
 
 I2I_API void i2i_generation_options_defaults(i2i_generation_options* options);

@@ -83,6 +83,17 @@ void apply_options(const i2i_generation_options& o, i2i::GenerationParams& p) {
   p.negative_aesthetic_score = o.negative_aesthetic_score;
   p.refiner = str(o.refiner);
   p.refiner_switch_at = o.refiner_switch_at;
+  if (o.n_control_annotators < 0 || (o.n_control_annotators > 0 && !o.control_annotators) ||
+      static_cast<size_t>(o.n_control_annotators) > p.controls.size())
+    throw i2i::ParameterError(
+        "i2i_generation_options: control_annotators is NULL, or n_control_annotators is negative or more "
+        "than n_controls");
+  for (int i = 0; i < o.n_control_annotators; ++i) {
+    const i2i_control_annotator& a = o.control_annotators[i];
+    i2i::ControlParams& c = p.controls[static_cast<size_t>(i)];
+    c.annotator_model = str(a.model);
+    if (a.resolution != 0) c.resolution = a.resolution;
+  }
 }
 
 i2i::ControlParams control_of(const i2i_control_unit& u) {
@@ -92,8 +103,6 @@ i2i::ControlParams control_of(const i2i_control_unit& u) {
   c.preprocess = str(u.preprocess, "none");
   c.canny_low = u.canny_low;
   c.canny_high = u.canny_high;
-  c.annotator_model = str(u.annotator_model);
-  c.resolution = u.resolution;
   c.weight = u.weight;
   c.guidance_start = u.guidance_start;
   c.guidance_end = u.guidance_end;
@@ -242,7 +251,6 @@ void i2i_control_unit_defaults(i2i_control_unit* u) {
   u->preprocess = "none";
   u->canny_low = 100;
   u->canny_high = 200;
-  u->resolution = 512;
   u->weight = 1.0;
   u->guidance_end = 1.0;
 }
