@@ -10,6 +10,8 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "models/model_lookup.h"
+#include "models/model_names.h"
+#include "models/models_folder.h"
 #include "pipelines/infotext.h"
 
 namespace i2i::cli {
@@ -391,7 +393,10 @@ std::vector<fs::path> model_search_folders(const Args& a) {
     folders.push_back(model_flag_is_search_folder(a) ? fs::absolute(*m, ec)
                                                      : fs::absolute(*m, ec).lexically_normal().parent_path());
   folders.push_back(fs::current_path(ec));
-  // Hook: the models folder (once i2i has one) is searched here, last.
+  // Last, the models folder's checkpoint, VAE and ControlNet folders (models/model_names.h).
+  const fs::path root = models_folder(a.get_or("models-dir", ""));
+  for (ModelKind kind : {ModelKind::Checkpoint, ModelKind::Vae, ModelKind::ControlNet})
+    for (const fs::path& f : model_kind_folders(kind, root)) folders.push_back(f);
   return folders;
 }
 

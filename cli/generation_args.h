@@ -37,7 +37,8 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
 // i-th value belongs to the i-th --control; units without one keep the default (or the recorded value).
 // The model files the picture names by name and hash (model, VAE, ControlNets) and no flag gives are found
 // with find_model (models/model_lookup.h) in the folder of --model - or --model itself when it is a folder
-// of models rather than a model - and the current folder; a recorded path (--infotext-paths) that still
+// of models rather than a model - the current folder, and the models folder's checkpoint, VAE and
+// ControlNet folders; a recorded path (--infotext-paths) that still
 // exists is used as it is. Throws i2i::Error for more values than --control images, unreadable numbers, or
 // a recorded model that is not found (naming its name and hash, asking for the flag). IP-Adapter units: each
 // --ip-adapter starts a unit taking the --ip-adapter-image, -scale, -mode, -layers and --image-encoder flags

@@ -273,6 +273,15 @@ TEST(ModelNames, CliRunsByName) {
   const std::string text = read_png_text(dir / "a.png").at("parameters");
   EXPECT_NE(text.find("Model: tiny-sd15,"), std::string::npos) << text;
   EXPECT_NE(text.find("VAE: tiny-vae"), std::string::npos) << text;
+  // --from-png finds the models the picture names in the models folder.
+  const test::CmdResult c =
+      test::run_i2i({"img2img", "--from-png", "a.png", "--models-dir", (dir / "models").string(),
+                     "--tokenizer", test::fixture_path("tokenizer").string(), "--init",
+                     test::fixture_path("cases/inputs/astronaut_64.png").string(), "--quiet", "--precision",
+                     "fp32", "-o", "c.png"},
+                    dir);
+  ASSERT_EQ(c.status, 0) << c.err;
+  test::expect_same_picture(dir / "c.png", want);
   // The same from the Hugging Face cache (HF_HUB_CACHE for the child process).
   ScopedEnv env("HF_HUB_CACHE", hub.string());
   const test::CmdResult b =
