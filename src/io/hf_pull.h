@@ -1,0 +1,96 @@
+// `i2i pull org/name`: downloads a Hugging Face repository (or one file of it) into the hub cache
+// (io/hf_cache.h) exactly as huggingface_hub's snapshot_download / hf_hub_download lay it out
+// (file_download.py): blobs/<etag> (written as blobs/<etag>.incomplete, resumed with Range, renamed into
+// place once complete and verified), snapshots/<commit>/<file> (relative symlinks to the blobs) and
+// refs/<revision> (the commit), so diffusers, transformers and ComfyUI find the files too, and
+// `--model org/name` finds them here.
+//
+// The protocol is the hub's:
+//   GET  <endpoint>/api/models/<org>/<name>/revision/<revision>?blobs=true   -> {"sha": commit, "siblings":
+//        [{"rfilename", "size", "lfs": {"sha256", "size"}}]} (the file list; not needed for one FILE)
+//   HEAD <endpoint>/<org>/<name>/resolve/<commit or revision>/<file>  (redirects not followed, except
+//        relative ones) -> X-Repo-Commit, ETag or X-Linked-Etag (LFS: the SHA-256), Content-Length or
+//        X-Linked-Size, Location
+//   GET  the same URL, redirects followed (LFS files live on a CDN), Range: bytes=<n>- to resume.
+// `Authorization: Bearer $HF_TOKEN` goes to the endpoint only (never to a redirect's other host).
+// LFS files are verified against their SHA-256 (the API's lfs.sha256, which must agree with
+// X-Linked-Etag); every file against its size. A file that fails is deleted, never placed. Sizes are
+// bounded per kind of file (hf_max_file_bytes). Errors are one line: the URL and HTTP status (401/403: a
+// gated or private repository, set HF_TOKEN), or the network failure (an unreachable endpoint says so).
+#pragma once
+
+#include <cstdint>
+#include <filesystem>
+#include <functional>
+#include <string>
+#include <vector>
+
+namespace i2i {
+
+struct HfPullProgress {
+  std::string file;  // the repository path being downloaded
+  int index = 0;     // 1-based among `count` files to download
+  int count = 0;
+  int64_t received = 0;    // bytes of this file on disk (a resumed part included)
+  int64_t total = -1;      // its size, -1 while unknown
+  int64_t done_bytes = 0;  // bytes of the files finished before this one
+  int64_t all_bytes = -1;  // bytes of all files to download (-1 unknown)
+  bool finished = false;   // this file is complete and verified
+};
+
+struct HfPullOptions {
+  std::string repo_id;            // "org/name"
+  std::string revision = "main";  // branch, tag or commit
+  // Files to fetch by repository path (`i2i pull org/name FILE`); empty: the repository's files, chosen by
+  // include / exclude / variant (select_repo_files).
+  std::vector<std::string> files;
+  std::vector<std::string> include, exclude;  // fnmatch globs ('*' crosses '/'; "dir/" = "dir/*")
+  std::string variant;                        // "fp16": X.fp16.safetensors instead of X.safetensors
+  std::filesystem::path cache;                // "" = hf_hub_cache_dir()
+  std::string endpoint;                       // "" = $HF_ENDPOINT, else https://huggingface.co
+  std::string token;                          // "" = $HF_TOKEN (else $HUGGING_FACE_HUB_TOKEN)
+  std::function<void(const HfPullProgress&)> progress;
+  int max_attempts = 3;  // per file; a retry after a network failure resumes the partial blob
+  long connect_timeout_s = 30;
+  long stall_timeout_s = 60;  // abort a transfer below 1 byte/s for this long
+};
+
+struct HfPullResult {
+  std::filesystem::path snapshot;  // <cache>/models--org--name/snapshots/<commit>
+  std::string commit;
+  std::vector<std::string> downloaded;  // repository paths fetched now
+  std::vector<std::string> present;     // already in the snapshot, not fetched again
+};
+
+HfPullResult hf_pull(const HfPullOptions& options);
+
+// One file of a repository listing (the API's siblings).
+struct HfRepoFile {
+  std::string path;
+  int64_t size = -1;
+  std::string lfs_sha256;  // "" for files not in LFS
+};
+
+// The files of `files` a pull fetches: with `include` globs, those matching one; without, a diffusers
+// repository's (model_index.json at the root) root-level weights are left out (single-file checkpoints
+// beside the components), and in every folder .bin / .ckpt / .pt / .pth / .msgpack / .h5 / .onnx files
+// are left out when the folder has .safetensors; of X.safetensors and X.<variant>.safetensors the
+// requested one is kept (no variant: the plain one). `exclude` globs then remove files.
+std::vector<HfRepoFile> select_repo_files(const std::vector<HfRepoFile>& files,
+                                          const std::vector<std::string>& include,
+                                          const std::vector<std::string>& exclude,
+                                          const std::string& variant);
+
+// Whether a repository path is safe to place under a snapshot folder: relative, '/'-separated, no empty,
+// "." or ".." component, no backslash or control character, at most 1024 bytes.
+bool is_safe_repo_path(const std::string& path);
+
+// The largest file accepted for a repository path, by kind: weights (.safetensors, .bin, .ckpt, .pt, .pth,
+// .onnx, .gguf, .msgpack, .h5) 64 GiB; text and configs (.json, .txt, .md, .yaml, .model, ...) 64 MiB;
+// anything else 2 GiB.
+int64_t hf_max_file_bytes(const std::string& path);
+
+// The endpoint `options.endpoint` or the environment gives (no trailing '/').
+std::string hf_endpoint(const std::string& given);
+
+}  // namespace i2i
