@@ -32,6 +32,15 @@ namespace fs = std::filesystem;
 
 const std::string kCommit = "a1b2c3d4e5f60718293a4b5c6d7e8f9012345678";
 
+struct NoProxy {
+  NoProxy() {
+    // The transfers go to 127.0.0.1: keep any proxy configured in the environment out of the way.
+    ::setenv("no_proxy", "127.0.0.1,localhost", 1);
+    ::setenv("NO_PROXY", "127.0.0.1,localhost", 1);
+  }
+};
+const NoProxy no_proxy;
+
 std::string read_all(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   std::ostringstream ss;
@@ -396,6 +405,31 @@ TEST(HfPull, UnreachableEndpointAndHostileAnswers) {
   EXPECT_TRUE(is_safe_repo_path("unet/diffusion_pytorch_model.safetensors"));
   EXPECT_EQ(hf_max_file_bytes("model_index.json"), int64_t{64} << 20);
   EXPECT_EQ(hf_max_file_bytes("x/model.safetensors"), int64_t{64} << 30);
+}
+
+TEST(HfPull, ListingParser) {
+  const std::string sha = "\"sha\":\"" + kCommit + "\"";
+  const HfRepoListing l = parse_hf_repo_listing(
+      "{" + sha +
+          ",\"siblings\":[{\"rfilename\":\"a.json\",\"size\":3},{\"rfilename\":\"b/w.safetensors\","
+          "\"size\":134,\"lfs\":{\"sha256\":\"" +
+          std::string(64, 'A') + "\",\"size\":99}}]}",
+      "listing");
+  EXPECT_EQ(l.commit, kCommit);
+  ASSERT_EQ(l.files.size(), 2u);
+  EXPECT_EQ(l.files[0].size, 3);
+  EXPECT_EQ(l.files[1].size, 99);  // the LFS object's size, not the pointer's
+  EXPECT_EQ(l.files[1].lfs_sha256, std::string(64, 'a'));
+  for (const std::string& bad :
+       {"{" + sha + ",\"siblings\":[{\"rfilename\":\"a\"},{\"rfilename\":\"a\"}]}",
+        "{" + sha + ",\"siblings\":[{\"rfilename\":\"a\",\"size\":-1}]}",
+        "{" + sha + ",\"siblings\":[{\"rfilename\":\"a\",\"lfs\":{\"sha256\":\"xyz\"}}]}",
+        "{" + sha + ",\"siblings\":[{\"rfilename\":7}]}", "{" + sha + ",\"siblings\":{}}",
+        std::string("{\"sha\":\"") + std::string(40, 'G') + "\",\"siblings\":[]}", std::string("\0", 1)}) {
+    const std::string e = test::error_of([&] { parse_hf_repo_listing(bad, "listing"); });
+    EXPECT_NE(e.find("listing is not a repository listing ("), std::string::npos) << bad << ": " << e;
+    EXPECT_EQ(e.find('\n'), std::string::npos);
+  }
 }
 
 TEST(HfPull, Cli) {

@@ -1,7 +1,6 @@
 #include "io/hf_pull.h"
 
 #include <curl/curl.h>
-#include <fnmatch.h>
 #include <unistd.h>
 
 #include <algorithm>
@@ -9,9 +8,7 @@
 #include <cstdlib>
 #include <map>
 #include <mutex>
-#include <nlohmann/json.hpp>
 #include <optional>
-#include <set>
 
 #include "core/error.h"
 #include "io/file_hash.h"
@@ -23,30 +20,11 @@ namespace fs = std::filesystem;
 namespace {
 
 constexpr const char* kDefaultEndpoint = "https://huggingface.co";
-constexpr size_t kMaxApiBytes = size_t{16} << 20;  // a repository listing larger than this is refused
-constexpr int64_t kGiB = int64_t{1} << 30;
 
 std::string lower(std::string s) {
   for (char& c : s)
     if (c >= 'A' && c <= 'Z') c = static_cast<char>(c - 'A' + 'a');
   return s;
-}
-
-std::string extension_of(const std::string& path) {
-  const std::string name = path.substr(path.rfind('/') == std::string::npos ? 0 : path.rfind('/') + 1);
-  const size_t dot = name.rfind('.');
-  return dot == std::string::npos ? "" : lower(name.substr(dot));
-}
-
-std::string folder_of(const std::string& path) {
-  const size_t slash = path.rfind('/');
-  return slash == std::string::npos ? "" : path.substr(0, slash);
-}
-
-bool is_weights_ext(const std::string& ext) {
-  static const std::set<std::string> w = {".safetensors", ".bin",  ".ckpt",    ".pt", ".pth",
-                                          ".onnx",        ".gguf", ".msgpack", ".h5", ".onnx_data"};
-  return w.count(ext) != 0;
 }
 
 std::string one_line(std::string s) {
@@ -339,42 +317,17 @@ std::pair<std::string, std::vector<HfRepoFile>> list_repo(const HfPullOptions& o
       endpoint + "/api/models/" + o.repo_id + "/revision/" + url_escape(o.revision, false) + "?blobs=true";
   h.token = token;
   h.follow = true;
-  h.body_limit = kMaxApiBytes;
+  h.body_limit = kMaxHfListingBytes;
   h.connect_timeout_s = o.connect_timeout_s;
   h.stall_timeout_s = o.stall_timeout_s;
   h.perform();
   if (h.body_too_big)
     throw Error("cannot pull " + o.repo_id + ": the listing " + h.url + " is larger than " +
-                std::to_string(kMaxApiBytes) + " bytes");
+                std::to_string(kMaxHfListingBytes) + " bytes");
   if (h.code != CURLE_OK || !h.ok_status())
     throw Error("cannot pull " + o.repo_id + ": " + failure(h, endpoint));
-  const nlohmann::json j = nlohmann::json::parse(h.body, nullptr, false);
-  const std::string bad = "cannot pull " + o.repo_id + ": " + h.url + " is not a repository listing (";
-  if (!j.is_object()) throw Error(bad + "not a JSON object)");
-  const auto sha = j.find("sha");
-  if (sha == j.end() || !sha->is_string() || !is_commit_hash(sha->get<std::string>()))
-    throw Error(bad + "no commit \"sha\")");
-  const auto siblings = j.find("siblings");
-  if (siblings == j.end() || !siblings->is_array()) throw Error(bad + "no \"siblings\" list)");
-  std::vector<HfRepoFile> files;
-  for (const auto& s : *siblings) {
-    if (!s.is_object() || !s.contains("rfilename") || !s["rfilename"].is_string())
-      throw Error(bad + "a file without rfilename)");
-    HfRepoFile f;
-    f.path = s["rfilename"].get<std::string>();
-    if (!is_safe_repo_path(f.path))
-      throw Error(bad + "unsafe file name '" + one_line(f.path).substr(0, 80) + "')");
-    if (s.contains("size") && s["size"].is_number_unsigned()) f.size = s["size"].get<int64_t>();
-    if (s.contains("lfs") && s["lfs"].is_object()) {
-      const auto& lfs = s["lfs"];
-      if (lfs.contains("sha256") && lfs["sha256"].is_string())
-        f.lfs_sha256 = lower(lfs["sha256"].get<std::string>());
-      if (!is_sha256(f.lfs_sha256)) throw Error(bad + "a bad lfs.sha256 for " + f.path + ")");
-      if (lfs.contains("size") && lfs["size"].is_number_unsigned()) f.size = lfs["size"].get<int64_t>();
-    }
-    files.push_back(std::move(f));
-  }
-  return {sha->get<std::string>(), files};
+  HfRepoListing listing = parse_hf_repo_listing(h.body, h.url);
+  return {listing.commit, std::move(listing.files)};
 }
 
 // ".<name><suffix><pid>": a temporary name beside `path`.
@@ -527,79 +480,6 @@ std::string hf_endpoint(const std::string& given) {
   std::string e = given.empty() ? env_or("HF_ENDPOINT", kDefaultEndpoint) : given;
   while (!e.empty() && e.back() == '/') e.pop_back();
   return e;
-}
-
-bool is_safe_repo_path(const std::string& path) {
-  if (path.empty() || path.size() > 1024 || path.front() == '/') return false;
-  for (unsigned char c : path)
-    if (c < 0x20 || c == 0x7f || c == '\\') return false;
-  size_t start = 0;
-  while (start <= path.size()) {
-    const size_t end = std::min(path.find('/', start), path.size());
-    const std::string part = path.substr(start, end - start);
-    if (part.empty() || part == "." || part == "..") return false;
-    start = end + 1;
-  }
-  return true;
-}
-
-int64_t hf_max_file_bytes(const std::string& path) {
-  const std::string ext = extension_of(path);
-  if (is_weights_ext(ext)) return 64 * kGiB;
-  static const std::set<std::string> text = {".json", ".txt", ".md",   ".yaml",          ".yml", ".model",
-                                             ".py",   ".cfg", ".toml", ".gitattributes", ""};
-  if (text.count(ext)) return int64_t{64} << 20;
-  return 2 * kGiB;
-}
-
-std::vector<HfRepoFile> select_repo_files(const std::vector<HfRepoFile>& files,
-                                          const std::vector<std::string>& include,
-                                          const std::vector<std::string>& exclude,
-                                          const std::string& variant) {
-  const auto glob = [](std::string pattern, const std::string& path) {
-    if (!pattern.empty() && pattern.back() == '/') pattern += "*";
-    return fnmatch(pattern.c_str(), path.c_str(), 0) == 0;
-  };
-  const auto any = [&](const std::vector<std::string>& patterns, const std::string& path) {
-    return std::any_of(patterns.begin(), patterns.end(), [&](const std::string& p) { return glob(p, path); });
-  };
-  std::set<std::string> all;
-  for (const HfRepoFile& f : files) all.insert(f.path);
-  const bool diffusers = all.count("model_index.json") != 0;
-  std::set<std::string> safetensors_folders;
-  for (const HfRepoFile& f : files)
-    if (extension_of(f.path) == ".safetensors") safetensors_folders.insert(folder_of(f.path));
-  // "dir/name.fp16.safetensors" -> {"dir/name.safetensors", "fp16"}; not a variant: {"", ""}.
-  const auto split_variant = [](const std::string& path) -> std::pair<std::string, std::string> {
-    const std::string ext = extension_of(path);
-    if (ext != ".safetensors" && ext != ".bin") return {"", ""};
-    const std::string stem = path.substr(0, path.size() - ext.size());
-    const size_t dot = stem.rfind('.');
-    if (dot == std::string::npos || stem.find('/', dot) != std::string::npos) return {"", ""};
-    return {stem.substr(0, dot) + ext, stem.substr(dot + 1)};
-  };
-  std::vector<HfRepoFile> out;
-  for (const HfRepoFile& f : files) {
-    if (!include.empty()) {
-      if (!any(include, f.path)) continue;
-    } else {
-      const std::string ext = extension_of(f.path);
-      if (diffusers && folder_of(f.path).empty() && is_weights_ext(ext)) continue;
-      if (ext != ".safetensors" && is_weights_ext(ext) && safetensors_folders.count(folder_of(f.path)))
-        continue;
-      const auto [base, v] = split_variant(f.path);
-      if (!v.empty() && all.count(base) && v != variant) continue;  // a variant not asked for
-      if (v.empty() && !variant.empty()) {
-        // The plain file when the asked variant exists.
-        const std::string ext2 = extension_of(f.path);
-        const std::string with = f.path.substr(0, f.path.size() - ext2.size()) + "." + variant + ext2;
-        if (all.count(with)) continue;
-      }
-    }
-    if (any(exclude, f.path)) continue;
-    out.push_back(f);
-  }
-  return out;
 }
 
 HfPullResult hf_pull(const HfPullOptions& o) {

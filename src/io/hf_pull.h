@@ -25,6 +25,8 @@
 #include <string>
 #include <vector>
 
+#include "io/hf_listing.h"
+
 namespace i2i {
 
 struct HfPullProgress {
@@ -63,32 +65,6 @@ struct HfPullResult {
 };
 
 HfPullResult hf_pull(const HfPullOptions& options);
-
-// One file of a repository listing (the API's siblings).
-struct HfRepoFile {
-  std::string path;
-  int64_t size = -1;
-  std::string lfs_sha256;  // "" for files not in LFS
-};
-
-// The files of `files` a pull fetches: with `include` globs, those matching one; without, a diffusers
-// repository's (model_index.json at the root) root-level weights are left out (single-file checkpoints
-// beside the components), and in every folder .bin / .ckpt / .pt / .pth / .msgpack / .h5 / .onnx files
-// are left out when the folder has .safetensors; of X.safetensors and X.<variant>.safetensors the
-// requested one is kept (no variant: the plain one). `exclude` globs then remove files.
-std::vector<HfRepoFile> select_repo_files(const std::vector<HfRepoFile>& files,
-                                          const std::vector<std::string>& include,
-                                          const std::vector<std::string>& exclude,
-                                          const std::string& variant);
-
-// Whether a repository path is safe to place under a snapshot folder: relative, '/'-separated, no empty,
-// "." or ".." component, no backslash or control character, at most 1024 bytes.
-bool is_safe_repo_path(const std::string& path);
-
-// The largest file accepted for a repository path, by kind: weights (.safetensors, .bin, .ckpt, .pt, .pth,
-// .onnx, .gguf, .msgpack, .h5) 64 GiB; text and configs (.json, .txt, .md, .yaml, .model, ...) 64 MiB;
-// anything else 2 GiB.
-int64_t hf_max_file_bytes(const std::string& path);
 
 // The endpoint `options.endpoint` or the environment gives (no trailing '/').
 std::string hf_endpoint(const std::string& given);
