@@ -20,6 +20,7 @@ void print_help() {
       "  preprocess canny  the Canny edge map a ControlNet will see\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
       "  list              the models in the models folder (kind, family, size, hash)\n"
+      "  pull org/name     download a Hugging Face repository (or files of it) into the hub cache\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
       "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n"
       "  bench             speed of the SD 1.5 components (random weights)\n");
