@@ -15,6 +15,7 @@
 #include "pipelines/generation.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
+#include "text/tokenizer.h"
 
 namespace i2i {
 namespace {
@@ -236,6 +237,22 @@ TEST(HfCache, ModelsByRepositoryName) {
   o.tokenizer = test::fixtures_dir() / "tokenizer";
   const auto models = ModelSet::load("fixtures/tiny-sd15", o);
   EXPECT_EQ(models->path(), snapshot);
+}
+
+// Single files find the CLIP tokenizer in the Hugging Face cache (as transformers or `i2i pull
+// openai/clip-vit-large-patch14 vocab.json merges.txt` leave it) when no other place has it.
+TEST(HfCache, TokenizerFromTheHubCache) {
+  const fs::path dir = test::temp_dir("hf_cache_tokenizer");
+  const fs::path snapshot = dir / "hub" / "models--openai--clip-vit-large-patch14" / "snapshots" / kCommit;
+  for (const char* f : {"vocab.json", "merges.txt"})
+    link(test::fixtures_dir() / "tokenizer" / f, snapshot / f);
+  fs::create_directories(dir / "hub" / "models--openai--clip-vit-large-patch14" / "refs");
+  std::ofstream(dir / "hub" / "models--openai--clip-vit-large-patch14" / "refs" / "main") << kCommit;
+  ScopedEnv hub("HF_HUB_CACHE", (dir / "hub").string()), xdg("XDG_CACHE_HOME", (dir / "xdg").string()),
+      env("I2I_TOKENIZER", "");
+  EXPECT_EQ(find_tokenizer_dir(), snapshot);
+  fs::remove(snapshot / "merges.txt");
+  EXPECT_NE(test::error_of([] { find_tokenizer_dir(); }).find("CLIP tokenizer not found"), std::string::npos);
 }
 
 // The CLI with names only reproduces the fixture picture the paths make, and records the models' names.
