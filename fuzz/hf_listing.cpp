@@ -1,12 +1,13 @@
 // fuzz_hf_listing: parse_hf_repo_listing (io/hf_listing.h) - the hub API's repository listing, read from the
 // network by `i2i pull` - on the fuzzer's bytes, then the file choice made from it (select_repo_files) with
 // and without globs and a variant; every path it keeps must be safe to place under a snapshot folder.
+#include "io/hf_listing.h"
+
 #include <cstddef>
 #include <cstdint>
 #include <string>
 
 #include "fuzz_support.h"
-#include "io/hf_listing.h"
 
 extern "C" int LLVMFuzzerTestOneInput(const uint8_t* data, size_t size) {
   const std::string text(reinterpret_cast<const char*>(data), size);
