@@ -563,7 +563,9 @@ GenerationParams generation_params_from_args(const Args& a) {
 GenerationRequest generation_request_from_args(const Args& a, GenerationCommand kind) {
   GenerationRequest req;
   req.params = generation_params_from_args(a);
-  resolve_model_files(req.params);  // model names -> paths (so that messages and loading see paths)
+  // Model names -> paths (so that messages and loading see paths). The model's own name is resolved when
+  // it loads, after the request's other inputs are checked.
+  resolve_model_files(req.params, /*model=*/false);
   const GenerationParams& p = req.params;
   // What a picture given to --from-png does not record (it records no paths without --infotext-paths).
   const std::string unrecorded =

@@ -26,7 +26,8 @@ std::string flag_for_parameter(const std::string& name);
 
 enum class GenerationCommand { Img2Img, Inpaint, Txt2Img };
 // The request the flags describe (generation_params_from_args, the flags each command requires, txt2img's
-// default size 512x512, --noise-file). Throws i2i::Error naming the flag.
+// default size 512x512, --noise-file), model files given by name resolved to paths (resolve_model_files;
+// --model itself is resolved by ModelSet::load). Throws i2i::Error naming the flag.
 GenerationRequest generation_request_from_args(const Args& a, GenerationCommand command);
 
 // The parameters recorded in --from-png (if given) overridden by the flags given. Mask options replace the

@@ -572,9 +572,6 @@ HfPullResult hf_pull(const HfPullOptions& o) {
     done += std::max<int64_t>(0, meta.size);
     r.downloaded.push_back(f.path);
   }
-  if (r.commit.empty()) {  // everything was present: nothing asked the server
-    r.snapshot = repo / "snapshots";
-  }
   if (!r.commit.empty() && o.revision != r.commit) write_atomically(repo / "refs" / o.revision, r.commit);
   r.snapshot = repo / "snapshots" / r.commit;
   return r;

@@ -150,11 +150,11 @@ void GenerationParams::validate() const {
         std::to_string(kMaxSeed) + " (image k uses seed + k)");
 }
 
-void resolve_model_files(GenerationParams& p) {
+void resolve_model_files(GenerationParams& p, bool model) {
   const auto resolve = [&](std::string& value, ModelKind kind, const char* param) {
     value = resolve_model_file(kind, value, p.models_dir, param);
   };
-  resolve(p.model, ModelKind::Checkpoint, "model");
+  if (model) resolve(p.model, ModelKind::Checkpoint, "model");
   resolve(p.vae, ModelKind::Vae, "vae");
   resolve(p.refiner, ModelKind::Checkpoint, "refiner");
   for (ControlParams& c : p.controls) resolve(c.model, ModelKind::ControlNet, "control_model");

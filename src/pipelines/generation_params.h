@@ -137,8 +137,9 @@ struct GenerationParams {
 // refiner, ControlNets, IP-Adapters and their image encoders, and the LoRAs given by file. Paths that exist
 // stay as they are, so resolving twice changes nothing. Throws ParameterError naming the parameter
 // ({model}, {vae}, {refiner}, {control_model}, {ip_adapter}, {image_encoder}, {lora}) for a name that
-// matches several files or none.
-void resolve_model_files(GenerationParams& p);
+// matches several files or none. `model` false leaves p.model as it is (for a front end that checks the
+// request before it loads the model: ModelSet::load resolves it then).
+void resolve_model_files(GenerationParams& p, bool model = true);
 
 // Longest prompt or negative prompt, in bytes (a prompt encodes at most kMaxPromptChunks x 75 tokens).
 constexpr size_t kMaxPromptBytes = size_t{32} << 10;
