@@ -126,8 +126,10 @@ TEST(ModelNames, SeveralMatchesNoneAndExistingPaths) {
       << several;
   EXPECT_EQ(several.find('\n'), std::string::npos);
   // The CLI shows the flag.
-  const test::CmdResult cli = test::run_i2i(
-      {"img2img", "--models-dir", r.string(), "--model", "tiny-sd15", "--init", "x.png", "--quiet"}, dir);
+  const test::CmdResult cli =
+      test::run_i2i({"img2img", "--models-dir", r.string(), "--model", "tiny-sd15", "--init",
+                     test::fixture_path("cases/inputs/astronaut_64.png").string(), "--quiet"},
+                    dir);
   EXPECT_EQ(cli.status, 1);
   EXPECT_NE(cli.err.find("--model 'tiny-sd15' names several checkpoint files"), std::string::npos) << cli.err;
   // The same file reached twice (links to one target) is one match.
