@@ -107,6 +107,7 @@ int run_generation(int argc, char** argv, GenerationCommand kind) {
   const bool quiet = a.has("quiet");
   if (!quiet) std::fprintf(stderr, "loading %s\n", req.params.model.c_str());
   std::unique_ptr<ModelSet> models = ModelSet::load(req.params.model, model_options_from_args(a, req.params));
+  req.params.model = models->path().string();  // (a name resolved)
   for (const ControlParams& c : req.params.controls) {
     if (!quiet) std::fprintf(stderr, "loading ControlNet %s\n", c.model.c_str());
     models->controlnet(c.model);

@@ -1,4 +1,5 @@
-// `i2i pull tokenizer`: fetch the CLIP vocabulary into the user cache (single-file checkpoints carry none).
+// `i2i pull`: a Hugging Face repository (or files of it) into the hub cache (io/hf_pull.h), and
+// `i2i pull tokenizer`, the CLIP tokenizer that single-file checkpoints need (text/tokenizer_fetch.h).
 #include <unistd.h>
 
 #include <chrono>
@@ -7,41 +8,38 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "io/hf_cache.h"
+#include "io/hf_pull.h"
 #include "text/tokenizer_fetch.h"
 
 namespace i2i::cli {
+namespace {
 
-int cmd_pull(int argc, char** argv) {
-  std::vector<OptionSpec> specs = {
-      {"dest", true, "where to put it (default: $XDG_CACHE_HOME/i2i/tokenizer/clip)", "DIR"},
-      {"endpoint", true, "Hugging Face endpoint (default: $I2I_HF_ENDPOINT or https://huggingface.co)",
-       "URL"},
-      {"force", false, "download again even when a valid copy is there"},
-      {"quiet", false, "no progress output"},
-      {"help", false, "this text"}};
-  Args a(argc, argv, 2, specs);
-  if (a.has("help") || a.positional().size() != 1 || a.positional()[0] != "tokenizer") {
-    std::printf(
-        "usage: i2i pull tokenizer [options]\n\nDownloads the CLIP tokenizer (vocab.json, merges.txt of %s) "
-        "that "
-        "single-file checkpoints need.\n\n%s",
-        kTokenizerRepo, format_options(specs).c_str());
-    if (a.has("help")) return 0;
-    if (!a.positional().empty() && a.positional()[0] != "tokenizer")
-      throw Error("unknown item '" + a.positional()[0] + "' (i2i pull knows: tokenizer)");
-    return 2;
+// Redraws at most every 100 ms (and at each file's end) when stderr is a terminal.
+class ProgressLine {
+ public:
+  explicit ProgressLine(bool show) : show_(show && isatty(STDERR_FILENO)) {}
+  bool due(bool finished) {
+    if (!show_) return false;
+    const auto now = std::chrono::steady_clock::now();
+    if (!finished && now - last_ < std::chrono::milliseconds(100)) return false;
+    last_ = now;
+    return true;
   }
+
+ private:
+  bool show_;
+  std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+};
+
+int pull_tokenizer_command(const Args& a) {
   PullTokenizerOptions o;
   o.dest = a.get_or("dest", "");
   o.endpoint = a.get_or("endpoint", "");
   o.force = a.has("force");
-  const bool show = !a.has("quiet") && isatty(STDERR_FILENO);
-  auto last = std::chrono::steady_clock::now() - std::chrono::seconds(1);
+  ProgressLine line(!a.has("quiet"));
   o.progress = [&](const PullProgress& p) {
-    if (!show) return;
-    auto now = std::chrono::steady_clock::now();
-    if (!p.finished && now - last < std::chrono::milliseconds(100)) return;
-    last = now;
+    if (!line.due(p.finished)) return;
     if (p.total > 0)
       std::fprintf(stderr, "\r%-12s %6.1f / %.1f MB%s", p.file.c_str(), p.received / 1e6, p.total / 1e6,
                    p.finished ? "\n" : "");
@@ -51,6 +49,81 @@ int cmd_pull(int argc, char** argv) {
   PullResult r = pull_tokenizer(o);
   std::printf("%s tokenizer in %s\n", r.downloaded ? "downloaded" : "already have the", r.dir.c_str());
   return 0;
+}
+
+int pull_repository(const Args& a) {
+  const auto& pos = a.positional();
+  const auto ref = parse_hf_repo_ref(pos[0]);
+  if (!ref) throw Error("'" + pos[0] + "' is not a repository name (org/name[@revision]) nor 'tokenizer'");
+  HfPullOptions o;
+  o.repo_id = ref->repo_id;
+  o.revision = a.get_or("revision", ref->revision);
+  o.files.assign(pos.begin() + 1, pos.end());
+  o.include = a.all("include");
+  o.exclude = a.all("exclude");
+  o.variant = a.get_or("variant", "");
+  o.cache = a.get_or("cache-dir", "");
+  o.endpoint = a.get_or("endpoint", "");
+  if (!o.files.empty() && (!o.include.empty() || !o.exclude.empty() || !o.variant.empty()))
+    throw Error(
+        "--include, --exclude and --variant choose among a repository's files: not with FILE arguments");
+  ProgressLine line(!a.has("quiet"));
+  o.progress = [&](const HfPullProgress& p) {
+    if (!line.due(p.finished)) return;
+    std::string overall;
+    if (p.all_bytes > 0)
+      overall = "  total " +
+                std::to_string((p.done_bytes + std::max<int64_t>(p.received, 0)) * 100 /
+                               std::max<int64_t>(p.all_bytes, 1)) +
+                "%";
+    if (p.total > 0)
+      std::fprintf(stderr, "\r\033[K[%d/%d] %s %.1f / %.1f MB%s%s", p.index, p.count, p.file.c_str(),
+                   p.received / 1e6, p.total / 1e6, overall.c_str(), p.finished ? "\n" : "");
+    else
+      std::fprintf(stderr, "\r\033[K[%d/%d] %s %.1f MB%s%s", p.index, p.count, p.file.c_str(),
+                   p.received / 1e6, overall.c_str(), p.finished ? "\n" : "");
+  };
+  const HfPullResult r = hf_pull(o);
+  std::printf("%s@%s: %zu file%s downloaded, %zu already there, in %s\n", o.repo_id.c_str(), r.commit.c_str(),
+              r.downloaded.size(), r.downloaded.size() == 1 ? "" : "s", r.present.size(), r.snapshot.c_str());
+  return 0;
+}
+
+}  // namespace
+
+int cmd_pull(int argc, char** argv) {
+  std::vector<OptionSpec> specs = {
+      {"revision", true, "branch, tag or commit (default main, or org/name@REVISION)", "R"},
+      {"include", true, "only files matching this glob ('*' crosses folders); repeatable", "GLOB"},
+      {"exclude", true, "leave out files matching this glob; repeatable", "GLOB"},
+      {"variant", true, "prefer X.VARIANT.safetensors (e.g. fp16) over X.safetensors", "V"},
+      {"cache-dir", true, "the hub cache (default $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub)",
+       "DIR"},
+      {"endpoint", true,
+       "Hugging Face endpoint (default $HF_ENDPOINT or https://huggingface.co; tokenizer: $I2I_HF_ENDPOINT)",
+       "URL"},
+      {"dest", true, "tokenizer: where to put it (default: $XDG_CACHE_HOME/i2i/tokenizer/clip)", "DIR"},
+      {"force", false, "tokenizer: download again even when a valid copy is there"},
+      {"quiet", false, "no progress output"},
+      {"help", false, "this text"}};
+  Args a(argc, argv, 2, specs);
+  if (a.has("help") || a.positional().empty()) {
+    std::printf(
+        "usage: i2i pull org/name[@revision] [FILE ...] [options]\n"
+        "       i2i pull tokenizer [--dest DIR] [--force]\n\n"
+        "Downloads a Hugging Face repository (or the FILEs named) into the hub cache, where diffusers and\n"
+        "`--model org/name` find it: resumable, SHA-256 verified, HF_TOKEN for gated repositories. Without\n"
+        "--include, a diffusers repository's root-level single files and .bin/.ckpt files beside\n"
+        ".safetensors are skipped. `pull tokenizer` fetches the CLIP tokenizer (%s) that single-file\n"
+        "checkpoints need.\n\n%s",
+        kTokenizerRepo, format_options(specs).c_str());
+    return a.has("help") ? 0 : 2;
+  }
+  if (a.positional()[0] == "tokenizer") {
+    if (a.positional().size() != 1) throw Error("unexpected argument '" + a.positional()[1] + "'");
+    return pull_tokenizer_command(a);
+  }
+  return pull_repository(a);
 }
 
 }  // namespace i2i::cli

@@ -7,6 +7,7 @@ namespace i2i::cli {
 int cmd_info(int argc, char** argv);
 int cmd_img2img(int argc, char** argv);
 int cmd_pull(int argc, char** argv);
+int cmd_list(int argc, char** argv);
 int cmd_random_model(int argc, char** argv);
 int cmd_bench(int argc, char** argv);
 int cmd_inpaint(int argc, char** argv);

@@ -10,6 +10,8 @@
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "models/model_lookup.h"
+#include "models/model_names.h"
+#include "models/models_folder.h"
 #include "pipelines/infotext.h"
 
 namespace i2i::cli {
@@ -189,7 +191,10 @@ LoraParams parse_lora_flag(const std::string& v) {
 
 const std::vector<OptionSpec>& generation_options() {
   static const std::vector<OptionSpec> specs = {
-      {"model", true, "checkpoint (.safetensors) or diffusers folder", "PATH"},
+      {"model", true,
+       "checkpoint (.safetensors) or diffusers folder; or its name in the models folder, or org/name[@rev] "
+       "in the Hugging Face cache",
+       "PATH|NAME"},
       {"init", true, "the source image (PNG, JPEG or WebP)", "IMAGE"},
       {"init-dir", true,
        "img2img every picture (PNG, JPEG, WebP) of a folder with the same settings, the model loaded once; "
@@ -235,7 +240,8 @@ const std::vector<OptionSpec>& generation_options() {
       {"padding", true, "with --only-masked: pixels of context around the masked area (default 32)", "N"},
       {"no-composite", false, "keep the raw decoded picture (no overlay of the source outside the mask)"},
       {"control", true, "ControlNet control image (repeatable: one ControlNet unit per --control)", "IMAGE"},
-      {"control-model", true, "the ControlNet for the i-th --control (file or diffusers folder)", "PATH"},
+      {"control-model", true, "the ControlNet for the i-th --control (file, diffusers folder or name)",
+       "PATH|NAME"},
       {"control-weight", true, "its weight (default 1)", "W"},
       {"control-start", true, "fraction of the steps before it starts (default 0)", "F"},
       {"control-end", true, "fraction of the steps after which it stops (default 1)", "F"},
@@ -262,8 +268,8 @@ const std::vector<OptionSpec>& generation_options() {
        "which block outputs take the reference's statistics: 0 mid block only .. 2 all (default 1)", "W"},
       {"ip-adapter", true,
        "IP-Adapter file (h94 .safetensors, base or plus; repeatable: each starts a unit taking the "
-       "--ip-adapter-* and --image-encoder flags after it)",
-       "FILE"},
+       "--ip-adapter-* and --image-encoder flags after it; or its name in the models folder)",
+       "FILE|NAME"},
       {"ip-adapter-image", true, "the unit's reference picture (its look steers the generation)", "IMAGE"},
       {"ip-adapter-scale", true, "the unit's strength (default 1)", "S"},
       {"ip-adapter-mode", true,
@@ -275,8 +281,8 @@ const std::vector<OptionSpec>& generation_options() {
        "NAME=S,..."},
       {"image-encoder", true,
        "the unit's CLIP vision encoder (transformers folder; default: image_encoder/ beside the adapter or "
-       "one folder up)",
-       "DIR"},
+       "one folder up; or its name in the models folder's clip_vision/)",
+       "DIR|NAME"},
       {"refiner", true,
        "SDXL refiner checkpoint that takes over the denoising at --refiner-switch-at (A1111's refiner)",
        "MODEL"},
@@ -322,7 +328,7 @@ const std::vector<OptionSpec>& generation_options() {
        "folder of textual-inversion embeddings used by name in prompts (default: embeddings/ in the models "
        "folder)",
        "DIR"},
-      {"vae", true, "a VAE to use instead of the checkpoint's (file or diffusers folder)", "PATH"},
+      {"vae", true, "a VAE to use instead of the checkpoint's (file, diffusers folder or name)", "PATH|NAME"},
       {"tokenizer", true, "folder with the CLIP vocab.json and merges.txt", "DIR"},
       {"model-config", true, "model configuration (diffusers-style JSON or LDM YAML)", "FILE"},
       {"prediction", true, "prediction type for a bare SD 2.x file: v (default) or eps", "TYPE"},
@@ -357,6 +363,7 @@ const std::vector<OptionSpec>& txt2img_options() {
 SdModelOptions model_options_from_args(const Args& a, const GenerationParams& p) {
   SdModelOptions mo;
   mo.vae = p.vae;
+  mo.models_dir = p.models_dir;
   mo.tokenizer = a.get_or("tokenizer", "");
   if (auto v = a.get("model-config")) mo.checkpoint.model_config = *v;
   if (auto v = a.get("prediction")) mo.checkpoint.prediction = parse_prediction(*v);
@@ -397,7 +404,10 @@ std::vector<fs::path> model_search_folders(const Args& a) {
     folders.push_back(model_flag_is_search_folder(a) ? fs::absolute(*m, ec)
                                                      : fs::absolute(*m, ec).lexically_normal().parent_path());
   folders.push_back(fs::current_path(ec));
-  // Hook: the models folder (once i2i has one) is searched here, last.
+  // Last, the models folder's checkpoint, VAE and ControlNet folders (models/model_names.h).
+  const fs::path root = models_folder(a.get_or("models-dir", ""));
+  for (ModelKind kind : {ModelKind::Checkpoint, ModelKind::Vae, ModelKind::ControlNet})
+    for (const fs::path& f : model_kind_folders(kind, root)) folders.push_back(f);
   return folders;
 }
 
@@ -569,6 +579,9 @@ GenerationParams generation_params_from_args(const Args& a) {
 GenerationRequest generation_request_from_args(const Args& a, GenerationCommand kind) {
   GenerationRequest req;
   req.params = generation_params_from_args(a);
+  // Model names -> paths (so that messages and loading see paths). The model's own name is resolved when
+  // it loads, after the request's other inputs are checked.
+  resolve_model_files(req.params, /*model=*/false);
   const GenerationParams& p = req.params;
   // What a picture given to --from-png does not record (it records no paths without --infotext-paths).
   const std::string unrecorded =

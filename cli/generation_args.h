@@ -26,7 +26,8 @@ std::string flag_for_parameter(const std::string& name);
 
 enum class GenerationCommand { Img2Img, Inpaint, Txt2Img };
 // The request the flags describe (generation_params_from_args, the flags each command requires, txt2img's
-// default size 512x512, --noise-file). Throws i2i::Error naming the flag.
+// default size 512x512, --noise-file), model files given by name resolved to paths (resolve_model_files;
+// --model itself is resolved by ModelSet::load). Throws i2i::Error naming the flag.
 GenerationRequest generation_request_from_args(const Args& a, GenerationCommand command);
 
 // The parameters recorded in --from-png (if given) overridden by the flags given. Mask options replace the
@@ -38,7 +39,8 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
 // keep the default (or the recorded value).
 // The model files the picture names by name and hash (model, VAE, ControlNets) and no flag gives are found
 // with find_model (models/model_lookup.h) in the folder of --model - or --model itself when it is a folder
-// of models rather than a model - and the current folder; a recorded path (--infotext-paths) that still
+// of models rather than a model - the current folder, and the models folder's checkpoint, VAE and
+// ControlNet folders; a recorded path (--infotext-paths) that still
 // exists is used as it is. Throws i2i::Error for more values than --control images, unreadable numbers, or
 // a recorded model that is not found (naming its name and hash, asking for the flag). IP-Adapter units: each
 // --ip-adapter starts a unit taking the --ip-adapter-image, -scale, -mode, -layers and --image-encoder flags

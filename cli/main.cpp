@@ -19,6 +19,8 @@ void print_help() {
       "  style-transfer    a photo in the style of another picture (img2img + IP-Adapter preset)\n"
       "  preprocess NAME   the control map a ControlNet will see (canny, ...: i2i preprocess --help)\n"
       "  info MODEL        what a checkpoint or diffusers folder holds\n"
+      "  list              the models in the models folder (kind, family, size, hash)\n"
+      "  pull org/name     download a Hugging Face repository (or files of it) into the hub cache\n"
       "  pull tokenizer    download the CLIP tokenizer that single-file checkpoints need\n"
       "  random-model OUT  write a random-weight SD 1.5-shaped checkpoint (benchmarks, load tests)\n"
       "  bench             speed of the SD 1.5 components (random weights)\n"
@@ -44,6 +46,7 @@ int main(int argc, char** argv) {
     if (command == "info") return i2i::cli::cmd_info(argc, argv);
     if (command == "img2img") return i2i::cli::cmd_img2img(argc, argv);
     if (command == "pull") return i2i::cli::cmd_pull(argc, argv);
+    if (command == "list") return i2i::cli::cmd_list(argc, argv);
     if (command == "random-model") return i2i::cli::cmd_random_model(argc, argv);
     if (command == "bench") return i2i::cli::cmd_bench(argc, argv);
     if (command == "inpaint") return i2i::cli::cmd_inpaint(argc, argv);

@@ -15,7 +15,7 @@ set -euo pipefail
 cd "$(dirname "$0")/.."
 
 # Every harness; keep in step with I2I_FUZZ_HARNESSES in fuzz/CMakeLists.txt.
-all_harnesses=(safetensors image png_text parameters json ldm_yaml prompt tokenizer lora embedding)
+all_harnesses=(safetensors image png_text parameters json ldm_yaml prompt tokenizer lora embedding hf_listing)
 
 seconds=${1:-30}
 [ $# -gt 0 ] && shift

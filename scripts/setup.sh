@@ -10,7 +10,8 @@ packages=(
   nlohmann-json3-dev            # JSON (safetensors headers, configs, cases)
   libyaml-cpp-dev               # LDM / A1111 .yaml model configs
   libicu-dev                    # Unicode normalisation and case mapping for the CLIP tokenizer
-  libcurl4-openssl-dev          # `i2i pull tokenizer`
+  libcurl4-openssl-dev          # `i2i pull` (Hugging Face repositories, the tokenizer)
+  libcpp-httplib-dev            # tests: a local hub-like HTTP server for the `i2i pull` tests
   libssl-dev                    # OpenSSL's libcrypto: SHA-256 of model files (the parameters text's hashes)
   libcpp-httplib-dev            # `i2i serve`: the HTTP server (and the tests' client)
   libgtest-dev libgmock-dev libbenchmark-dev

@@ -120,6 +120,10 @@ std::map<std::string, HashCache::Entry> read_cache_file(const fs::path& path) {
     e.mtime_ns = mtime_it->get<int64_t>();
     e.sha256 = sha_it->get<std::string>();
     if (!is_sha256_hex(e.sha256)) continue;
+    if (const auto info_it = v.find("info");
+        info_it != v.end() && info_it->is_string() &&
+        info_it->get_ref<const std::string&>().size() <= HashCache::kMaxInfoBytes)
+      e.info = info_it->get<std::string>();
     out[key] = std::move(e);
   }
   return out;
@@ -130,8 +134,10 @@ void write_cache_file(const fs::path& path, const std::map<std::string, HashCach
   std::error_code ec;
   fs::create_directories(path.parent_path(), ec);
   nlohmann::json files = nlohmann::json::object();
-  for (const auto& [key, e] : entries)
+  for (const auto& [key, e] : entries) {
     files[key] = {{"size", e.size}, {"mtime_ns", e.mtime_ns}, {"sha256", e.sha256}};
+    if (!e.info.empty()) files[key]["info"] = e.info;
+  }
   const std::string text =
       nlohmann::json({{"i2i_hash_cache", 1}, {"files", files}})
           .dump(1, ' ', /*ensure_ascii=*/false, nlohmann::json::error_handler_t::replace) +
@@ -212,6 +218,33 @@ void HashCache::store(const std::string& key, const Entry& e) {
       it = it->first == key ? std::next(it) : entries.erase(it);
   }
   write_cache_file(cache_file_, entries);
+}
+
+std::string HashCache::known_info(const fs::path& file) {
+  std::error_code ec;
+  const fs::path abs = fs::absolute(file, ec).lexically_normal();
+  const std::optional<Entry> now = stat_entry(abs);
+  if (ec || !now || lookup(abs.string(), *now).empty()) return "";
+  std::lock_guard<std::mutex> lock(mutex_);
+  return memory_[abs.string()].info;
+}
+
+void HashCache::set_info(const fs::path& file, const std::string& info) {
+  if (info.size() > kMaxInfoBytes)
+    throw Error("hash cache: the information about " + file.string() + " is too long");
+  sha256(file);
+  std::error_code ec;
+  const fs::path abs = fs::absolute(file, ec).lexically_normal();
+  const std::optional<Entry> now = stat_entry(abs);
+  if (ec || !now || lookup(abs.string(), *now).empty()) return;  // changed while it was hashed
+  Entry e;
+  {
+    std::lock_guard<std::mutex> lock(mutex_);
+    e = memory_[abs.string()];
+  }
+  if (e.info == info) return;
+  e.info = info;
+  store(abs.string(), e);
 }
 
 std::string HashCache::known_sha256(const fs::path& file) {

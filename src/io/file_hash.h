@@ -6,7 +6,9 @@
 // The cache file, $XDG_CACHE_HOME/i2i/hashes.json (else ~/.cache/i2i/hashes.json), holds one entry per file,
 // keyed by its absolute path and valid while the file's size and modification time are those recorded:
 //   {"i2i_hash_cache": 1, "files": {"/models/v1-5.safetensors":
-//                                    {"size": 4265380512, "mtime_ns": 1700000000123456789, "sha256": "..."}}}
+//                                    {"size": 4265380512, "mtime_ns": 1700000000123456789, "sha256": "...",
+//                                     "info": "checkpoint|SD 1.x"}}}
+// ("info", optional: what `i2i list` learnt from the file's header, see set_info.)
 // It is private data (it lists the user's paths): written with mode 0600, atomically (a temporary file
 // renamed over it). A cache file that cannot be read, is not JSON, too large, or holds malformed entries is
 // ignored (and rewritten on the next new hash); one that cannot be written leaves the hashes uncached.
@@ -56,10 +58,19 @@ class HashCache {
 
   const std::filesystem::path& cache_file() const { return cache_file_; }
 
+  // What a caller learnt from the file beside its hash (`i2i list`: its kind and family), valid as long as
+  // the hash is: "" when none was recorded or the file changed. Never reads the file's bytes.
+  std::string known_info(const std::filesystem::path& file);
+  // Records `info` (at most kMaxInfoBytes) with the file's hash, hashing the file first when its hash is
+  // not known. Throws i2i::Error when the file cannot be read or `info` is too long.
+  void set_info(const std::filesystem::path& file, const std::string& info);
+  static constexpr size_t kMaxInfoBytes = 256;
+
   struct Entry {
     uint64_t size = 0;
     int64_t mtime_ns = 0;
     std::string sha256;
+    std::string info;  // set_info's (optional "info" in the cache file)
   };
 
  private:

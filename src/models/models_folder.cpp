@@ -28,7 +28,10 @@ fs::path models_folder(const std::string& given) {
 fs::path lora_folder(const std::string& given, const std::string& models_dir) {
   if (!given.empty()) return fs::path(given);
   const fs::path root = models_folder(models_dir);
-  return root.empty() ? fs::path() : root / "Lora";
+  if (root.empty()) return {};
+  std::error_code ec;
+  if (!fs::is_directory(root / "Lora", ec) && fs::is_directory(root / "loras", ec)) return root / "loras";
+  return root / "Lora";
 }
 
 fs::path embeddings_folder(const std::string& given, const std::string& models_dir) {

@@ -6,6 +6,7 @@
 #include "io/image_resize.h"
 #include "models/checkpoint.h"
 #include "models/controlnet_load.h"
+#include "models/model_names.h"
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
 #include "pipelines/inpaint.h"
@@ -21,7 +22,11 @@ namespace fs = std::filesystem;
 
 ModelSet::ModelSet(SdModel model) : model_(std::move(model)), path_(model_.checkpoint.path) {}
 
-std::unique_ptr<ModelSet> ModelSet::load(const fs::path& path, const SdModelOptions& options) {
+std::unique_ptr<ModelSet> ModelSet::load(const fs::path& name_or_path, const SdModelOptions& given) {
+  SdModelOptions options = given;
+  const fs::path path =
+      resolve_model_file(ModelKind::Checkpoint, name_or_path.string(), options.models_dir, "model");
+  options.vae = resolve_model_file(ModelKind::Vae, options.vae.string(), options.models_dir, "vae");
   auto set = std::make_unique<ModelSet>(load_sd_model(path, options));
   set->path_ = path;
   set->vae_override_ = options.vae;
@@ -371,8 +376,9 @@ void read_request_images(GenerationRequest& req) {
 }
 
 GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
-  validate_request(request);
   GenerationRequest req = request;
+  resolve_model_files(req.params);  // names -> paths (the recorded names and hashes are the files')
+  validate_request(req);
   if (req.params.model.empty()) req.params.model = models.path().string();
   if (req.params.vae.empty()) req.params.vae = models.vae_override().string();
   read_request_images(req);  // the pictures named by path (the rest of generate() reads memory only)

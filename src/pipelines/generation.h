@@ -50,7 +50,8 @@ struct GenerationResult;
 class ModelSet {
  public:
   explicit ModelSet(SdModel model);
-  // load_sd_model(path, options) (sd_model.h).
+  // load_sd_model(path, options) (sd_model.h), the model and options.vae given by path or by name
+  // (models/model_names.h resolve_model_file, in options.models_dir).
   static std::unique_ptr<ModelSet> load(const std::filesystem::path& path,
                                         const SdModelOptions& options = {});
 

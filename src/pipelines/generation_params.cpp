@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "models/model_names.h"
 #include "pipelines/infotext.h"
 #include "pipelines/ip_adapter_units.h"
 #include "preprocess/control_preprocessors.h"
@@ -156,6 +157,21 @@ void GenerationParams::validate() const {
   if (seed >= 0 && seed + images - 1 > kMaxSeed)
     bad("{seed} " + std::to_string(seed) + " with " + std::to_string(images) + " images goes past " +
         std::to_string(kMaxSeed) + " (image k uses seed + k)");
+}
+
+void resolve_model_files(GenerationParams& p, bool model) {
+  const auto resolve = [&](std::string& value, ModelKind kind, const char* param) {
+    value = resolve_model_file(kind, value, p.models_dir, param);
+  };
+  if (model) resolve(p.model, ModelKind::Checkpoint, "model");
+  resolve(p.vae, ModelKind::Vae, "vae");
+  resolve(p.refiner, ModelKind::Checkpoint, "refiner");
+  for (ControlParams& c : p.controls) resolve(c.model, ModelKind::ControlNet, "control_model");
+  for (IpAdapterParams& u : p.ip_adapters) {
+    resolve(u.model, ModelKind::IpAdapter, "ip_adapter");
+    resolve(u.image_encoder, ModelKind::ImageEncoder, "image_encoder");
+  }
+  for (LoraParams& l : p.loras) resolve(l.file, ModelKind::Lora, "lora");
 }
 
 }  // namespace i2i

@@ -139,6 +139,15 @@ struct GenerationParams {
   void validate() const;
 };
 
+// Replaces the model files `p` names by name (or as `org/name[@revision]` in the Hugging Face cache) with
+// their paths (models/model_names.h resolve_model_file, in the models folder p.models_dir): the model, VAE,
+// refiner, ControlNets, IP-Adapters and their image encoders, and the LoRAs given by file. Paths that exist
+// stay as they are, so resolving twice changes nothing. Throws ParameterError naming the parameter
+// ({model}, {vae}, {refiner}, {control_model}, {ip_adapter}, {image_encoder}, {lora}) for a name that
+// matches several files or none. `model` false leaves p.model as it is (for a front end that checks the
+// request before it loads the model: ModelSet::load resolves it then).
+void resolve_model_files(GenerationParams& p, bool model = true);
+
 // Longest prompt or negative prompt, in bytes (a prompt encodes at most kMaxPromptChunks x 75 tokens).
 constexpr size_t kMaxPromptBytes = size_t{32} << 10;
 // Largest width or height accepted (pixels); larger requests are refused before anything is allocated.

@@ -33,6 +33,9 @@ struct SdModelOptions {
   std::filesystem::path tokenizer;  // --tokenizer DIR
   CheckpointOptions checkpoint;
   PrecisionChoice precision = PrecisionChoice::Auto;
+  // Where ModelSet::load looks up a model or VAE given by name (models/model_names.h; "" = the default
+  // models folder). load_sd_model itself takes paths only.
+  std::string models_dir;
 };
 
 struct SdModel {

@@ -15,6 +15,7 @@
 
 #include "core/error.h"
 #include "io/config_file.h"
+#include "io/hf_cache.h"
 #include "io/regular_file.h"
 
 namespace i2i {
@@ -665,6 +666,12 @@ fs::path find_tokenizer_dir(const fs::path& explicit_dir, const fs::path& model_
   }
   fs::path cache = default_tokenizer_cache_dir();
   if (has_tokenizer_files(cache)) return cache;
+  // openai/clip-vit-large-patch14 in the Hugging Face cache (`i2i pull openai/clip-vit-large-patch14
+  // vocab.json merges.txt`, or transformers' CLIPTokenizer.from_pretrained).
+  const fs::path hub = hf_hub_cache_dir();
+  if (auto snapshot = find_hf_snapshot(hub, {"openai/clip-vit-large-patch14", "main"});
+      snapshot && has_tokenizer_files(*snapshot))
+    return *snapshot;
   throw ParameterError(
       "CLIP tokenizer not found (looked in the {tokenizer} folder, " +
       (model_dir.empty() ? std::string() : Error::literal((model_dir / subfolder).string()) + ", ") +

@@ -90,7 +90,8 @@ std::filesystem::path default_tokenizer_cache_dir();
 //   Error;
 //   2. <model_dir>/<subfolder> (a diffusers model folder; empty model_dir skips it);
 //   3. $I2I_TOKENIZER - must hold the files when set, else Error;
-//   4. default_tokenizer_cache_dir().
+//   4. default_tokenizer_cache_dir();
+//   5. openai/clip-vit-large-patch14 (refs/main) in the Hugging Face cache (io/hf_cache.h).
 // When none has vocab.json + merges.txt, throws i2i::Error telling how to get them (the tokenizer/ folder of
 // openai/clip-vit-large-patch14 on Hugging Face, or `i2i pull tokenizer`).
 std::filesystem::path find_tokenizer_dir(const std::filesystem::path& explicit_dir = {},
