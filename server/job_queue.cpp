@@ -281,6 +281,8 @@ void JobQueue::run(Job& job) {
     for (size_t i = 0; i < runs; ++i) {
       GenerationRequest one = req;
       if (folder) {
+        for (size_t u = 0; u < job.request.control_from_init.size() && u < one.images.controls.size(); ++u)
+          if (job.request.control_from_init[u]) one.images.controls[u] = inputs[i];
         one.images.init = std::move(inputs[i]);
       } else {
         one.params.batch_count = 1;

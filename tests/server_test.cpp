@@ -1111,3 +1111,59 @@ TEST(ServerApi, SkipDropsTheRunningBatchAndTheNextRuns) {
 
 }  // namespace
 }  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// A ControlNet unit given no picture follows the init image, in a folder batch each picture's.
+TEST(ServerApi, FolderBatchControlNetUnitWithoutPictureFollowsEachPicture) {
+  httplib::Client c = shared_server().client();
+  const fs::path astronaut = test::fixture_path("cases/inputs/astronaut_64.png");
+  const fs::path edges = test::fixture_path("cases/inputs/astronaut_64_canny_100_200.png");
+  const json params = {{"prompt", "a photograph of an astronaut riding a horse, highly detailed"},
+                       {"negative_prompt", "blurry, low quality, watermark"},
+                       {"denoising_strength", 0.6},
+                       {"steps", 10},
+                       {"cfg_scale", 7.5},
+                       {"seed", 1234},
+                       {"sampler_name", "Euler a"},
+                       {"width", 64},
+                       {"height", 64},
+                       {"alwayson_scripts",
+                        {{"controlnet",
+                          {{"args",
+                            {{{"module", "canny"},
+                              {"model", "tiny-controlnet-sd15"},
+                              {"threshold_a", 100},
+                              {"threshold_b", 200},
+                              {"resize_mode", 0}}}}}}}}};
+  auto r = c.Post("/i2i/v1/batch",
+                  httplib::MultipartFormDataItems{{"params", params.dump(), "", "application/json"},
+                                                  {"images", slurp(astronaut), "first.png", "image/png"},
+                                                  {"images", slurp(edges), "second.png", "image/png"}});
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  const std::string id = json::parse(r->body)["id"];
+  json j;
+  for (int i = 0; i < 3000; ++i) {
+    j = json::parse(c.Get(("/i2i/v1/jobs/" + id).c_str())->body);
+    if (j["state"] != "queued" && j["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(j["state"], "done") << j.dump().substr(0, 500);
+  EXPECT_TRUE(json::parse(j["result"]["info"].get<std::string>())["i2i_ignored"].empty());
+  const auto files = unzip_stored(c.Get(j["result_zip"].get<std::string>().c_str())->body);
+  const auto [want, want_text] =
+      cli_picture("batch_cn_second",
+                  test::with(test::fixture_args("img2img", "models/tiny-sd15.safetensors"),
+                             {"--init", edges.string(), "--sampler", "Euler a", "--strength", "0.6",
+                              "--width", "64", "--height", "64", "--control", edges.string(),
+                              "--control-preprocess", "canny", "--control-model",
+                              test::fixture_path("models/tiny-controlnet-sd15.safetensors").string()}));
+  const std::string& png = files.at("second.png");
+  expect_identical(decode_image(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "second"), want,
+                   "the second picture's own edges");
+  EXPECT_EQ(files.at("second.txt"), want_text + "\n");
+}
+
+}  // namespace
+}  // namespace i2i
