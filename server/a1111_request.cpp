@@ -274,10 +274,12 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
       img = img->contains("image") && !(*img)["image"].is_null() ? &(*img)["image"] : nullptr;
     }
     std::optional<Image> picture;
+    bool from_init = false;
     if (img) {
       picture = decode_request_image(*img, img_loc, limits.max_pixels);
     } else if (out.request.images.init) {
       picture = out.request.images.init;
+      from_init = true;
     } else {
       f.problem("image", "a ControlNet unit needs an image in txt2img");
       continue;
@@ -310,6 +312,7 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     }
     p.controls.push_back(c);
     out.request.images.controls.push_back(std::move(picture));
+    out.control_from_init.push_back(from_init);
   }
 }
 
@@ -481,9 +484,12 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
       for (auto it = os->begin(); it != os->end(); ++it) {
         if (it.key() == "CLIP_stop_at_last_layers")
           p.clip_skip = o.bounded("CLIP_stop_at_last_layers", 1, 1, 12);
-        else if (it.key() == "sd_model_checkpoint")
+        else if (it.key() == "sd_model_checkpoint") {
           out.checkpoint = o.str("sd_model_checkpoint", "");
-        else if (!it.value().is_null())
+          // The checkpoint is used for this request only (A1111's default); keeping it is POST /options'.
+          if (!f.boolean("override_settings_restore_afterwards", true))
+            out.ignored.push_back("override_settings_restore_afterwards (use POST /sdapi/v1/options)");
+        } else if (!it.value().is_null())
           out.ignored.push_back("override_settings." + it.key());
       }
     }

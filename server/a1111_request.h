@@ -37,6 +37,8 @@ struct A1111Request {
   // the names their results get (safe file names, no extension).
   std::vector<Image> batch_inputs;
   std::vector<std::string> batch_names;
+  // Per ControlNet unit: it was given no picture and takes the init image (so each folder picture's).
+  std::vector<bool> control_from_init;
 };
 
 struct RequestLimits {

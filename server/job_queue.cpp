@@ -4,6 +4,7 @@
 
 #include "models/model_hash.h"
 #include "pipelines/img2img.h"
+#include "pipelines/infotext.h"
 #include "pipelines/pipeline_stages.h"
 #include "server/http_error.h"
 
@@ -88,6 +89,11 @@ int JobQueue::position(const Job& job) const {
   for (size_t i = 0; i < queue_.size(); ++i)
     if (queue_[i].get() == &job) return static_cast<int>(i) + 1;
   return jobs_.count(job.id) ? 0 : -1;
+}
+
+bool JobQueue::stopping() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stopping_;
 }
 
 uint64_t JobQueue::completed() const {
@@ -240,6 +246,7 @@ void JobQueue::run(Job& job) {
   // The latents after the last step: what an interrupted run answers with (decoded), as A1111 does.
   Tensor last_latents;
   Tensor* interrupted_at = nullptr;
+  bool had_mask = false;
   try {
     fs::path checkpoint =
         job.request.checkpoint.empty() ? selected_model() : fs::path(job.request.checkpoint);
@@ -251,18 +258,36 @@ void JobQueue::run(Job& job) {
     }
     // The request leaves the job here: the worker owns the pictures from now on.
     GenerationRequest req = std::move(job.request.request);
+    // A random seed is picked here rather than in generate() (as it does): an interrupted run's pictures
+    // then carry theirs too.
+    if (req.params.seed < 0) {
+      const int64_t images = static_cast<int64_t>(req.params.batch_size) * req.params.batch_count;
+      req.params.seed =
+          static_cast<int64_t>(std::random_device{}() % static_cast<uint64_t>(kMaxSeed + 1 - images));
+    }
+    had_mask = req.images.mask.has_value();
     job.request.request.params = req.params;
     req.params.models_dir = models_dir_.string();
     req.cancel = &job.cancel;
-    // A folder batch (POST /i2i/v1/batch) runs the request once per picture, as its init image.
+    // The request runs as one generate() per batch (batch k: seed + k x batch_size, as generate() numbers
+    // them; the parameters text does not record the batch count), so that /skip can drop the running batch
+    // and go on with the next, as A1111's does. A folder batch (POST /i2i/v1/batch) runs it once per
+    // picture, as its init image, whole.
     std::vector<Image> inputs = std::move(job.request.batch_inputs);
     const std::vector<std::string> names = job.request.batch_names;
     const bool folder = !inputs.empty();
-    const size_t runs = folder ? inputs.size() : 1;
+    const size_t runs = folder ? inputs.size() : static_cast<size_t>(req.params.batch_count);
     if (!folder) interrupted_at = &last_latents;
     for (size_t i = 0; i < runs; ++i) {
-      GenerationRequest one = folder ? req : std::move(req);
-      if (folder) one.images.init = std::move(inputs[i]);
+      GenerationRequest one = req;
+      if (folder) {
+        for (size_t u = 0; u < job.request.control_from_init.size() && u < one.images.controls.size(); ++u)
+          if (job.request.control_from_init[u]) one.images.controls[u] = inputs[i];
+        one.images.init = std::move(inputs[i]);
+      } else {
+        one.params.batch_count = 1;
+        one.params.seed = req.params.seed + static_cast<int64_t>(i) * req.params.batch_size;
+      }
       one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
         std::optional<Image> preview;
         if (g.latents) {
@@ -273,27 +298,30 @@ void JobQueue::run(Job& job) {
           std::lock_guard<std::mutex> lock(job.mutex);
           job.step = g.step;
           job.steps = g.steps;
-          job.batch = folder ? static_cast<int>(i) : g.batch;
-          job.batches = folder ? static_cast<int>(runs) : g.batches;
+          job.batch = static_cast<int>(i);
+          job.batches = static_cast<int>(runs);
           if (preview) job.preview = std::move(preview);
           ++job.version;
         }
         job.changed.notify_all();
         return !job.cancel.load();
       };
-      size_t before = 0;
-      {
+      one.on_image = nullptr;
+      GenerationResult r;
+      try {
+        r = generate(*models_, one);
+      } catch (const Cancelled&) {
+        // /skip: this batch (or picture) is dropped, the job goes on; anything else ends it.
+        const bool shutting_down = stopping();  // (mutex_ before job.mutex, as everywhere)
         std::lock_guard<std::mutex> lock(job.mutex);
-        before = job.images.size();
+        const bool skip_only = job.skipped && !job.interrupted && !shutting_down;
+        if (!skip_only) throw;
+        job.skipped = false;
+        job.cancel = false;
+        job.notices.push_back(std::string(folder ? "picture " : "batch ") + std::to_string(i) + " skipped");
+        continue;
       }
-      one.on_image = [&job](const GeneratedImage& g) {
-        std::lock_guard<std::mutex> lock(job.mutex);
-        job.images.push_back(g);
-        ++job.version;
-      };
-      GenerationResult r = generate(*models_, one);
       std::lock_guard<std::mutex> lock(job.mutex);
-      job.images.resize(before);  // (the same pictures on_image gave, from the result)
       for (size_t k = 0; k < r.images.size(); ++k) {
         job.images.push_back(std::move(r.images[k]));
         if (!folder) continue;
@@ -301,14 +329,19 @@ void JobQueue::run(Job& job) {
         if (k > 0) name.append("-").append(std::to_string(k));
         job.image_names.push_back(std::move(name));
       }
-      if (i == 0) {
+      if (job.width == 0) {
         job.seed = r.seed;
         job.width = r.width;
         job.height = r.height;
       }
+      ++job.version;
       for (std::string& n : r.notices) job.notices.push_back(folder ? names[i] + ": " + n : n);
       if (r.nothing_to_repaint)
         job.notices.push_back("the mask leaves nothing to repaint: the source is returned");
+    }
+    {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      if (job.width == 0) job.seed = req.params.seed;  // (every batch skipped)
     }
     finish(job, JobState::Done);
   } catch (const Cancelled&) {
@@ -317,15 +350,29 @@ void JobQueue::run(Job& job) {
       std::lock_guard<std::mutex> lock(job.mutex);
       by_user = job.interrupted || job.skipped;
     }
-    // The batch that was running, decoded as far as it got (no inpainting composite, no parameters text).
+    // The batch that was running, decoded as far as it got (no inpainting composite), with the parameters
+    // text its pictures would have had.
     std::vector<GeneratedImage> partial;
     if (by_user && interrupted_at && interrupted_at->ndim() == 4) {
       try {
         const Tensor pictures = stages::decode_latents(models_->model(), *interrupted_at);
+        GenerationParams p = job.request.request.params;
+        p.model = loaded_.string();
+        InfotextHashes hashes;
+        int batch = 0;
+        {
+          std::lock_guard<std::mutex> lock(job.mutex);
+          hashes.model = job.model_hash;
+          batch = job.batch;
+        }
+        const InfotextKind kind{job.request.mode == GenerationMode::Img2Img, had_mask};
         for (int64_t b = 0; b < pictures.dim(0); ++b) {
           GeneratedImage g;
           g.image = tensor_to_image(pictures, b);
-          g.seed = -1;
+          g.seed = p.seed + static_cast<int64_t>(batch) * p.batch_size + b;
+          g.parameters = format_parameters(make_infotext(p, g.seed, static_cast<int>(pictures.dim(2)),
+                                                         static_cast<int>(pictures.dim(1)),
+                                                         static_cast<int>(b), kind, hashes));
           partial.push_back(std::move(g));
         }
       } catch (const std::exception&) {
