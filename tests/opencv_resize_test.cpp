@@ -8,7 +8,9 @@
 // and channel counts while writing it; those comparisons need OpenCV and are not part of the suite.)
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
+#include <utility>
 #include <vector>
 
 #include "core/error.h"
@@ -184,6 +186,73 @@ TEST(OpenCVResize, FloatBilinearMatchesOpenCV) {
     for (size_t i = 0; i < got.size(); ++i)
       EXPECT_EQ(got[i], c.want[i]) << c.sw << "x" << c.sh << " element " << i;
   }
+}
+
+// Float32 planes through INTER_AREA and INTER_LANCZOS4 (the OpenPose annotator's heat maps; its fixtures in
+// openpose_test check the exact values): the 8-bit paths' weights without the fixed-point rounding.
+PlaneF32 float_pattern(int w, int h) {
+  PlaneF32 p{w, h, std::vector<float>(static_cast<size_t>(w) * h)};
+  const Image img = pattern(w, h, 1);
+  for (size_t i = 0; i < p.values.size(); ++i) p.values[i] = img.pixels[i];
+  return p;
+}
+
+TEST(OpenCVResize, FloatPlanesFollowTheEightBitPaths) {
+  // Integer-valued planes: the float result rounds to the 8-bit one or next to it (11-bit weights there).
+  struct Case {
+    int sw, sh, dw, dh;
+    CvInterpolation interpolation;
+  };
+  for (const Case& c : std::vector<Case>{{11, 7, 88, 56, CvInterpolation::Lanczos4},
+                                         {13, 9, 20, 31, CvInterpolation::Lanczos4},
+                                         {40, 30, 17, 11, CvInterpolation::Lanczos4},
+                                         {40, 30, 17, 11, CvInterpolation::Area},
+                                         {30, 20, 10, 5, CvInterpolation::Area},
+                                         {12, 10, 5, 23, CvInterpolation::Area},
+                                         {20, 9, 31, 14, CvInterpolation::Linear}}) {
+    const PlaneF32 in = float_pattern(c.sw, c.sh);
+    const PlaneF32 got = cv_resize(in, c.dw, c.dh, c.interpolation);
+    const Image want = cv_resize(pattern(c.sw, c.sh, 1), c.dw, c.dh, c.interpolation);
+    ASSERT_EQ(got.width, c.dw);
+    ASSERT_EQ(got.height, c.dh);
+    for (size_t i = 0; i < got.values.size(); ++i) {
+      const double v = std::clamp(std::nearbyint(got.values[i]), 0.0f, 255.0f);
+      EXPECT_LE(std::fabs(v - want.pixels[i]), 1.0)
+          << c.sw << "x" << c.sh << " -> " << c.dw << "x" << c.dh << " element " << i;
+    }
+  }
+}
+
+TEST(OpenCVResize, FloatAreaWithIntegerFactorsIsTheBlockMean) {
+  // 3x2 blocks (left-to-right float sums) and 2x2 blocks (OpenCV's vector pairing on the first 4k columns);
+  // both within a float rounding of the mean computed in double.
+  for (const auto& [fx, fy] : std::vector<std::pair<int, int>>{{3, 2}, {2, 2}}) {
+    const int dw = 7, dh = 5;
+    PlaneF32 in{dw * fx, dh * fy, std::vector<float>(static_cast<size_t>(dw * fx * dh * fy))};
+    for (size_t i = 0; i < in.values.size(); ++i)
+      in.values[i] = std::sin(static_cast<float>(i) * 0.37f) * 3.f;
+    const PlaneF32 got = cv_resize(in, dw, dh, CvInterpolation::Area);
+    for (int y = 0; y < dh; ++y)
+      for (int x = 0; x < dw; ++x) {
+        double mean = 0;
+        for (int by = 0; by < fy; ++by)
+          for (int bx = 0; bx < fx; ++bx) mean += in.at(x * fx + bx, y * fy + by);
+        mean /= fx * fy;
+        EXPECT_NEAR(got.at(x, y), mean, 2e-6) << fx << "x" << fy << " at " << x << "," << y;
+      }
+  }
+}
+
+TEST(OpenCVResize, FloatPlaneErrors) {
+  const PlaneF32 in = float_pattern(6, 4);
+  EXPECT_EQ(cv_resize(in, 6, 4, CvInterpolation::Lanczos4).values, in.values);
+  EXPECT_NE(test::error_of([&] { cv_resize(in, 3, 2, CvInterpolation::Cubic); }).find("INTER_CUBIC"),
+            std::string::npos);
+  EXPECT_NE(test::error_of([&] { cv_resize(in, 0, 2, CvInterpolation::Area); }).find("cannot resize"),
+            std::string::npos);
+  const PlaneF32 bad{6, 5, in.values};
+  EXPECT_NE(test::error_of([&] { cv_resize(bad, 3, 2, CvInterpolation::Area); }).find("wrong value count"),
+            std::string::npos);
 }
 
 TEST(OpenCVResize, SameSizeIsACopyAndBadSizesAreErrors) {

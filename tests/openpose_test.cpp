@@ -235,8 +235,8 @@ TEST_P(OpenposeCase, DrawnPoseIsTheFixturePng) {
   const auto& c = pose_case(GetParam());
   const int w = c.at("detect_size_wh")[0].get<int>(), h = c.at("detect_size_wh")[1].get<int>();
   const OpenposeMapSize out = output_size(c, image_resolution_of(GetParam()));
-  const Image pose = opencv_resize(openpose_draw(fixture_keypoints(c), w, h), out.width, out.height,
-                                   OpencvInterpolation::Linear);
+  const Image pose =
+      cv_resize(openpose_draw(fixture_keypoints(c), w, h), out.width, out.height, CvInterpolation::Linear);
   EXPECT_TRUE(same_image(pose, pose_png(c)));
 }
 

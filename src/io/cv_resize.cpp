@@ -6,6 +6,7 @@
 #include <cmath>
 #include <cstdint>
 #include <string>
+#include <type_traits>
 
 #include "core/error.h"
 
@@ -140,6 +141,43 @@ std::vector<AreaTerm> area_axis(int ssize, int dsize) {
   return tab;
 }
 
+// resizeArea_: a fractional shrink of both axes, float weights and float sums per destination row, then
+// saturate_cast (8-bit: rounded to nearest even; float: as is).
+template <typename T>
+void area_fractional(const T* src, int sw, int sh, int cn, T* dst, int dw, int dh) {
+  const std::vector<AreaTerm> xt = area_axis(sw, dw), yt = area_axis(sh, dh);
+  const int row_len = dw * cn;
+  std::vector<float> buf(static_cast<size_t>(row_len)), sum(static_cast<size_t>(row_len), 0.f);
+  int prev_dy = yt.empty() ? 0 : yt[0].d;
+  auto flush = [&](int dy) {
+    T* d = dst + static_cast<size_t>(dy) * row_len;
+    for (int x = 0; x < row_len; ++x) {
+      if constexpr (std::is_same_v<T, uint8_t>) {
+        d[x] = saturate_u8(std::lrint(sum[static_cast<size_t>(x)]));
+      } else {
+        d[x] = sum[static_cast<size_t>(x)];
+      }
+    }
+  };
+  for (const AreaTerm& yterm : yt) {
+    const T* s = src + static_cast<size_t>(yterm.s) * sw * cn;
+    std::fill(buf.begin(), buf.end(), 0.f);
+    for (const AreaTerm& xterm : xt)
+      for (int c = 0; c < cn; ++c)
+        buf[static_cast<size_t>(xterm.d * cn + c)] += static_cast<float>(s[xterm.s * cn + c]) * xterm.alpha;
+    if (yterm.d != prev_dy) {
+      flush(prev_dy);
+      for (int x = 0; x < row_len; ++x)
+        sum[static_cast<size_t>(x)] = yterm.alpha * buf[static_cast<size_t>(x)];
+      prev_dy = yterm.d;
+    } else {
+      for (int x = 0; x < row_len; ++x)
+        sum[static_cast<size_t>(x)] += yterm.alpha * buf[static_cast<size_t>(x)];
+    }
+  }
+  flush(prev_dy);
+}
+
 Image resize_area_u8(const Image& in, int dw, int dh) {
   const int cn = in.channels, sw = in.width, sh = in.height;
   const double scale_x = 1.0 / (static_cast<double>(dw) / sw), scale_y = 1.0 / (static_cast<double>(dh) / sh);
@@ -162,31 +200,7 @@ Image resize_area_u8(const Image& in, int dw, int dh) {
         }
     return out;
   }
-  const std::vector<AreaTerm> xt = area_axis(sw, dw), yt = area_axis(sh, dh);
-  const int row_len = dw * cn;
-  std::vector<float> buf(static_cast<size_t>(row_len)), sum(static_cast<size_t>(row_len), 0.f);
-  int prev_dy = yt.empty() ? 0 : yt[0].d;
-  auto flush = [&](int dy) {
-    uint8_t* d = out.row(dy);
-    for (int x = 0; x < row_len; ++x) d[x] = saturate_u8(std::lrint(sum[static_cast<size_t>(x)]));
-  };
-  for (const AreaTerm& yterm : yt) {
-    const uint8_t* s = in.row(yterm.s);
-    std::fill(buf.begin(), buf.end(), 0.f);
-    for (const AreaTerm& xterm : xt)
-      for (int c = 0; c < cn; ++c)
-        buf[static_cast<size_t>(xterm.d * cn + c)] += static_cast<float>(s[xterm.s * cn + c]) * xterm.alpha;
-    if (yterm.d != prev_dy) {
-      flush(prev_dy);
-      for (int x = 0; x < row_len; ++x)
-        sum[static_cast<size_t>(x)] = yterm.alpha * buf[static_cast<size_t>(x)];
-      prev_dy = yterm.d;
-    } else {
-      for (int x = 0; x < row_len; ++x)
-        sum[static_cast<size_t>(x)] += yterm.alpha * buf[static_cast<size_t>(x)];
-    }
-  }
-  flush(prev_dy);
+  area_fractional(in.pixels.data(), sw, sh, cn, out.pixels.data(), dw, dh);
   return out;
 }
 
@@ -393,58 +407,93 @@ std::vector<double> cv_resize_cubic(const std::vector<double>& pixels, int width
   return out;
 }
 
+PlaneF32 cv_resize(const PlaneF32& plane, int width, int height, CvInterpolation interpolation) {
+  const int sw = plane.width, sh = plane.height;
+  check(
+      sw >= 1 && sh >= 1 && plane.values.size() == static_cast<size_t>(sw) * static_cast<size_t>(sh),
+      "cv_resize: wrong value count for a " + std::to_string(sw) + "x" + std::to_string(sh) + " float plane");
+  check_sizes(sw, sh, 1, width, height, "cv_resize");
+  check(interpolation != CvInterpolation::Cubic, "cv_resize: INTER_CUBIC is not supported on float32 planes");
+  if (width == sw && height == sh) return plane;
+  const double inv_x = static_cast<double>(width) / sw, inv_y = static_cast<double>(height) / sh;
+  const double scale_x = 1. / inv_x, scale_y = 1. / inv_y;
+  const int ix = cv_round(scale_x), iy = cv_round(scale_y);
+  const bool integer_factors = std::fabs(scale_x - ix) < DBL_EPSILON && std::fabs(scale_y - iy) < DBL_EPSILON;
+  // An exact 2x bilinear shrink is INTER_AREA in OpenCV.
+  if (interpolation == CvInterpolation::Linear && integer_factors && ix == 2 && iy == 2)
+    interpolation = CvInterpolation::Area;
+  PlaneF32 out{width, height, std::vector<float>(static_cast<size_t>(width) * height)};
+  const float* src = plane.values.data();
+  float* dst = out.values.data();
+  if (interpolation == CvInterpolation::Area && scale_x >= 1 && scale_y >= 1) {
+    if (!integer_factors) {
+      area_fractional(src, sw, sh, 1, dst, width, height);
+      return out;
+    }
+    // resizeAreaFast_. 2x2: (a + b) + (c + d) in ResizeAreaFastVec_SIMD_32f's 4-wide loop; the rest of a
+    // row, and other factors, sum block values left to right, 4 at a time, times 1 / area.
+    const int vec = ix == 2 && iy == 2 ? width / 4 * 4 : 0;
+    const int area = ix * iy;
+    const float inv = 1.f / static_cast<float>(area);
+    std::vector<float> block(static_cast<size_t>(area));
+    for (int y = 0; y < height; ++y)
+      for (int x = 0; x < width; ++x) {
+        for (int by = 0; by < iy; ++by)
+          for (int bx = 0; bx < ix; ++bx)
+            block[static_cast<size_t>(by * ix + bx)] =
+                src[static_cast<size_t>(y * iy + by) * sw + static_cast<size_t>(x * ix + bx)];
+        float v;
+        if (x < vec) {
+          v = (block[0] + block[1]) + (block[2] + block[3]);
+        } else {
+          v = 0;
+          int k = 0;
+          for (; k <= area - 4; k += 4) v += block[k] + block[k + 1] + block[k + 2] + block[k + 3];
+          for (; k < area; ++k) v += block[k];
+        }
+        dst[static_cast<size_t>(y) * width + x] = v * inv;
+      }
+    return out;
+  }
+  // resizeGeneric_: HResizeLinear / HResizeLanczos4 on every source row, then VResizeLinear /
+  // VResizeLanczos4 over the rows clamped to the plane.
+  const bool lanczos = interpolation == CvInterpolation::Lanczos4;
+  const bool area_mode = interpolation == CvInterpolation::Area;
+  const AxisTaps tx = axis_taps(sw, width, scale_x, inv_x, lanczos, area_mode, true);
+  const AxisTaps ty = axis_taps(sh, height, scale_y, inv_y, lanczos, area_mode, false);
+  std::vector<float> rows(static_cast<size_t>(sh) * width);
+  for (int y = 0; y < sh; ++y) {
+    const float* s = src + static_cast<size_t>(y) * sw;
+    float* o = &rows[static_cast<size_t>(y) * width];
+    for (int x = 0; x < width; ++x) {
+      const int f = tx.first[x];
+      const float* w = &tx.w[static_cast<size_t>(x) * tx.k];
+      float v = s[clamp_index(f, sw)] * w[0];
+      for (int j = 1; j < tx.k; ++j) v += s[clamp_index(f + j, sw)] * w[j];
+      o[x] = v;
+    }
+  }
+  for (int y = 0; y < height; ++y) {
+    const float* r[8];
+    for (int j = 0; j < ty.k; ++j)
+      r[j] = &rows[static_cast<size_t>(clamp_index(ty.first[y] + j, sh)) * width];
+    const float* b = &ty.w[static_cast<size_t>(y) * ty.k];
+    float* o = dst + static_cast<size_t>(y) * width;
+    for (int x = 0; x < width; ++x) {
+      float v = r[0][x] * b[0];
+      for (int j = 1; j < ty.k; ++j) v += r[j][x] * b[j];
+      o[x] = v;
+    }
+  }
+  return out;
+}
+
 std::vector<float> cv_resize_linear(const std::vector<float>& plane, int src_width, int src_height, int width,
                                     int height) {
   check(src_width >= 1 && src_height >= 1 &&
             plane.size() == static_cast<size_t>(src_width) * static_cast<size_t>(src_height),
         "cv_resize_linear: wrong value count");
-  check_sizes(src_width, src_height, 1, width, height, "cv_resize_linear");
-  if (width == src_width && height == src_height) return plane;
-  const double inv_x = static_cast<double>(width) / src_width,
-               inv_y = static_cast<double>(height) / src_height;
-  if (inv_x == 0.5 && inv_y == 0.5) {
-    // An exact 2x shrink is INTER_AREA's resizeAreaFast: (a + b) + (c + d) in the 4-wide vector loop,
-    // ((a + b) + c) + d after it, times 0.25.
-    std::vector<float> out(static_cast<size_t>(width) * height);
-    const int vec = width / 4 * 4;
-    for (int y = 0; y < height; ++y) {
-      const float* r0 = &plane[static_cast<size_t>(2 * y) * src_width];
-      const float* r1 = r0 + src_width;
-      float* o = &out[static_cast<size_t>(y) * width];
-      for (int x = 0; x < width; ++x) {
-        const float a = r0[2 * x], b = r0[2 * x + 1], c = r1[2 * x], d = r1[2 * x + 1];
-        o[x] = (x < vec ? (a + b) + (c + d) : ((a + b) + c) + d) * 0.25f;
-      }
-    }
-    return out;
-  }
-  const AxisTaps tx = axis_taps(src_width, width, 1. / inv_x, inv_x, false, false, true);
-  const AxisTaps ty = axis_taps(src_height, height, 1. / inv_y, inv_y, false, false, false);
-  std::vector<float> rows(static_cast<size_t>(src_height) * width);
-  for (int y = 0; y < src_height; ++y) {
-    const float* s = &plane[static_cast<size_t>(y) * src_width];
-    float* o = &rows[static_cast<size_t>(y) * width];
-    for (int x = 0; x < width; ++x) {
-      const int f = tx.first[x];
-      const float a = s[clamp_index(f, src_width)] * tx.w[2 * x];
-      const float b = s[clamp_index(f + 1, src_width)] * tx.w[2 * x + 1];
-      o[x] = a + b;
-    }
-  }
-  std::vector<float> out(static_cast<size_t>(width) * height);
-  for (int y = 0; y < height; ++y) {
-    const int f = ty.first[y];
-    const float* r0 = &rows[static_cast<size_t>(clamp_index(f, src_height)) * width];
-    const float* r1 = &rows[static_cast<size_t>(clamp_index(f + 1, src_height)) * width];
-    const float b0 = ty.w[2 * y], b1 = ty.w[2 * y + 1];
-    float* o = &out[static_cast<size_t>(y) * width];
-    for (int x = 0; x < width; ++x) {
-      const float a = r0[x] * b0;
-      const float b = r1[x] * b1;
-      o[x] = a + b;
-    }
-  }
-  return out;
+  return cv_resize(PlaneF32{src_width, src_height, plane}, width, height, CvInterpolation::Linear).values;
 }
 
 }  // namespace i2i

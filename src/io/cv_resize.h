@@ -10,6 +10,10 @@
 // ((((a >> 4) * b0) >> 16) + (((c >> 4) * b1) >> 16) + 2) >> 2 on every value (OpenCV 4.6 matches it on
 // 9769 random sizes and channel counts); INTER_AREA on a growing axis is OpenCV's bilinear emulation; an
 // exact 2x INTER_LINEAR shrink is INTER_AREA, as in OpenCV.
+// Float32 planes (INTER_LINEAR, INTER_AREA, INTER_LANCZOS4; the OpenPose annotator's heat maps) share the
+// same coefficient tables and accumulate in float32 in OpenCV's order: the horizontal taps left to right, the
+// vertical ones from the first row down; INTER_AREA's integer factors sum each block ((a + b) + (c + d) on
+// OpenCV's 4-wide 2x2 vector path, left to right elsewhere) times 1 / area.
 #pragma once
 
 #include <vector>
@@ -25,6 +29,14 @@ enum class CvInterpolation {
   Lanczos4,  // cv2.INTER_LANCZOS4
 };
 
+// A float32 image with one channel, rows top to bottom.
+struct PlaneF32 {
+  int width = 0;
+  int height = 0;
+  std::vector<float> values;  // width * height
+  float at(int x, int y) const { return values[static_cast<size_t>(y) * width + x]; }
+};
+
 // cv2.resize(image, (width, height), interpolation): 1 to 4 interleaved channels. Same size: a copy.
 // Throws i2i::Error for a bad size.
 Image cv_resize(const Image& image, int width, int height, CvInterpolation interpolation);
@@ -33,6 +45,10 @@ Image cv_resize(const Image& image, int width, int height, CvInterpolation inter
 // height x width x channels, no clamping of the result). Same size: a copy.
 std::vector<double> cv_resize_cubic(const std::vector<double>& pixels, int width, int height, int channels,
                                     int out_width, int out_height);
+
+// cv2.resize(plane, (width, height), interpolation) of a float32 plane: INTER_LINEAR, INTER_AREA or
+// INTER_LANCZOS4 (INTER_CUBIC is refused). Same size: a copy. Throws i2i::Error for a bad plane or size.
+PlaneF32 cv_resize(const PlaneF32& plane, int width, int height, CvInterpolation interpolation);
 
 // cv2.resize(plane, (out_width, out_height), interpolation=cv2.INTER_LINEAR) of a float32 plane of width x
 // height values (row-major; float32 arithmetic without fused multiply-adds, as OpenCV's SSE build). Same

@@ -21,7 +21,7 @@ constexpr uint8_t kPadValue = 128;
 // util.smart_resize on one float32 plane: AREA when shrinking overall, else LANCZOS4.
 PlaneF32 smart_resize(const PlaneF32& p, int height, int width) {
   const double k = static_cast<double>(height + width) / static_cast<double>(p.height + p.width);
-  return opencv_resize(p, width, height, k < 1 ? OpencvInterpolation::Area : OpencvInterpolation::Lanczos4);
+  return cv_resize(p, width, height, k < 1 ? CvInterpolation::Area : CvInterpolation::Lanczos4);
 }
 
 // Channel c of an NHWC [1, h, w, C] tensor as a plane.
@@ -44,7 +44,7 @@ std::vector<PlaneF32> to_detect_size(const Tensor& t, const OpenposeNetInput& in
   std::vector<PlaneF32> out(static_cast<size_t>(channels));
 #pragma omp parallel for schedule(dynamic)
   for (int64_t c = 0; c < channels; ++c) {
-    const PlaneF32 up = opencv_resize(channel_plane(t, c), wp, hp, OpencvInterpolation::Lanczos4);
+    const PlaneF32 up = cv_resize(channel_plane(t, c), wp, hp, CvInterpolation::Lanczos4);
     PlaneF32 cropped{wc, hc, std::vector<float>(static_cast<size_t>(wc) * hc)};
     for (int y = 0; y < hc; ++y)
       std::copy_n(up.values.begin() + static_cast<ptrdiff_t>(y) * wp, wc,
@@ -80,8 +80,8 @@ Image openpose_detect_image(const Image& image, int detect_resolution) {
   const OpenposeMapSize size =
       openpose_resize_size(image.width, image.height, detect_resolution, "detect_resolution");
   const double k = static_cast<double>(detect_resolution) / std::min<double>(image.height, image.width);
-  return opencv_resize(hwc3(image), size.width, size.height,
-                       k > 1 ? OpencvInterpolation::Lanczos4 : OpencvInterpolation::Area);
+  return cv_resize(hwc3(image), size.width, size.height,
+                   k > 1 ? CvInterpolation::Lanczos4 : CvInterpolation::Area);
 }
 
 OpenposeNetInput openpose_net_input(const Image& detect) {
@@ -96,8 +96,8 @@ OpenposeNetInput openpose_net_input(const Image& detect) {
   if (in.scaled_width < 1 || in.scaled_height < 1)
     throw Error("openpose: the detect image " + std::to_string(detect.width) + "x" +
                 std::to_string(detect.height) + " is too narrow for the network");
-  const Image scaled = opencv_resize(detect, in.scaled_width, in.scaled_height,
-                                     k < 1 ? OpencvInterpolation::Area : OpencvInterpolation::Lanczos4);
+  const Image scaled = cv_resize(detect, in.scaled_width, in.scaled_height,
+                                 k < 1 ? CvInterpolation::Area : CvInterpolation::Lanczos4);
   in.pad_down = in.scaled_height % kStride == 0 ? 0 : kStride - in.scaled_height % kStride;
   in.pad_right = in.scaled_width % kStride == 0 ? 0 : kStride - in.scaled_width % kStride;
   const int hp = in.scaled_height + in.pad_down, wp = in.scaled_width + in.pad_right;
@@ -149,7 +149,7 @@ Image openpose_preprocess(const Image& image, const OpenposeBody& body, int dete
   const Image detect = openpose_detect_image(image, detect_resolution);
   const OpenposeMapSize out =
       openpose_resize_size(detect.width, detect.height, image_resolution, "image_resolution");
-  return opencv_resize(openpose_pose_map(detect, body), out.width, out.height, OpencvInterpolation::Linear);
+  return cv_resize(openpose_pose_map(detect, body), out.width, out.height, CvInterpolation::Linear);
 }
 
 Image openpose_a1111(const Image& source, const OpenposeBody& body, int resolution) {

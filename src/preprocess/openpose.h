@@ -18,11 +18,11 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/cv_resize.h"
 #include "io/image.h"
 #include "models/openpose_body_model.h"
 #include "preprocess/control_preprocessors.h"
 #include "preprocess/openpose_people.h"
-#include "preprocess/openpose_resize.h"
 
 namespace i2i {
 

@@ -5,7 +5,7 @@
 
 #include <vector>
 
-#include "preprocess/openpose_resize.h"
+#include "io/cv_resize.h"
 
 namespace i2i {
 

@@ -13,8 +13,8 @@
 #include <optional>
 #include <vector>
 
+#include "io/cv_resize.h"
 #include "preprocess/openpose_peaks.h"
-#include "preprocess/openpose_resize.h"
 
 namespace i2i {
 
