@@ -48,9 +48,15 @@ int cmd_preprocess(int argc, char** argv) {
   if (pos.size() < 2) throw Error("preprocess canny needs an image");
   if (pos.size() > 2) throw Error("unexpected argument '" + pos[2] + "'");
   const int low = threshold(a, "low", 100), high = threshold(a, "high", 200);
+  const std::filesystem::path base = a.get_or("output", "edges.png");
+  OutputCheck out_check;
+  out_check.why_extension = "preprocess writes PNG files";
+  out_check.overwrite = a.has("overwrite");
+  check_output(base, out_check);  // before the picture is read
+  const Image edges = to_rgb(canny(read_image(pos[1]), low, high));
   int next = 0;
-  const std::filesystem::path out = next_output(a.get_or("output", "edges.png"), next, a.has("overwrite"));
-  write_png(out, to_rgb(canny(read_image(pos[1]), low, high)));
+  const std::filesystem::path out = next_output(base, next, a.has("overwrite"));
+  write_png(out, edges);
   std::printf("%s\n", out.c_str());
   return 0;
 }

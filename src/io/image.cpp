@@ -28,6 +28,7 @@
 
 #include "core/error.h"
 #include "io/regular_file.h"
+#include "io/temp_files.h"
 
 namespace i2i {
 
@@ -821,27 +822,10 @@ void write_png(const std::filesystem::path& path, const Image& image,
   std::vector<png_bytep> rows(image.height);
   for (int y = 0; y < image.height; ++y) rows[y] = const_cast<png_bytep>(image.row(y));
 
-  std::filesystem::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  std::string tmp_name(1, '.');
-  tmp_name += path.filename().string();
-  tmp_name += ".tmp-XXXXXX";
-  std::string tmp = (dir / tmp_name).string();
-  int fd = mkstemp(tmp.data());
-  if (fd < 0)
-    fail(name,
-         std::string("cannot create a temporary file in ") + dir.string() + ": " + std::strerror(errno));
-  struct TempGuard {
-    std::string path;
-    bool keep = false;
-    ~TempGuard() {
-      if (!keep) ::unlink(path.c_str());
-    }
-  } guard{tmp};
-  fchmod(fd, 0644);
-
+  TempFile tmp(path);  // removed on an error or a signal (io/temp_files.h)
   {
     PngWrite w;
+    const int fd = tmp.release_fd();
     w.file = fdopen(fd, "wb");
     if (w.file == nullptr) {
       ::close(fd);
@@ -865,9 +849,7 @@ void write_png(const std::filesystem::path& path, const Image& image,
     w.file = nullptr;
     if (std::fclose(f) != 0) fail(name, std::string("cannot write: ") + std::strerror(errno));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    fail(name, std::string("cannot write (rename of the temporary file failed): ") + std::strerror(errno));
-  guard.keep = true;
+  tmp.commit();
 }
 
 std::map<std::string, std::string> read_png_text(const std::filesystem::path& path) {
