@@ -289,6 +289,14 @@ std::string linked_model(const fs::path& dir) {
   return (dir / "m.safetensors").string();
 }
 
+// The fixture model's sidecar (tiny-sd15.json: the tiny shapes' config) with `key` set to the JSON text
+// `value`, so that only that value is wrong.
+Bytes sidecar_with(const std::string& key, const std::string& value) {
+  nlohmann::json j = nlohmann::json::parse(slurp(fixture_path("models/tiny-sd15.json")));
+  j[key] = nlohmann::json::parse(value);
+  return j.dump();
+}
+
 Image canny_of(const Image& im) {
   return to_rgb(canny(im, 100, 200));
 }
@@ -426,13 +434,13 @@ std::vector<HostileProbe> make_probes() {
   v.push_back(hostile("SidecarScalingFactorHuge", "'vae_scaling_factor' 1e+300 is not a usable",
                       [](const fs::path& dir) {
                         const std::string m = linked_model(dir);
-                        write(dir / "m.json", R"({"vae_scaling_factor": 1e300})");
+                        write(dir / "m.json", sidecar_with("vae_scaling_factor", "1e300"));
                         return img2img({"--model", m});
                       }));
   v.push_back(
       hostile("SidecarScalingFactorZero", "'vae_scaling_factor' 0 is not a usable", [](const fs::path& dir) {
         const std::string m = linked_model(dir);
-        write(dir / "m.json", R"({"vae_scaling_factor": 0})");
+        write(dir / "m.json", sidecar_with("vae_scaling_factor", "0"));
         return img2img({"--model", m});
       }));
   v.push_back(hostile("YamlScaleFactorNegative", "model.params.scale_factor -1 is not a usable",
