@@ -10,6 +10,7 @@
 #include "pipelines/generation.h"
 #include "progress.h"
 #include "sampling/scheduler.h"
+#include "stage.h"
 
 namespace i2i::cli {
 namespace fs = std::filesystem;
@@ -72,6 +73,7 @@ int run_folder(const Args& a, GenerationRequest base, const char* command) {
   }
   return failed ? 1 : 0;
 }
+int run_request(const Args& a, GenerationCommand kind, const char* command);
 
 int run_generation(int argc, char** argv, GenerationCommand kind) {
   const char* command = kind == GenerationCommand::Inpaint   ? "inpaint"
@@ -92,7 +94,18 @@ int run_generation(int argc, char** argv, GenerationCommand kind) {
     return 0;
   }
   if (!a.positional().empty()) throw Error("unexpected argument '" + a.positional()[0] + "'");
+  try {
+    return run_request(a, kind, command);
+  } catch (const ParameterError& e) {
+    // A bad value is named as the user gave it: a flag, or the key of the --from-png picture.
+    throw Error(e.render([&](const std::string& name) { return name_parameter(a, name); }));
+  }
+}
+
+int run_request(const Args& a, GenerationCommand kind, const char* command) {
   GenerationRequest req = generation_request_from_args(a, kind);
+  if (const std::string w = from_png_warning(a); !w.empty())
+    std::fprintf(stderr, "i2i %s: warning: %s\n", command, w.c_str());
   validate_request(req);
   if (a.has("init-dir")) {
     if (kind == GenerationCommand::Inpaint)
@@ -101,29 +114,42 @@ int run_generation(int argc, char** argv, GenerationCommand kind) {
   }
   if (a.has("output-dir")) throw Error("--output-dir goes with --init-dir (else give --output)");
   const fs::path out_base = a.get_or("output", "output.png");
-  check_png_output(out_base);
+  OutputCheck out_check;
+  out_check.overwrite = a.has("overwrite");
+  out_check.count = static_cast<int64_t>(req.params.batch_count) * req.params.batch_size;
+  check_output(out_base, out_check);  // every name the run will write, before any work
 
+  set_stage("reading the pictures");
   read_request_images(req);  // a bad picture is reported before the model loads
   const bool quiet = a.has("quiet");
   if (!quiet) std::fprintf(stderr, "loading %s\n", req.params.model.c_str());
+  set_stage("loading the model " + req.params.model);
   std::unique_ptr<ModelSet> models = ModelSet::load(req.params.model, model_options_from_args(a, req.params));
   req.params.model = models->path().string();  // (a name resolved)
   for (const ControlParams& c : req.params.controls) {
     if (!quiet) std::fprintf(stderr, "loading ControlNet %s\n", c.model.c_str());
+    set_stage("loading the ControlNet " + c.model);
     models->controlnet(c.model);
   }
   for (const IpAdapterParams& u : req.params.ip_adapters) {
     if (!quiet) std::fprintf(stderr, "loading IP-Adapter %s\n", u.model.c_str());
+    set_stage("loading the IP-Adapter " + u.model);
     models->ip_adapter_cache().adapter(u.model, models->model());
   }
-  req.progress = BatchProgressBars(command, quiet);
+  req.progress = [bars = BatchProgressBars(command, quiet)](const GenerationProgress& s) mutable {
+    set_stage("generating (batch " + std::to_string(s.batch + 1) + "/" + std::to_string(s.batches) +
+              ", after step " + std::to_string(s.step) + "/" + std::to_string(s.steps) + ")");
+    return bars(s);
+  };
   int next_name = 0;
   req.on_image = [&](const GeneratedImage& g) {  // each picture is written as soon as it is made
     const fs::path out = next_output(out_base, next_name, a.has("overwrite"));
+    set_stage("writing " + out.string());
     write_png(out, g.image, {{"parameters", g.parameters}});
     std::printf("%s (seed %lld)\n", out.c_str(), static_cast<long long>(g.seed));
     std::fflush(stdout);
   };
+  set_stage("generating (encoding the prompt and the pictures)");
   GenerationResult r = generate(*models, req);
   for (const std::string& n : r.notices) std::fprintf(stderr, "i2i %s: notice: %s\n", command, n.c_str());
   if (r.nothing_to_repaint)

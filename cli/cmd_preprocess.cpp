@@ -5,8 +5,10 @@
 #include <string>
 #include <vector>
 
+#include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "output_names.h"
 
 namespace i2i::cli {
 namespace {
@@ -34,6 +36,16 @@ std::string command_names() {
 }
 
 }  // namespace
+
+std::filesystem::path preprocess_output(const Args& a, const char* fallback) {
+  const std::filesystem::path base = a.get_or("output", fallback);
+  OutputCheck check;
+  check.why_extension = "preprocess writes PNG files";
+  check.overwrite = a.has("overwrite");
+  check_output(base, check);
+  int next = 0;
+  return next_output(base, next, check.overwrite);
+}
 
 int cmd_preprocess(int argc, char** argv) {
   const std::string name = argc > 2 ? argv[2] : "";

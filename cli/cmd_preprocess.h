@@ -4,13 +4,21 @@
 // exit status; errors are thrown as i2i::Error.
 #pragma once
 
+#include <filesystem>
+
 namespace i2i::cli {
+
+class Args;
 
 struct PreprocessCommand {
   const char* name;     // i2i preprocess NAME
   const char* summary;  // one line for `i2i preprocess --help`
   int (*run)(int argc, char** argv);
 };
+
+// The map's output name: --output (default `fallback`), checked before any work (check_output: a PNG name
+// in a folder that can be written), and numbered when taken unless --overwrite.
+std::filesystem::path preprocess_output(const Args& a, const char* fallback);
 
 int cmd_preprocess_canny(int argc, char** argv);
 int cmd_preprocess_depth(int argc, char** argv);

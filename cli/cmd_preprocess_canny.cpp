@@ -47,8 +47,7 @@ int cmd_preprocess_canny(int argc, char** argv) {
   if (pos.empty()) throw Error("preprocess canny needs an image");
   if (pos.size() > 1) throw Error("unexpected argument '" + pos[1] + "'");
   const int low = threshold(a, "low", 100), high = threshold(a, "high", 200);
-  int next = 0;
-  const std::filesystem::path out = next_output(a.get_or("output", "edges.png"), next, a.has("overwrite"));
+  const std::filesystem::path out = preprocess_output(a, "edges.png");  // before any work
   write_png(out, to_rgb(canny(read_image(pos[0]), low, high)));
   std::printf("%s\n", out.c_str());
   return 0;

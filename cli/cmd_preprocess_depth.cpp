@@ -54,6 +54,7 @@ int cmd_preprocess_depth(int argc, char** argv) {
   if (resolution < kMinProcessorResolution || resolution > kMaxProcessorResolution)
     throw Error("--resolution must be between " + std::to_string(kMinProcessorResolution) + " and " +
                 std::to_string(kMaxProcessorResolution) + ", got " + std::to_string(resolution));
+  const std::filesystem::path out = preprocess_output(a, "depth.png");  // before any work
   const Image source = read_image(pos[0]);
   // The picture is checked before the network is read.
   resize_image_with_pad(Image(source.width, source.height, 3), static_cast<int>(resolution));
@@ -65,8 +66,6 @@ int cmd_preprocess_depth(int argc, char** argv) {
                                                 ec ? 0 : static_cast<int64_t>(bytes / 2));
   const DepthAnythingV2 net = load_depth_anything_v2(*model, precision);
   const Image map = depth_anything_v2_map(net, source, static_cast<int>(resolution), a.has("colored"));
-  int next = 0;
-  const std::filesystem::path out = next_output(a.get_or("output", "depth.png"), next, a.has("overwrite"));
   write_png(out, map);
   std::printf("%s\n", out.c_str());
   return 0;

@@ -61,15 +61,14 @@ int cmd_preprocess_lineart(int argc, char** argv) {
     throw Error("preprocess lineart needs --annotator-model FILE (sk_model / sk_model2 as .safetensors)");
   const int detect = resolution_option(a, "detect-resolution"),
             image_res = resolution_option(a, "image-resolution");
+  const std::filesystem::path out =
+      preprocess_output(a, a.has("coarse") ? "lineart_coarse.png" : "lineart.png");  // before any work
   const Image source = read_image(pos[0]);
   // The picture and both sizes are checked before the network is read.
   const AuxSize det = aux_resize_size(source.width, source.height, detect, "--detect-resolution");
   aux_resize_size(det.width, det.height, image_res, "--image-resolution");
   const LineartGenerator net = load_lineart_generator(*model, annotator_precision(a, *model));
   const Image map = lineart_map(source, net, detect, image_res);
-  int next = 0;
-  const std::filesystem::path out = next_output(
-      a.get_or("output", a.has("coarse") ? "lineart_coarse.png" : "lineart.png"), next, a.has("overwrite"));
   write_png(out, map);
   std::printf("%s\n", out.c_str());
   return 0;

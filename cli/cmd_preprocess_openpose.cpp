@@ -70,6 +70,7 @@ int cmd_preprocess_openpose(int argc, char** argv) {
   const int detect = resolution(a, "detect-resolution"), image_res = resolution(a, "image-resolution");
   const int processor_res = resolution(a, "resolution");
   const PrecisionChoice choice = parse_precision(a.get_or("precision", "auto"));
+  const std::filesystem::path out = preprocess_output(a, "pose.png");  // before any work
   const Image image = read_image(pos[0]);
   // The picture and the settings are checked before the model is loaded.
   if (a1111) {
@@ -89,8 +90,6 @@ int cmd_preprocess_openpose(int argc, char** argv) {
     body = load_openpose_body(*model, Precision::BF16);
   const Image pose = a1111 ? openpose_a1111(image, body, processor_res)
                            : openpose_preprocess(image, body, detect, image_res);
-  int next = 0;
-  const std::filesystem::path out = next_output(a.get_or("output", "pose.png"), next, a.has("overwrite"));
   write_png(out, pose);
   std::printf("%s\n", out.c_str());
   return 0;

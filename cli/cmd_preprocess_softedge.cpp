@@ -57,14 +57,13 @@ int cmd_preprocess_softedge(int argc, char** argv) {
   if (!model) throw Error("preprocess softedge needs --annotator-model FILE (ControlNetHED as .safetensors)");
   const int detect = resolution_option(a, "detect-resolution"),
             image_res = resolution_option(a, "image-resolution");
+  const std::filesystem::path out = preprocess_output(a, "softedge.png");  // before any work
   const Image source = read_image(pos[0]);
   // The picture and both sizes are checked before the network is read.
   const AuxSize det = aux_resize_size(source.width, source.height, detect, "--detect-resolution");
   aux_resize_size(det.width, det.height, image_res, "--image-resolution");
   const ControlNetHed net = load_controlnet_hed(*model, annotator_precision(a, *model));
   const Image map = soft_edge_map(source, net, a.has("safe"), detect, image_res);
-  int next = 0;
-  const std::filesystem::path out = next_output(a.get_or("output", "softedge.png"), next, a.has("overwrite"));
   write_png(out, map);
   std::printf("%s\n", out.c_str());
   return 0;

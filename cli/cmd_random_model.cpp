@@ -6,6 +6,7 @@
 #include "args.h"
 #include "commands.h"
 #include "core/error.h"
+#include "output_names.h"
 #include "tools/random_checkpoint.h"
 
 namespace i2i::cli {
@@ -51,8 +52,13 @@ int cmd_random_model(int argc, char** argv) {
   else
     throw Error("unknown --dtype '" + dtype + "' (f16, bf16 or f32)");
   std::filesystem::path out = a.positional()[0];
-  if (std::filesystem::exists(out) && !a.has("overwrite"))
-    throw Error(out.string() + " exists (pass --overwrite to replace it)");
+  OutputCheck out_check;
+  out_check.flag = "";
+  out_check.extension = ".safetensors";
+  out_check.why_extension = "i2i reads checkpoints from .safetensors files";
+  out_check.overwrite = a.has("overwrite");
+  out_check.numbered = false;
+  check_output(out, out_check);
   write_random_checkpoint(out, s, t, static_cast<uint64_t>(a.integer("seed").value_or(0)));
   std::printf("%s\n", out.c_str());
   return 0;

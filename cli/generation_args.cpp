@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "io/config_file.h"
 #include "io/image.h"
 #include "io/safetensors.h"
 #include "models/model_lookup.h"
@@ -381,6 +382,44 @@ std::string flag_for_parameter(const std::string& name) {
 
 namespace {
 
+// The parameters text of the --from-png picture (read again: only for messages), if it has one.
+std::optional<GenerationParameters> from_png_parameters(const Args& a) {
+  const auto png = a.get("from-png");
+  if (!png) return std::nullopt;
+  try {
+    auto text = read_png_text(*png);
+    auto it = text.find("parameters");
+    if (it == text.end()) return std::nullopt;
+    return parse_parameters(it->second);
+  } catch (const Error&) {
+    return std::nullopt;
+  }
+}
+
+}  // namespace
+
+std::string name_parameter(const Args& a, const std::string& name) {
+  const std::string flag = flag_for_parameter(name);
+  if (!a.has("from-png") || a.has(flag.substr(2))) return flag;
+  const auto info = from_png_parameters(a);
+  if (!info || !infotext_sets_parameter(*info, name)) return flag;
+  const std::string key = infotext_key_for_parameter(name);
+  return (key == "prompt" ? std::string("the prompt") : "'" + key + "'") + " in " + *a.get("from-png");
+}
+
+std::string from_png_warning(const Args& a) {
+  const auto info = from_png_parameters(a);
+  if (!info) return "";
+  std::string keys;
+  for (const std::string& k : unhonoured_infotext_keys(*info))
+    keys += (keys.empty() ? "" : ", ") + k + " " + printable_excerpt(info->get(k).value_or(""), 40);
+  if (keys.empty()) return "";
+  return *a.get("from-png") + " records " + keys +
+         ", which i2i does not support (ignored): the picture will differ from the original";
+}
+
+namespace {
+
 // Whether `dir` is a model (a diffusers pipeline, ControlNet or VAE folder) rather than a folder of models.
 bool is_model_folder(const fs::path& dir) {
   std::error_code ec;
@@ -453,8 +492,15 @@ GenerationParams generation_params_from_args(const Args& a) {
     auto text = read_png_text(png);
     auto it = text.find("parameters");
     if (it == text.end()) throw Error(png + ": no generation parameters in this PNG");
-    const GenerationParameters info = parse_parameters(it->second);
-    apply_infotext(info, p);
+    GenerationParameters info;
+    try {
+      info = parse_parameters(it->second);
+      apply_infotext(info, p);
+    } catch (const ParameterError&) {
+      throw;
+    } catch (const Error& e) {  // "infotext: 'Steps' value '1e300' is not ...": which picture's text
+      throw Error(png + ": " + e.what());
+    }
     recorded = recorded_models(info);
     recorded_img2img = info.get("Denoising strength").has_value();
   }

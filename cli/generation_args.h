@@ -24,6 +24,14 @@ SdModelOptions model_options_from_args(const Args& a, const GenerationParams& p)
 // "--cfg-scale", "control_image" -> "--control".
 std::string flag_for_parameter(const std::string& name);
 
+// How an error names a request parameter: its flag when the user gave it (or no --from-png picture set
+// it), else the key of the --from-png picture that set it ("'Steps' in x.png"): a bad value read from a
+// picture is not blamed on a flag the user never gave.
+std::string name_parameter(const Args& a, const std::string& name);
+// The keys of the --from-png picture that i2i cannot honour (Eta, ENSD, Hires. fix ...) as one line
+// ("x.png records Eta 0.5, Hires steps 20, which i2i does not support (ignored): ..."); "" for none.
+std::string from_png_warning(const Args& a);
+
 enum class GenerationCommand { Img2Img, Inpaint, Txt2Img };
 // The request the flags describe (generation_params_from_args, the flags each command requires, txt2img's
 // default size 512x512, --noise-file), model files given by name resolved to paths (resolve_model_files;

@@ -1,10 +1,13 @@
 #include <cstdio>
 #include <cstring>
+#include <new>
 #include <string>
 
 #include "commands.h"
 #include "core/error.h"
 #include "generation_args.h"
+#include "io/temp_files.h"
+#include "stage.h"
 
 namespace {
 
@@ -42,6 +45,8 @@ int main(int argc, char** argv) {
     return argc < 2 ? 2 : 0;
   }
   std::string command = argv[1];
+  // Ctrl-C or kill while an output is written leaves no temporary file behind (io/temp_files.h).
+  i2i::install_temp_file_cleanup();
   try {
     if (command == "info") return i2i::cli::cmd_info(argc, argv);
     if (command == "img2img") return i2i::cli::cmd_img2img(argc, argv);
@@ -59,6 +64,13 @@ int main(int argc, char** argv) {
   } catch (const i2i::ParameterError& e) {
     // The library names its parameters; here they are the flags that set them.
     print_error(command, e.render(i2i::cli::flag_for_parameter));
+    return 1;
+  } catch (const i2i::OutOfMemory& e) {
+    print_error(command, "out of memory while " + i2i::cli::current_stage() + " (" + e.what() + ")");
+    return 1;
+  } catch (const std::bad_alloc&) {
+    // (Thrown anywhere a buffer is allocated: the stage is the command's own account of where it was.)
+    print_error(command, "out of memory while " + i2i::cli::current_stage());
     return 1;
   } catch (const std::exception& e) {
     print_error(command, e.what());

@@ -464,6 +464,39 @@ TEST(LdmYaml, HostileFilesGiveOneLineErrors) {
   expect_file_error([&] { read_ldm_yaml(dir / "missing.yaml"); }, dir / "missing.yaml", "cannot open");
 }
 
+// A sidecar's VAE scaling factor (the .json beside a checkpoint, or an LDM .yaml's scale_factor) that is 0,
+// negative, non-finite or absurd is refused when read, naming the file and the field; it used to end in a
+// black picture (issue 14 item 6).
+TEST(Sidecars, AbsurdVaeScalingFactorsAreRefusedWhenRead) {
+  const fs::path dir = test::temp_dir("sidecar_scale");
+  fs::create_symlink(test::models_dir() / "tiny-sd15.safetensors", dir / "m.safetensors");
+  for (const std::string bad : {"0", "-1", "1e300", "NaN", "Infinity", "\"abc\""}) {
+    write_file(dir / "m.json", "{\"vae_scaling_factor\": " + bad + "}");
+    try {
+      open_checkpoint(dir / "m.safetensors", {});
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find((dir / "m.json").string() + ": 'vae_scaling_factor'"), std::string::npos) << msg;
+    }
+  }
+  fs::remove(dir / "m.json");
+  for (const std::string bad : {"0", "-1", "1e300", ".inf", ".nan"}) {
+    write_file(dir / "m.yaml", "model:\n  params:\n    scale_factor: " + bad + "\n");
+    try {
+      open_checkpoint(dir / "m.safetensors", {});
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find((dir / "m.yaml").string() + ": model.params.scale_factor"), std::string::npos)
+          << msg;
+      EXPECT_NE(msg.find("is not a usable VAE scaling factor"), std::string::npos) << msg;
+    }
+  }
+  write_file(dir / "m.yaml", "model:\n  params:\n    scale_factor: 0.13025\n");
+  EXPECT_FLOAT_EQ(*open_checkpoint(dir / "m.safetensors", {}).vae_scaling_factor, 0.13025f);
+}
+
 TEST(LdmYaml, BillionLaughsIsNotExpanded) {
   // Nine times more lists at each of 25 levels: 9^25 strings if expanded.
   std::string text =

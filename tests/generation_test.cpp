@@ -10,11 +10,13 @@
 #include <cmath>
 #include <condition_variable>
 #include <fstream>
+#include <functional>
 #include <mutex>
 #include <thread>
 
 #include "io/image.h"
 #include "io/parameters.h"
+#include "io/safetensors.h"
 #include "pipelines/infotext.h"
 #include "sampling/rng_torch.h"
 #include "sampling/scheduler.h"
@@ -492,36 +494,102 @@ TEST(Generate, AllBlackMaskLeavesTheSource) {
 
 // --- what a hostile review found (each was a silent wrong result, a hang or a late error) ---------------
 
-// A VAE scaling factor of 0 (or NaN weights, or a broken schedule) used to end in a black picture and exit
-// status 0: now an error, and no picture.
-TEST(GenerateHostile, NonFiniteLatentsAreAnErrorNotABlackPicture) {
+// The tiny SD 1.5 diffusers folder as links to the fixture's files, except that `edit` may write a changed
+// copy of one of them (it returns true when it wrote `to`).
+fs::path linked_model(const std::string& name,
+                      const std::function<bool(const fs::path& from, const fs::path& to)>& edit) {
   const fs::path src = test::models_dir() / "tiny-sd15";
-  const fs::path dst = test::temp_dir("gen_zero_scale") / "tiny-sd15";
+  const fs::path dst = test::temp_dir(name) / "tiny-sd15";
   for (const auto& e : fs::recursive_directory_iterator(src)) {
     const fs::path to = dst / fs::relative(e.path(), src);
     if (e.is_directory())
       fs::create_directories(to);
-    else if (e.path() == src / "vae" / "config.json") {
-      nlohmann::json j = nlohmann::json::parse(std::ifstream(e.path()));
-      j["scaling_factor"] = 0.0;
-      std::ofstream(to) << j.dump();
-    } else
+    else if (!edit(e.path(), to))
       fs::create_symlink(e.path(), to);
   }
+  return dst;
+}
+
+std::unique_ptr<ModelSet> load_fp32(const fs::path& dir) {
   SdModelOptions o;
   o.tokenizer = test::fixture_path("tokenizer");
   o.precision = PrecisionChoice::F32;
-  std::unique_ptr<ModelSet> m = ModelSet::load(dst, o);
+  return ModelSet::load(dir, o);
+}
+
+// `file` (a safetensors file) with tensor `name` filled with NaN, written to `to`.
+void write_with_nan(const fs::path& file, const std::string& name, const fs::path& to) {
+  SafeTensors st = SafeTensors::open(file);
+  std::vector<std::pair<std::string, Tensor>> tensors;
+  for (const std::string& n : st.names()) {
+    Tensor t = st.get_f32(n).clone();
+    if (n == name)
+      for (int64_t k = 0; k < t.numel(); ++k) t.data<float>()[k] = std::nanf("");
+    tensors.emplace_back(n, std::move(t));
+  }
+  write_safetensors(to, tensors);
+}
+
+// The stage where NaN first appears is named, and nothing is written (a NaN picture would be black).
+void expect_nan_stage(const fs::path& model, const std::string& stage) {
+  std::unique_ptr<ModelSet> m = load_fp32(model);
   GenerationRequest req = txt2img_request(2);
   int images = 0;
   req.on_image = [&](const GeneratedImage&) { ++images; };
   try {
     generate(*m, req);
-    FAIL() << "no error";
+    ADD_FAILURE() << "no error";
   } catch (const Error& e) {
-    EXPECT_NE(std::string(e.what()).find("NaN or infinite"), std::string::npos) << e.what();
+    EXPECT_NE(std::string(e.what()).find(stage + " hold NaN or infinite values"), std::string::npos)
+        << e.what();
   }
   EXPECT_EQ(images, 0);
+}
+
+// NaN weights used to end in a black picture and exit status 0: now an error naming the stage where the
+// values broke (the latents are checked after every step), and no picture.
+TEST(GenerateHostile, NonFiniteLatentsAreAnErrorNamingTheStage) {
+  expect_nan_stage(
+      linked_model("gen_nan_unet",
+                   [](const fs::path& from, const fs::path& to) {
+                     if (from.filename() != "diffusion_pytorch_model.safetensors" ||
+                         from.parent_path().filename() != "unet")
+                       return false;
+                     write_with_nan(from, "conv_out.bias", to);
+                     return true;
+                   }),
+      "the latents after denoising step 1 of 2 (the UNet and the EulerAncestralDiscreteScheduler sampler)");
+  expect_nan_stage(linked_model("gen_nan_vae",
+                                [](const fs::path& from, const fs::path& to) {
+                                  if (from.filename() != "diffusion_pytorch_model.safetensors" ||
+                                      from.parent_path().filename() != "vae")
+                                    return false;
+                                  write_with_nan(from, "decoder.conv_out.bias", to);
+                                  return true;
+                                }),
+                   "the decoded pictures (VAE decoder)");
+}
+
+// A VAE scaling factor of 0 (latents divided by zero) or 1e300 is refused when the config is read, naming
+// the file and field.
+TEST(GenerateHostile, AbsurdVaeScalingFactorsAreRefusedWhenRead) {
+  for (double bad : {0.0, -1.0, 1e300}) {
+    const fs::path dir = linked_model("gen_bad_scale", [&](const fs::path& from, const fs::path& to) {
+      if (from.filename() != "config.json" || from.parent_path().filename() != "vae") return false;
+      nlohmann::json j = nlohmann::json::parse(std::ifstream(from));
+      j["scaling_factor"] = bad;
+      std::ofstream(to) << j.dump();
+      return true;
+    });
+    try {
+      load_fp32(dir);
+      ADD_FAILURE() << "no error for " << bad;
+    } catch (const Error& e) {
+      const std::string msg = e.what();
+      EXPECT_NE(msg.find("vae/config.json: config field 'scaling_factor'"), std::string::npos) << msg;
+      EXPECT_NE(msg.find("is not a usable VAE scaling factor"), std::string::npos) << msg;
+    }
+  }
 }
 
 TEST(GenerateHostile, BrokenSchedulerNumbersAreRefused) {

@@ -2,10 +2,10 @@
 
 #include <algorithm>
 #include <cmath>
-#include <fstream>
 #include <nlohmann/json.hpp>
 
 #include "core/error.h"
+#include "io/temp_files.h"
 
 namespace i2i {
 
@@ -360,21 +360,16 @@ void write_random_checkpoint(const std::filesystem::path& path, const SdShape& s
   }
   std::string h = header.dump();
   while (h.size() % 8 != 0) h.push_back(' ');
-  std::filesystem::path tmp = path;
-  tmp += ".part";
-  {
-    std::ofstream out(tmp, std::ios::binary | std::ios::trunc);
-    if (!out) throw Error(path.string() + ": cannot write");
-    uint64_t len = h.size();
-    for (int i = 0; i < 8; ++i) out.put(static_cast<char>(len >> (8 * i)));
-    out.write(h.data(), static_cast<std::streamsize>(h.size()));
-    for (const auto& s : specs) {
-      Tensor t = random_tensor(s, dtype, seed);
-      out.write(static_cast<const char*>(t.raw()), static_cast<std::streamsize>(t.nbytes()));
-    }
-    if (!out) throw Error(path.string() + ": write failed (disk full?)");
+  TempFile out(path);  // removed on an error, Ctrl-C or kill (io/temp_files.h)
+  uint8_t len[8];
+  for (int i = 0; i < 8; ++i) len[i] = static_cast<uint8_t>(static_cast<uint64_t>(h.size()) >> (8 * i));
+  out.write(len, sizeof len);
+  out.write(h.data(), h.size());
+  for (const auto& s : specs) {
+    Tensor t = random_tensor(s, dtype, seed);
+    out.write(t.raw(), t.nbytes());
   }
-  std::filesystem::rename(tmp, path);
+  out.commit();
 }
 
 Weights random_checkpoint_weights(const SdShape& shape, DType dtype, uint64_t seed,

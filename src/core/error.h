@@ -70,6 +70,13 @@ class Cancelled : public Error {
   Cancelled() : Error("cancelled") {}
 };
 
+// An allocation that failed (a tensor's buffer): what() says what was being allocated; a front end adds
+// what it was doing (the CLI: "out of memory while loading the model m.safetensors (...)").
+class OutOfMemory : public Error {
+ public:
+  explicit OutOfMemory(const std::string& message) : Error(message) {}
+};
+
 // Throws i2i::Error(message) unless `condition` holds.
 inline void check(bool condition, const std::string& message) {
   if (!condition) throw Error(message);

@@ -36,7 +36,7 @@ Tensor Tensor::empty(Shape shape, DType dtype) {
   size_t bytes = t.nbytes();
   if (bytes >= kArenaMinBytes) {
     void* p = arena_alloc(bytes);
-    if (!p) throw Error("out of memory allocating tensor " + shape_str(t.shape_));
+    if (!p) throw OutOfMemory("out of memory allocating tensor " + shape_str(t.shape_));
     t.owner_ =
         std::shared_ptr<const void>(p, [bytes](const void* q) { arena_free(const_cast<void*>(q), bytes); });
     t.data_ = p;
@@ -44,7 +44,7 @@ Tensor Tensor::empty(Shape shape, DType dtype) {
   }
   size_t rounded = (bytes + 63) / 64 * 64;
   void* p = std::aligned_alloc(64, rounded ? rounded : 64);
-  if (!p) throw Error("out of memory allocating tensor " + shape_str(t.shape_));
+  if (!p) throw OutOfMemory("out of memory allocating tensor " + shape_str(t.shape_));
   t.owner_ = std::shared_ptr<const void>(p, [](const void* q) { std::free(const_cast<void*>(q)); });
   t.data_ = p;
   return t;

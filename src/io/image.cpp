@@ -28,6 +28,7 @@
 
 #include "core/error.h"
 #include "io/regular_file.h"
+#include "io/temp_files.h"
 
 namespace i2i {
 
@@ -844,26 +845,9 @@ void write_png(const std::filesystem::path& path, const Image& image,
                const std::vector<std::pair<std::string, std::string>>& text) {
   const std::string name = path.string();
   const std::vector<uint8_t> bytes = encode_png(image, text, name);
-  std::filesystem::path dir = path.parent_path();
-  if (dir.empty()) dir = ".";
-  std::string tmp_name(1, '.');
-  tmp_name += path.filename().string();
-  tmp_name += ".tmp-XXXXXX";
-  std::string tmp = (dir / tmp_name).string();
-  int fd = mkstemp(tmp.data());
-  if (fd < 0)
-    fail(name,
-         std::string("cannot create a temporary file in ") + dir.string() + ": " + std::strerror(errno));
-  struct TempGuard {
-    std::string path;
-    bool keep = false;
-    ~TempGuard() {
-      if (!keep) ::unlink(path.c_str());
-    }
-  } guard{tmp};
-  fchmod(fd, 0644);
-
+  TempFile tmp(path);  // removed on an error or a signal (io/temp_files.h)
   {
+    const int fd = tmp.release_fd();
     FILE* file = fdopen(fd, "wb");
     if (file == nullptr) {
       ::close(fd);
@@ -875,9 +859,7 @@ void write_png(const std::filesystem::path& path, const Image& image,
     if (std::fclose(file) != 0 || !written)
       fail(name, std::string("cannot write: ") + std::strerror(written ? errno : saved_errno));
   }
-  if (std::rename(tmp.c_str(), path.c_str()) != 0)
-    fail(name, std::string("cannot write (rename of the temporary file failed): ") + std::strerror(errno));
-  guard.keep = true;
+  tmp.commit();
 }
 
 std::map<std::string, std::string> read_png_text(const std::filesystem::path& path) {

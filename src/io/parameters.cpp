@@ -14,9 +14,10 @@ namespace {
 
 using U32 = std::u32string;
 
-U32 decode_utf8(const std::string& s, const char* what) {
-  U32 out;
-  out.reserve(s.size());
+// Decodes `s` into `out`; std::string::npos, or the offset of the first byte that is not valid UTF-8
+// (s.size() for a sequence cut short by the end).
+size_t decode_utf8_at(const std::string& s, U32* out) {
+  out->reserve(s.size());
   size_t i = 0;
   while (i < s.size()) {
     auto b = static_cast<unsigned char>(s[i]);
@@ -31,22 +32,29 @@ U32 decode_utf8(const std::string& s, const char* what) {
     } else if ((b & 0xF8) == 0xF0) {
       cp = b & 0x07, extra = 3;
     } else {
-      throw Error(std::string(what) + ": text is not valid UTF-8 (byte " + std::to_string(i) + ")");
+      return i;
     }
-    if (extra > 0 && i + extra >= s.size())
-      throw Error(std::string(what) + ": text is not valid UTF-8 (truncated sequence at the end)");
+    if (extra > 0 && i + extra >= s.size()) return s.size();
     for (int k = 1; k <= extra; ++k) {
       auto c = static_cast<unsigned char>(s[i + k]);
-      if ((c & 0xC0) != 0x80)
-        throw Error(std::string(what) + ": text is not valid UTF-8 (byte " + std::to_string(i + k) + ")");
+      if ((c & 0xC0) != 0x80) return i + k;
       cp = (cp << 6) | (c & 0x3F);
     }
     static const char32_t kMin[4] = {0, 0x80, 0x800, 0x10000};
-    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF))
-      throw Error(std::string(what) + ": text is not valid UTF-8 (byte " + std::to_string(i) + ")");
-    out.push_back(cp);
+    if (cp < kMin[extra] || cp > 0x10FFFF || (cp >= 0xD800 && cp <= 0xDFFF)) return i;
+    out->push_back(cp);
     i += 1 + extra;
   }
+  return std::string::npos;
+}
+
+U32 decode_utf8(const std::string& s, const char* what) {
+  U32 out;
+  const size_t bad = decode_utf8_at(s, &out);
+  if (bad == s.size())
+    throw Error(std::string(what) + ": text is not valid UTF-8 (truncated sequence at the end)");
+  if (bad != std::string::npos)
+    throw Error(std::string(what) + ": text is not valid UTF-8 (byte " + std::to_string(bad) + ")");
   return out;
 }
 
@@ -337,6 +345,11 @@ GenerationParameters parse_parameters(const std::string& text) {
     }
   }
   return out;
+}
+
+size_t invalid_utf8_at(const std::string& text) {
+  U32 ignored;
+  return decode_utf8_at(text, &ignored);
 }
 
 }  // namespace i2i

@@ -54,4 +54,8 @@ GenerationParameters parse_parameters(const std::string& text);
 // is).
 std::string quote_parameter_value(const std::string& value);
 
+// The offset of the first byte of `text` that is not valid UTF-8 (text.size() for a sequence cut short by
+// the end); std::string::npos when all of it is.
+size_t invalid_utf8_at(const std::string& text);
+
 }  // namespace i2i

@@ -18,8 +18,7 @@ RegularFile::RegularFile(const std::filesystem::path& path) : path_(path) {
   fd_ = ::open(path.c_str(), O_RDONLY | O_CLOEXEC | O_NONBLOCK | O_NOCTTY);
   if (fd_ < 0) {
     const int e = errno;
-    if (e == ENOENT) throw Error(name + ": cannot open (no such file)");
-    throw Error(name + ": cannot open (" + std::strerror(e) + ")");
+    throw Error(name + ": cannot open (" + path_error_reason(path, e) + ")");
   }
   struct stat st {};
   if (fstat(fd_, &st) != 0 || !S_ISREG(st.st_mode)) {
@@ -32,6 +31,37 @@ RegularFile::RegularFile(const std::filesystem::path& path) : path_(path) {
   const int flags = fcntl(fd_, F_GETFL);
   if (flags >= 0) fcntl(fd_, F_SETFL, flags & ~O_NONBLOCK);
   size_ = static_cast<size_t>(st.st_size);
+}
+
+std::string path_error_reason(const std::filesystem::path& path, int err) {
+  if (err == ELOOP) return "a symbolic link loop";
+  if (err == ENOTDIR) {
+    // The first part of the path that exists and is not a folder.
+    std::filesystem::path part;
+    for (const auto& piece : path.parent_path()) {
+      part /= piece;
+      struct stat st {};
+      if (::stat(part.c_str(), &st) == 0 && !S_ISDIR(st.st_mode)) return part.string() + " is not a folder";
+    }
+    return std::strerror(err);
+  }
+  if (err == ENOENT) {
+    struct stat st {};
+    if (::lstat(path.c_str(), &st) == 0 && S_ISLNK(st.st_mode)) {
+      std::error_code ec;
+      const std::filesystem::path target = std::filesystem::read_symlink(path, ec);
+      return "a symbolic link to " + (ec ? std::string("a file") : target.string()) +
+             ", which does not exist";
+    }
+    return "no such file or folder";
+  }
+  return std::strerror(err);
+}
+
+std::string missing_path_reason(const std::filesystem::path& path) {
+  struct stat st {};
+  if (::stat(path.c_str(), &st) == 0) return "cannot be read";  // (it exists after all: a race)
+  return path_error_reason(path, errno);
 }
 
 RegularFile::~RegularFile() {

@@ -36,6 +36,13 @@ class RegularFile {
   size_t size_ = 0;
 };
 
+// Why `path` cannot be opened when open() or stat() fails with `err` (errno), in words for a one-line
+// error: "a symbolic link loop" (ELOOP), "a symbolic link to <target>, which does not exist" (a dangling
+// link), "no such file or folder" (ENOENT), "<folder> is not a folder" (ENOTDIR), else strerror(err).
+std::string path_error_reason(const std::filesystem::path& path, int err);
+// The same for a path that std::filesystem::exists() said is not there (stat()s it again for the reason).
+std::string missing_path_reason(const std::filesystem::path& path);
+
 // RegularFile(path).read_all(max_bytes, what).
 std::string read_regular_file(const std::filesystem::path& path, size_t max_bytes, const std::string& what);
 

@@ -2,7 +2,9 @@
 
 #include "core/error.h"
 #include "io/config_file.h"
+#include "io/regular_file.h"
 #include "models/model_config.h"
+#include "models/vae_config.h"
 
 namespace i2i {
 namespace fs = std::filesystem;
@@ -46,8 +48,10 @@ void apply_sidecar(Checkpoint& ck, const nlohmann::json& j, const std::string& s
   merge(ck.text_encoder_2_config, "text_encoder_2");
   merge(ck.scheduler_config, "scheduler");
   merge(ck.controlnet_config, "controlnet");
-  if (j.contains("vae_scaling_factor") && j["vae_scaling_factor"].is_number())
-    ck.vae_scaling_factor = j["vae_scaling_factor"].get<float>();
+  if (j.contains("vae_scaling_factor") && !j["vae_scaling_factor"].is_null())
+    ck.vae_scaling_factor =
+        checked_vae_scaling_factor(json_number(j["vae_scaling_factor"], source + ": 'vae_scaling_factor'"),
+                                   source + ": 'vae_scaling_factor'");
   apply_pipeline_flags(ck, j, source);
   std::string pred;
   if (j.contains("prediction_type") && j["prediction_type"].is_string())
@@ -234,8 +238,9 @@ void classify_pipeline_folder(Checkpoint& ck) {
     ck.prediction_source = "scheduler/scheduler_config.json";
   }
   if (auto sf = ck.vae_config.find("scaling_factor"); sf != ck.vae_config.end() && !sf->is_null())
-    ck.vae_scaling_factor =
-        json_get<float>(ck.vae_config, "scaling_factor", 0.f, (dir / "vae/config.json").string());
+    ck.vae_scaling_factor = checked_vae_scaling_factor(
+        json_get<double>(ck.vae_config, "scaling_factor", 0.0, (dir / "vae/config.json").string()),
+        (dir / "vae/config.json").string() + ": config field 'scaling_factor'");
 }
 
 void classify_folder(Checkpoint& ck) {
@@ -324,7 +329,7 @@ Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& option
   Checkpoint ck;
   ck.path = path;
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(path.string() + ": no such file or folder");
+  if (!fs::exists(path, ec)) throw Error(path.string() + ": " + missing_path_reason(path));
   ck.is_folder = fs::is_directory(path, ec);
   if (ck.is_folder) {
     classify_folder(ck);

@@ -16,7 +16,7 @@ int count_clip_layers(const Weights& w) {
 
 ClipTextConfig infer_clip_text_config(const Weights& w, const nlohmann::json* hf_config,
                                       ClipActivation default_activation, bool with_projection,
-                                      int layers_to_use) {
+                                      int layers_to_use, const std::string& config_origin) {
   const std::string where = w.origin();
   ClipTextConfig c;
   const Tensor& tok = w.get("text_model.embeddings.token_embedding.weight");
@@ -53,21 +53,25 @@ ClipTextConfig infer_clip_text_config(const Weights& w, const nlohmann::json* hf
   int64_t heads = c.hidden_size % 64 == 0 ? c.hidden_size / 64 : 0;
   if (hf_config != nullptr) {
     const nlohmann::json& cfg = *hf_config;
-    check(cfg.is_object(), where + ": the text encoder config is not a JSON object");
-    expect_config_matches(cfg, "vocab_size", c.vocab_size, where);
-    expect_config_matches(cfg, "hidden_size", c.hidden_size, where);
-    expect_config_matches(cfg, "intermediate_size", c.intermediate_size, where);
-    expect_config_matches(cfg, "max_position_embeddings", c.max_positions, where);
-    expect_config_matches(cfg, "num_hidden_layers", c.num_layers, where);
-    heads = config_int(cfg, "num_attention_heads", heads, where);
+    // Config errors name the config file (when known), not the weights.
+    const std::string cfg_where = config_origin.empty() ? where : config_origin;
+    check(cfg.is_object(), cfg_where + ": the text encoder config is not a JSON object");
+    expect_config_matches(cfg, "vocab_size", c.vocab_size, cfg_where);
+    expect_config_matches(cfg, "hidden_size", c.hidden_size, cfg_where);
+    expect_config_matches(cfg, "intermediate_size", c.intermediate_size, cfg_where);
+    expect_config_matches(cfg, "max_position_embeddings", c.max_positions, cfg_where);
+    expect_config_matches(cfg, "num_hidden_layers", c.num_layers, cfg_where);
+    heads = config_int(cfg, "num_attention_heads", heads, cfg_where);
     auto act = cfg.find("hidden_act");
     if (act != cfg.end() && !act->is_null()) {
-      check(act->is_string(), where + ": config field 'hidden_act' is not a string");
+      check(act->is_string(), cfg_where + ": config field 'hidden_act' is not a string");
       c.activation = clip_activation_from_name(act->get<std::string>());
     }
     auto eps = cfg.find("layer_norm_eps");
     if (eps != cfg.end() && !eps->is_null()) {
-      c.layer_norm_eps = static_cast<float>(json_number(*eps, where + ": config field 'layer_norm_eps'"));
+      const double e = json_number(*eps, cfg_where + ": config field 'layer_norm_eps'");
+      check(e > 0 && e < 1, cfg_where + ": config field 'layer_norm_eps' must be a small positive number");
+      c.layer_norm_eps = static_cast<float>(e);
     }
   }
   check(heads > 0 && c.hidden_size % heads == 0,

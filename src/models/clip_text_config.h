@@ -33,10 +33,11 @@ struct ClipTextConfig {
 // config.json object, or the fixtures' sidecar entry; may be null) supplies num_attention_heads, hidden_act
 // and layer_norm_eps, and its sizes must agree with the shapes; without it the heads are hidden / 64 and the
 // activation is `default_activation`. `layers_to_use` (-1: all layers present) sets num_layers; a config's
-// num_hidden_layers must equal it. Throws i2i::Error naming the file and tensor or field at fault.
+// num_hidden_layers must equal it. Throws i2i::Error naming the file and tensor or field at fault: for a
+// config field, `config_origin` (the config.json; "": the weights' origin).
 ClipTextConfig infer_clip_text_config(const Weights& w, const nlohmann::json* hf_config,
                                       ClipActivation default_activation, bool with_projection,
-                                      int layers_to_use = -1);
+                                      int layers_to_use = -1, const std::string& config_origin = "");
 
 // How many `text_model.encoder.layers.N.` blocks `w` holds (N = 0, 1, ... without gaps).
 int count_clip_layers(const Weights& w);

@@ -90,7 +90,8 @@ LoadedClipText load_clip_text_folder(const std::filesystem::path& dir, Precision
   }
   LoadedClipText r;
   r.stored_layers = count_clip_layers(w);
-  ClipTextConfig config = infer_clip_text_config(w, &cfg, ClipActivation::QuickGelu, with_projection);
+  ClipTextConfig config = infer_clip_text_config(w, &cfg, ClipActivation::QuickGelu, with_projection, -1,
+                                                 (dir / "config.json").string());
   r.encoder = ClipTextEncoder(w, config, precision);
   return r;
 }

@@ -10,6 +10,7 @@
 #include "core/error.h"
 #include "io/config_file.h"
 #include "models/checkpoint.h"
+#include "models/vae_config.h"
 
 namespace i2i {
 namespace {
@@ -102,8 +103,10 @@ nlohmann::json read_ldm_yaml(const std::filesystem::path& path) {
     // LatentDiffusion's default: A1111's v2-inference.yaml (SD 2.x 512-base) says nothing and means eps.
     out["prediction_type"] = "epsilon";
   }
-  if (auto v = value_at<double>(root, params, "scale_factor", "a number", file))
+  if (auto v = value_at<double>(root, params, "scale_factor", "a number", file)) {
+    checked_vae_scaling_factor(*v, file + ": model.params.scale_factor");  // refused when read
     out["vae_scaling_factor"] = *v;
+  }
   read_unet_params(root, out, file);
   return out;
 }

@@ -27,7 +27,8 @@ VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& origi
       json_get<std::vector<int64_t>>(j, "block_out_channels", c.block_out_channels, origin);
   c.layers_per_block = json_get<int>(j, "layers_per_block", 2, origin);
   c.norm_num_groups = json_get<int>(j, "norm_num_groups", 32, origin);
-  c.scaling_factor = json_get<float>(j, "scaling_factor", 0.18215f, origin);
+  c.scaling_factor = checked_vae_scaling_factor(json_get<double>(j, "scaling_factor", 0.18215, origin),
+                                                origin + ": config field 'scaling_factor'");
   check(json_get<std::string>(j, "act_fn", "silu", origin) == "silu", origin + ": VAE act_fn must be 'silu'");
   for (const char* key : {"down_block_types", "up_block_types"})
     if (j.contains(key))

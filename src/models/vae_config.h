@@ -3,11 +3,13 @@
 #pragma once
 
 #include <cstdint>
+#include <cstdio>
 #include <filesystem>
 #include <nlohmann/json.hpp>
 #include <string>
 #include <vector>
 
+#include "core/error.h"
 #include "models/weights.h"
 
 namespace i2i {
@@ -24,6 +26,23 @@ struct VaeConfig {
   int levels() const { return static_cast<int>(block_out_channels.size()); }
   void validate(const std::string& origin) const;
 };
+
+// The bounds of a VAE latent scaling factor read from a config or sidecar (real ones: SD 1.x / 2.x 0.18215,
+// SDXL 0.13025, others up to ~1.5): a value outside (0 divides the latents by zero, 1e300 overflows them
+// into a black picture) is refused when read, naming the file and field.
+constexpr double kMinVaeScalingFactor = 1e-3, kMaxVaeScalingFactor = 100.0;
+// `v` as a float when finite and within the bounds; otherwise i2i::Error "<where> <v> is not a usable VAE
+// scaling factor (...)", `where` naming the file and field ("x.yaml: model.params.scale_factor").
+inline float checked_vae_scaling_factor(double v, const std::string& where) {
+  if (!(v >= kMinVaeScalingFactor && v <= kMaxVaeScalingFactor)) {
+    char text[64];
+    std::snprintf(text, sizeof text, "%g", v);
+    throw Error(where + " " + text +
+                " is not a usable VAE scaling factor (a number between 0.001 and 100; SD 1.x / 2.x use "
+                "0.18215, SDXL 0.13025)");
+  }
+  return static_cast<float>(v);
+}
 
 VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& origin = "vae config");
 VaeConfig vae_config_from_file(const std::filesystem::path& path);

@@ -7,6 +7,10 @@ namespace i2i {
 const Tensor& Weights::get(const std::string& name) const {
   auto it = tensors_.find(name);
   if (it == tensors_.end()) throw Error(origin_ + ": missing tensor '" + full_name(name) + "'");
+  const DType t = it->second.dtype();
+  if (t != DType::F32 && t != DType::F16 && t != DType::BF16)  // (the layers would fail without the name)
+    throw Error(origin_ + ": tensor '" + full_name(name) + "' is " + std::string(dtype_name(t)) +
+                ": model weights must be F32, F16 or BF16");
   return it->second;
 }
 

@@ -19,7 +19,8 @@ class Weights {
 
   void add(const std::string& name, Tensor t) { tensors_[name] = std::move(t); }
   bool has(const std::string& name) const { return tensors_.count(name) != 0; }
-  // The tensor as stored; throws i2i::Error "<origin>: missing tensor '<name>'".
+  // The tensor as stored; throws i2i::Error "<origin>: missing tensor '<name>'", or naming the tensor and
+  // its dtype when it is not a floating-point one (F32, F16, BF16: every model weight is).
   const Tensor& get(const std::string& name) const;
   // As get(), and checks the shape: "<origin>: tensor '<name>' has shape [..], expected [..]".
   const Tensor& get(const std::string& name, const Shape& expected) const;

@@ -4,6 +4,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "io/parameters.h"
 #include "models/model_names.h"
 #include "pipelines/infotext.h"
 #include "pipelines/ip_adapter_units.h"
@@ -70,6 +71,14 @@ void validate_ip_adapter(const IpAdapterParams& u, size_t i) {
   parse_ip_adapter_layers(u.layers);
 }
 
+// A prompt that is not UTF-8 (the tokenizer would fail later without saying which text).
+[[noreturn]] void bad_text(const char* param, const std::string& text, size_t at) {
+  bad(std::string(param) + " is not valid UTF-8 text (" +
+      (at == text.size() ? std::string("a character cut short at the end")
+                         : "byte " + std::to_string(at) + " of " + std::to_string(text.size())) +
+      ")");
+}
+
 // "{name}", the template of a parameter's name in messages.
 std::string param(const char* name) {
   std::string s = "{";
@@ -111,6 +120,8 @@ void GenerationParams::validate() const {
     if (text->size() > kMaxPromptBytes)
       bad(std::string(param) + " is " + std::to_string(text->size()) + " bytes long, more than the " +
           std::to_string(kMaxPromptBytes) + " a prompt may have");
+  for (auto [param, text] : {std::pair{"{prompt}", &prompt}, {"{negative_prompt}", &negative_prompt}})
+    if (const size_t bad = invalid_utf8_at(*text); bad != std::string::npos) bad_text(param, *text, bad);
   if (!(strength >= 0.0 && strength <= 1.0))
     bad("{strength} must be between 0 and 1, got " + format_number(strength));
   if (steps < 1) bad("{steps} must be at least 1, got " + std::to_string(steps));

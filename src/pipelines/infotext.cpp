@@ -288,6 +288,9 @@ template <typename Number>
 void apply_controlnet_units(const std::map<int, InfotextUnit>& units, GenerationParams& p, Number number) {
   for (const auto& [index, u] : units) {
     const std::string key = "ControlNet " + std::to_string(index);
+    if (u.text.empty())  // i2i's keys of a unit the text does not have ("ControlNet 999 image" alone)
+      throw Error("infotext: '" + key + " " + u.extras.begin()->first +
+                  "' belongs to no unit (there is no '" + key + "' key)");
     if (is_ip_adapter_module(controlnet_unit_module(u.text))) {
       p.ip_adapters.push_back(read_ip_adapter_unit(key, u.text, u.extras, number));
       continue;
@@ -459,13 +462,129 @@ RecordedModels recorded_models(const GenerationParameters& info) {
   r.vae.name = info.get("VAE").value_or("");
   r.vae.hash = info.get("VAE hash").value_or("");
   r.refiner = unit_model_ref(info.get("Refiner").value_or(""));
+  // In the order and numbering of GenerationParams::controls (apply_controlnet_units): ControlNet units
+  // only, in N order, renumbered from 0.
+  std::map<int, std::string> units;
   for (const auto& [key, v] : info.params) {
     const auto [index, what] = controlnet_key(key);
-    if (index < 0 || !what.empty()) continue;
-    if (r.controls.size() <= static_cast<size_t>(index)) r.controls.resize(static_cast<size_t>(index) + 1);
-    r.controls[static_cast<size_t>(index)] = unit_model_ref(unit_field(v, "Model"));
+    if (index >= 0 && what.empty()) units[index] = v;
+  }
+  for (const auto& [index, text] : units) {
+    const std::string module = controlnet_unit_module(text);
+    if (is_ip_adapter_module(module) || module.rfind("reference_", 0) == 0) continue;
+    r.controls.push_back(unit_model_ref(unit_field(text, "Model")));
   }
   return r;
+}
+
+namespace {
+
+// (parameter, key); unit fields are read from the unit text of a "ControlNet N" key.
+const std::pair<const char*, const char*> kParameterKeys[] = {
+    {"steps", "Steps"},
+    {"sampler", "Sampler"},
+    {"schedule", "Schedule type"},
+    {"cfg_scale", "CFG scale"},
+    {"seed", "Seed"},
+    {"strength", "Denoising strength"},
+    {"clip_skip", "Clip skip"},
+    {"resize_mode", "Resize mode"},
+    {"width", "Size"},
+    {"height", "Size"},
+    {"mask_blur", "Mask blur"},
+    {"padding", "Masked area padding"},
+    {"refiner_switch_at", "Refiner switch at"},
+    {"aesthetic_score", "Aesthetic score"},
+    {"negative_aesthetic_score", "Negative aesthetic score"},
+    {"original_size", "SDXL original size"},
+    {"target_size", "SDXL target size"},
+    {"negative_original_size", "SDXL negative original size"},
+    {"negative_target_size", "SDXL negative target size"},
+    {"crops_top_left", "SDXL crops top left"},
+    {"negative_crops_top_left", "SDXL negative crops top left"},
+    {"prompt", "prompt"},
+    {"negative_prompt", "Negative prompt"},
+    {"control_model", "Model"},
+    {"control_weight", "Weight"},
+    {"control_start", "Guidance Start"},
+    {"control_end", "Guidance End"},
+    {"canny_low", "Threshold A"},
+    {"canny_high", "Threshold B"},
+    {"ip_adapter_scale", "Weight"},
+    {"style_fidelity", "Threshold A"},
+    {"reference_attn_weight", "reference attn weight"},
+    {"reference_adain_weight", "reference adain weight"},
+};
+
+bool is_unit_parameter(const std::string& name) {
+  return name.rfind("control_", 0) == 0 || name.rfind("canny_", 0) == 0 ||
+         name.rfind("ip_adapter_", 0) == 0 || name == "style_fidelity" || name.rfind("reference_", 0) == 0;
+}
+
+}  // namespace
+
+std::string infotext_key_for_parameter(const std::string& name) {
+  for (const auto& [param, key] : kParameterKeys)
+    if (name == param) return key;
+  return "";
+}
+
+bool infotext_sets_parameter(const GenerationParameters& info, const std::string& name) {
+  const std::string key = infotext_key_for_parameter(name);
+  if (key.empty()) return false;
+  if (name == "prompt") return !info.prompt.empty();
+  if (name == "negative_prompt") return !info.negative_prompt.empty();
+  if (is_unit_parameter(name)) {
+    for (const auto& [k, v] : info.params)
+      if (controlnet_key(k).first >= 0) return true;
+    return false;
+  }
+  return info.get(key).has_value();
+}
+
+std::vector<std::string> unhonoured_infotext_keys(const GenerationParameters& info) {
+  // A1111's keys (modules/processing.py create_infotext, the hires. fix and the extra options) for
+  // settings i2i does not have. Keys that only describe (Version, hashes, Face restoration's model...)
+  // are not listed: they change nothing.
+  static const char* const kUnhonoured[] = {
+      "Eta",
+      "Eta DDIM",
+      "ENSD",
+      "Variation seed",
+      "Variation seed strength",
+      "Seed resize from",
+      "Face restoration",
+      "Tiling",
+      "Noise multiplier",
+      "NGMS",
+      "Token merging ratio",
+      "Pad conds",
+      "Sigma churn",
+      "Sigma tmin",
+      "Sigma tmax",
+      "Sigma noise",
+      "Schedule max sigma",
+      "Schedule min sigma",
+      "Schedule rho",
+      "Hires upscale",
+      "Hires upscaler",
+      "Hires steps",
+      "Hires resize",
+      "Hires prompt",
+      "Hires negative prompt",
+      "Hires sampler",
+      "Hires schedule type",
+      "Hires CFG Scale",
+      "Hires checkpoint",
+      "Hires Module 1",
+  };
+  std::vector<std::string> out;
+  for (const auto& [key, v] : info.params) {
+    bool listed = false;
+    for (const char* k : kUnhonoured) listed = listed || key == k;
+    if (listed || key.rfind("Hires ", 0) == 0) out.push_back(key);
+  }
+  return out;
 }
 
 }  // namespace i2i

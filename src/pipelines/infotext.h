@@ -70,10 +70,25 @@ void apply_infotext(const GenerationParameters& info, GenerationParams& p);
 struct RecordedModels {
   ModelRef model;
   ModelRef vae;
-  std::vector<ModelRef> controls;  // index i: unit i ("ControlNet i"); empty refs for units without a model
-  ModelRef refiner;                // A1111's "Refiner: name [hash]"
+  // index i: GenerationParams::controls[i] as apply_infotext fills it (the ControlNet units in N order,
+  // IP-Adapter and reference units left out); empty refs for units without a model
+  std::vector<ModelRef> controls;
+  ModelRef refiner;  // A1111's "Refiner: name [hash]"
 };
 RecordedModels recorded_models(const GenerationParameters& info);
+
+// The infotext key a request parameter (ParameterError's {name}) is read from: "steps" -> "Steps",
+// "cfg_scale" -> "CFG scale", "width" -> "Size"; a unit's field for unit parameters ("control_weight" ->
+// "Weight", of a "ControlNet N" key); "" for parameters no key sets. For errors that name what the user
+// gave: a value from a picture's text is named by its key, not by a flag the user never gave.
+std::string infotext_key_for_parameter(const std::string& name);
+// Whether `info` has the key infotext_key_for_parameter(name) names (for unit fields: any "ControlNet N"
+// unit).
+bool infotext_sets_parameter(const GenerationParameters& info, const std::string& name);
+
+// The keys of `info` that change the picture in A1111 but that i2i cannot honour (Eta, ENSD, the Hires.
+// fix keys, variation seeds, ...), so that re-running from the text can say the result will differ.
+std::vector<std::string> unhonoured_infotext_keys(const GenerationParameters& info);
 
 // Shortest decimal text that reads back as the same double ("7", "0.75").
 std::string format_number(double v);

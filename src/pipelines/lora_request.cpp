@@ -7,6 +7,7 @@
 #include <optional>
 
 #include "core/error.h"
+#include "io/regular_file.h"
 #include "models/models_folder.h"
 #include "pipelines/infotext.h"
 
@@ -119,7 +120,10 @@ fs::path lora_weights_file(const fs::path& path) {
     if (fs::is_regular_file(f, ec)) return f;
     throw Error(path.string() + ": a folder without " + kDiffusersLoraFile + " (not a diffusers LoRA)");
   }
-  if (!fs::exists(path, ec)) throw Error(path.string() + ": no such LoRA file");
+  if (!fs::exists(path, ec)) {
+    const std::string why = missing_path_reason(path);  // (a link loop, a dangling link ...)
+    throw Error(path.string() + ": " + (why == "no such file or folder" ? "no such LoRA file" : why));
+  }
   return path;
 }
 

@@ -11,6 +11,23 @@
 namespace i2i::stages {
 namespace {
 
+// Broken weights or settings (NaN, infinities, a zero scaling factor) end in NaN pictures, which would be
+// written as black: an error naming the stage where they first appear (checked once per step, cheaply, on
+// the latents) and what to suspect.
+bool all_finite(const Tensor& t) {
+  const float* p = t.data<float>();
+  for (int64_t k = 0; k < t.numel(); ++k)
+    if (!std::isfinite(p[k])) return false;
+  return true;
+}
+
+void check_finite(const Tensor& t, const std::string& what, const char* suspect) {
+  if (!all_finite(t))
+    throw Error(what + " hold NaN or infinite values: " + suspect + "; no picture was made");
+}
+
+constexpr const char* kSuspectModel = "the model's weights or its scheduler or VAE configuration are broken";
+
 // Scaled latents of a VAE posterior sample of `image` ([1, H, W, 3]): one draw shared by the batch from a
 // single source, or one per image from per-image sources.
 Tensor vae_sample(const SdModel& model, const Tensor& image, const std::vector<NoiseSource*>& noise,
@@ -30,6 +47,8 @@ Tensor vae_sample(const SdModel& model, const Tensor& image, const std::vector<N
   const float scale = model.vae_scale();
   for (int64_t b = 0; b < batch; ++b)
     for (int64_t i = 0; i < per; ++i) l[b * per + i] = scale * (m[i] + s[i] * e[b * per + i]);
+  check_finite(latents, "the init image's latents (VAE encoder)",
+               "the VAE's weights or its scaling factor are broken");
   return latents;
 }
 
@@ -441,6 +460,12 @@ Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan
     Tensor pred = predict_noise(handed ? *handoff->model : model, req, plan, scheduler, i, window, latents,
                                 handed ? handoff->text : text, init.unet_extra, reference, noise, result);
     latents = scheduler.step(pred, i, latents, step_noise);
+    if (!all_finite(latents))
+      check_finite(latents,
+                   "the latents after denoising step " + std::to_string(i - window.first + 1) + " of " +
+                       std::to_string(window.count()) + " (" + (handed ? "the refiner's" : "the") +
+                       " UNet and the " + scheduler.class_name() + " sampler)",
+                   "the UNet's weights, the guidance scale or the scheduler configuration are broken");
     if (plan.blend) {
       // Outside the mask: the init latents at the next step's noise level (unnoised after the last step).
       Tensor keep = i + 1 < window.last ? scheduler.add_noise(init.image_latents, init.start_noise, i + 1)
@@ -454,23 +479,8 @@ Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan
   return latents;
 }
 
-namespace {
-
-// Broken weights or scheduler settings (NaN, infinities, a zero scaling factor) end in NaN pictures, which
-// would be written as black: an error instead.
-void check_finite(const Tensor& t, const char* what) {
-  const float* p = t.data<float>();
-  for (int64_t k = 0; k < t.numel(); ++k)
-    if (!std::isfinite(p[k]))
-      throw Error(std::string(what) +
-                  " hold NaN or infinite values: the model's weights or its scheduler or VAE "
-                  "configuration are broken; no picture was made");
-}
-
-}  // namespace
-
 Tensor decode_latents(const SdModel& model, const Tensor& latents) {
-  check_finite(latents, "the denoised latents");
+  check_finite(latents, "the denoised latents", kSuspectModel);
   release_free_memory();
   Tensor z = scale_tensor(latents, 1.0f);
   {
@@ -478,9 +488,9 @@ Tensor decode_latents(const SdModel& model, const Tensor& latents) {
     const float scale = model.vae_scale();
     for (int64_t k = 0; k < z.numel(); ++k) p[k] = p[k] / scale;
   }
-  check_finite(z, "the latents scaled for the VAE");
+  check_finite(z, "the latents scaled for the VAE", "the VAE's scaling factor is broken");
   Tensor decoded = model.vae.decode_auto(z);
-  check_finite(decoded, "the decoded pictures");
+  check_finite(decoded, "the decoded pictures (VAE decoder)", "the VAE's weights are broken");
   float* p = decoded.data<float>();
   for (int64_t k = 0; k < decoded.numel(); ++k) p[k] = std::fmin(1.0f, std::fmax(0.0f, p[k] / 2.0f + 0.5f));
   return decoded;

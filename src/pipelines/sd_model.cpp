@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/memory.h"
+#include "io/regular_file.h"
 #include "models/clip_text_loader.h"
 #include "models/ldm_keys.h"
 #include "models/unet_load.h"
@@ -71,7 +72,11 @@ int64_t unet_parameter_count(const Checkpoint& ck) {
 AutoencoderKL load_vae_override(const fs::path& path, std::optional<float> scaling_factor,
                                 Precision precision) {
   std::error_code ec;
-  if (!fs::exists(path, ec)) throw Error(path.string() + ": no such VAE file or folder");
+  if (!fs::exists(path, ec)) {
+    const std::string why = missing_path_reason(path);  // (a link loop, a dangling link ...)
+    throw Error(path.string() + ": " +
+                (why == "no such file or folder" ? "no such VAE file or folder" : why));
+  }
   if (fs::is_directory(path, ec)) return load_vae_diffusers(path, precision);
   SafeTensors st = SafeTensors::open(path);
   Weights w;

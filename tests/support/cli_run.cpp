@@ -1,11 +1,19 @@
 #include "support/cli_run.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
+#include <signal.h>
+#include <sys/resource.h>
 #include <sys/wait.h>
+#include <unistd.h>
 
+#include <chrono>
+#include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <sstream>
+#include <thread>
 
 #include "io/image.h"
 #include "support/fixtures.h"
@@ -50,6 +58,62 @@ CmdResult run_i2i(const std::vector<std::string>& args, const fs::path& dir) {
   r.status = WIFEXITED(s) ? WEXITSTATUS(s) : -1;
   r.out = slurp(dir / "stdout.txt");
   r.err = slurp(dir / "stderr.txt");
+  return r;
+}
+
+LimitedResult run_i2i_limited(const std::vector<std::string>& args, const fs::path& dir, size_t memory_bytes,
+                              double cpu_seconds) {
+  const fs::path out_file = dir.string() + ".stdout", err_file = dir.string() + ".stderr";
+  std::vector<std::string> argv_s = {I2I_BINARY};
+  argv_s.insert(argv_s.end(), args.begin(), args.end());
+  std::vector<char*> argv;
+  for (std::string& a : argv_s) argv.push_back(a.data());
+  argv.push_back(nullptr);
+  // The address space a run takes grows with its threads (stacks, malloc's per-thread arenas of 64 MB):
+  // two threads and two arenas make the limit mean the same on every machine.
+  std::vector<std::string> env_s = {"OMP_NUM_THREADS=2", "MALLOC_ARENA_MAX=2"};
+  for (char** e = environ; *e; ++e)
+    if (std::strncmp(*e, "OMP_NUM_THREADS=", 16) != 0 && std::strncmp(*e, "MALLOC_ARENA_MAX=", 17) != 0)
+      env_s.push_back(*e);
+  std::vector<char*> envp;
+  for (std::string& e : env_s) envp.push_back(e.data());
+  envp.push_back(nullptr);
+  const auto start = std::chrono::steady_clock::now();
+  const pid_t pid = fork();
+  if (pid == 0) {  // the child: only async-signal-safe calls until exec
+    if (chdir(dir.c_str()) != 0) _exit(126);
+    const int o = open(out_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    const int e = open(err_file.c_str(), O_WRONLY | O_CREAT | O_TRUNC, 0644);
+    if (o < 0 || e < 0 || dup2(o, 1) < 0 || dup2(e, 2) < 0) _exit(126);
+    if (memory_bytes > 0) {
+      struct rlimit rl = {memory_bytes, memory_bytes};
+      setrlimit(RLIMIT_AS, &rl);
+    }
+    // CPU time, not wall time: the same on a loaded machine (SIGXCPU, then SIGKILL a second later).
+    const auto cpu = static_cast<rlim_t>(std::ceil(cpu_seconds));
+    struct rlimit rc = {cpu, cpu + 1};
+    setrlimit(RLIMIT_CPU, &rc);
+    execve(argv[0], argv.data(), envp.data());
+    _exit(127);
+  }
+  LimitedResult r;
+  if (pid < 0) return r;
+  int status = 0;
+  for (;;) {
+    const pid_t w = waitpid(pid, &status, WNOHANG);
+    if (w == pid) break;
+    r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+    if (r.seconds > 30 + 10 * cpu_seconds && !r.timed_out) {  // (a run blocked without using CPU)
+      kill(pid, SIGKILL);
+      r.timed_out = true;
+    }
+    std::this_thread::sleep_for(std::chrono::milliseconds(5));
+  }
+  r.seconds = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+  r.status = WIFEXITED(status) ? WEXITSTATUS(status) : 128 + WTERMSIG(status);
+  if (WIFSIGNALED(status) && WTERMSIG(status) == SIGXCPU) r.timed_out = true;
+  r.out = slurp(out_file);
+  r.err = slurp(err_file);
   return r;
 }
 

@@ -1,0 +1,64 @@
+// The probe set (issue 14): the CLI on every file of support/hostile_files under a memory limit (address
+// space: twice what a normal tiny-model run needs) and a time limit. A hostile input must end in one
+// error line naming the problem, a non-zero exit, no output file and no temporary file left behind; a
+// valid odd picture (16-bit PNG, CMYK JPEG, EXIF rotation, animated WebP) must be decoded correctly.
+#include <gtest/gtest.h>
+
+#include <algorithm>
+
+#include "support/cli_run.h"
+#include "support/fixtures.h"
+#include "support/hostile_files.h"
+
+namespace i2i {
+namespace {
+namespace fs = std::filesystem;
+
+// Address space for one run: a normal tiny-model img2img with two threads (as run_i2i_limited runs it)
+// needs about 290 MB (measured with prlimit --as: 280 MB is too little); twice that.
+constexpr size_t kMemoryLimit = size_t{600} << 20;
+// CPU seconds: a hostile input is rejected in well under one; a valid one takes about one.
+constexpr double kSeconds = 10;
+
+std::vector<std::string> listing(const fs::path& dir) {
+  std::vector<std::string> names;
+  for (const auto& e : fs::directory_iterator(dir)) names.push_back(e.path().filename().string());
+  std::sort(names.begin(), names.end());
+  return names;
+}
+
+class HostileProbes : public ::testing::TestWithParam<size_t> {};
+
+TEST_P(HostileProbes, FailCleanlyOrDecodeCorrectly) {
+  const test::HostileProbe& p = test::hostile_probes()[GetParam()];
+  const fs::path dir = test::temp_dir("probe_" + p.name);
+  const std::vector<std::string> args = p.make(dir);
+  const std::vector<std::string> before = listing(dir);
+  const test::LimitedResult r = test::run_i2i_limited(args, dir, kMemoryLimit, kSeconds);
+  EXPECT_FALSE(r.timed_out) << "took over " << kSeconds << " s of CPU time";
+  const std::vector<std::string> after = listing(dir);
+  for (const std::string& name : after) EXPECT_EQ(name.find(".tmp-"), std::string::npos) << name;
+  if (p.want) {
+    ASSERT_EQ(r.status, 0) << r.err;
+    const Image got = read_image(dir / "out.png"), want = p.want();
+    ASSERT_EQ(got.width, want.width);
+    ASSERT_EQ(got.height, want.height);
+    size_t differ = 0;
+    for (size_t i = 0; i < got.pixels.size(); ++i) differ += got.pixels[i] != want.pixels[i];
+    EXPECT_LE(differ, static_cast<size_t>(p.tolerance * static_cast<double>(got.pixels.size())))
+        << differ << " of " << got.pixels.size() << " values differ";
+    return;
+  }
+  EXPECT_EQ(r.status, 1) << "(128 + n: killed by signal n) " << r.err;
+  EXPECT_NE(r.err.find(p.expect), std::string::npos) << r.err;
+  EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+  EXPECT_EQ(r.err.rfind("i2i ", 0), 0u) << r.err;
+  EXPECT_TRUE(r.out.empty()) << r.out;
+  EXPECT_EQ(after, before) << "the run left files behind";
+}
+
+INSTANTIATE_TEST_SUITE_P(Probes, HostileProbes, ::testing::Range<size_t>(0, test::hostile_probes().size()),
+                         [](const auto& info) { return test::hostile_probes()[info.param].name; });
+
+}  // namespace
+}  // namespace i2i
