@@ -44,7 +44,7 @@ const std::string& fixture_file(const std::string& name) {
   return name == "vocab.json" ? vocab : merges;
 }
 
-constexpr const char* kPathPrefix = "/openai/clip-vit-large-patch14/resolve/main/tokenizer/";
+constexpr const char* kPathPrefix = "/openai/clip-vit-large-patch14/resolve/main/";
 
 struct Request {
   std::string method, path;
@@ -227,9 +227,9 @@ std::string error_of(const std::function<void()>& fn) {
 
 TEST(TokenizerFetch, UrlLayout) {
   EXPECT_EQ(tokenizer_file_url("https://huggingface.co", "vocab.json"),
-            "https://huggingface.co/openai/clip-vit-large-patch14/resolve/main/tokenizer/vocab.json");
+            "https://huggingface.co/openai/clip-vit-large-patch14/resolve/main/vocab.json");
   EXPECT_EQ(tokenizer_file_url("http://h:1/", "merges.txt"),
-            "http://h:1/openai/clip-vit-large-patch14/resolve/main/tokenizer/merges.txt");
+            "http://h:1/openai/clip-vit-large-patch14/resolve/main/merges.txt");
 }
 
 TEST(TokenizerFetch, DownloadsValidatesAndReportsProgress) {

@@ -325,7 +325,7 @@ bool valid_tokenizer(const fs::path& dir) {
 std::string tokenizer_file_url(const std::string& endpoint, const std::string& file) {
   std::string e = endpoint;
   while (!e.empty() && e.back() == '/') e.pop_back();
-  return e + "/" + kTokenizerRepo + "/resolve/main/tokenizer/" + file;
+  return e + "/" + kTokenizerRepo + "/resolve/main/" + file;
 }
 
 PullResult pull_tokenizer(const PullTokenizerOptions& options) {

@@ -43,7 +43,7 @@ struct PullResult {
   bool downloaded = false;    // false when a valid tokenizer was already there (and force was not set)
 };
 
-// <endpoint>/openai/clip-vit-large-patch14/resolve/main/tokenizer/<file>
+// <endpoint>/openai/clip-vit-large-patch14/resolve/main/<file>
 std::string tokenizer_file_url(const std::string& endpoint, const std::string& file);
 
 // Downloads vocab.json and merges.txt into options.dest (created if needed) as <file>.part, checks them
