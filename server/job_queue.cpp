@@ -263,6 +263,11 @@ void JobQueue::run(Job& job) {
     for (size_t i = 0; i < runs; ++i) {
       GenerationRequest one = folder ? req : std::move(req);
       if (folder) one.images.init = std::move(inputs[i]);
+      // ControlNet units without a picture of their own use this run's init picture.
+      for (size_t unit : job.request.controls_from_init) {
+        if (one.images.controls.size() <= unit) one.images.controls.resize(unit + 1);
+        one.images.controls[unit] = one.images.init;
+      }
       one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
         std::optional<Image> preview;
         if (g.latents) {
