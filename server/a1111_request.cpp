@@ -512,9 +512,12 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
       for (auto it = os->begin(); it != os->end(); ++it) {
         if (it.key() == "CLIP_stop_at_last_layers")
           p.clip_skip = o.bounded("CLIP_stop_at_last_layers", 1, 1, 12);
-        else if (it.key() == "sd_model_checkpoint")
+        else if (it.key() == "sd_model_checkpoint") {
           out.checkpoint = o.str("sd_model_checkpoint", "");
-        else if (!it.value().is_null())
+          // The checkpoint is used for this request only (A1111's default); keeping it is POST /options'.
+          if (!f.boolean("override_settings_restore_afterwards", true))
+            out.ignored.push_back("override_settings_restore_afterwards (use POST /sdapi/v1/options)");
+        } else if (!it.value().is_null())
           out.ignored.push_back("override_settings." + it.key());
       }
     }

@@ -4,6 +4,7 @@
 
 #include "models/model_hash.h"
 #include "pipelines/img2img.h"
+#include "pipelines/infotext.h"
 #include "pipelines/pipeline_stages.h"
 #include "server/http_error.h"
 
@@ -240,6 +241,7 @@ void JobQueue::run(Job& job) {
   // The latents after the last step: what an interrupted run answers with (decoded), as A1111 does.
   Tensor last_latents;
   Tensor* interrupted_at = nullptr;
+  bool had_mask = false;
   try {
     fs::path checkpoint =
         job.request.checkpoint.empty() ? selected_model() : fs::path(job.request.checkpoint);
@@ -251,6 +253,14 @@ void JobQueue::run(Job& job) {
     }
     // The request leaves the job here: the worker owns the pictures from now on.
     GenerationRequest req = std::move(job.request.request);
+    // A random seed is picked here rather than in generate() (as it does): an interrupted run's pictures
+    // then carry theirs too.
+    if (req.params.seed < 0) {
+      const int64_t images = static_cast<int64_t>(req.params.batch_size) * req.params.batch_count;
+      req.params.seed =
+          static_cast<int64_t>(std::random_device{}() % static_cast<uint64_t>(kMaxSeed + 1 - images));
+    }
+    had_mask = req.images.mask.has_value();
     job.request.request.params = req.params;
     req.params.models_dir = models_dir_.string();
     req.cancel = &job.cancel;
@@ -322,15 +332,29 @@ void JobQueue::run(Job& job) {
       std::lock_guard<std::mutex> lock(job.mutex);
       by_user = job.interrupted || job.skipped;
     }
-    // The batch that was running, decoded as far as it got (no inpainting composite, no parameters text).
+    // The batch that was running, decoded as far as it got (no inpainting composite), with the parameters
+    // text its pictures would have had.
     std::vector<GeneratedImage> partial;
     if (by_user && interrupted_at && interrupted_at->ndim() == 4) {
       try {
         const Tensor pictures = stages::decode_latents(models_->model(), *interrupted_at);
+        GenerationParams p = job.request.request.params;
+        p.model = loaded_.string();
+        InfotextHashes hashes;
+        int batch = 0;
+        {
+          std::lock_guard<std::mutex> lock(job.mutex);
+          hashes.model = job.model_hash;
+          batch = job.batch;
+        }
+        const InfotextKind kind{job.request.mode == GenerationMode::Img2Img, had_mask};
         for (int64_t b = 0; b < pictures.dim(0); ++b) {
           GeneratedImage g;
           g.image = tensor_to_image(pictures, b);
-          g.seed = -1;
+          g.seed = p.seed + static_cast<int64_t>(batch) * p.batch_size + b;
+          g.parameters = format_parameters(make_infotext(p, g.seed, static_cast<int>(pictures.dim(2)),
+                                                         static_cast<int>(pictures.dim(1)),
+                                                         static_cast<int>(b), kind, hashes));
           partial.push_back(std::move(g));
         }
       } catch (const std::exception&) {
