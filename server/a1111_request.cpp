@@ -288,11 +288,12 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
       img = img->contains("image") && !(*img)["image"].is_null() ? &(*img)["image"] : nullptr;
     }
     std::optional<Image> picture;
+    bool from_init = false;
     if (img) {
       picture = decode_request_image(*img, img_loc, limits.max_pixels);
     } else if (out.request.images.init) {
       // (not copied here: the worker gives the unit the init picture when the job runs)
-      out.controls_from_init.push_back(p.controls.size());
+      from_init = true;
     } else {
       f.problem("image", "a ControlNet unit needs an image in txt2img");
       continue;
@@ -325,6 +326,7 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     }
     p.controls.push_back(c);
     out.request.images.controls.push_back(std::move(picture));
+    out.control_from_init.push_back(from_init);
   }
 }
 

@@ -37,9 +37,9 @@ struct A1111Request {
   // the names their results get (safe file names, no extension).
   std::vector<Image> batch_inputs;
   std::vector<std::string> batch_names;
-  // ControlNet units (indices into request.params.controls) without a picture of their own: they use the
-  // init picture, given to them when the job runs (not a copy per unit while it waits).
-  std::vector<size_t> controls_from_init;
+  // Per ControlNet unit: it was given no picture and takes the init image (so each folder picture's). The
+  // worker gives it the picture when the job runs: no copy per unit while the job waits.
+  std::vector<bool> control_from_init;
 };
 
 // ControlNet units one request may have (the extension's max_models_num is 3 by default).

@@ -91,6 +91,11 @@ int JobQueue::position(const Job& job) const {
   return jobs_.count(job.id) ? 0 : -1;
 }
 
+bool JobQueue::stopping() const {
+  std::lock_guard<std::mutex> lock(mutex_);
+  return stopping_;
+}
+
 uint64_t JobQueue::completed() const {
   std::lock_guard<std::mutex> lock(mutex_);
   return completed_;
@@ -264,20 +269,26 @@ void JobQueue::run(Job& job) {
     job.request.request.params = req.params;
     req.params.models_dir = models_dir_.string();
     req.cancel = &job.cancel;
-    // A folder batch (POST /i2i/v1/batch) runs the request once per picture, as its init image.
+    // The request runs as one generate() per batch (batch k: seed + k x batch_size, as generate() numbers
+    // them; the parameters text does not record the batch count), so that /skip can drop the running batch
+    // and go on with the next, as A1111's does. A folder batch (POST /i2i/v1/batch) runs it once per
+    // picture, as its init image, whole.
     std::vector<Image> inputs = std::move(job.request.batch_inputs);
     const std::vector<std::string> names = job.request.batch_names;
     const bool folder = !inputs.empty();
-    const size_t runs = folder ? inputs.size() : 1;
+    const size_t runs = folder ? inputs.size() : static_cast<size_t>(req.params.batch_count);
     if (!folder) interrupted_at = &last_latents;
     for (size_t i = 0; i < runs; ++i) {
-      GenerationRequest one = folder ? req : std::move(req);
-      if (folder) one.images.init = std::move(inputs[i]);
-      // ControlNet units without a picture of their own use this run's init picture.
-      for (size_t unit : job.request.controls_from_init) {
-        if (one.images.controls.size() <= unit) one.images.controls.resize(unit + 1);
-        one.images.controls[unit] = one.images.init;
+      GenerationRequest one = req;
+      if (folder) {
+        one.images.init = std::move(inputs[i]);
+      } else {
+        one.params.batch_count = 1;
+        one.params.seed = req.params.seed + static_cast<int64_t>(i) * req.params.batch_size;
       }
+      // ControlNet units given no picture take this run's init picture (not copied while the job waited).
+      for (size_t u = 0; u < job.request.control_from_init.size() && u < one.images.controls.size(); ++u)
+        if (job.request.control_from_init[u]) one.images.controls[u] = one.images.init;
       one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
         std::optional<Image> preview;
         if (g.latents) {
@@ -288,27 +299,30 @@ void JobQueue::run(Job& job) {
           std::lock_guard<std::mutex> lock(job.mutex);
           job.step = g.step;
           job.steps = g.steps;
-          job.batch = folder ? static_cast<int>(i) : g.batch;
-          job.batches = folder ? static_cast<int>(runs) : g.batches;
+          job.batch = static_cast<int>(i);
+          job.batches = static_cast<int>(runs);
           if (preview) job.preview = std::move(preview);
           ++job.version;
         }
         job.changed.notify_all();
         return !job.cancel.load();
       };
-      size_t before = 0;
-      {
+      one.on_image = nullptr;
+      GenerationResult r;
+      try {
+        r = generate(*models_, one);
+      } catch (const Cancelled&) {
+        // /skip: this batch (or picture) is dropped, the job goes on; anything else ends it.
+        const bool shutting_down = stopping();  // (mutex_ before job.mutex, as everywhere)
         std::lock_guard<std::mutex> lock(job.mutex);
-        before = job.images.size();
+        const bool skip_only = job.skipped && !job.interrupted && !shutting_down;
+        if (!skip_only) throw;
+        job.skipped = false;
+        job.cancel = false;
+        job.notices.push_back(std::string(folder ? "picture " : "batch ") + std::to_string(i) + " skipped");
+        continue;
       }
-      one.on_image = [&job](const GeneratedImage& g) {
-        std::lock_guard<std::mutex> lock(job.mutex);
-        job.images.push_back(g);
-        ++job.version;
-      };
-      GenerationResult r = generate(*models_, one);
       std::lock_guard<std::mutex> lock(job.mutex);
-      job.images.resize(before);  // (the same pictures on_image gave, from the result)
       for (size_t k = 0; k < r.images.size(); ++k) {
         job.images.push_back(std::move(r.images[k]));
         if (!folder) continue;
@@ -316,14 +330,19 @@ void JobQueue::run(Job& job) {
         if (k > 0) name.append("-").append(std::to_string(k));
         job.image_names.push_back(std::move(name));
       }
-      if (i == 0) {
+      if (job.width == 0) {
         job.seed = r.seed;
         job.width = r.width;
         job.height = r.height;
       }
+      ++job.version;
       for (std::string& n : r.notices) job.notices.push_back(folder ? names[i] + ": " + n : n);
       if (r.nothing_to_repaint)
         job.notices.push_back("the mask leaves nothing to repaint: the source is returned");
+    }
+    {
+      std::lock_guard<std::mutex> lock(job.mutex);
+      if (job.width == 0) job.seed = req.params.seed;  // (every batch skipped)
     }
     finish(job, JobState::Done);
   } catch (const Cancelled&) {

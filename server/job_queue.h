@@ -36,7 +36,8 @@ class JobQueue {
   size_t waiting() const;
   // Jobs run to their end (done, failed or interrupted) since the start.
   uint64_t completed() const;
-  // The running job stops within one step and answers what it has (A1111's interrupt / skip).
+  // interrupt: the running job stops within one step and answers what it has; skip: its running batch
+  // (or folder picture) is dropped and the next one starts (A1111's interrupt / skip).
   void interrupt(bool skip);
   // Cancels one job: a queued one is taken out of the queue, a running one stops. false: unknown or ended.
   bool cancel(const std::string& id);
@@ -52,6 +53,7 @@ class JobQueue {
   void run(Job& job);
   void ensure_loaded(const std::filesystem::path& checkpoint);
   void finish(Job& job, JobState state);
+  bool stopping() const;
 
   ServerOptions options_;
   std::filesystem::path models_dir_;

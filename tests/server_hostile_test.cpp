@@ -14,6 +14,7 @@
 #include <sys/wait.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <atomic>
 #include <chrono>
 #include <nlohmann/json.hpp>
@@ -365,7 +366,8 @@ TEST(ServerRequestLimits, ControlNetUnitsAreCappedAndShareTheInitPicture) {
   const server::A1111Request r = parse(body, server::GenerationMode::Img2Img);
   ASSERT_EQ(r.request.params.controls.size(), server::kMaxControlNetUnits);
   // No copy of the init picture per unit: the worker hands it to them when the job runs.
-  EXPECT_EQ(r.controls_from_init.size(), server::kMaxControlNetUnits);
+  EXPECT_EQ(std::count(r.control_from_init.begin(), r.control_from_init.end(), true),
+            static_cast<std::ptrdiff_t>(server::kMaxControlNetUnits));
   for (const auto& picture : r.request.images.controls) EXPECT_FALSE(picture.has_value());
   body["alwayson_scripts"]["controlnet"]["args"].push_back(unit);
   std::string msg;
@@ -492,7 +494,7 @@ TEST(ServerConnections, SlowClientsAndEventStreamsDoNotStarveProgressAndInterrup
   auto r = c.Get("/sdapi/v1/progress");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_LT(seconds_since(start), 1.0);
+  EXPECT_LT(seconds_since(start), 2.5);  // (starved, it did not answer in 40 s)
 
   // A running job with the most event streams open: one more is refused, progress and interrupt answer.
   r = c.Post("/i2i/v1/jobs", json({{"steps", 1000}, {"width", 64}, {"height", 64}}).dump(),
@@ -513,7 +515,7 @@ TEST(ServerConnections, SlowClientsAndEventStreamsDoNotStarveProgressAndInterrup
         return true;
       });
     });
-  for (int i = 0; i < 1000 && streaming < server::kMaxEventStreams; ++i)
+  for (int i = 0; i < 3000 && streaming < server::kMaxEventStreams; ++i)
     std::this_thread::sleep_for(std::chrono::milliseconds(10));
   ASSERT_EQ(streaming.load(), server::kMaxEventStreams);
   r = c.Get(("/i2i/v1/jobs/" + id + "/events").c_str());
@@ -526,7 +528,7 @@ TEST(ServerConnections, SlowClientsAndEventStreamsDoNotStarveProgressAndInterrup
   r = c.Post("/sdapi/v1/interrupt", "", "application/json");
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);
-  EXPECT_LT(seconds_since(start), 1.0);
+  EXPECT_LT(seconds_since(start), 2.5);          // (starved, it did not answer in 40 s)
   r = c.Delete(("/i2i/v1/jobs/" + id).c_str());  // (the job may not have started: interrupt acts on a run)
   ASSERT_TRUE(r);
   EXPECT_EQ(r->status, 200);

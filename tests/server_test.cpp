@@ -1024,3 +1024,146 @@ TEST(ServerApi, FolderBatchOverHttpGivesAZipOfTheCliPictures) {
 
 }  // namespace
 }  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// A1111's skip drops the running batch and goes on with the next; the batches that ran are the pictures a
+// run without the skip makes for them (same seeds, same parameters text).
+TEST(ServerApi, SkipDropsTheRunningBatchAndTheNextRuns) {
+  RunningServer s(base_options());
+  const json body = {{"prompt", "a cat"},      {"steps", 1000}, {"width", 64},
+                     {"height", 64},           {"seed", 11},    {"n_iter", 2},
+                     {"sampler_name", "Euler"}};
+  json answer;
+  int status = 0;
+  std::thread job([&] {
+    httplib::Client c = s.client();
+    answer = post_json(c, "/sdapi/v1/txt2img", body, &status);
+  });
+  httplib::Client poll = s.client();
+  json p;
+  for (int i = 0; i < 3000; ++i) {
+    p = json::parse(poll.Get("/sdapi/v1/progress")->body);
+    if (p["state"]["sampling_step"].get<int>() >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(p["state"]["job_no"], 0);
+  ASSERT_EQ(p["state"]["job_count"], 2);
+  ASSERT_TRUE(poll.Post("/sdapi/v1/skip", "", "text/plain"));
+  // The second batch runs; then stop it too, with an interrupt (it answers its partial picture).
+  for (int i = 0; i < 3000; ++i) {
+    p = json::parse(poll.Get("/sdapi/v1/progress")->body);
+    if (p["state"]["job_no"] == 1 && p["state"]["sampling_step"].get<int>() >= 2) break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(10));
+  }
+  ASSERT_EQ(p["state"]["job_no"], 1) << p.dump();
+  ASSERT_TRUE(poll.Post("/sdapi/v1/interrupt", "", "text/plain"));
+  job.join();
+  ASSERT_EQ(status, 200) << answer.dump().substr(0, 300);
+  const json info = json::parse(answer["info"].get<std::string>());
+  ASSERT_EQ(answer["images"].size(), 1u);  // batch 0 skipped, batch 1 interrupted
+  EXPECT_EQ(info["all_seeds"], json::array({12}));
+  EXPECT_TRUE(info["i2i_interrupted"].get<bool>());
+  EXPECT_NE(info["i2i_notices"].dump().find("batch 0 skipped"), std::string::npos)
+      << info["i2i_notices"].dump();
+
+  // Unskipped, two batches are the CLI's --batch-count 2.
+  httplib::Client c = s.client();
+  json small = body;
+  small["steps"] = 3;
+  const json full = post_json(c, "/sdapi/v1/txt2img", small, &status);
+  ASSERT_EQ(status, 200);
+  ASSERT_EQ(full["images"].size(), 2u);
+  const fs::path dir = test::temp_dir("server_cli_batches");
+  std::vector<std::string> args = {"txt2img",
+                                   "--model",
+                                   test::fixture_path("models/tiny-sd15.safetensors").string(),
+                                   "--tokenizer",
+                                   test::fixture_path("tokenizer").string(),
+                                   "--prompt",
+                                   "a cat",
+                                   "--steps",
+                                   "3",
+                                   "--width",
+                                   "64",
+                                   "--height",
+                                   "64",
+                                   "--seed",
+                                   "11",
+                                   "--sampler",
+                                   "Euler",
+                                   "--cfg-scale",
+                                   "7",
+                                   "--batch-count",
+                                   "2",
+                                   "--quiet",
+                                   "-o",
+                                   "out.png"};
+  test::CmdResult r = test::run_i2i(args, dir);
+  ASSERT_EQ(r.status, 0) << r.err;
+  const fs::path outs[] = {dir / "out.png", dir / "out-1.png"};
+  for (int k = 0; k < 2; ++k) {
+    expect_identical(decode_b64_png(full["images"][k]), read_image(outs[k]), "batch " + std::to_string(k));
+    EXPECT_EQ(png_parameters(full["images"][k]), read_png_text(outs[k]).at("parameters"));
+  }
+}
+
+}  // namespace
+}  // namespace i2i
+
+namespace i2i {
+namespace {
+
+// A ControlNet unit given no picture follows the init image, in a folder batch each picture's.
+TEST(ServerApi, FolderBatchControlNetUnitWithoutPictureFollowsEachPicture) {
+  httplib::Client c = shared_server().client();
+  const fs::path astronaut = test::fixture_path("cases/inputs/astronaut_64.png");
+  const fs::path edges = test::fixture_path("cases/inputs/astronaut_64_canny_100_200.png");
+  const json params = {{"prompt", "a photograph of an astronaut riding a horse, highly detailed"},
+                       {"negative_prompt", "blurry, low quality, watermark"},
+                       {"denoising_strength", 0.6},
+                       {"steps", 10},
+                       {"cfg_scale", 7.5},
+                       {"seed", 1234},
+                       {"sampler_name", "Euler a"},
+                       {"width", 64},
+                       {"height", 64},
+                       {"alwayson_scripts",
+                        {{"controlnet",
+                          {{"args",
+                            {{{"module", "canny"},
+                              {"model", "tiny-controlnet-sd15"},
+                              {"threshold_a", 100},
+                              {"threshold_b", 200},
+                              {"resize_mode", 0}}}}}}}}};
+  auto r = c.Post("/i2i/v1/batch",
+                  httplib::MultipartFormDataItems{{"params", params.dump(), "", "application/json"},
+                                                  {"images", slurp(astronaut), "first.png", "image/png"},
+                                                  {"images", slurp(edges), "second.png", "image/png"}});
+  ASSERT_TRUE(r && r->status == 202) << (r ? r->body : "");
+  const std::string id = json::parse(r->body)["id"];
+  json j;
+  for (int i = 0; i < 3000; ++i) {
+    j = json::parse(c.Get(("/i2i/v1/jobs/" + id).c_str())->body);
+    if (j["state"] != "queued" && j["state"] != "running") break;
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+  }
+  ASSERT_EQ(j["state"], "done") << j.dump().substr(0, 500);
+  EXPECT_TRUE(json::parse(j["result"]["info"].get<std::string>())["i2i_ignored"].empty());
+  const auto files = unzip_stored(c.Get(j["result_zip"].get<std::string>().c_str())->body);
+  const auto [want, want_text] =
+      cli_picture("batch_cn_second",
+                  test::with(test::fixture_args("img2img", "models/tiny-sd15.safetensors"),
+                             {"--init", edges.string(), "--sampler", "Euler a", "--strength", "0.6",
+                              "--width", "64", "--height", "64", "--control", edges.string(),
+                              "--control-preprocess", "canny", "--control-model",
+                              test::fixture_path("models/tiny-controlnet-sd15.safetensors").string()}));
+  const std::string& png = files.at("second.png");
+  expect_identical(decode_image(reinterpret_cast<const uint8_t*>(png.data()), png.size(), "second"), want,
+                   "the second picture's own edges");
+  EXPECT_EQ(files.at("second.txt"), want_text + "\n");
+}
+
+}  // namespace
+}  // namespace i2i
