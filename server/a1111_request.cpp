@@ -3,9 +3,10 @@
 #include <algorithm>
 #include <cmath>
 #include <map>
-#include <mutex>
+#include <semaphore>
 
 #include "io/image.h"
+#include "io/image_limits.h"
 #include "sampling/scheduler.h"
 #include "server/base64.h"
 #include "server/http_error.h"
@@ -148,6 +149,11 @@ class FieldReader {
     if (!v) return fallback;
     double d = 0;
     bool ok = false;
+    // (nlohmann keeps 2^63 .. 2^64-1 unsigned: get<int64_t> would wrap them to negative numbers.)
+    if (v->is_number_unsigned() && v->get<uint64_t>() > static_cast<uint64_t>(INT64_MAX)) {
+      problem(key, "value is not a valid integer", "type_error.integer");
+      return fallback;
+    }
     if (v->is_number_integer()) return v->get<int64_t>();
     if (v->is_number() || v->is_string()) {
       json tmp;
@@ -193,11 +199,13 @@ class FieldReader {
   json& problems_;
 };
 
-// Pictures are decoded one at a time: a decompression bomb in many concurrent requests would otherwise
-// take as many times the largest picture's memory.
-std::mutex& decode_mutex() {
-  static std::mutex m;
-  return m;
+// At most this many pictures are decoded at once, each at most --max-pixels (checked from its header before
+// any pixel memory): many concurrent requests take at most this many times the largest picture's memory, and
+// one slow picture does not hold up the others.
+constexpr std::ptrdiff_t kConcurrentDecodes = 4;
+std::counting_semaphore<kConcurrentDecodes>& decode_slots() {
+  static std::counting_semaphore<kConcurrentDecodes> slots(kConcurrentDecodes);
+  return slots;
 }
 
 std::string lower(std::string s) {
@@ -224,6 +232,12 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     return;
   }
   GenerationParams& p = out.request.params;
+  if (units.size() > kMaxControlNetUnits) {
+    problems.push_back(field_problem(loc_prefix, "at most " + std::to_string(kMaxControlNetUnits) +
+                                                     " ControlNet units, got " +
+                                                     std::to_string(units.size())));
+    return;
+  }
   for (size_t i = 0; i < units.size(); ++i) {
     json loc = loc_prefix;
     loc.push_back(i);
@@ -278,7 +292,7 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     if (img) {
       picture = decode_request_image(*img, img_loc, limits.max_pixels);
     } else if (out.request.images.init) {
-      picture = out.request.images.init;
+      // (not copied here: the worker gives the unit the init picture when the job runs)
       from_init = true;
     } else {
       f.problem("image", "a ControlNet unit needs an image in txt2img");
@@ -347,12 +361,14 @@ Image decode_request_bytes(const std::vector<uint8_t>& bytes, const json& loc, i
                                       std::to_string(max_pixels));
   }
   Image img;
+  decode_slots().acquire();
   try {
-    std::lock_guard<std::mutex> lock(decode_mutex());
-    img = decode_image(bytes.data(), bytes.size(), where);
+    img = decode_image(bytes.data(), bytes.size(), where, max_pixels);
   } catch (const std::exception& e) {
+    decode_slots().release();
     throw validation_error(loc, e.what());
   }
+  decode_slots().release();
   if (static_cast<int64_t>(img.width) * img.height > max_pixels)
     throw validation_error(loc, where + ": " + std::to_string(img.width) + "x" + std::to_string(img.height) +
                                     " is more than the server's --max-pixels " + std::to_string(max_pixels));
@@ -378,6 +394,10 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
     f.problem("prompt", "longer than " + std::to_string(kMaxPromptBytes) + " bytes");
   if (p.negative_prompt.size() > kMaxPromptBytes)
     f.problem("negative_prompt", "longer than " + std::to_string(kMaxPromptBytes) + " bytes");
+  // (The parameters text the pictures carry cannot hold a NUL: refused now, not after the run.)
+  if (p.prompt.find('\0') != std::string::npos) f.problem("prompt", "contains a NUL character");
+  if (p.negative_prompt.find('\0') != std::string::npos)
+    f.problem("negative_prompt", "contains a NUL character");
   p.seed = f.integer("seed", -1);
   if (p.seed < -1 || p.seed > kMaxSeed) {
     f.problem("seed", "ensure this value is between -1 and " + std::to_string(kMaxSeed));
@@ -394,6 +414,16 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
                            " is more than the server's --max-pixels " + std::to_string(limits.max_pixels));
   p.batch_size = f.bounded("batch_size", 1, 1, 64);
   p.batch_count = f.bounded("n_iter", 1, 1, 1000);
+  // One request's work: the pictures denoised at once (memory) and all the steps it runs (the worker's time).
+  if (static_cast<int64_t>(p.batch_size) * p.width * p.height > limits.max_pixels)
+    f.problem("batch_size", "batch_size x width x height " + std::to_string(p.batch_size) + "x" +
+                                std::to_string(p.width) + "x" + std::to_string(p.height) +
+                                " is more than the server's --max-pixels " +
+                                std::to_string(limits.max_pixels));
+  if (static_cast<int64_t>(p.batch_size) * p.batch_count * p.steps > kMaxStepsPerRequest)
+    f.problem("n_iter", "n_iter x batch_size x steps " + std::to_string(p.batch_count) + "x" +
+                            std::to_string(p.batch_size) + "x" + std::to_string(p.steps) + " is more than " +
+                            std::to_string(kMaxStepsPerRequest) + " per request");
   const int clip_skip_default = 1;
   p.clip_skip = clip_skip_default;
 
@@ -522,6 +552,8 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
     out.parameters["init_images"] = nullptr;
     out.parameters["mask"] = nullptr;
   }
+  // LoRA and embedding names in the prompt are looked up in the server's models folder.
+  out.request.params.models_dir = limits.models_dir;
   try {
     validate_request(out.request);
   } catch (const ParameterError& e) {

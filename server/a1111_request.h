@@ -37,12 +37,20 @@ struct A1111Request {
   // the names their results get (safe file names, no extension).
   std::vector<Image> batch_inputs;
   std::vector<std::string> batch_names;
-  // Per ControlNet unit: it was given no picture and takes the init image (so each folder picture's).
+  // Per ControlNet unit: it was given no picture and takes the init image (so each folder picture's). The
+  // worker gives it the picture when the job runs: no copy per unit while the job waits.
   std::vector<bool> control_from_init;
 };
 
+// ControlNet units one request may have (the extension's max_models_num is 3 by default).
+inline constexpr size_t kMaxControlNetUnits = 8;
+// n_iter x batch_size x steps one request may run (A1111's defaults are 1 x 1 x 50).
+inline constexpr int64_t kMaxStepsPerRequest = 10000;
+
 struct RequestLimits {
+  // Largest width x height of a picture sent or generated, and of batch_size x width x height.
   int64_t max_pixels = int64_t{2048} * 2048;
+  std::string models_dir;  // where prompt LoRA / embedding names are looked up ("" = the default folder)
 };
 
 // Throws HttpError (422 / 404) for a body that cannot be honoured.

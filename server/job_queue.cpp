@@ -281,13 +281,14 @@ void JobQueue::run(Job& job) {
     for (size_t i = 0; i < runs; ++i) {
       GenerationRequest one = req;
       if (folder) {
-        for (size_t u = 0; u < job.request.control_from_init.size() && u < one.images.controls.size(); ++u)
-          if (job.request.control_from_init[u]) one.images.controls[u] = inputs[i];
         one.images.init = std::move(inputs[i]);
       } else {
         one.params.batch_count = 1;
         one.params.seed = req.params.seed + static_cast<int64_t>(i) * req.params.batch_size;
       }
+      // ControlNet units given no picture take this run's init picture (not copied while the job waited).
+      for (size_t u = 0; u < job.request.control_from_init.size() && u < one.images.controls.size(); ++u)
+        if (job.request.control_from_init[u]) one.images.controls[u] = one.images.init;
       one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
         std::optional<Image> preview;
         if (g.latents) {

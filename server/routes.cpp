@@ -5,6 +5,7 @@
 
 #include "io/file_hash.h"
 #include "io/image.h"
+#include "io/image_limits.h"
 #include "io/parameters.h"
 #include "models/model_hash.h"
 #include "sampling/scheduler.h"
@@ -37,6 +38,93 @@ httplib::Server::Handler guarded(F f) {
       send_json(res, 500, {{"error", "RuntimeError"}, {"detail", ""}, {"body", ""}, {"errors", e.what()}});
     }
   };
+}
+
+// The request limits of this server: --max-pixels, and the models folder prompt LoRAs are looked up in.
+RequestLimits request_limits(const ServerContext& ctx) {
+  return {ctx.options.max_pixels, ctx.catalog.models_dir().string()};
+}
+
+// A request body read under --max-body-mb whatever its framing: httplib checks a Content-Length against
+// the limit itself, but reads a chunked body whole (probe13 H0).
+struct Body {
+  std::string text;
+  httplib::MultipartFormDataMap files;  // multipart/form-data: the parts
+};
+
+// An answer that leaves part of the request body unread: the connection cannot be reused.
+void close_after(httplib::Response& res) {
+  res.set_header("Connection", "close");
+}
+
+template <typename F>
+httplib::Server::HandlerWithContentReader with_body(const ServerContext& ctx, F f) {
+  const size_t max_bytes = ctx.options.max_body_bytes;
+  return [max_bytes, f](const httplib::Request& req, httplib::Response& res,
+                        const httplib::ContentReader& reader) {
+    Body body;
+    size_t total = 0;
+    bool too_large = false;
+    // Past the limit the rest is read and dropped (as httplib skips a too long Content-Length body), so that
+    // the client gets its 413; a client that goes on much further loses the connection.
+    auto count = [&](size_t n) {
+      total += n;
+      too_large = total > max_bytes;
+      return total <= max_bytes + (size_t{64} << 20);
+    };
+    bool read = false;
+    if (req.is_multipart_form_data()) {
+      auto part = body.files.end();
+      read = reader(
+          [&](const httplib::MultipartFormData& header) {
+            part = body.files.emplace(header.name, header);
+            return true;
+          },
+          [&](const char* data, size_t n) {
+            if (!count(n) || part == body.files.end()) return false;
+            if (!too_large) part->second.content.append(data, n);
+            return true;
+          });
+    } else {
+      read = reader([&](const char* data, size_t n) {
+        if (!count(n)) return false;
+        if (!too_large) body.text.append(data, n);
+        return true;
+      });
+    }
+    if (!read || too_large) {
+      close_after(res);
+      if (too_large || res.status == 413)
+        return send_json(res, 413, {{"detail", "the request body is too large"}});
+      return send_json(res, res.status >= 400 ? res.status : 400,
+                       {{"detail", "the request body is malformed"}});
+    }
+    guarded([&](const httplib::Request& r, httplib::Response& out) { f(r, body, out); })(req, res);
+  };
+}
+
+// On a server only this machine can reach without credentials (no --listen, no --api-auth), a web page the
+// user visits must not be able to drive it: JSON bodies only as application/json (which browsers
+// preflight cross-origin), refused otherwise (415).
+void require_json_type(const ServerContext& ctx, const httplib::Request& req) {
+  if (!ctx.local_only) return;
+  std::string type = req.get_header_value("Content-Type");
+  type = type.substr(0, type.find(';'));
+  std::transform(type.begin(), type.end(), type.begin(), [](unsigned char c) { return std::tolower(c); });
+  while (!type.empty() && type.back() == ' ') type.pop_back();
+  if (type != "application/json")
+    throw HttpError(415, {{"detail", "the body must be sent as Content-Type: application/json"}},
+                    "unsupported Content-Type");
+}
+
+// Host without its port ("[::1]:7860" -> "[::1]", "localhost:7860" -> "localhost").
+std::string host_name(const std::string& host) {
+  if (!host.empty() && host.front() == '[') return host.substr(0, host.find(']') + 1);
+  return host.substr(0, host.find(':'));
+}
+
+bool wildcard_address(const std::string& host) {
+  return host == "0.0.0.0" || host == "::" || host == "[::]";
 }
 
 bool constant_time_equal(const std::string& a, const std::string& b) {
@@ -92,10 +180,11 @@ std::string current_checkpoint_title(const ServerContext& ctx) {
   return CatalogModel{p, model_stem(p), p.filename().string()}.filename + " [" + model_short_hash(p) + "]";
 }
 
-void generation_route(ServerContext& ctx, GenerationMode mode, const httplib::Request& req,
+void generation_route(ServerContext& ctx, GenerationMode mode, const httplib::Request& req, const Body& b,
                       httplib::Response& res) {
-  const json body = parse_json_body(req.body);
-  A1111Request r = parse_a1111_request(body, mode, ctx.catalog, {ctx.options.max_pixels});
+  require_json_type(ctx, req);
+  const json body = parse_json_body(b.text);
+  A1111Request r = parse_a1111_request(body, mode, ctx.catalog, request_limits(ctx));
   fs::path checkpoint;
   if (!r.checkpoint.empty()) checkpoint = resolve_checkpoint(ctx, r.checkpoint);
   std::shared_ptr<Job> job = ctx.queue.submit(std::move(r), false, checkpoint);
@@ -207,21 +296,51 @@ json parse_json_body(const std::string& body, int max_depth) {
                                               {"msg", "JSON decode error: " + msg},
                                               {"type", "value_error.jsondecode"}}})}},
                     msg);
+  } catch (const json::exception& e) {  // a number out of range (1e999)
+    throw HttpError(422,
+                    {{"detail", json::array({{{"loc", json::array({"body"})},
+                                              {"msg", std::string("JSON decode error: ") + e.what()},
+                                              {"type", "value_error.jsondecode"}}})}},
+                    e.what());
   }
 }
 
 void add_routes(httplib::Server& http, ServerContext& ctx) {
-  // Credentials and CORS before any route.
+  // Framing, credentials, CORS and (on a local server) the request's origin, before any route reads a body.
   http.set_pre_routing_handler([&ctx](const httplib::Request& req, httplib::Response& res) {
+    auto refuse = [&res](int status, const std::string& detail) {
+      close_after(res);  // (the body, if any, is not read)
+      send_json(res, status, {{"detail", detail}});
+      return httplib::Server::HandlerResponse::Handled;
+    };
+    // Request bodies are not inflated (as uvicorn): a few KB of gzip would be gigabytes.
+    const std::string encoding = req.get_header_value("Content-Encoding");
+    if (!encoding.empty() && encoding != "identity")
+      return refuse(
+          415, "Content-Encoding '" + encoding.substr(0, 40) + "' is not accepted (send the body as is)");
+    if (req.has_header("Content-Length")) {
+      const std::string length = req.get_header_value("Content-Length");
+      if (length.empty() || length.size() > 18 ||
+          !std::all_of(length.begin(), length.end(), [](unsigned char c) { return std::isdigit(c); }))
+        return refuse(400, "malformed Content-Length");
+    }
     const std::string origin = req.get_header_value("Origin");
     const auto& allowed = ctx.options.cors_origins;
+    const bool listed = !origin.empty() && std::find(allowed.begin(), allowed.end(), origin) != allowed.end();
     const bool cors =
-        !origin.empty() && (std::find(allowed.begin(), allowed.end(), origin) != allowed.end() ||
-                            std::find(allowed.begin(), allowed.end(), "*") != allowed.end());
+        listed || (!origin.empty() && std::find(allowed.begin(), allowed.end(), "*") != allowed.end());
     if (cors) {
       res.set_header("Access-Control-Allow-Origin", origin);
-      res.set_header("Access-Control-Allow-Credentials", "true");
+      // ("*" lets any site read the answers, but never with the user's credentials.)
+      if (listed) res.set_header("Access-Control-Allow-Credentials", "true");
       res.set_header("Vary", "Origin");
+    }
+    // DNS rebinding: a server bound to one address answers only the names of that address.
+    if (!wildcard_address(ctx.options.host)) {
+      const std::string host = host_name(req.get_header_value("Host"));
+      if (!host.empty() && host != "127.0.0.1" && host != "localhost" && host != "[::1]" &&
+          host != ctx.options.host && host != "[" + ctx.options.host + "]")
+        return refuse(403, "Host '" + host.substr(0, 100) + "' is not this server's address (use --listen)");
     }
     if (req.method == "OPTIONS") {  // a CORS preflight: answered without credentials, as browsers send none
       if (cors) {
@@ -236,9 +355,16 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
     if (!ctx.options.credentials.empty() &&
         !authorized(req.get_header_value("Authorization"), ctx.options.credentials)) {
       res.set_header("WWW-Authenticate", "Basic realm=\"i2i\"");
+      close_after(res);
       send_json(res, 401, {{"detail", "Incorrect username or password"}});
       return httplib::Server::HandlerResponse::Handled;
     }
+    // Cross-site requests: on a local server, a request that changes something from a page of another
+    // origin (not --cors-allow-origins) is refused, whatever its Content-Type.
+    if (ctx.local_only && req.method != "GET" && req.method != "HEAD" && !origin.empty() && !cors &&
+        origin != "http://" + req.get_header_value("Host"))
+      return refuse(403, "cross-origin request from " + origin.substr(0, 100) +
+                             " refused (allow it with --cors-allow-origins)");
     return httplib::Server::HandlerResponse::Unhandled;
   });
   http.set_error_handler([](const httplib::Request&, httplib::Response& res) {
@@ -249,11 +375,13 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
   });
 
   // ---- A1111's API ----
-  http.Post("/sdapi/v1/txt2img", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
-              generation_route(ctx, GenerationMode::Txt2Img, req, res);
+  http.Post("/sdapi/v1/txt2img",
+            with_body(ctx, [&ctx](const httplib::Request& req, const Body& body, httplib::Response& res) {
+              generation_route(ctx, GenerationMode::Txt2Img, req, body, res);
             }));
-  http.Post("/sdapi/v1/img2img", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
-              generation_route(ctx, GenerationMode::Img2Img, req, res);
+  http.Post("/sdapi/v1/img2img",
+            with_body(ctx, [&ctx](const httplib::Request& req, const Body& body, httplib::Response& res) {
+              generation_route(ctx, GenerationMode::Img2Img, req, body, res);
             }));
   http.Get("/sdapi/v1/progress", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
              const std::string skip = req.get_param_value("skip_current_image");
@@ -305,8 +433,10 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
                         {"samples_format", "png"},
                         {"sd_vae", "Automatic"}});
            }));
-  http.Post("/sdapi/v1/options", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
-              const json body = parse_json_body(req.body);
+  http.Post("/sdapi/v1/options",
+            with_body(ctx, [&ctx](const httplib::Request& req, const Body& b, httplib::Response& res) {
+              require_json_type(ctx, req);
+              const json body = parse_json_body(b.text);
               if (!body.is_object())
                 throw validation_error(json::array({"body"}), "value is not a valid dict");
               json ignored = json::array();
@@ -328,8 +458,10 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
               send_json(res, 200, ignored.empty() ? json(nullptr) : json({{"i2i_ignored", ignored}}));
             }));
   http.Post(
-      "/sdapi/v1/png-info", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
-        const json body = parse_json_body(req.body);
+      "/sdapi/v1/png-info",
+      with_body(ctx, [&ctx](const httplib::Request& req, const Body& b, httplib::Response& res) {
+        require_json_type(ctx, req);
+        const json body = parse_json_body(b.text);
         if (!body.is_object() || !body.contains("image") || !body["image"].is_string())
           throw validation_error(json::array({"body", "image"}), "field required");
         const std::string& text = body["image"].get_ref<const std::string&>();
@@ -338,7 +470,7 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
           throw validation_error(json::array({"body", "image"}), "not base64 data (plain or a data: URL)");
         std::map<std::string, std::string> chunks;
         try {
-          chunks = read_png_text(bytes->data(), bytes->size(), "image");
+          chunks = read_png_text(bytes->data(), bytes->size(), "image", ctx.options.max_pixels);
         } catch (const std::exception& e) {
           // Not a PNG (JPEG, WebP): no text, as A1111 answers for a picture without parameters.
           if (bytes->size() < 8 || (*bytes)[0] != 0x89) {
@@ -362,7 +494,6 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
           params["Negative prompt"] = g.negative_prompt;
           for (const auto& [k, v] : g.params) params[k] = v;
         }
-        (void)ctx;
         send_json(res, 200, {{"info", info}, {"items", items}, {"parameters", params}});
       }));
 
@@ -395,16 +526,23 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
            }));
 
   // ---- The native asynchronous API ----
-  http.Post("/i2i/v1/jobs", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
-              const json body = parse_json_body(req.body);
-              std::string mode = body.is_object() ? body.value("mode", "") : "";
+  http.Post("/i2i/v1/jobs",
+            with_body(ctx, [&ctx](const httplib::Request& req, const Body& b, httplib::Response& res) {
+              require_json_type(ctx, req);
+              const json body = parse_json_body(b.text);
+              std::string mode;
+              if (body.is_object() && body.contains("mode") && !body["mode"].is_null()) {
+                if (!body["mode"].is_string())
+                  throw validation_error(json::array({"body", "mode"}), "mode is img2img or txt2img");
+                mode = body["mode"].get<std::string>();
+              }
               if (mode.empty() && body.is_object())
                 mode = body.contains("init_images") ? "img2img" : "txt2img";
               if (mode != "img2img" && mode != "txt2img")
                 throw validation_error(json::array({"body", "mode"}), "mode is img2img or txt2img");
               A1111Request r = parse_a1111_request(
                   body, mode == "img2img" ? GenerationMode::Img2Img : GenerationMode::Txt2Img, ctx.catalog,
-                  {ctx.options.max_pixels});
+                  request_limits(ctx));
               fs::path checkpoint;
               if (!r.checkpoint.empty()) checkpoint = resolve_checkpoint(ctx, r.checkpoint);
               std::shared_ptr<Job> job = ctx.queue.submit(std::move(r), true, checkpoint);
@@ -427,11 +565,20 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
            guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
              std::shared_ptr<Job> job = ctx.queue.find(req.matches[1]);
              if (!job) throw http_error(404, "no such job");
+             // Each stream holds a connection thread for the job's life: a few at once, so that progress
+             // and interrupt are always answered.
+             if (ctx.event_streams.fetch_add(1) >= kMaxEventStreams) {
+               --ctx.event_streams;
+               throw http_error(429, "more than " + std::to_string(kMaxEventStreams) +
+                                         " event streams open: poll GET /i2i/v1/jobs/{id} instead");
+             }
+             // (given back when the response, which holds the provider, goes)
+             std::shared_ptr<void> stream_slot(nullptr, [c = &ctx](void*) { --c->event_streams; });
              auto last = std::make_shared<uint64_t>(~uint64_t{0});
              ServerContext* c = &ctx;
              res.set_header("Cache-Control", "no-cache");
              res.set_chunked_content_provider(
-                 "text/event-stream", [job, last, c](size_t, httplib::DataSink& sink) {
+                 "text/event-stream", [job, last, c, stream_slot](size_t, httplib::DataSink& sink) {
                    // One event per change: progress (with the preview) while it runs, then the result.
                    {
                      std::unique_lock<std::mutex> lock(job->mutex);
@@ -465,12 +612,13 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
   // "params" field holding the img2img body (without init_images). -> an async job whose result is also a
   // zip of the outputs, each with its parameters text.
   http.Post(
-      "/i2i/v1/batch", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
+      "/i2i/v1/batch",
+      with_body(ctx, [&ctx](const httplib::Request& req, const Body& b, httplib::Response& res) {
         if (!req.is_multipart_form_data())
           throw validation_error(json::array({"body"}), "expected multipart/form-data with picture files");
         json body = json::object();
         std::vector<const httplib::MultipartFormData*> files;
-        for (const auto& [name, part] : req.files) {
+        for (const auto& [name, part] : b.files) {
           if (name == "params" && part.filename.empty())
             body = parse_json_body(part.content);
           else if (!part.filename.empty())
@@ -491,8 +639,7 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
         }
         // The settings are checked as an img2img request on the first picture.
         body["init_images"] = json::array({png_base64(inputs.front(), "")});
-        A1111Request r =
-            parse_a1111_request(body, GenerationMode::Img2Img, ctx.catalog, {ctx.options.max_pixels});
+        A1111Request r = parse_a1111_request(body, GenerationMode::Img2Img, ctx.catalog, request_limits(ctx));
         r.batch_inputs = std::move(inputs);
         r.batch_names = std::move(names);
         fs::path checkpoint;

@@ -5,6 +5,8 @@
 
 #include <httplib.h>
 
+#include <atomic>
+
 #include "server/job_queue.h"
 #include "server/model_catalog.h"
 #include "server/server_options.h"
@@ -15,7 +17,14 @@ struct ServerContext {
   ServerOptions options;
   ModelCatalog catalog;
   JobQueue& queue;
+  // Reachable only from this machine and without credentials (no --listen, no --api-auth): POSTs must come
+  // from the server's own page or a --cors-allow-origins one, with JSON bodies as application/json.
+  bool local_only = false;
+  std::atomic<int> event_streams{0};  // GET /i2i/v1/jobs/{id}/events streams open
 };
+
+// Event streams open at once (more answer 429).
+inline constexpr int kMaxEventStreams = 8;
 
 void add_routes(httplib::Server& http, ServerContext& context);
 

@@ -26,7 +26,7 @@ struct ServerOptions {
   int64_t max_pixels = int64_t{2048} * 2048;  // largest width x height generated or decoded
   size_t max_body_bytes = size_t{64} << 20;   // larger request bodies answer 413
   size_t finished_jobs_kept = 64;             // finished async jobs kept for GET /i2i/v1/jobs/{id}
-  int http_threads = 32;                      // connections served at once
+  int http_threads = 256;                     // connections served at once (threads started as needed)
 };
 
 // "user:pass,user2:pass2" -> pairs; throws i2i::Error for an entry without ':' or an empty user.

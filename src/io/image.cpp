@@ -16,6 +16,8 @@
 #include <webp/decode.h>
 #include <webp/demux.h>
 
+#include "io/image_limits.h"
+
 // jpeglib.h needs <cstdio> first; jerror.h gives the warning codes.
 #include <jerror.h>
 
@@ -57,7 +59,9 @@ int64_t pixel_limit_from_environment() {
   throw Error(one_line(name + ": " + problem));
 }
 
-void check_dimensions(const std::string& name, const char* format, uint64_t width, uint64_t height) {
+// `limit`: the caller's pixel limit (0: max_image_pixels() only).
+void check_dimensions(const std::string& name, const char* format, uint64_t width, uint64_t height,
+                      int64_t limit) {
   if (width == 0 || height == 0)
     fail(name, std::string(format) + " image has zero size (" + std::to_string(width) + "x" +
                    std::to_string(height) + ")");
@@ -70,6 +74,9 @@ void check_dimensions(const std::string& name, const char* format, uint64_t widt
     fail(name, size + " (" + std::to_string(width * height) + " pixels), more than the limit of " +
                    std::to_string(max_image_pixels()) +
                    " pixels: resize it first, or raise the limit with I2I_MAX_IMAGE_PIXELS");
+  if (limit > 0 && width * height > static_cast<uint64_t>(limit))
+    fail(name, size + " (" + std::to_string(width * height) + " pixels), more than the limit of " +
+                   std::to_string(limit) + " pixels");
 }
 
 // ---------------------------------------------------------------------------------------------------------
@@ -231,6 +238,28 @@ void check_png_chunk_lengths(const uint8_t* data, size_t size, const std::string
   }
 }
 
+// The bytes of all IDAT chunks (the chunk walk above has checked every length fits in the file).
+uint64_t png_idat_bytes(const uint8_t* data, size_t size) {
+  uint64_t total = 0;
+  for (size_t pos = 8; pos + 8 <= size;) {
+    const uint32_t length = (uint32_t{data[pos]} << 24) | (uint32_t{data[pos + 1]} << 16) |
+                            (uint32_t{data[pos + 2]} << 8) | uint32_t{data[pos + 3]};
+    if (std::memcmp(data + pos + 4, "IDAT", 4) == 0) total += length;
+    if (std::memcmp(data + pos + 4, "IEND", 4) == 0) break;
+    pos += 12 + size_t{length};
+  }
+  return total;
+}
+
+// The most image data any deflate encoder writes for the rows of a width x height picture (with Adam7's
+// extra rows and filter bytes): stored blocks add 5 bytes per 64 KiB, fixed Huffman codes at most 1/8.
+// libpng inflates IDAT to the end of the zlib stream after the last row (png_read_end), so data past this
+// is a decompression bomb behind a small header (64x64 declared, 500 MB of zeros inflated) and is refused.
+uint64_t png_max_compressed_bytes(uint64_t width, uint64_t height, uint64_t bits) {
+  const uint64_t rows = height * ((width * bits + 7) / 8 + 1) + 16 * (height + 8);
+  return rows + rows / 8 + 65536;
+}
+
 // Deflate cannot compress better than 1032:1, so image data needs at least this many bytes for the rows
 // (a filter byte each) of a width x height picture of `bits` bits per pixel: a smaller file is truncated or
 // lies about its size, and is refused before any pixel memory is allocated.
@@ -278,7 +307,7 @@ void collect_png_exif(png_structp png, png_infop info, std::vector<uint8_t>* exi
 }
 
 Image decode_png(const uint8_t* data, size_t size, const std::string& name,
-                 std::map<std::string, std::string>* text) {
+                 std::map<std::string, std::string>* text, int64_t max_pixels) {
   PngRead r;
   r.data = data;
   r.size = size;
@@ -295,8 +324,12 @@ Image decode_png(const uint8_t* data, size_t size, const std::string& name,
   png_set_chunk_malloc_max(r.png, kMaxPngChunkBytes);
 
   if (!png_phase_info(&r)) fail(name, png_problem(r));
-  check_dimensions(name, "PNG", r.width, r.height);
+  check_dimensions(name, "PNG", r.width, r.height, max_pixels);
   const int png_channels = png_get_channels(r.png, r.info);
+  if (png_idat_bytes(data, size) >
+      png_max_compressed_bytes(r.width, r.height, static_cast<uint64_t>(r.bit_depth) * png_channels))
+    fail(name, "invalid PNG: more image data than a " + std::to_string(r.width) + "x" +
+                   std::to_string(r.height) + " picture can need");
   if (size < png_min_compressed_bytes(r.width, r.height, static_cast<uint64_t>(r.bit_depth) * png_channels))
     fail(name, "file is truncated (too little image data for a " + std::to_string(r.width) + "x" +
                    std::to_string(r.height) + " PNG)");
@@ -402,7 +435,7 @@ bool jpeg_phase_pixels(JpegRead* r, uint8_t* pixels, size_t row_stride) {
   return true;
 }
 
-Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
+Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   JpegRead r;
   r.cinfo.err = jpeg_std_error(&r.err.mgr);
   r.err.mgr.error_exit = jpeg_error_exit_cb;
@@ -410,7 +443,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
   r.err.mgr.output_message = jpeg_output_message_cb;
   r.progress.progress_monitor = jpeg_progress_cb;
   if (!jpeg_phase_header(&r, data, size)) fail(name, std::string("invalid JPEG: ") + r.err.message);
-  check_dimensions(name, "JPEG", r.cinfo.image_width, r.cinfo.image_height);
+  check_dimensions(name, "JPEG", r.cinfo.image_width, r.cinfo.image_height, max_pixels);
 
   // Saved markers live in the image pool, which jpeg_finish_decompress frees: copy the Exif payload now.
   std::vector<uint8_t> exif;
@@ -466,7 +499,7 @@ Image decode_jpeg(const uint8_t* data, size_t size, const std::string& name) {
 // ---------------------------------------------------------------------------------------------------------
 // WebP reading
 
-Image decode_webp(const uint8_t* data, size_t size, const std::string& name) {
+Image decode_webp(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   WebPBitstreamFeatures features;
   if (WebPGetFeatures(data, size, &features) != VP8_STATUS_OK) fail(name, "invalid or truncated WebP file");
   WebPData wd{data, size};
@@ -477,7 +510,7 @@ Image decode_webp(const uint8_t* data, size_t size, const std::string& name) {
   if (demux.d == nullptr) fail(name, "invalid or truncated WebP file");
   const uint32_t canvas_w = WebPDemuxGetI(demux.d, WEBP_FF_CANVAS_WIDTH);
   const uint32_t canvas_h = WebPDemuxGetI(demux.d, WEBP_FF_CANVAS_HEIGHT);
-  check_dimensions(name, "WebP", canvas_w, canvas_h);
+  check_dimensions(name, "WebP", canvas_w, canvas_h, max_pixels);
 
   std::vector<uint8_t> exif;
   WebPChunkIterator chunk;
@@ -571,11 +604,15 @@ int64_t max_image_pixels() {
 }
 
 Image decode_image(const uint8_t* data, size_t size, const std::string& name) {
+  return decode_image(data, size, name, 0);
+}
+
+Image decode_image(const uint8_t* data, size_t size, const std::string& name, int64_t max_pixels) {
   if (size == 0) fail(name, "file is empty");
-  if (starts_with(data, size, kPngMagic, 8)) return decode_png(data, size, name, nullptr);
-  if (starts_with(data, size, "\xff\xd8\xff", 3)) return decode_jpeg(data, size, name);
+  if (starts_with(data, size, kPngMagic, 8)) return decode_png(data, size, name, nullptr, max_pixels);
+  if (starts_with(data, size, "\xff\xd8\xff", 3)) return decode_jpeg(data, size, name, max_pixels);
   if (starts_with(data, size, "RIFF", 4) && starts_with(data, size, "WEBP", 4, 8))
-    return decode_webp(data, size, name);
+    return decode_webp(data, size, name, max_pixels);
   const char* other = other_format(data, size);
   if (other != nullptr)
     fail(name, std::string("unsupported image format ") + other + "; supported formats: PNG, JPEG, WebP");
@@ -868,10 +905,15 @@ std::map<std::string, std::string> read_png_text(const std::filesystem::path& pa
 }
 
 std::map<std::string, std::string> read_png_text(const uint8_t* data, size_t size, const std::string& name) {
+  return read_png_text(data, size, name, 0);
+}
+
+std::map<std::string, std::string> read_png_text(const uint8_t* data, size_t size, const std::string& name,
+                                                 int64_t max_pixels) {
   if (size == 0) fail(name, "file is empty");
   if (!starts_with(data, size, kPngMagic, 8)) fail(name, "not a PNG file");
   std::map<std::string, std::string> text;
-  decode_png(data, size, name, &text);
+  decode_png(data, size, name, &text, max_pixels);
   return text;
 }
 
