@@ -30,6 +30,7 @@
 #include "server/server.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
+#include "support/running_server.h"
 
 namespace i2i {
 namespace {
@@ -44,58 +45,21 @@ double seconds_since(Clock::time_point t) {
 
 // The fixture checkpoint, ControlNet and a LoRA in A1111's layout.
 fs::path models_dir() {
-  static const fs::path dir = [] {
-    const fs::path d = test::temp_dir("server_hostile_models");
-    for (const char* sub : {"Stable-diffusion", "ControlNet", "Lora"}) fs::create_directories(d / sub);
-    std::error_code ec;
-    for (const char* f : {"tiny-sd15.safetensors", "tiny-sd15.json"})
-      fs::create_symlink(test::fixture_path(std::string("models/") + f), d / "Stable-diffusion" / f, ec);
-    for (const char* f : {"tiny-controlnet-sd15.safetensors", "tiny-controlnet-sd15.json"})
-      fs::create_symlink(test::fixture_path(std::string("models/") + f), d / "ControlNet" / f, ec);
-    fs::create_symlink(test::fixture_path("models/loras/tiny-style.safetensors"),
-                       d / "Lora/tiny-style.safetensors", ec);
-    return d;
-  }();
+  static const fs::path dir = test::a1111_models_dir("server_hostile_models");
   return dir;
 }
 
 server::ServerOptions base_options() {
-  server::ServerOptions o;
-  o.model = (models_dir() / "Stable-diffusion/tiny-sd15.safetensors").string();
-  o.models_dir = models_dir().string();
-  o.model_options.tokenizer = test::fixture_path("tokenizer");
-  o.port = 0;
-  return o;
+  return test::test_server_options(models_dir());
 }
 
-class RunningServer {
- public:
-  explicit RunningServer(const server::ServerOptions& o) : server_(o) {
-    port_ = server_.bind();
-    thread_ = std::thread([this] { server_.listen(); });
-  }
-  ~RunningServer() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(60);
-    return c;
-  }
-
- private:
-  server::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-};
+using test::RunningServer;
 
 RunningServer& shared_server() {
   static RunningServer* s = [] {
     server::ServerOptions o = base_options();
     o.max_body_bytes = 1 << 20;
-    return new RunningServer(o);
+    return new RunningServer(o, 60);
   }();
   return *s;
 }
@@ -463,7 +427,7 @@ TEST(ServerCrossSite, ForeignOriginsHostsAndContentTypesAreRefused) {
 TEST(ServerCrossSite, AllowedOriginsAndAnyOriginWithoutCredentials) {
   server::ServerOptions o = base_options();
   o.cors_origins = {"*"};
-  RunningServer s(o);
+  RunningServer s(o, 60);
   httplib::Client c = s.client();
   auto r = c.Get("/sdapi/v1/samplers", {{"Origin", "http://elsewhere.example"}});
   ASSERT_TRUE(r);
@@ -478,7 +442,7 @@ TEST(ServerCrossSite, AllowedOriginsAndAnyOriginWithoutCredentials) {
 // ---- Connections ----
 
 TEST(ServerConnections, SlowClientsAndEventStreamsDoNotStarveProgressAndInterrupt) {
-  RunningServer s(base_options());
+  RunningServer s(base_options(), 60);
   // 40 clients trickling their headers (more than the old pool's 32 threads; the probe's number).
   std::vector<int> slow;
   for (int i = 0; i < 40; ++i) {

@@ -31,6 +31,7 @@
 #include "server/zip_writer.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
+#include "support/running_server.h"
 
 namespace i2i {
 namespace {
@@ -87,60 +88,17 @@ json client_body(const std::string& name, const std::map<std::string, std::strin
   return json::parse(text);
 }
 
-// The models folder the server sees: the fixture checkpoint and ControlNet in A1111's layout.
+// The models folder the server sees: the fixture checkpoint, ControlNet and LoRA in A1111's layout.
 fs::path models_dir() {
-  static const fs::path dir = [] {
-    const fs::path d = test::temp_dir("server_models");
-    fs::create_directories(d / "Stable-diffusion");
-    fs::create_directories(d / "ControlNet");
-    std::error_code ec;
-    fs::create_symlink(test::fixture_path("models/tiny-sd15.safetensors"),
-                       d / "Stable-diffusion/tiny-sd15.safetensors", ec);
-    fs::create_symlink(test::fixture_path("models/tiny-controlnet-sd15.safetensors"),
-                       d / "ControlNet/tiny-controlnet-sd15.safetensors", ec);
-    // (The tiny models' configurations, which i2i reads beside a checkpoint.)
-    fs::create_symlink(test::fixture_path("models/tiny-sd15.json"), d / "Stable-diffusion/tiny-sd15.json",
-                       ec);
-    fs::create_symlink(test::fixture_path("models/tiny-controlnet-sd15.json"),
-                       d / "ControlNet/tiny-controlnet-sd15.json", ec);
-    return d;
-  }();
+  static const fs::path dir = test::a1111_models_dir("server_models");
   return dir;
 }
 
 server::ServerOptions base_options() {
-  server::ServerOptions o;
-  o.model = (models_dir() / "Stable-diffusion/tiny-sd15.safetensors").string();
-  o.models_dir = models_dir().string();
-  o.model_options.tokenizer = test::fixture_path("tokenizer");
-  o.port = 0;
-  return o;
+  return test::test_server_options(models_dir());
 }
 
-// An in-process server on a free port, stopped at the end of the scope.
-class RunningServer {
- public:
-  explicit RunningServer(const server::ServerOptions& o) : server_(o) {
-    port_ = server_.bind();
-    thread_ = std::thread([this] { server_.listen(); });
-  }
-  ~RunningServer() {
-    server_.stop();
-    thread_.join();
-  }
-  int port() const { return port_; }
-  httplib::Client client() const {
-    httplib::Client c("127.0.0.1", port_);
-    c.set_read_timeout(300);
-    c.set_write_timeout(60);
-    return c;
-  }
-
- private:
-  server::Server server_;
-  int port_ = 0;
-  std::thread thread_;
-};
+using test::RunningServer;
 
 RunningServer& shared_server() {
   static RunningServer* s = new RunningServer(base_options());  // (lives until the process ends)
@@ -913,7 +871,7 @@ TEST(ServerFaults, MutatedClientBodiesOnlyEverAnswer4xx) {
       for (int k = 0; k < 4; ++k) text[rng() % text.size()] = static_cast<char>(rng() % 256);
     try {
       const json parsed = server::parse_json_body(text);
-      server::parse_a1111_request(parsed, mode, catalog, {int64_t{2048} * 2048});
+      server::parse_a1111_request(parsed, mode, catalog, server::RequestLimits{});
       ++requests;
     } catch (const server::HttpError& e) {
       EXPECT_GE(e.status(), 400);

@@ -19,6 +19,13 @@ bool path_exists(const fs::path& p) {
   return fs::exists(p, ec);
 }
 
+// A symbolic link at `p`, whether or not it leads anywhere (a dangling link or a loop is the user's file,
+// reported as such by the reader, not a name to look up).
+bool is_link(const fs::path& p) {
+  std::error_code ec;
+  return fs::is_symlink(fs::symlink_status(p, ec));
+}
+
 bool is_folder(const fs::path& p) {
   std::error_code ec;
   return fs::is_directory(p, ec);
@@ -152,7 +159,7 @@ std::vector<fs::path> list_model_entries(const fs::path& folder) {
 
 std::string resolve_model_file(ModelKind kind, const std::string& given, const std::string& models_dir,
                                const std::string& param) {
-  if (given.empty() || path_exists(given)) return given;
+  if (given.empty() || path_exists(given) || is_link(given)) return given;
   const std::string what = "{" + param + "} " + Error::literal("'" + given + "'");
   if (path_like(given)) throw ParameterError(what + ": no such file or folder");
 
