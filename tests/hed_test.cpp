@@ -184,7 +184,7 @@ TEST(Hed, CheckpointErrorsNameTheFileAndTheKind) {
   // A pickle renamed to .safetensors is an invalid safetensors file (never unpickled).
   const fs::path dir = test::temp_dir("hed_errors");
   std::ofstream(dir / "pickle.safetensors", std::ios::binary)
-      << std::string("\x80\x02}q\x00(X\x04\x00\x00\x00normq", 18);
+      << std::string_view("\x80\x02}q\x00(X\x04\x00\x00\x00normq", 16);
   e = test::error_of([&] { load_controlnet_hed(dir / "pickle.safetensors"); });
   EXPECT_NE(e.find("pickle.safetensors"), std::string::npos) << e;
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;

@@ -107,8 +107,8 @@ TEST(LineartCli, BadInputIsAOneLineErrorWithoutOutput) {
     std::ifstream in(kLineart, std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::ofstream(dir / "cut.safetensors", std::ios::binary).write(bytes.data(), bytes.size() / 3);
-    std::ofstream(dir / "sk_model.pth", std::ios::binary) << std::string("PK\x03\x04 not opened", 18);
-    std::ofstream(dir / "renamed.safetensors", std::ios::binary) << std::string("\x80\x02}q\x00.", 6);
+    std::ofstream(dir / "sk_model.pth", std::ios::binary) << std::string_view("PK\x03\x04 not opened", 15);
+    std::ofstream(dir / "renamed.safetensors", std::ios::binary) << std::string_view("\x80\x02}q\x00.", 6);
   }
   Image one(1, 1, 3);
   write_png(dir / "one.png", one);
