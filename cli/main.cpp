@@ -13,7 +13,7 @@ namespace {
 
 void print_help() {
   std::printf(
-      "i2i - image-to-image diffusion (Stable Diffusion 1.x / 2.x)\n\n"
+      "i2i - image-to-image diffusion (Stable Diffusion 1.x / 2.x / SDXL)\n\n"
       "usage: i2i <command> [options]   (i2i <command> --help for a command's options)\n\n"
       "commands:\n"
       "  img2img           a new image from a source image and a prompt (the main job)\n"
