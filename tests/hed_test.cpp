@@ -43,14 +43,11 @@ Image ref_u8(const nlohmann::json& c, const std::string& name) {
   return img;
 }
 
-fs::path fixture(const std::string& rel) {
-  return test::fixtures_dir() / rel;
-}
-
 const ControlNetHed& model(Precision precision = Precision::F32) {
   static std::map<Precision, std::unique_ptr<ControlNetHed>> cache;
   auto& slot = cache[precision];
-  if (!slot) slot = std::make_unique<ControlNetHed>(load_controlnet_hed(fixture(kModel), precision));
+  if (!slot)
+    slot = std::make_unique<ControlNetHed>(load_controlnet_hed(test::fixture_path(kModel), precision));
   return *slot;
 }
 
@@ -76,8 +73,8 @@ TEST(Hed, EveryStageMatchesControlnetAux) {
     SCOPED_TRACE(id);
     const bool safe = c.at("preprocessor") == "softedge_hedsafe";
     SoftEdgeTrace t;
-    const Image map = soft_edge_map(read_image(fixture(c.at("input").get<std::string>())), model(), safe, 128,
-                                    c.at("output_size_wh")[0].get<int>(), &t);
+    const Image map = soft_edge_map(read_image(test::fixture_path(c.at("input").get<std::string>())), model(),
+                                    safe, 128, c.at("output_size_wh")[0].get<int>(), &t);
     const int64_t w = t.detect_image.width, h = t.detect_image.height;
     EXPECT_EQ(w, c.at("detect_size_wh")[0].get<int64_t>());
     EXPECT_EQ(h, c.at("detect_size_wh")[1].get<int64_t>());
@@ -108,8 +105,8 @@ TEST(Hed, EveryStageMatchesControlnetAux) {
       for (uint8_t v : t.edge.pixels) EXPECT_TRUE(v == 0 || v == 127 || v == 255) << int(v);
     }
     test::expect_same_picture(t.edge, ref_u8(c, "edge_uint8"), id + " edge_uint8");
-    test::expect_same_picture(map, to_rgb(read_image(fixture(out.at("output_png").get<std::string>()))),
-                              id + " png");
+    test::expect_same_picture(
+        map, to_rgb(read_image(test::fixture_path(out.at("output_png").get<std::string>()))), id + " png");
   }
 }
 
@@ -155,7 +152,7 @@ TEST(Hed, Bf16StaysCloseToFp32) {
 TEST(Hed, SafeMapsTakeOnlyThreeLevels) {
   const auto& c = cases()[1];
   ASSERT_EQ(c.at("preprocessor"), "softedge_hedsafe");
-  const Image img = read_image(fixture(c.at("input").get<std::string>()));
+  const Image img = read_image(test::fixture_path(c.at("input").get<std::string>()));
   SoftEdgeTrace t;
   soft_edge_map(img, model(), true, 128, 128, &t);
   int count[3] = {0, 0, 0};
@@ -171,13 +168,13 @@ TEST(Hed, SafeMapsTakeOnlyThreeLevels) {
 }
 
 TEST(Hed, CheckpointErrorsNameTheFileAndTheKind) {
-  std::string e =
-      test::error_of([] { load_controlnet_hed(fixture("models/annotators/tiny-lineart.safetensors")); });
+  std::string e = test::error_of(
+      [] { load_controlnet_hed(test::fixture_path("models/annotators/tiny-lineart.safetensors")); });
   EXPECT_NE(e.find("tiny-lineart.safetensors: is a line-art (sk_model) checkpoint, not a HED soft-edge"),
             std::string::npos)
       << e;
   e = test::error_of(
-      [] { load_controlnet_hed(fixture("models/annotators/tiny-openpose-body.safetensors")); });
+      [] { load_controlnet_hed(test::fixture_path("models/annotators/tiny-openpose-body.safetensors")); });
   EXPECT_NE(e.find("is an OpenPose body checkpoint"), std::string::npos) << e;
   e = test::error_of([] { load_controlnet_hed("/nonexistent/ControlNetHED.pth"); });
   EXPECT_NE(e.find("ControlNetHED.pth: pickled checkpoints are not loaded"), std::string::npos) << e;

@@ -44,14 +44,11 @@ Image ref_u8(const nlohmann::json& c, const std::string& name) {
   return img;
 }
 
-fs::path fixture(const std::string& rel) {
-  return test::fixtures_dir() / rel;
-}
-
 const LineartGenerator& model(const std::string& rel, Precision precision = Precision::F32) {
   static std::map<std::string, std::unique_ptr<LineartGenerator>> cache;
   auto& slot = cache[rel + (precision == Precision::BF16 ? "/bf16" : "")];
-  if (!slot) slot = std::make_unique<LineartGenerator>(load_lineart_generator(fixture(rel), precision));
+  if (!slot)
+    slot = std::make_unique<LineartGenerator>(load_lineart_generator(test::fixture_path(rel), precision));
   return *slot;
 }
 
@@ -80,8 +77,8 @@ TEST(Lineart, DetectImageIsOpenCVsResize) {
   // Lanczos4 2x (astronaut 64 -> 128) and area 384x512 -> 128x192 (chelsea), bit for bit.
   for (const auto& c : cases()) {
     SCOPED_TRACE(c.at("id").get<std::string>());
-    const Image input = read_image(fixture(c.at("input").get<std::string>()));
-    const Image want = read_image(fixture(c.at("detect_input_png").get<std::string>()));
+    const Image input = read_image(test::fixture_path(c.at("input").get<std::string>()));
+    const Image want = read_image(test::fixture_path(c.at("detect_input_png").get<std::string>()));
     const Image got = aux_resize_image(input, 128);
     ASSERT_EQ(got.width, want.width);
     ASSERT_EQ(got.height, want.height);
@@ -106,7 +103,7 @@ TEST(Lineart, EveryStageMatchesControlnetAux) {
     SCOPED_TRACE(id);
     const LineartGenerator& g = model(c.at("model").get<std::string>());
     LineartTrace trace;
-    const Image map = lineart_map(read_image(fixture(c.at("input").get<std::string>())), g, 128,
+    const Image map = lineart_map(read_image(test::fixture_path(c.at("input").get<std::string>())), g, 128,
                                   c.at("output_size_wh")[0].get<int>(), &trace);
     // The network input is uint8 / 255 of the detect image: exact.
     EXPECT_TRUE(test::all_close(nhwc_to_nchw(trace.net_input), ref(c, "net_input").to(DType::F32), 0, id));
@@ -126,20 +123,21 @@ TEST(Lineart, EveryStageMatchesControlnetAux) {
     test::expect_same_picture(trace.line, ref_u8(c, "line_uint8"), id + " line_uint8");
     test::expect_same_picture(channel0(trace.resized), ref_u8(c, "resized_uint8"), id + " resized_uint8");
     test::expect_same_picture(
-        map, to_rgb(read_image(fixture(c.at("outputs").at("output_png").get<std::string>()))), id + " png");
+        map, to_rgb(read_image(test::fixture_path(c.at("outputs").at("output_png").get<std::string>()))),
+        id + " png");
   }
 }
 
 TEST(Lineart, InversionComesAfterTheResize) {
   const auto& c = cases()[0];
   LineartTrace trace;
-  const Image map = lineart_map(read_image(fixture(c.at("input").get<std::string>())),
+  const Image map = lineart_map(read_image(test::fixture_path(c.at("input").get<std::string>())),
                                 model(c.at("model").get<std::string>()), 128, 192, &trace);
   ASSERT_EQ(map.pixels.size(), trace.resized.pixels.size());
   for (size_t i = 0; i < map.pixels.size(); ++i) ASSERT_EQ(map.pixels[i], 255 - trace.resized.pixels[i]);
   EXPECT_EQ(map.channels, 3);
   // Fine and coarse are different networks: their maps differ.
-  const Image coarse = lineart_map(read_image(fixture(c.at("input").get<std::string>())),
+  const Image coarse = lineart_map(read_image(test::fixture_path(c.at("input").get<std::string>())),
                                    model("models/annotators/tiny-lineart-coarse.safetensors"), 128, 192);
   EXPECT_GT(max_level_diff(coarse, map), 10);
 }
@@ -170,7 +168,7 @@ TEST(Lineart, ColourAlphaAndGreyInputsGoThroughHWC3) {
 }
 
 TEST(Lineart, ResolutionsOutOfRangeAndTinyPicturesAreOneLineErrors) {
-  const Image img = read_image(fixture("images/astronaut_64.png"));
+  const Image img = read_image(test::fixture_path("images/astronaut_64.png"));
   const LineartGenerator& g = model("models/annotators/tiny-lineart.safetensors");
   for (int bad : {0, -1, 63, 4097, 100000}) {
     const std::string e = test::error_of([&] { lineart_map(img, g, bad, 512); });
@@ -196,7 +194,7 @@ TEST(Lineart, ResolutionsOutOfRangeAndTinyPicturesAreOneLineErrors) {
 TEST(Lineart, A1111PathPadsRunsAndCrops) {
   // AUTOMATIC1111's lineart: resize_image_with_pad (cubic up, edge padding to multiples of 64), 255 - line,
   // remove_pad. chelsea 384x512 at 100: 100x133 scaled, 128x192 padded, the map cropped back to 100x133.
-  const Image img = read_image(fixture("cases/annotators/inputs/chelsea_384x512.png"));
+  const Image img = read_image(test::fixture_path("cases/annotators/inputs/chelsea_384x512.png"));
   const LineartGenerator& g = model("models/annotators/tiny-lineart.safetensors");
   const Image map = lineart_map_a1111(img, g, 100);
   EXPECT_EQ(map.width, 100);
@@ -211,8 +209,8 @@ TEST(Lineart, A1111PathPadsRunsAndCrops) {
 TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {
   const fs::path dir = test::temp_dir("lineart_errors");
   // The HED checkpoint given as line art.
-  std::string e =
-      test::error_of([] { load_lineart_generator(fixture("models/annotators/tiny-hed.safetensors")); });
+  std::string e = test::error_of(
+      [] { load_lineart_generator(test::fixture_path("models/annotators/tiny-hed.safetensors")); });
   EXPECT_NE(e.find("tiny-hed.safetensors: is a HED soft-edge (ControlNetHED) checkpoint, not a line-art"),
             std::string::npos)
       << e;
@@ -223,7 +221,7 @@ TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   // A truncated file.
   {
-    std::ifstream in(fixture("models/annotators/tiny-lineart.safetensors"), std::ios::binary);
+    std::ifstream in(test::fixture_path("models/annotators/tiny-lineart.safetensors"), std::ios::binary);
     std::string bytes((std::istreambuf_iterator<char>(in)), std::istreambuf_iterator<char>());
     std::ofstream(dir / "cut.safetensors", std::ios::binary).write(bytes.data(), bytes.size() / 2);
   }
@@ -232,7 +230,8 @@ TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {
   EXPECT_EQ(e.find('\n'), std::string::npos) << e;
   // A tensor with the wrong shape is named.
   {
-    const SafeTensors st = SafeTensors::open(fixture("models/annotators/tiny-lineart.safetensors"));
+    const SafeTensors st =
+        SafeTensors::open(test::fixture_path("models/annotators/tiny-lineart.safetensors"));
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const auto& name : st.names()) {
       Tensor t = st.get_f32(name);
@@ -248,7 +247,8 @@ TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {
   // are fp32, converted ones may be 16-bit).
   for (const std::string change : {"int", "zero", "half"}) {
     const std::string file = change + ".safetensors";
-    const SafeTensors st = SafeTensors::open(fixture("models/annotators/tiny-lineart.safetensors"));
+    const SafeTensors st =
+        SafeTensors::open(test::fixture_path("models/annotators/tiny-lineart.safetensors"));
     std::vector<std::pair<std::string, Tensor>> tensors;
     for (const auto& name : st.names()) {
       Tensor t = st.get_f32(name);
