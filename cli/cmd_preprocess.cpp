@@ -9,6 +9,7 @@
 #include "commands.h"
 #include "core/error.h"
 #include "output_names.h"
+#include "preprocess/annotator_lookup.h"
 
 namespace i2i::cli {
 namespace {
@@ -45,6 +46,14 @@ std::filesystem::path preprocess_output(const Args& a, const char* fallback) {
   check_output(base, check);
   int next = 0;
   return next_output(base, next, check.overwrite);
+}
+
+const char* const kModelsDirHelp =
+    "models folder whose annotators/ (or A1111's / ComfyUI's annotator downloads) hold the network when "
+    "--annotator-model is not given (default $I2I_MODELS_DIR or ~/.local/share/i2i/models)";
+
+std::filesystem::path preprocess_annotator(const Args& a, const char* module) {
+  return resolve_annotator_model(module, a.get_or("annotator-model", ""), a.get_or("models-dir", ""));
 }
 
 int cmd_preprocess(int argc, char** argv) {

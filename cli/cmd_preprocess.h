@@ -20,6 +20,14 @@ struct PreprocessCommand {
 // in a folder that can be written), and numbered when taken unless --overwrite.
 std::filesystem::path preprocess_output(const Args& a, const char* fallback);
 
+// The annotator network for preprocessor `module` (A1111's module name): --annotator-model (a path, or a
+// name in the annotator folders), else the module's usual file found in the annotator folders of
+// --models-dir (preprocess/annotator_lookup.h). Throws ParameterError listing where it looked.
+std::filesystem::path preprocess_annotator(const Args& a, const char* module);
+
+// The --models-dir help text of the preprocessors that run a network.
+extern const char* const kModelsDirHelp;
+
 int cmd_preprocess_canny(int argc, char** argv);
 int cmd_preprocess_depth(int argc, char** argv);
 int cmd_preprocess_openpose(int argc, char** argv);

@@ -1,4 +1,4 @@
-// `i2i preprocess depth IMAGE --annotator-model FILE [--resolution 512] [--colored] -o depth.png`: the map
+// `i2i preprocess depth IMAGE [--annotator-model FILE] [--resolution 512] [--colored] -o depth.png`: the map
 // --control-preprocess depth_anything_v2 feeds a ControlNet (A1111's depth_anything_v2 preprocessor).
 #include <cstdio>
 
@@ -20,6 +20,7 @@ const std::vector<OptionSpec>& depth_options() {
   static const std::vector<OptionSpec> specs = {
       {"annotator-model", true,
        "the Depth Anything V2 network (depth_anything_v2_vits/vitb/vitl as .safetensors)", "FILE"},
+      {"models-dir", true, kModelsDirHelp, "DIR"},
       {"resolution", true, "A1111's Processor Res: the short side the map is made at (default 512)", "N"},
       {"colored", false, "the coloured (inferno) map instead of grey levels"},
       {"precision", true, "auto (default), fp32 or bf16", "P"},
@@ -36,7 +37,7 @@ int cmd_preprocess_depth(int argc, char** argv) {
   Args a(argc, argv, 3, depth_options());
   if (a.has("help")) {
     std::printf(
-        "usage: i2i preprocess depth IMAGE --annotator-model FILE [--resolution 512] [--colored] "
+        "usage: i2i preprocess depth IMAGE [--annotator-model FILE] [--resolution 512] [--colored] "
         "[-o depth.png]\n\n"
         "Writes the relative depth map (near = bright) that --control-preprocess depth_anything_v2 feeds a "
         "ControlNet,\nas AUTOMATIC1111's ControlNet extension makes it with Depth Anything V2. A .pth "
@@ -47,8 +48,7 @@ int cmd_preprocess_depth(int argc, char** argv) {
   const auto& pos = a.positional();
   if (pos.empty()) throw Error("preprocess depth needs an image");
   if (pos.size() > 1) throw Error("unexpected argument '" + pos[1] + "'");
-  const auto model = a.get("annotator-model");
-  if (!model) throw Error("preprocess depth needs --annotator-model FILE (a Depth Anything V2 .safetensors)");
+  const std::filesystem::path model = preprocess_annotator(a, "depth_anything_v2");
   const auto res = a.integer("resolution");
   const long long resolution = res ? *res : 512;
   if (resolution < kMinProcessorResolution || resolution > kMaxProcessorResolution)
@@ -61,10 +61,10 @@ int cmd_preprocess_depth(int argc, char** argv) {
   // auto: bf16 where the CPU computes it natively and the network is large, as for the UNet (the parameter
   // count estimated from the file size as if it were 16-bit: ViT-B and ViT-L qualify, ViT-S does not).
   std::error_code ec;
-  const auto bytes = std::filesystem::file_size(*model, ec);
+  const auto bytes = std::filesystem::file_size(model, ec);
   const Precision precision = resolve_precision(parse_precision(a.get_or("precision", "auto")),
                                                 ec ? 0 : static_cast<int64_t>(bytes / 2));
-  const DepthAnythingV2 net = load_depth_anything_v2(*model, precision);
+  const DepthAnythingV2 net = load_depth_anything_v2(model, precision);
   const Image map = depth_anything_v2_map(net, source, static_cast<int>(resolution), a.has("colored"));
   write_png(out, map);
   std::printf("%s\n", out.c_str());

@@ -1,4 +1,4 @@
-// `i2i preprocess lineart IMAGE --annotator-model FILE [--coarse] [--detect-resolution 512]
+// `i2i preprocess lineart IMAGE [--annotator-model FILE] [--coarse] [--detect-resolution 512]
 // [--image-resolution 512] -o lineart.png`: controlnet_aux's LineartDetector (dark lines on white), the map
 // the lineart_realistic / lineart_coarse ControlNets take.
 #include <cstdio>
@@ -20,6 +20,7 @@ const std::vector<OptionSpec>& lineart_options() {
   static const std::vector<OptionSpec> specs = {
       {"annotator-model", true,
        "the line-art generator: sk_model.pth (realistic) or sk_model2.pth (coarse) as .safetensors", "FILE"},
+      {"models-dir", true, kModelsDirHelp, "DIR"},
       {"coarse", false,
        "the file is sk_model2 (lineart_coarse; the same network, so only the default output name changes)"},
       {"detect-resolution", true, "the short side the network sees, rounded to multiples of 64 (default 512)",
@@ -40,7 +41,7 @@ int cmd_preprocess_lineart(int argc, char** argv) {
   Args a(argc, argv, 3, lineart_options());
   if (a.has("help")) {
     std::printf(
-        "usage: i2i preprocess lineart IMAGE --annotator-model FILE [--coarse] [--detect-resolution 512]\n"
+        "usage: i2i preprocess lineart IMAGE [--annotator-model FILE] [--coarse] [--detect-resolution 512]\n"
         "                              [--image-resolution 512] [-o lineart.png]\n\n"
         "Writes the line-art map (dark lines on white, RGB) as controlnet_aux's LineartDetector makes it: "
         "the\n"
@@ -56,9 +57,8 @@ int cmd_preprocess_lineart(int argc, char** argv) {
   const auto& pos = a.positional();
   if (pos.empty()) throw Error("preprocess lineart needs an image");
   if (pos.size() > 1) throw Error("unexpected argument '" + pos[1] + "'");
-  const auto model = a.get("annotator-model");
-  if (!model)
-    throw Error("preprocess lineart needs --annotator-model FILE (sk_model / sk_model2 as .safetensors)");
+  const std::filesystem::path model =
+      preprocess_annotator(a, a.has("coarse") ? "lineart_coarse" : "lineart_realistic");
   const int detect = resolution_option(a, "detect-resolution"),
             image_res = resolution_option(a, "image-resolution");
   const std::filesystem::path out =
@@ -67,7 +67,7 @@ int cmd_preprocess_lineart(int argc, char** argv) {
   // The picture and both sizes are checked before the network is read.
   const AuxSize det = aux_resize_size(source.width, source.height, detect, "--detect-resolution");
   aux_resize_size(det.width, det.height, image_res, "--image-resolution");
-  const LineartGenerator net = load_lineart_generator(*model, annotator_precision(a, *model));
+  const LineartGenerator net = load_lineart_generator(model, annotator_precision(a, model));
   const Image map = lineart_map(source, net, detect, image_res);
   write_png(out, map);
   std::printf("%s\n", out.c_str());

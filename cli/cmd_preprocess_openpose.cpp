@@ -1,4 +1,4 @@
-// `i2i preprocess openpose IMAGE --annotator-model FILE [--detect-resolution 512] [--image-resolution 512]
+// `i2i preprocess openpose IMAGE [--annotator-model FILE] [--detect-resolution 512] [--image-resolution 512]
 // -o pose.png`: the pose map --control-preprocess openpose feeds a ControlNet (controlnet_aux's
 // OpenposeDetector, body only: preprocess/openpose.h).
 #include <cstdio>
@@ -21,6 +21,7 @@ const std::vector<OptionSpec>& openpose_options() {
   static const std::vector<OptionSpec> specs = {
       {"annotator-model", true,
        "the OpenPose body model: body_pose_model.safetensors (convert a .pth once, see above)", "FILE"},
+      {"models-dir", true, kModelsDirHelp, "DIR"},
       {"detect-resolution", true, "short side the detector works at, rounded to 64 (default 512)", "N"},
       {"image-resolution", true, "short side of the written map, rounded to 64 (default 512)", "N"},
       {"resolution", true,
@@ -49,7 +50,7 @@ int cmd_preprocess_openpose(int argc, char** argv) {
   Args a(argc, argv, 3, openpose_options());
   if (a.has("help")) {
     std::printf(
-        "usage: i2i preprocess openpose IMAGE --annotator-model FILE [--detect-resolution 512]\n"
+        "usage: i2i preprocess openpose IMAGE [--annotator-model FILE] [--detect-resolution 512]\n"
         "                               [--image-resolution 512 | --resolution N] [-o pose.png]\n\n"
         "Writes the body pose map (coloured limbs and keypoints on black, RGB) that --control-preprocess\n"
         "openpose feeds a ControlNet: controlnet_aux's OpenposeDetector (body only) with the OpenPose body\n"
@@ -62,8 +63,7 @@ int cmd_preprocess_openpose(int argc, char** argv) {
   const auto& pos = a.positional();
   if (pos.empty()) throw Error("preprocess openpose needs an image");
   if (pos.size() > 1) throw Error("unexpected argument '" + pos[1] + "'");
-  const auto model = a.get("annotator-model");
-  if (!model) throw Error("preprocess openpose needs --annotator-model FILE (body_pose_model.safetensors)");
+  const std::filesystem::path model = preprocess_annotator(a, "openpose");
   const bool a1111 = a.has("resolution");
   if (a1111 && (a.has("detect-resolution") || a.has("image-resolution")))
     throw Error("--resolution (A1111's processor) replaces --detect-resolution and --image-resolution");
@@ -84,10 +84,10 @@ int cmd_preprocess_openpose(int argc, char** argv) {
   }
   // auto: as for the SD models (bf16 only for 100M+ parameters on CPUs with native bf16).
   OpenposeBody body =
-      load_openpose_body(*model, choice == PrecisionChoice::BF16 ? Precision::BF16 : Precision::F32);
+      load_openpose_body(model, choice == PrecisionChoice::BF16 ? Precision::BF16 : Precision::F32);
   if (choice == PrecisionChoice::Auto &&
       resolve_precision(choice, body.config().parameter_count()) == Precision::BF16)
-    body = load_openpose_body(*model, Precision::BF16);
+    body = load_openpose_body(model, Precision::BF16);
   const Image pose = a1111 ? openpose_a1111(image, body, processor_res)
                            : openpose_preprocess(image, body, detect, image_res);
   write_png(out, pose);

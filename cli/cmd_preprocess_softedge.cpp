@@ -1,4 +1,4 @@
-// `i2i preprocess softedge IMAGE --annotator-model FILE [--safe] [--detect-resolution 512]
+// `i2i preprocess softedge IMAGE [--annotator-model FILE] [--safe] [--detect-resolution 512]
 // [--image-resolution 512] -o softedge.png`: controlnet_aux's HEDdetector (white soft edges on black), the
 // map the softedge_hed / softedge_hedsafe ControlNets take.
 #include <cstdio>
@@ -19,6 +19,7 @@ namespace {
 const std::vector<OptionSpec>& softedge_options() {
   static const std::vector<OptionSpec> specs = {
       {"annotator-model", true, "the HED network: ControlNetHED.pth as .safetensors", "FILE"},
+      {"models-dir", true, kModelsDirHelp, "DIR"},
       {"safe", false, "softedge_hedsafe: the edges quantised to 3 levels (safe_step)"},
       {"detect-resolution", true, "the short side the network sees, rounded to multiples of 64 (default 512)",
        "N"},
@@ -38,7 +39,7 @@ int cmd_preprocess_softedge(int argc, char** argv) {
   Args a(argc, argv, 3, softedge_options());
   if (a.has("help")) {
     std::printf(
-        "usage: i2i preprocess softedge IMAGE --annotator-model FILE [--safe] [--detect-resolution 512]\n"
+        "usage: i2i preprocess softedge IMAGE [--annotator-model FILE] [--safe] [--detect-resolution 512]\n"
         "                               [--image-resolution 512] [-o softedge.png]\n\n"
         "Writes the HED soft-edge map (white edges on black, RGB) as controlnet_aux's HEDdetector makes it:\n"
         "the picture resized to --detect-resolution (sides rounded to multiples of 64), the network's five\n"
@@ -53,8 +54,7 @@ int cmd_preprocess_softedge(int argc, char** argv) {
   const auto& pos = a.positional();
   if (pos.empty()) throw Error("preprocess softedge needs an image");
   if (pos.size() > 1) throw Error("unexpected argument '" + pos[1] + "'");
-  const auto model = a.get("annotator-model");
-  if (!model) throw Error("preprocess softedge needs --annotator-model FILE (ControlNetHED as .safetensors)");
+  const std::filesystem::path model = preprocess_annotator(a, "softedge_hed");
   const int detect = resolution_option(a, "detect-resolution"),
             image_res = resolution_option(a, "image-resolution");
   const std::filesystem::path out = preprocess_output(a, "softedge.png");  // before any work
@@ -62,7 +62,7 @@ int cmd_preprocess_softedge(int argc, char** argv) {
   // The picture and both sizes are checked before the network is read.
   const AuxSize det = aux_resize_size(source.width, source.height, detect, "--detect-resolution");
   aux_resize_size(det.width, det.height, image_res, "--image-resolution");
-  const ControlNetHed net = load_controlnet_hed(*model, annotator_precision(a, *model));
+  const ControlNetHed net = load_controlnet_hed(model, annotator_precision(a, model));
   const Image map = soft_edge_map(source, net, a.has("safe"), detect, image_res);
   write_png(out, map);
   std::printf("%s\n", out.c_str());

@@ -1,9 +1,12 @@
 // `i2i pull`: a Hugging Face repository (or files of it) into the hub cache (io/hf_pull.h), and
-// `i2i pull tokenizer`, the CLIP tokenizer that single-file checkpoints need (text/tokenizer_fetch.h).
+// `i2i pull tokenizer`, the CLIP tokenizer that single-file checkpoints need, through the same pull
+// (text/tokenizer_fetch.h).
 #include <unistd.h>
 
 #include <chrono>
 #include <cstdio>
+#include <functional>
+#include <memory>
 
 #include "args.h"
 #include "commands.h"
@@ -32,20 +35,39 @@ class ProgressLine {
   std::chrono::steady_clock::time_point last_ = std::chrono::steady_clock::now() - std::chrono::seconds(1);
 };
 
+// The progress line of both kinds of pull: per file and overall.
+std::function<void(const HfPullProgress&)> progress_printer(const Args& a) {
+  auto line = std::make_shared<ProgressLine>(!a.has("quiet"));
+  return [line](const HfPullProgress& p) {
+    if (!line->due(p.finished)) return;
+    std::string overall;
+    if (p.all_bytes > 0)
+      overall = "  total " +
+                std::to_string((p.done_bytes + std::max<int64_t>(p.received, 0)) * 100 /
+                               std::max<int64_t>(p.all_bytes, 1)) +
+                "%";
+    if (p.total > 0)
+      std::fprintf(stderr, "\r\033[K[%d/%d] %s %.1f / %.1f MB%s%s", p.index, p.count, p.file.c_str(),
+                   p.received / 1e6, p.total / 1e6, overall.c_str(), p.finished ? "\n" : "");
+    else
+      std::fprintf(stderr, "\r\033[K[%d/%d] %s %.1f MB%s%s", p.index, p.count, p.file.c_str(),
+                   p.received / 1e6, overall.c_str(), p.finished ? "\n" : "");
+  };
+}
+
+// Another pull holds a file's lock: say so once (even with --quiet: the command waits).
+void print_wait(const std::string& message) {
+  std::fprintf(stderr, "%s\n", message.c_str());
+}
+
 int pull_tokenizer_command(const Args& a) {
   PullTokenizerOptions o;
   o.dest = a.get_or("dest", "");
+  o.cache = a.get_or("cache-dir", "");
   o.endpoint = a.get_or("endpoint", "");
   o.force = a.has("force");
-  ProgressLine line(!a.has("quiet"));
-  o.progress = [&](const PullProgress& p) {
-    if (!line.due(p.finished)) return;
-    if (p.total > 0)
-      std::fprintf(stderr, "\r%-12s %6.1f / %.1f MB%s", p.file.c_str(), p.received / 1e6, p.total / 1e6,
-                   p.finished ? "\n" : "");
-    else
-      std::fprintf(stderr, "\r%-12s %6.1f MB%s", p.file.c_str(), p.received / 1e6, p.finished ? "\n" : "");
-  };
+  o.progress = progress_printer(a);
+  o.on_wait = print_wait;
   PullResult r = pull_tokenizer(o);
   std::printf("%s tokenizer in %s\n", r.downloaded ? "downloaded" : "already have the", r.dir.c_str());
   return 0;
@@ -64,25 +86,12 @@ int pull_repository(const Args& a) {
   o.variant = a.get_or("variant", "");
   o.cache = a.get_or("cache-dir", "");
   o.endpoint = a.get_or("endpoint", "");
+  o.force_download = a.has("force");
   if (!o.files.empty() && (!o.include.empty() || !o.exclude.empty() || !o.variant.empty()))
     throw Error(
         "--include, --exclude and --variant choose among a repository's files: not with FILE arguments");
-  ProgressLine line(!a.has("quiet"));
-  o.progress = [&](const HfPullProgress& p) {
-    if (!line.due(p.finished)) return;
-    std::string overall;
-    if (p.all_bytes > 0)
-      overall = "  total " +
-                std::to_string((p.done_bytes + std::max<int64_t>(p.received, 0)) * 100 /
-                               std::max<int64_t>(p.all_bytes, 1)) +
-                "%";
-    if (p.total > 0)
-      std::fprintf(stderr, "\r\033[K[%d/%d] %s %.1f / %.1f MB%s%s", p.index, p.count, p.file.c_str(),
-                   p.received / 1e6, p.total / 1e6, overall.c_str(), p.finished ? "\n" : "");
-    else
-      std::fprintf(stderr, "\r\033[K[%d/%d] %s %.1f MB%s%s", p.index, p.count, p.file.c_str(),
-                   p.received / 1e6, overall.c_str(), p.finished ? "\n" : "");
-  };
+  o.progress = progress_printer(a);
+  o.on_wait = print_wait;
   const HfPullResult r = hf_pull(o);
   std::printf("%s@%s: %zu file%s downloaded, %zu already there, in %s\n", o.repo_id.c_str(), r.commit.c_str(),
               r.downloaded.size(), r.downloaded.size() == 1 ? "" : "s", r.present.size(), r.snapshot.c_str());
@@ -99,11 +108,9 @@ int cmd_pull(int argc, char** argv) {
       {"variant", true, "prefer X.VARIANT.safetensors (e.g. fp16) over X.safetensors", "V"},
       {"cache-dir", true, "the hub cache (default $HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub)",
        "DIR"},
-      {"endpoint", true,
-       "Hugging Face endpoint (default $HF_ENDPOINT or https://huggingface.co; tokenizer: $I2I_HF_ENDPOINT)",
-       "URL"},
+      {"endpoint", true, "Hugging Face endpoint (default $HF_ENDPOINT or https://huggingface.co)", "URL"},
       {"dest", true, "tokenizer: where to put it (default: $XDG_CACHE_HOME/i2i/tokenizer/clip)", "DIR"},
-      {"force", false, "tokenizer: download again even when a valid copy is there"},
+      {"force", false, "download again even when the files (or a valid tokenizer) are there"},
       {"quiet", false, "no progress output"},
       {"help", false, "this text"}};
   Args a(argc, argv, 2, specs);
@@ -114,8 +121,10 @@ int cmd_pull(int argc, char** argv) {
         "Downloads a Hugging Face repository (or the FILEs named) into the hub cache, where diffusers and\n"
         "`--model org/name` find it: resumable, SHA-256 verified, HF_TOKEN for gated repositories. Without\n"
         "--include, a diffusers repository's root-level single files and .bin/.ckpt files beside\n"
-        ".safetensors are skipped. `pull tokenizer` fetches the CLIP tokenizer (%s) that single-file\n"
-        "checkpoints need.\n\n%s",
+        ".safetensors are skipped. Two pulls into one cache take turns per file (a lock in .locks/), and\n"
+        "a file is not started without the disk space for it. `pull tokenizer` pulls the CLIP tokenizer\n"
+        "(vocab.json, merges.txt of %s) the same way and copies it to where single-file\n"
+        "checkpoints find it (--dest).\n\n%s",
         kTokenizerRepo, format_options(specs).c_str());
     return a.has("help") ? 0 : 2;
   }

@@ -17,7 +17,7 @@ scripts/check_install.sh build
 scripts/check_example.sh build
 
 # Sanitizer build: only the test programs that parse untrusted input.
-sanitized_tests="safetensors_test image_test parameters_test tokenizer_test tokenizer_fetch_test checkpoint_test config_files_test clip_vision_test ip_image_proj_test lora_weights_test embedding_file_test regular_file_test"
+sanitized_tests="safetensors_test image_test parameters_test tokenizer_test checkpoint_test config_files_test clip_vision_test ip_image_proj_test lora_weights_test embedding_file_test regular_file_test"
 cmake -S . -B build-asan -DCMAKE_BUILD_TYPE=Debug -DI2I_SANITIZE=ON -DI2I_BUILD_BENCH=OFF >/dev/null
 cmake --build build-asan -j"$jobs" --target $sanitized_tests
 label_regex=$(echo "$sanitized_tests" | tr ' ' '|')

@@ -392,3 +392,90 @@ TEST(CApiGenerate, ControlAnnotatorsFromTheOptions) {
   i2i_result_free(at96);
   i2i_result_free(at512);
 }
+
+// Models by name (i2i_model_options.models_dir): the checkpoint, and for the model's generations the
+// ControlNet and the annotator, from an A1111-layout models folder; the same picture as with paths.
+TEST(CApiGenerate, ModelsByNameFromTheModelsFolder) {
+  const fs::path root = i2i::test::temp_dir("c_api_models_dir") / "models";
+  const auto link = [](const std::string& target, const fs::path& at) {
+    fs::create_directories(at.parent_path());
+    fs::create_symlink(target, at);
+  };
+  const std::string controlnet = fx("models/tiny-controlnet-sd15.safetensors");
+  const std::string depth = fx("models/annotators/tiny-depth-anything-v2.safetensors");
+  link(fx("models/tiny-sd15.safetensors"), root / "Stable-diffusion" / "tiny.safetensors");
+  link(controlnet, root / "ControlNet" / "tiny-cn.safetensors");
+  // (The tiny models' sizes are in sidecars, which the loaders read beside the files.)
+  link(fx("models/tiny-sd15.json"), root / "Stable-diffusion" / "tiny.json");
+  link(fx("models/tiny-controlnet-sd15.json"), root / "ControlNet" / "tiny-cn.json");
+  link(depth, root / "annotators" / "depth_anything_v2_vitl.safetensors");
+  link(fx("models/annotators/tiny-depth-anything-v2.json"),
+       root / "annotators" / "depth_anything_v2_vitl.json");
+  i2i_model_params mp;
+  i2i_model_defaults(&mp);
+  const std::string tok = fx("tokenizer");
+  mp.tokenizer_dir = tok.c_str();
+  mp.precision = "fp32";
+  i2i_model_options mo;
+  i2i_model_options_defaults(&mo);
+  EXPECT_EQ(mo.size, sizeof(i2i_model_options));
+  EXPECT_EQ(mo.models_dir, nullptr);
+  char* err = nullptr;
+  // Elsewhere, the name is not found: the error names it and where it looked.
+  const std::string elsewhere = (root.parent_path() / "elsewhere").string();
+  mo.models_dir = elsewhere.c_str();
+  EXPECT_EQ(i2i_model_load_with_options("tiny", &mp, &mo, &err), nullptr);
+  ASSERT_NE(err, nullptr);
+  EXPECT_NE(std::string(err).find("model 'tiny'"), std::string::npos) << err;
+  EXPECT_NE(std::string(err).find("elsewhere"), std::string::npos) << err;
+  i2i_free_error(err);
+  err = nullptr;
+  // A caller compiled before models_dir existed (a shorter struct) gets the default folder: not this one.
+  const std::string folder = root.string();
+  mo.models_dir = folder.c_str();
+  i2i_model_options older = mo;
+  older.size = offsetof(i2i_model_options, models_dir);
+  EXPECT_EQ(i2i_model_load_with_options("tiny", &mp, &older, &err), nullptr);
+  i2i_free_error(err);
+  err = nullptr;
+  i2i_model* named = i2i_model_load_with_options("tiny", &mp, &mo, &err);
+  ASSERT_NE(named, nullptr) << err;
+
+  i2i_generation_params p = ddim_case();
+  const std::string init = fx("cases/inputs/astronaut_64.png");
+  p.init_path = init.c_str();
+  p.steps = 3;
+  i2i_control_unit unit;
+  i2i_control_unit_defaults(&unit);
+  unit.model_path = "tiny-cn";
+  unit.image_path = init.c_str();
+  unit.preprocess = "depth_anything_v2";
+  p.controls = &unit;
+  p.n_controls = 1;
+  i2i_control_annotator annotator = {nullptr, 96};  // no file: depth_anything_v2_vitl in annotators/
+  i2i_generation_options o;
+  i2i_generation_options_defaults(&o);
+  o.control_annotators = &annotator;
+  o.n_control_annotators = 1;
+  i2i_result* by_name = nullptr;
+  ASSERT_EQ(i2i_generate_with(named, &p, &o, &by_name, &err), I2I_OK) << err;
+
+  unit.model_path = controlnet.c_str();
+  annotator.model = depth.c_str();
+  i2i_result* by_path = nullptr;
+  ASSERT_EQ(i2i_generate_with(tiny_model(), &p, &o, &by_path, &err), I2I_OK) << err;
+  EXPECT_EQ(0, std::memcmp(by_name->images[0].pixels, by_path->images[0].pixels, 64 * 64 * 3));
+  EXPECT_NE(std::string(by_name->images[0].parameters).find("Module: depth_anything_v2, Model: tiny-cn"),
+            std::string::npos)
+      << by_name->images[0].parameters;
+  i2i_result_free(by_name);
+  i2i_result_free(by_path);
+
+  // The model on a path with no models folder: its generations use the default folder, where tiny-cn is not.
+  unit.model_path = "tiny-cn";
+  EXPECT_EQ(i2i_generate_with(tiny_model(), &p, &o, &by_name, &err), I2I_ERROR);
+  ASSERT_NE(err, nullptr);
+  EXPECT_NE(std::string(err).find("tiny-cn"), std::string::npos) << err;
+  i2i_free_error(err);
+  i2i_model_free(named);
+}

@@ -133,7 +133,7 @@ TEST(LineartCli, BadInputIsAOneLineErrorWithoutOutput) {
        "--detect-resolution must be between 64 and 4096, got 0"},
       {{"softedge", img, "--annotator-model", kHed, "--image-resolution", "100000"},
        "--image-resolution must be between 64 and 4096, got 100000"},
-      {{"lineart", img}, "needs --annotator-model"},
+      {{"lineart", img}, "runs a network: give its file with --annotator-model"},
       {{"softedge", img, "--annotator-model", (dir / "missing.safetensors").string()}, "missing.safetensors"},
   };
   for (const Case& c : cases) {

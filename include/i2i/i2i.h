@@ -82,6 +82,26 @@ I2I_API void i2i_model_defaults(i2i_model_params* params);
 I2I_API i2i_model* i2i_model_load_with(const char* path, const i2i_model_params* params, char** error);
 /* The same with default parameters and a tokenizer folder (may be NULL). */
 I2I_API i2i_model* i2i_model_load(const char* path, const char* tokenizer_dir, char** error);
+
+/* Options added after i2i_model_params: that struct's size is part of the ABI (i2i_model_defaults writes
+ * all of it), so it takes no new fields; these come in a struct that says its own size. */
+typedef struct {
+  size_t size; /* sizeof(i2i_model_options) as the caller was compiled (set by the defaults) */
+  /* The models folder in AUTOMATIC1111's or ComfyUI's layout (NULL: $I2I_MODELS_DIR, else
+   * ~/.local/share/i2i/models), as the CLI's --models-dir. A model or params->vae given as a bare name
+   * ("v1-5-pruned-emaonly", "sdxl/juggernaut", with or without .safetensors) is looked up in its
+   * Stable-diffusion/ / checkpoints/ and VAE/ / vae/ folders; "org/name[@revision]" names a repository in
+   * the Hugging Face cache ($HF_HUB_CACHE, $HF_HOME/hub or ~/.cache/huggingface/hub). A path that exists
+   * always wins. It is also the models folder of this model's generations whose options give none
+   * (ControlNets, IP-Adapters, LoRAs, embeddings and annotators by name). */
+  const char* models_dir;
+} i2i_model_options;
+
+I2I_API void i2i_model_options_defaults(i2i_model_options* options);
+/* i2i_model_load_with with options (NULL: the defaults). Fields past options->size are taken as their
+ * defaults. `name_or_path`: a checkpoint file or diffusers folder, or a name (see models_dir). */
+I2I_API i2i_model* i2i_model_load_with_options(const char* name_or_path, const i2i_model_params* params,
+                                               const i2i_model_options* options, char** error);
 I2I_API void i2i_model_free(i2i_model* model);
 
 /* ---- Generation ------------------------------------------------------------------------------------ */
@@ -177,9 +197,12 @@ I2I_API i2i_status i2i_generate(i2i_model* model, const i2i_generation_params* p
 I2I_API void i2i_result_free(i2i_result* result);
 
 /* The annotator network of a ControlNet unit whose preprocessor runs one (depth_anything_v2, openpose,
- * lineart_realistic, ...). i2i_control_unit's size is part of the ABI, so these come in the options. */
+ * lineart_realistic, ...). i2i_control_unit's size is part of the ABI, so these come in the options. A unit
+ * without one (or with model NULL) uses its preprocessor's usual file (depth_anything_v2_vitl.safetensors,
+ * body_pose_model.safetensors, ...) found in the models folder's annotators/ (or the A1111 / ComfyUI
+ * annotator downloads beside it). */
 typedef struct {
-  const char* model; /* the annotator's .safetensors file */
+  const char* model; /* the annotator's .safetensors file, or its name in annotators/ */
   int resolution;    /* A1111's Processor Res; 0: the default, 512 */
 } i2i_control_annotator;
 
@@ -198,8 +221,9 @@ typedef struct {
                          of this machine; non-zero also records the absolute paths (Init image, Model path,
                          Mask image, ControlNet N image / model path) */
   /* Where files named rather than given by path are looked up (NULL: the defaults): the models folder
-   * ($I2I_MODELS_DIR or ~/.local/share/i2i/models), its LoRA folder (Lora/) and its textual-inversion
-   * embeddings folder (embeddings/), as the CLI's --models-dir, --lora-dir and --embeddings-dir. */
+   * (the model's i2i_model_options.models_dir, else $I2I_MODELS_DIR or ~/.local/share/i2i/models), its
+   * LoRA folder (Lora/) and its textual-inversion embeddings folder (embeddings/), as the CLI's
+   * --models-dir, --lora-dir and --embeddings-dir. */
   const char* models_dir;
   const char* lora_dir;
   const char* embeddings_dir;

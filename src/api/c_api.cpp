@@ -15,6 +15,7 @@
 
 struct i2i_model {
   std::unique_ptr<i2i::ModelSet> set;
+  std::string models_dir;  // i2i_model_options.models_dir: the default of its generations
 };
 
 namespace {
@@ -216,8 +217,29 @@ void i2i_model_defaults(i2i_model_params* p) {
 }
 
 i2i_model* i2i_model_load_with(const char* path, const i2i_model_params* params, char** error) {
+  return i2i_model_load_with_options(path, params, nullptr, error);
+}
+
+void i2i_model_options_defaults(i2i_model_options* o) {
+  if (!o) return;
+  *o = i2i_model_options{};
+  o->size = sizeof(i2i_model_options);
+}
+
+i2i_model* i2i_model_load_with_options(const char* path, const i2i_model_params* params,
+                                       const i2i_model_options* options, char** error) {
   try {
     if (!path) throw i2i::Error("no model path given");
+    // The caller's struct may be older (shorter) than this library's: only its `size` bytes are read.
+    i2i_model_options mo;
+    i2i_model_options_defaults(&mo);
+    if (options) {
+      if (options->size < sizeof(size_t))
+        throw i2i::Error(
+            "i2i_model_load_with_options: options->size is not set (use i2i_model_options_defaults)");
+      std::memcpy(&mo, options, std::min(options->size, sizeof mo));
+      mo.size = sizeof mo;
+    }
     i2i::init_runtime();  // malloc tuning, once per process (core/memory.h; I2I_NO_MALLOPT=1 opts out)
     i2i_model_params defaults;
     i2i_model_defaults(&defaults);
@@ -227,7 +249,8 @@ i2i_model* i2i_model_load_with(const char* path, const i2i_model_params* params,
     if (p.vae) o.vae = p.vae;
     if (p.model_config) o.checkpoint.model_config = p.model_config;
     o.precision = i2i::parse_precision(str(p.precision, "auto"));
-    return new i2i_model{i2i::ModelSet::load(path, o)};
+    o.models_dir = str(mo.models_dir);
+    return new i2i_model{i2i::ModelSet::load(path, o), o.models_dir};
   } catch (const std::exception& e) {
     set_error(error, e.what());
     return nullptr;
@@ -306,6 +329,7 @@ i2i_status i2i_generate_with(i2i_model* model, const i2i_generation_params* para
     }
     i2i::GenerationRequest req = request_of(*params);
     apply_options(o, req.params);
+    if (!o.models_dir) req.params.models_dir = model->models_dir;
     const i2i::GenerationResult r = i2i::generate(*model->set, req);
     *result = result_of(r);
     return I2I_OK;

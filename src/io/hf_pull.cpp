@@ -1,14 +1,21 @@
 #include "io/hf_pull.h"
 
 #include <curl/curl.h>
+#include <fcntl.h>
+#include <sys/file.h>
+#include <sys/statvfs.h>
 #include <unistd.h>
 
 #include <algorithm>
+#include <cerrno>
+#include <chrono>
 #include <cstdio>
 #include <cstdlib>
+#include <cstring>
 #include <map>
 #include <mutex>
 #include <optional>
+#include <thread>
 
 #include "core/error.h"
 #include "io/file_hash.h"
@@ -383,6 +390,86 @@ int64_t size_or(const fs::path& p, int64_t fallback) {
   return ec ? fallback : static_cast<int64_t>(n);
 }
 
+// An exclusive flock on a lock file (huggingface_hub's <cache>/.locks/<repo folder>/<etag>.lock), released
+// when destroyed. The file stays (removing it would race with a process opening it).
+class FileLock {
+ public:
+  FileLock(const HfPullOptions& o, const std::string& path, const fs::path& lock_file) {
+    std::error_code ec;
+    fs::create_directories(lock_file.parent_path(), ec);
+    if (ec) throw Error("cannot create " + lock_file.parent_path().string() + ": " + ec.message());
+    fd_ = ::open(lock_file.c_str(), O_RDWR | O_CREAT | O_CLOEXEC, 0644);
+    if (fd_ < 0) throw Error("cannot open the lock file " + lock_file.string() + ": " + std::strerror(errno));
+    const auto start = std::chrono::steady_clock::now();
+    bool told = false;
+    while (::flock(fd_, LOCK_EX | LOCK_NB) != 0) {
+      if (errno != EWOULDBLOCK && errno != EINTR) {
+        const std::string why = std::strerror(errno);
+        ::close(fd_);
+        throw Error("cannot lock " + lock_file.string() + ": " + why);
+      }
+      const std::string holder = holder_of(lock_file);
+      const double waited = std::chrono::duration<double>(std::chrono::steady_clock::now() - start).count();
+      if (o.lock_timeout_s >= 0 && waited >= o.lock_timeout_s) {
+        ::close(fd_);
+        throw Error("cannot pull " + o.repo_id + ": " + path + " is being downloaded by " + holder +
+                    " (lock " + lock_file.string() + "); try again when it is done");
+      }
+      if (!told && o.on_wait)
+        o.on_wait(path + " is being downloaded by " + holder + " (lock " + lock_file.string() +
+                  "): waiting for it");
+      told = true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(100));
+    }
+    // Says who holds it, for a pull that waits (huggingface_hub's filelock writes nothing).
+    const std::string me = "pid " + std::to_string(::getpid()) + " (i2i pull " + o.repo_id + ")\n";
+    if (::ftruncate(fd_, 0) == 0) {
+      const ssize_t n = ::pwrite(fd_, me.data(), me.size(), 0);
+      (void)n;
+    }
+  }
+  ~FileLock() {
+    (void)::ftruncate(fd_, 0);
+    ::close(fd_);  // releases the flock
+  }
+  FileLock(const FileLock&) = delete;
+  FileLock& operator=(const FileLock&) = delete;
+
+ private:
+  // What the lock file says of its holder (its first line, printable characters only).
+  static std::string holder_of(const fs::path& lock_file) {
+    std::string line;
+    if (std::FILE* f = std::fopen(lock_file.c_str(), "rb")) {
+      char buf[128] = {0};
+      const size_t n = std::fread(buf, 1, sizeof buf - 1, f);
+      std::fclose(f);
+      for (size_t i = 0; i < n && buf[i] != '\n'; ++i)
+        if (buf[i] >= 0x20 && buf[i] < 0x7f) line += buf[i];
+    }
+    return line.empty() ? "another process (no pid recorded: huggingface_hub?)" : line;
+  }
+  int fd_ = -1;
+};
+
+int64_t free_bytes_of(const HfPullOptions& o, const fs::path& folder) {
+  if (o.free_bytes) return o.free_bytes(folder);
+  struct statvfs st {};
+  if (::statvfs(folder.c_str(), &st) != 0) return -1;  // unknown: not checked
+  return static_cast<int64_t>(st.f_bavail) * static_cast<int64_t>(st.f_frsize);
+}
+
+// Throws when the blobs folder has less free space than the rest of the file needs.
+void check_free_space(const HfPullOptions& o, const std::string& path, const fs::path& blob, int64_t size) {
+  if (size < 0) return;  // unknown size: the write fails if the disk fills
+  const int64_t have = size_or(fs::path(blob.string() + ".incomplete"), 0);
+  const int64_t need = std::max<int64_t>(0, size - std::min(have, size));
+  const int64_t free = free_bytes_of(o, blob.parent_path());
+  if (free >= 0 && need > free)
+    throw Error("cannot pull " + o.repo_id + ": " + path + " needs " + std::to_string(need) + " bytes (" +
+                std::to_string(need >> 20) + " MiB) in " + blob.parent_path().string() + ", only " +
+                std::to_string(free) + " bytes (" + std::to_string(free >> 20) + " MiB) are free");
+}
+
 // Downloads one file into its blob (resuming blobs/<etag>.incomplete) and verifies it.
 void download_blob(const HfPullOptions& o, const std::string& endpoint, const std::string& token,
                    const std::string& path, const FileMeta& m, const fs::path& blob,
@@ -516,7 +603,7 @@ HfPullResult hf_pull(const HfPullOptions& o) {
   std::vector<HfRepoFile> to_fetch;
   for (const HfRepoFile& f : wanted) {
     std::error_code ec;
-    if (!r.commit.empty() && fs::exists(repo / "snapshots" / r.commit / f.path, ec) &&
+    if (!o.force_download && !r.commit.empty() && fs::exists(repo / "snapshots" / r.commit / f.path, ec) &&
         (f.size < 0 || size_or(repo / "snapshots" / r.commit / f.path, -1) == f.size))
       r.present.push_back(f.path);
     else
@@ -561,14 +648,21 @@ HfPullResult hf_pull(const HfPullOptions& o) {
       p.finished = finished;
       o.progress(p);
     };
-    const bool have_blob = fs::is_regular_file(blob, ec) &&
-                           (meta.size < 0 || size_or(blob, -1) == meta.size) &&
-                           (meta.sha256.empty() || sha256_file(blob) == meta.sha256);
-    if (!have_blob)
-      download_blob(o, endpoint, token, f.path, meta, blob, report);
-    else
-      report(meta.size, meta.size, true);
-    link_pointer(repo / "snapshots" / r.commit / f.path, blob);
+    {
+      // One process per blob (another pull of this cache, i2i's or huggingface_hub's, waits here).
+      const FileLock lock(o, f.path, cache / ".locks" / repo.filename() / (meta.etag + ".lock"));
+      const bool have_blob = !o.force_download && fs::is_regular_file(blob, ec) &&
+                             (meta.size < 0 || size_or(blob, -1) == meta.size) &&
+                             (meta.sha256.empty() || sha256_file(blob) == meta.sha256);
+      if (!have_blob) {
+        if (o.force_download) fs::remove(fs::path(blob.string() + ".incomplete"), ec);
+        check_free_space(o, f.path, blob, meta.size);
+        download_blob(o, endpoint, token, f.path, meta, blob, report);
+      } else {
+        report(meta.size, meta.size, true);
+      }
+      link_pointer(repo / "snapshots" / r.commit / f.path, blob);
+    }
     done += std::max<int64_t>(0, meta.size);
     r.downloaded.push_back(f.path);
   }

@@ -17,6 +17,14 @@
 // X-Linked-Etag); every file against its size. A file that fails is deleted, never placed. Sizes are
 // bounded per kind of file (hf_max_file_bytes). Errors are one line: the URL and HTTP status (401/403: a
 // gated or private repository, set HF_TOKEN), or the network failure (an unreachable endpoint says so).
+//
+// Two pulls into one cache: each file is downloaded under an exclusive flock on
+// <cache>/.locks/models--org--name/<etag>.lock, the lock file huggingface_hub's filelock takes for the same
+// blob, so i2i and Python tools never write one blob at once. A second pull waits (on_wait says who holds
+// it: the pid an i2i pull writes into the lock file) and then finds the blob there, or gives up after
+// lock_timeout_s. Before a file is downloaded, the free space of the blobs folder (statvfs) is checked
+// against what is left of its expected size (listing or headers): too little is a one-line error naming
+// the file, the bytes needed and the bytes free, before anything is written.
 #pragma once
 
 #include <cstdint>
@@ -55,6 +63,15 @@ struct HfPullOptions {
   int max_attempts = 3;  // per file; a retry after a network failure resumes the partial blob
   long connect_timeout_s = 30;
   long stall_timeout_s = 60;  // abort a transfer below 1 byte/s for this long
+  // Download the files again even when their blobs are in the cache (huggingface_hub's force_download).
+  bool force_download = false;
+  // Another process holds a file's lock: called once with a one-line message naming the file, the lock
+  // file and its holder, then the pull waits for it. lock_timeout_s < 0 waits as long as it takes;
+  // otherwise the pull fails after that many seconds (0: at once).
+  std::function<void(const std::string&)> on_wait;
+  double lock_timeout_s = -1;
+  // The bytes free for a download into `folder`; empty: statvfs's f_bavail * f_frsize (tests replace it).
+  std::function<int64_t(const std::filesystem::path& folder)> free_bytes;
 };
 
 struct HfPullResult {

@@ -8,6 +8,7 @@
 #include "core/error.h"
 #include "io/config_file.h"
 #include "io/safetensors.h"
+#include "models/annotator_file.h"
 #include "models/checkpoint.h"
 #include "models/model_hash.h"
 
@@ -16,9 +17,9 @@ namespace fs = std::filesystem;
 
 namespace {
 
-constexpr ModelKind kKinds[] = {ModelKind::Checkpoint,  ModelKind::Vae,        ModelKind::Lora,
-                                ModelKind::Embedding,   ModelKind::ControlNet, ModelKind::IpAdapter,
-                                ModelKind::ImageEncoder};
+constexpr ModelKind kKinds[] = {ModelKind::Checkpoint,   ModelKind::Vae,        ModelKind::Lora,
+                                ModelKind::Embedding,    ModelKind::ControlNet, ModelKind::IpAdapter,
+                                ModelKind::ImageEncoder, ModelKind::Annotator};
 
 bool path_exists(const fs::path& p) {
   std::error_code ec;
@@ -138,6 +139,8 @@ bool is_lora_key(const std::string& k) {
 
 ModelClass classify_file(const fs::path& file, ModelKind folder_kind) {
   const SafeTensors st = SafeTensors::open(file);
+  // An annotator folder's files are annotators; the family is what their tensor names say.
+  if (folder_kind == ModelKind::Annotator) return {ModelKind::Annotator, annotator_kind(st)};
   if (any_key(st, [](const std::string& k) { return starts_with(k, "ip_adapter."); }))
     return {ModelKind::IpAdapter, ip_adapter_family(st)};
   if (st.names().size() <= 3 && (st.contains("emb_params") || st.contains("clip_l") || st.contains("clip_g")))
@@ -232,6 +235,8 @@ std::vector<ModelListing> list_models(const fs::path& root, HashCache& cache) {
     for (const fs::path& folder : model_kind_folders(folder_kind, root))
       for (const fs::path& entry : list_model_entries(folder)) {
         std::error_code ec;
+        // Annotators are single files (a downloaded repository's folder there is no annotator).
+        if (folder_kind == ModelKind::Annotator && fs::is_directory(entry, ec)) continue;
         if (!listed.insert(fs::weakly_canonical(entry, ec)).second) continue;
         ModelListing m;
         m.path = entry;

@@ -10,7 +10,9 @@
 // shapes as they were, so nothing else can tell. LoRAs by kohya's ss_base_model_version or their key names
 // (lora_te2_, SGM block names: SDXL); embeddings by clip_l / clip_g (SDXL) or width (768: SD 1.x, 1024:
 // SD 2.x); IP-Adapters by their number of attention layers (16 in SD 1.x; more in SDXL); ControlNets by
-// label_emb / add_embedding (SDXL) or linear proj_in (SD 2.x). What the header cannot tell stays "".
+// label_emb / add_embedding (SDXL) or linear proj_in (SD 2.x). Annotators (the .safetensors files of the
+// annotator folders, ModelKind::Annotator) by what their tensor names say (models/annotator_file.h
+// annotator_kind: "Depth Anything", "OpenPose body", ...). What the header cannot tell stays "".
 //
 // Hashes and families are cached together (io/file_hash.h HashCache, "info" of the entry): a second
 // listing of unchanged files reads no file contents.

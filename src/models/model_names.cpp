@@ -95,6 +95,8 @@ std::string model_kind_name(ModelKind kind) {
       return "IP-Adapter";
     case ModelKind::ImageEncoder:
       return "image encoder";
+    case ModelKind::Annotator:
+      return "annotator";
   }
   return "model";
 }
@@ -108,6 +110,8 @@ const std::vector<std::string>& model_kind_subfolders(ModelKind kind) {
   // sd-webui-controlnet keeps IP-Adapters with the ControlNets; ComfyUI in ipadapter/.
   static const std::vector<std::string> ip_adapter = {"ipadapter", "ControlNet"};
   static const std::vector<std::string> image_encoder = {"clip_vision"};
+  // i2i's own folder; Forge keeps its preprocessors' networks in ControlNetPreprocessor/.
+  static const std::vector<std::string> annotator = {"annotators", "ControlNetPreprocessor"};
   switch (kind) {
     case ModelKind::Checkpoint:
       return checkpoint;
@@ -123,6 +127,8 @@ const std::vector<std::string>& model_kind_subfolders(ModelKind kind) {
       return ip_adapter;
     case ModelKind::ImageEncoder:
       return image_encoder;
+    case ModelKind::Annotator:
+      return annotator;
   }
   return checkpoint;
 }
@@ -137,6 +143,23 @@ std::vector<fs::path> model_kind_folders(ModelKind kind, const fs::path& root) {
     if (!normal.has_filename()) normal = normal.parent_path();  // "models/" -> "models"
     const fs::path beside = normal.parent_path() / "embeddings";
     if (!normal.parent_path().empty() && is_folder(beside)) out.push_back(beside);
+  }
+  if (kind == ModelKind::Annotator) {
+    // Beside an A1111 `models/` folder: the ControlNet extension's downloads; beside a ComfyUI one: every
+    // custom node's ckpts/ (controlnet_aux keeps <repo>/<file> there).
+    fs::path normal = root.lexically_normal();
+    if (!normal.has_filename()) normal = normal.parent_path();
+    const fs::path up = normal.parent_path();
+    if (!up.empty()) {
+      const fs::path a1111 = up / "extensions" / "sd-webui-controlnet" / "annotator" / "downloads";
+      if (is_folder(a1111)) out.push_back(a1111);
+      std::vector<fs::path> nodes;
+      std::error_code ec;
+      for (fs::directory_iterator it(up / "custom_nodes", ec), end; !ec && it != end; it.increment(ec))
+        if (is_folder(it->path() / "ckpts")) nodes.push_back(it->path() / "ckpts");
+      std::sort(nodes.begin(), nodes.end());
+      out.insert(out.end(), nodes.begin(), nodes.end());
+    }
   }
   return out;
 }

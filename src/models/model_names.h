@@ -19,15 +19,20 @@
 
 namespace i2i {
 
-enum class ModelKind { Checkpoint, Vae, Lora, Embedding, ControlNet, IpAdapter, ImageEncoder };
+// Annotator: the network of a ControlNet preprocessor (depth, pose, line art, ...; preprocess/
+// annotator_lookup.h finds a preprocessor's default file among them).
+enum class ModelKind { Checkpoint, Vae, Lora, Embedding, ControlNet, IpAdapter, ImageEncoder, Annotator };
 
-// "checkpoint", "VAE", "LoRA", "embedding", "ControlNet", "IP-Adapter", "image encoder".
+// "checkpoint", "VAE", "LoRA", "embedding", "ControlNet", "IP-Adapter", "image encoder", "annotator".
 std::string model_kind_name(ModelKind kind);
 
 // The subfolders of a models folder that hold `kind`, A1111's names first then ComfyUI's (e.g. a
 // checkpoint: Stable-diffusion, checkpoints, diffusers).
 const std::vector<std::string>& model_kind_subfolders(ModelKind kind);
-// Those of them that exist under `root` (for embeddings also `embeddings/` beside it, as A1111 keeps it).
+// Those of them that exist under `root` (for embeddings also `embeddings/` beside it, as A1111 keeps it;
+// for annotators also the folders beside `root` where A1111's ControlNet extension and ComfyUI's
+// controlnet_aux download theirs: `../extensions/sd-webui-controlnet/annotator/downloads/` and
+// `../custom_nodes/<node>/ckpts/`).
 std::vector<std::filesystem::path> model_kind_folders(ModelKind kind, const std::filesystem::path& root);
 
 // Whether `entry` (a file or folder inside a kind's folder) is a model of that kind's form: a .safetensors

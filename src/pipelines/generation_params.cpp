@@ -8,6 +8,7 @@
 #include "models/model_names.h"
 #include "pipelines/infotext.h"
 #include "pipelines/ip_adapter_units.h"
+#include "preprocess/annotator_lookup.h"
 #include "preprocess/control_preprocessors.h"
 
 namespace i2i {
@@ -177,7 +178,13 @@ void resolve_model_files(GenerationParams& p, bool model) {
   if (model) resolve(p.model, ModelKind::Checkpoint, "model");
   resolve(p.vae, ModelKind::Vae, "vae");
   resolve(p.refiner, ModelKind::Checkpoint, "refiner");
-  for (ControlParams& c : p.controls) resolve(c.model, ModelKind::ControlNet, "control_model");
+  for (ControlParams& c : p.controls) {
+    resolve(c.model, ModelKind::ControlNet, "control_model");
+    // The annotator by name, or its preprocessor's usual file in the annotator folders (an unknown
+    // preprocessor is left for validate() to report).
+    if (find_control_preprocessor(c.preprocess))
+      c.annotator_model = resolve_annotator_model(c.preprocess, c.annotator_model, p.models_dir).string();
+  }
   for (IpAdapterParams& u : p.ip_adapters) {
     resolve(u.model, ModelKind::IpAdapter, "ip_adapter");
     resolve(u.image_encoder, ModelKind::ImageEncoder, "image_encoder");

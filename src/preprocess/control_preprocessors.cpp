@@ -23,30 +23,84 @@ const std::vector<ControlPreprocessor>& control_preprocessors() {
   static const std::vector<ControlPreprocessor> rows = [] {
     std::vector<ControlPreprocessor> v;
     // name, summary, needs_annotator, uses_resolution, default_resolution,
-    // threshold_a, default_threshold_a, threshold_b, default_threshold_b, run
+    // threshold_a, default_threshold_a, threshold_b, default_threshold_b, run, annotator_files
     v.push_back({"none", "the image is the map", false, false, 512, nullptr, 0, nullptr, 0, nullptr});
     // A1111's canny runs at Processor Res; i2i's runs on the control image at the generation size.
     v.push_back({"canny", "OpenCV Canny edges (Threshold A/B = low/high)", false, false, 512, "Low Threshold",
                  100, "High Threshold", 200, run_canny});
 
     // A1111's depth_anything_v2 module hands the ControlNet the grey map (colored=False).
-    v.push_back({"depth_anything_v2", "Depth Anything V2 relative depth (--annotator-model)", true, true, 512,
-                 nullptr, 0, nullptr, 0, run_depth_anything_v2});
+    v.push_back({"depth_anything_v2",
+                 "Depth Anything V2 relative depth (--annotator-model)",
+                 true,
+                 true,
+                 512,
+                 nullptr,
+                 0,
+                 nullptr,
+                 0,
+                 run_depth_anything_v2,
+                 {"depth_anything_v2_vitl", "depth_anything_v2_vitb", "depth_anything_v2_vits"}});
 
     // A1111's openpose module: its OpenposeDetector (body only) on the picture resized and padded to
     // Processor Res.
-    v.push_back({"openpose", "OpenPose body keypoints (--annotator-model body_pose_model.safetensors)", true,
-                 true, 512, nullptr, 0, nullptr, 0, openpose_control_map});
+    v.push_back({"openpose",
+                 "OpenPose body keypoints (--annotator-model body_pose_model.safetensors)",
+                 true,
+                 true,
+                 512,
+                 nullptr,
+                 0,
+                 nullptr,
+                 0,
+                 openpose_control_map,
+                 {"body_pose_model"}});
 
     // Line art (dark lines on white) and HED soft edges: A1111's resize-and-pad at Processor Res.
-    v.push_back({"lineart_realistic", "line art, realistic (sk_model; --annotator-model)", true, true, 512,
-                 nullptr, 0, nullptr, 0, run_lineart});
-    v.push_back({"lineart_coarse", "line art, coarse (sk_model2; --annotator-model)", true, true, 512,
-                 nullptr, 0, nullptr, 0, run_lineart});
-    v.push_back({"softedge_hed", "HED soft edges (ControlNetHED; --annotator-model)", true, true, 512,
-                 nullptr, 0, nullptr, 0, run_softedge_hed});
-    v.push_back({"softedge_hedsafe", "HED soft edges in 3 levels (ControlNetHED; --annotator-model)", true,
-                 true, 512, nullptr, 0, nullptr, 0, run_softedge_hedsafe});
+    v.push_back({"lineart_realistic",
+                 "line art, realistic (sk_model; --annotator-model)",
+                 true,
+                 true,
+                 512,
+                 nullptr,
+                 0,
+                 nullptr,
+                 0,
+                 run_lineart,
+                 {"sk_model"}});
+    v.push_back({"lineart_coarse",
+                 "line art, coarse (sk_model2; --annotator-model)",
+                 true,
+                 true,
+                 512,
+                 nullptr,
+                 0,
+                 nullptr,
+                 0,
+                 run_lineart,
+                 {"sk_model2"}});
+    v.push_back({"softedge_hed",
+                 "HED soft edges (ControlNetHED; --annotator-model)",
+                 true,
+                 true,
+                 512,
+                 nullptr,
+                 0,
+                 nullptr,
+                 0,
+                 run_softedge_hed,
+                 {"ControlNetHED"}});
+    v.push_back({"softedge_hedsafe",
+                 "HED soft edges in 3 levels (ControlNetHED; --annotator-model)",
+                 true,
+                 true,
+                 512,
+                 nullptr,
+                 0,
+                 nullptr,
+                 0,
+                 run_softedge_hedsafe,
+                 {"ControlNetHED"}});
 
     return v;
   }();

@@ -46,6 +46,10 @@ struct ControlPreprocessor {
   // The control map (8-bit, 1 or 3 channels) of `source`; nullptr = the picture is the map ("none").
   // Throws i2i::Error naming the file or value on bad input.
   Image (*run)(const Image& source, const ControlPreprocessSettings& settings);
+  // The annotator's usual file names without extension, preferred first, as A1111's ControlNet extension
+  // and ComfyUI's controlnet_aux download them (their .pth files converted to .safetensors under the same
+  // name): used when no --annotator-model is given (preprocess/annotator_lookup.h). Empty: no network.
+  std::vector<std::string> annotator_files = {};
 };
 
 // Every row, in the order --help lists them.
