@@ -367,7 +367,14 @@ BenchReport run_bench(const BenchOptions& o) {
       time_stage("img2img_turbo", turbo_flops, [&] { run_turbo_img2img(*model, prompt_ids, image, o.seed); });
     model.reset();
     if (wants("img2img_turbo") && o.model.empty()) {
-      // A random SD 2.1-size model (SD-Turbo's architecture), built after the SD 1.5 models are gone.
+      // A random SD 2.1-size model (SD-Turbo's architecture), built after the SD 1.5 models are gone (and,
+      // at the last precision, the random SD 1.5 weights: no later stage needs them).
+      if (p == o.precisions.back()) {
+        unet_w.reset();
+        vae_w.reset();
+        text_w.reset();
+        ck.reset();
+      }
       log_line(o, pn + ": building a random SD 2.1-size model (fp16 weights)");
       const SdModel turbo = random_sd21_model(p, o.seed + 400);
       time_stage("img2img_turbo", turbo_img2img_flops(turbo, kImage, kTokens),
