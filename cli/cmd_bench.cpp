@@ -16,8 +16,7 @@ int cmd_bench(int argc, char** argv) {
       {"stages", true,
        "comma-separated subset of text_encode,image_encode,vae_encode,unet_batch1,unet_cfg_step,"
        "unet_cfg_step_ip,vae_decode,img2img,turbo_img2img,img2img_turbo,annotate_depth,annotate_openpose,"
-       "annotate_lineart,"
-       "annotate_softedge",
+       "annotate_lineart,annotate_softedge",
        "LIST"},
       {"model-family", true,
        "sd15 (default: 512x512) or sdxl (random SDXL base UNet and VAE at 1024x1024: vae_encode, "
@@ -45,8 +44,7 @@ int cmd_bench(int argc, char** argv) {
         "Reports the CPU, the ISA oneDNN dispatches to, the median seconds, GFLOP/s (analytic FLOP "
         "counts)\nand the fraction of the peak measured in the same run (the best oneDNN matmul or 3x3 "
         "convolution at the\nmodels' shapes, before and after the stages), the oneDNN kernels each stage "
-        "ran, "
-        "and the peak RSS.\n\n%s",
+        "ran, and the peak RSS.\n\n%s",
         format_options(specs).c_str());
     return args.has("help") ? 0 : 2;
   }

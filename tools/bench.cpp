@@ -145,8 +145,7 @@ BenchReport run_bench(const BenchOptions& o) {
         "bench: unknown stage '" + s +
             "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
             "vae_decode, img2img, turbo_img2img, img2img_turbo, annotate_depth, annotate_openpose, "
-            "annotate_lineart, "
-            "annotate_softedge)");
+            "annotate_lineart, annotate_softedge)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   check(o.family == "sd15" || o.family == "sdxl",
         "bench: unknown model family '" + o.family + "' (sd15 or sdxl)");
@@ -376,7 +375,7 @@ BenchReport run_bench(const BenchOptions& o) {
         ck.reset();
       }
       log_line(o, pn + ": building a random SD 2.1-size model (fp16 weights)");
-      const SdModel turbo = random_sd21_model(p, o.seed + 400);
+      const SdModel turbo = random_sd2_model(SdShape::sd21(), p, o.seed + 400);
       time_stage("img2img_turbo", turbo_img2img_flops(turbo, kImage, kTokens),
                  [&] { run_turbo_img2img(turbo, prompt_ids, image, o.seed); });
     }

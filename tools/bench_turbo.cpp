@@ -7,15 +7,12 @@
 #include "models/openclip_text_keys.h"
 #include "models/unet_config.h"
 #include "models/vae_config.h"
-#include "pipelines/img2img.h"
 #include "sampling/rng_torch.h"
 #include "tools/flops.h"
-#include "tools/random_checkpoint.h"
 
 namespace i2i::bench {
 
-SdModel random_sd21_model(Precision precision, uint64_t seed) {
-  const SdShape shape = SdShape::sd21();
+SdModel random_sd2_model(const SdShape& shape, Precision precision, uint64_t seed) {
   SdModel m;
   m.precision = precision;
   m.checkpoint.family = ModelFamily::SD2;
@@ -51,7 +48,7 @@ double turbo_img2img_flops(const SdModel& m, int64_t side, int64_t tokens) {
          vae_decode_flops(m.vae.config(), 1, latent, latent);
 }
 
-void run_turbo_img2img(const SdModel& m, const Tensor& ids, const Tensor& image, uint64_t seed) {
+Img2ImgResult run_turbo_img2img(const SdModel& m, const Tensor& ids, const Tensor& image, uint64_t seed) {
   Img2ImgRequest req;
   req.init_image = image;
   req.prompt_embeds = m.text_encoder.forward(ids).last_hidden_state;
@@ -61,7 +58,7 @@ void run_turbo_img2img(const SdModel& m, const Tensor& ids, const Tensor& image,
   req.sampler = "Euler a";
   req.schedule = "trailing";
   TorchCpuGenerator gen(seed);
-  run_img2img(m, req, {&gen});
+  return run_img2img(m, req, {&gen});
 }
 
 }  // namespace i2i::bench

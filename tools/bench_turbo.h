@@ -10,22 +10,25 @@
 #include <cstdint>
 
 #include "core/tensor.h"
+#include "pipelines/img2img.h"
 #include "pipelines/sd_model.h"
+#include "tools/random_checkpoint.h"
 
 namespace i2i::bench {
 
 constexpr int kTurboSteps = 2;
 constexpr double kTurboStrength = 0.5;
 
-// A random SD 2.1-size model (tools/random_checkpoint.h SdShape::sd21(), fp16 weights as released files
-// hold them), built component by component so that only one component's fp16 copy is alive at a time.
-SdModel random_sd21_model(Precision precision, uint64_t seed);
+// A random SD 2.x model of `shape` (tools/random_checkpoint.h: SdShape::sd21() is SD 2.1's and SD-Turbo's
+// size; fp16 weights as released files hold them), built component by component so that only one
+// component's fp16 copy is alive at a time.
+SdModel random_sd2_model(const SdShape& shape, Precision precision, uint64_t seed);
 
 // FLOPs of one turbo img2img of `m` at `side` x `side` pixels with `tokens` prompt tokens: text encode
 // (batch 1) + VAE encode + one UNet pass (batch 1) + VAE decode.
 double turbo_img2img_flops(const SdModel& m, int64_t side, int64_t tokens);
 
 // One turbo img2img: the prompt `ids` [1, T] encoded, `image` [1, H, W, 3] in [-1, 1] as the init image.
-void run_turbo_img2img(const SdModel& m, const Tensor& ids, const Tensor& image, uint64_t seed);
+Img2ImgResult run_turbo_img2img(const SdModel& m, const Tensor& ids, const Tensor& image, uint64_t seed);
 
 }  // namespace i2i::bench
