@@ -15,8 +15,8 @@ int cmd_bench(int argc, char** argv) {
       {"runs", true, "timed runs per stage, median reported (default 3)", "N"},
       {"stages", true,
        "comma-separated subset of text_encode,image_encode,vae_encode,unet_batch1,unet_cfg_step,"
-       "unet_cfg_step_ip,vae_decode,img2img,turbo_img2img,annotate_depth,annotate_openpose,annotate_lineart,"
-       "annotate_softedge",
+       "unet_cfg_step_ip,vae_decode,img2img,turbo_img2img,img2img_turbo,annotate_depth,annotate_openpose,"
+       "annotate_lineart,annotate_softedge",
        "LIST"},
       {"model-family", true,
        "sd15 (default: 512x512) or sdxl (random SDXL base UNet and VAE at 1024x1024: vae_encode, "
@@ -36,13 +36,15 @@ int cmd_bench(int argc, char** argv) {
         "64x64 "
         "latent\n(batch 1 and batch 2 = one CFG step), VAE decode and a whole img2img (strength 0.5, 10 "
         "steps,\nCFG 7) and a Turbo-style img2img (2 steps, strength 0.5, guidance 0, trailing) of a "
-        "full-size SD 1.5 model with random weights (or --model;\n--model-family sdxl: the SDXL base UNet "
+        "full-size SD 1.5 model with random weights (or --model; img2img_turbo: the Turbo-style img2img of a "
+        "random SD 2.1-size model;\n--model-family sdxl: the SDXL base UNet "
         "and VAE at 1024x1024), the Depth Anything V2 ViT-L and OpenPose body preprocessors (512x512 "
         "picture, processor resolution 512), and the line-art and HED soft-edge annotators (real sizes, "
         "random weights,\none 512x512 map each), after a warm-up. "
-        "Reports the median seconds, GFLOP/s (analytic FLOP counts)\nand the "
-        "fraction "
-        "of a oneDNN GEMM peak measured in the same run, and the peak RSS.\n\n%s",
+        "Reports the CPU, the ISA oneDNN dispatches to, the median seconds, GFLOP/s (analytic FLOP "
+        "counts)\nand the fraction of the peak measured in the same run (the best oneDNN matmul or 3x3 "
+        "convolution at the\nmodels' shapes, before and after the stages), the oneDNN kernels each stage "
+        "ran, and the peak RSS.\n\n%s",
         format_options(specs).c_str());
     return args.has("help") ? 0 : 2;
   }

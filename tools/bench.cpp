@@ -7,8 +7,6 @@
 #include <chrono>
 #include <cmath>
 #include <cstdio>
-#include <dnnl.hpp>
-#include <fstream>
 #include <nlohmann/json.hpp>
 #include <optional>
 #include <random>
@@ -64,15 +62,9 @@ Image random_picture(int width, int height, uint64_t seed) {
   return img;
 }
 
-std::string cpu_model() {
-  std::ifstream f("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(f, line))
-    if (line.rfind("model name", 0) == 0) {
-      auto colon = line.find(':');
-      if (colon != std::string::npos) return line.substr(line.find_first_not_of(' ', colon + 1));
-    }
-  return "unknown";
+// Seconds on CLOCK_MONOTONIC (steady_clock's clock on Linux; perf's `-k CLOCK_MONOTONIC` timestamps).
+double monotonic_seconds(Clock::time_point t) {
+  return std::chrono::duration<double>(t.time_since_epoch()).count();
 }
 
 // User + system CPU time of the whole process so far.
@@ -112,9 +104,9 @@ void log_line(const BenchOptions& o, const std::string& s) {
 
 const std::vector<std::string>& all_stages() {
   static const std::vector<std::string> stages = {
-      "text_encode",       "image_encode",     "vae_encode",       "unet_batch1",   "unet_cfg_step",
-      "unet_cfg_step_ip",  "vae_decode",       "img2img",          "turbo_img2img", "annotate_depth",
-      "annotate_openpose", "annotate_lineart", "annotate_softedge"};
+      "text_encode",      "image_encode",      "vae_encode",       "unet_batch1",      "unet_cfg_step",
+      "unet_cfg_step_ip", "vae_decode",        "img2img",          "turbo_img2img",    "img2img_turbo",
+      "annotate_depth",   "annotate_openpose", "annotate_lineart", "annotate_softedge"};
   return stages;
 }
 
@@ -128,48 +120,20 @@ double peak_rss_mb() {
   return static_cast<double>(u.ru_maxrss) / 1024.0;  // KiB on Linux
 }
 
-double gemm_peak_gflops(Precision p, int64_t n, int reps, double* seconds) {
-  using dnnl::memory;
-  dnnl::engine eng(dnnl::engine::kind::cpu, 0);
-  dnnl::stream stream(eng);
-  const auto in_dt = p == Precision::BF16 ? memory::data_type::bf16 : memory::data_type::f32;
-  memory::desc a_md({n, n}, in_dt, memory::format_tag::ab);
-  memory::desc b_md({n, n}, in_dt, memory::format_tag::any);
-  memory::desc c_md({n, n}, memory::data_type::f32, memory::format_tag::ab);
-  dnnl::matmul::primitive_desc pd;
-  try {
-    pd = dnnl::matmul::primitive_desc(dnnl::matmul::desc(a_md, b_md, c_md), eng);
-  } catch (const dnnl::error& e) {
-    throw Error(std::string("bench: oneDNN cannot create a ") + precision_name(p) + " matmul: " + e.what());
-  }
-  memory a(pd.src_desc(), eng), b(pd.weights_desc(), eng), c(pd.dst_desc(), eng);
-  // Small finite values in every operand (bf16 0x3f80 = 1.0; float 1.0 bit pattern).
-  auto fill = [](memory& m) {
-    const size_t bytes = m.get_desc().get_size();
-    auto* data = static_cast<uint8_t*>(m.get_data_handle());
-    if (m.get_desc().data_type() == memory::data_type::bf16) {
-      auto* h = reinterpret_cast<uint16_t*>(data);
-      for (size_t i = 0; i < bytes / 2; ++i) h[i] = 0x3f80;
-    } else {
-      auto* f = reinterpret_cast<float*>(data);
-      for (size_t i = 0; i < bytes / 4; ++i) f[i] = 1.0f;
+void apply_peak(BenchReport& report, const std::string& precision, Peak peak) {
+  for (auto& [stage, per_precision] : report.stages) {
+    auto it = per_precision.find(precision);
+    if (it == per_precision.end()) continue;
+    StageResult& r = it->second;
+    r.peak_fraction = peak.gflops > 0 ? r.gflops / peak.gflops : 0;
+    if (r.peak_fraction > 1.0) {
+      char line[160];
+      std::snprintf(line, sizeof line, "%s %s: %.1f %% of the peak", stage.c_str(), precision.c_str(),
+                    100.0 * r.peak_fraction);
+      report.over_peak.push_back(line);
     }
-  };
-  fill(a);
-  fill(b);
-  dnnl::matmul mm(pd);
-  const std::unordered_map<int, memory> args{{DNNL_ARG_SRC, a}, {DNNL_ARG_WEIGHTS, b}, {DNNL_ARG_DST, c}};
-  mm.execute(stream, args);
-  stream.wait();
-  double best = 1e30;
-  for (int r = 0; r < std::max(1, reps); ++r) {
-    auto t0 = Clock::now();
-    mm.execute(stream, args);
-    stream.wait();
-    best = std::min(best, seconds_since(t0));
   }
-  if (seconds) *seconds = best;
-  return 2.0 * static_cast<double>(n) * static_cast<double>(n) * static_cast<double>(n) / best * 1e-9;
+  report.peaks[precision] = std::move(peak);
 }
 
 BenchReport run_bench(const BenchOptions& o) {
@@ -180,8 +144,8 @@ BenchReport run_bench(const BenchOptions& o) {
         std::find(all_stages().begin(), all_stages().end(), s) != all_stages().end(),
         "bench: unknown stage '" + s +
             "' (stages: text_encode, image_encode, vae_encode, unet_batch1, unet_cfg_step, unet_cfg_step_ip, "
-            "vae_decode, img2img, turbo_img2img, annotate_depth, annotate_openpose, annotate_lineart, "
-            "annotate_softedge)");
+            "vae_decode, img2img, turbo_img2img, img2img_turbo, annotate_depth, annotate_openpose, "
+            "annotate_lineart, annotate_softedge)");
   check(o.runs >= 1, "bench: --runs must be at least 1");
   check(o.family == "sd15" || o.family == "sdxl",
         "bench: unknown model family '" + o.family + "' (sd15 or sdxl)");
@@ -204,7 +168,9 @@ BenchReport run_bench(const BenchOptions& o) {
   // Picture and latent sizes: SD 1.5 at 512x512, SDXL at 1024x1024.
   const int64_t kImage = sdxl ? 1024 : 512, kLatent = kImage / 8;
 
-  report.cpu = cpu_model();
+  report.cpu = cpu_description();
+  report.isa = onednn_isa();
+  report.onednn = onednn_version();
   report.threads = omp_get_max_threads();
 
   // The random checkpoint (built once, its models once per precision) or the --model file.
@@ -218,9 +184,9 @@ BenchReport run_bench(const BenchOptions& o) {
     mo.precision = p == Precision::BF16 ? PrecisionChoice::BF16 : PrecisionChoice::F32;
     return load_sd_model(o.model, mo);
   };
-  // image_encode and the annotators need no SD model.
-  const bool need_sd = std::any_of(stages.begin(), stages.end(), [](const std::string& s) {
-    return s != "image_encode" && s.rfind("annotate_", 0) != 0;
+  // image_encode, the annotators and img2img_turbo (its own random SD 2.1 unless --model) need no SD model.
+  const bool need_sd = std::any_of(stages.begin(), stages.end(), [&](const std::string& s) {
+    return s != "image_encode" && s.rfind("annotate_", 0) != 0 && (s != "img2img_turbo" || !o.model.empty());
   });
   if (need_sd && sdxl) {
     log_line(o, "building a random SDXL base UNet and VAE in memory (fp16 weights)");
@@ -303,13 +269,17 @@ BenchReport run_bench(const BenchOptions& o) {
   Tensor unet1_out[2];  // unet_batch1 output per precision (fp32, bf16), for the quality guard
   for (Precision p : o.precisions) {
     const std::string pn = precision_name(p);
-    // The peak is measured before and after the stages and the better figure kept (on a shared machine a
-    // single measurement can be disturbed); the fractions are computed at the end.
-    double peak_s = 0;
-    double peak = gemm_peak_gflops(p, 4096, 3, &peak_s);
-    log_line(o, pn + ": GEMM peak " + std::to_string(static_cast<int>(peak)) + " GFLOP/s; building models");
+    // The peak is measured before and after the stages, every candidate both times, and the best figure
+    // kept (on a shared machine a single measurement can be disturbed); the fractions are set at the end.
+    log_line(o, pn + ": measuring the peak (oneDNN matmul and 3x3 convolution, " +
+                    std::to_string(peak_shapes().size()) + " shapes, until stable)");
+    std::vector<PeakCandidate> candidates = measure_peak_candidates(p);
+    log_line(o, pn + ": peak before the stages " +
+                    std::to_string(static_cast<int>(choose_peak(candidates).gflops)) +
+                    " GFLOP/s; building models");
 
-    const bool whole = wants("img2img") || wants("turbo_img2img");
+    const bool whole =
+        wants("img2img") || wants("turbo_img2img") || (wants("img2img_turbo") && !o.model.empty());
     const bool need_text = wants("text_encode") || whole;
     const bool need_unet =
         wants("unet_batch1") || wants("unet_cfg_step") || wants("unet_cfg_step_ip") || whole;
@@ -334,16 +304,29 @@ BenchReport run_bench(const BenchOptions& o) {
     auto time_stage = [&](const std::string& stage, double flops, const std::function<void()>& fn) {
       if (!wants(stage.c_str())) return;
       log_line(o, pn + ": " + stage + " (warm-up + " + std::to_string(o.runs) + " runs)");
-      fn();  // warm-up: primitives created, buffers allocated
+      StageResult res;
+      {
+        // Warm-up: primitives created, buffers allocated; the oneDNN kernels it runs are recorded.
+        std::optional<OnednnVerboseCapture> capture;
+        if (o.kernel_log) capture.emplace();
+        const auto t0 = Clock::now();
+        fn();
+        res.warmup_seconds = seconds_since(t0);
+        if (capture) res.kernels = capture->finish();
+      }
       std::vector<double> times, cpu;
       for (int r = 0; r < o.runs; ++r) {
         const double c0 = process_cpu_seconds();
         auto t0 = Clock::now();
         fn();
-        times.push_back(seconds_since(t0));
+        const auto t1 = Clock::now();
+        times.push_back(std::chrono::duration<double>(t1 - t0).count());
         cpu.push_back(process_cpu_seconds() - c0);
+        char line[200];
+        std::snprintf(line, sizeof line, "%s: %s run %d: %.3f s, CLOCK_MONOTONIC %.6f to %.6f", pn.c_str(),
+                      stage.c_str(), r + 1, times.back(), monotonic_seconds(t0), monotonic_seconds(t1));
+        log_line(o, line);
       }
-      StageResult res;
       res.seconds = median(times);
       res.cpu_seconds = median(cpu);
       res.flops = flops;
@@ -377,19 +360,25 @@ BenchReport run_bench(const BenchOptions& o) {
       TorchCpuGenerator gen(o.seed);
       run_img2img(*model, req, {&gen});
     });
-    time_stage("turbo_img2img", turbo_flops, [&] {
-      Img2ImgRequest req;
-      req.init_image = image;
-      req.prompt_embeds = text->forward(ids.slice0(1, 2).clone()).last_hidden_state;  // one prompt
-      req.strength = kTurboStrength;
-      req.steps = kTurboSteps;
-      req.cfg_scale = 0;
-      req.sampler = "Euler a";
-      req.schedule = "trailing";
-      TorchCpuGenerator gen(o.seed);
-      run_img2img(*model, req, {&gen});
-    });
+    const Tensor prompt_ids = ids.slice0(1, 2).clone();  // one prompt
+    time_stage("turbo_img2img", turbo_flops, [&] { run_turbo_img2img(*model, prompt_ids, image, o.seed); });
+    if (!o.model.empty())  // img2img_turbo times the --model file, as turbo_img2img does
+      time_stage("img2img_turbo", turbo_flops, [&] { run_turbo_img2img(*model, prompt_ids, image, o.seed); });
     model.reset();
+    if (wants("img2img_turbo") && o.model.empty()) {
+      // A random SD 2.1-size model (SD-Turbo's architecture), built after the SD 1.5 models are gone (and,
+      // at the last precision, the random SD 1.5 weights: no later stage needs them).
+      if (p == o.precisions.back()) {
+        unet_w.reset();
+        vae_w.reset();
+        text_w.reset();
+        ck.reset();
+      }
+      log_line(o, pn + ": building a random SD 2.1-size model (fp16 weights)");
+      const SdModel turbo = random_sd2_model(SdShape::sd21(), p, o.seed + 400);
+      time_stage("img2img_turbo", turbo_img2img_flops(turbo, kImage, kTokens),
+                 [&] { run_turbo_img2img(turbo, prompt_ids, image, o.seed); });
+    }
     if (wants("image_encode")) {
       // Built here, after the SD models are gone, so that it does not add to their peak RSS; the random
       // weights (fp16, as real encoders ship) are dropped once the layers hold their prepared copies.
@@ -445,18 +434,12 @@ BenchReport run_bench(const BenchOptions& o) {
       const AnnotatorStage a = softedge_stage(p, o.seed + 300);
       time_stage("annotate_softedge", a.flops, a.run);
     }
-    double peak_s2 = 0;
-    const double peak2 = gemm_peak_gflops(p, 4096, 3, &peak_s2);
-    log_line(o, pn + ": GEMM peak after the stages " + std::to_string(static_cast<int>(peak2)) + " GFLOP/s");
-    if (peak2 > peak) {
-      peak = peak2;
-      peak_s = peak_s2;
-    }
-    report.stages["gemm_peak"][pn] = {peak_s, 2.0 * 4096.0 * 4096.0 * 4096.0, peak, 1.0, 0.0};
-    for (auto& [stage, per_precision] : report.stages) {
-      auto it = per_precision.find(pn);
-      if (it != per_precision.end()) it->second.peak_fraction = it->second.gflops / peak;
-    }
+    remeasure_peak_candidates(candidates, p);
+    Peak peak = choose_peak(std::move(candidates));
+    log_line(o, pn + ": peak after the stages " + std::to_string(static_cast<int>(peak.after_gflops)) +
+                    " GFLOP/s; the peak " + std::to_string(static_cast<int>(peak.gflops)) + " GFLOP/s (" +
+                    peak.set_by + ", " + peak.impl + ", " + peak.when + ")");
+    apply_peak(report, pn, std::move(peak));
   }
   if (unet1_out[0].defined() && unet1_out[1].defined()) {
     double num = 0, den = 0;
@@ -472,19 +455,53 @@ BenchReport run_bench(const BenchOptions& o) {
   return report;
 }
 
+namespace {
+
+nlohmann::ordered_json measurement_json(const PeakMeasurement& m) {
+  return {{"seconds", m.seconds}, {"gflops", m.gflops}, {"reps", m.reps}};
+}
+
+}  // namespace
+
 std::string report_json(const BenchReport& r) {
   nlohmann::ordered_json j;
-  std::vector<std::string> order = all_stages();
-  order.insert(order.begin(), "gemm_peak");
-  for (const auto& stage : order) {
+  j["cpu"] = r.cpu;
+  j["onednn"] = r.onednn;
+  j["onednn_isa"] = r.isa;
+  j["threads"] = r.threads;
+  for (const auto& [pn, peak] : r.peaks) {
+    nlohmann::ordered_json c = nlohmann::ordered_json::array();
+    for (const PeakCandidate& k : peak.candidates)
+      c.push_back({{"name", k.name},
+                   {"impl", k.impl},
+                   {"flops", k.flops},
+                   {"before", measurement_json(k.before)},
+                   {"after", measurement_json(k.after)}});
+    j["peak"][pn] = {{"gflops", peak.gflops},
+                     {"seconds", peak.seconds},
+                     {"set_by", peak.set_by},
+                     {"impl", peak.impl},
+                     {"when", peak.when},
+                     {"before_gflops", peak.before_gflops},
+                     {"after_gflops", peak.after_gflops},
+                     {"candidates", c}};
+  }
+  for (const auto& stage : all_stages()) {
     auto it = r.stages.find(stage);
     if (it == r.stages.end()) continue;
-    for (const auto& [pn, res] : it->second)
+    for (const auto& [pn, res] : it->second) {
+      nlohmann::ordered_json kernels = nlohmann::ordered_json::array();
+      for (const KernelUse& k : res.kernels)
+        kernels.push_back({{"primitive", k.primitive}, {"impl", k.impl}, {"calls", k.calls}, {"ms", k.ms}});
       j[stage][pn] = {{"seconds", res.seconds},
                       {"gflops", res.gflops},
                       {"peak_fraction", res.peak_fraction},
-                      {"cpu_seconds", res.cpu_seconds}};
+                      {"cpu_seconds", res.cpu_seconds},
+                      {"warmup_seconds", res.warmup_seconds},
+                      {"kernels", kernels}};
+    }
   }
+  j["over_peak"] = r.over_peak;
   j["peak_rss_mb"] = r.peak_rss_mb;
   if (r.bf16_unet_rel_error >= 0) j["bf16_unet_rel_error"] = r.bf16_unet_rel_error;
   return j.dump(2);
@@ -492,14 +509,29 @@ std::string report_json(const BenchReport& r) {
 
 std::string report_text(const BenchReport& r) {
   std::ostringstream out;
-  char line[256];
-  out << "cpu: " << r.cpu << ", " << r.threads << " OpenMP threads\n";
+  char line[320];
+  out << "cpu: " << r.cpu << ", " << r.threads << " OpenMP threads; oneDNN " << r.onednn << " dispatching to "
+      << r.isa << "\n";
+  for (const char* pn : {"fp32", "bf16"}) {
+    auto it = r.peaks.find(pn);
+    if (it == r.peaks.end()) continue;
+    const Peak& p = it->second;
+    std::snprintf(line, sizeof line,
+                  "%s peak %.1f GFLOP/s: %s (%s), measured %s the stages (best before %.1f, after %.1f)\n",
+                  pn, p.gflops, p.set_by.c_str(), p.impl.c_str(), p.when.c_str(), p.before_gflops,
+                  p.after_gflops);
+    out << line;
+    for (const PeakCandidate& c : p.candidates) {
+      std::snprintf(line, sizeof line, "  %-30s %-26s before %8.1f (%2d reps)  after %8.1f (%2d reps)\n",
+                    c.name.c_str(), c.impl.c_str(), c.before.gflops, c.before.reps, c.after.gflops,
+                    c.after.reps);
+      out << line;
+    }
+  }
   std::snprintf(line, sizeof line, "%-17s %-5s %10s %10s %10s %9s %10s\n", "stage", "prec", "seconds",
                 "GFLOP", "GFLOP/s", "of peak", "cpu s/thr");
   out << line;
-  std::vector<std::string> order = all_stages();
-  order.insert(order.begin(), "gemm_peak");
-  for (const auto& stage : order) {
+  for (const auto& stage : all_stages()) {
     auto it = r.stages.find(stage);
     if (it == r.stages.end()) continue;
     for (const char* pn : {"fp32", "bf16"}) {
@@ -512,6 +544,28 @@ std::string report_text(const BenchReport& r) {
       out << line;
     }
   }
+  // The oneDNN kernels of each stage's warm-up run.
+  for (const auto& stage : all_stages()) {
+    auto it = r.stages.find(stage);
+    if (it == r.stages.end()) continue;
+    for (const char* pn : {"fp32", "bf16"}) {
+      auto jt = it->second.find(pn);
+      if (jt == it->second.end() || jt->second.kernels.empty()) continue;
+      const StageResult& s = jt->second;
+      double ms = 0;
+      for (const KernelUse& k : s.kernels) ms += k.ms;
+      std::snprintf(line, sizeof line, "kernels %s %s (warm-up run %.3f s, oneDNN %.3f s of it):\n",
+                    stage.c_str(), pn, s.warmup_seconds, ms * 1e-3);
+      out << line;
+      for (const KernelUse& k : s.kernels) {
+        std::snprintf(line, sizeof line, "  %-12s %-32s %6ld calls %10.1f ms\n", k.primitive.c_str(),
+                      k.impl.c_str(), k.calls, k.ms);
+        out << line;
+      }
+    }
+  }
+  for (const auto& s : r.over_peak)
+    out << "over the peak (the peak missed a faster primitive): " << s << "\n";
   for (const auto& s : r.skipped) out << "skipped: " << s << "\n";
   std::snprintf(line, sizeof line, "peak RSS: %.0f MiB\n", r.peak_rss_mb);
   out << line;

@@ -1,7 +1,9 @@
 // `i2i bench`: end-to-end timings of the Stable Diffusion 1.5 (or SDXL base) components at full size (random
 // weights built in memory), reported as seconds (median of N runs after a warm-up), achieved GFLOP/s
-// (analytic FLOP counts, flops.h) and the fraction of the machine's GEMM peak measured in the same run (a
-// oneDNN matmul 4096^3 in the same precision, all threads), plus the process's peak RSS.
+// (analytic FLOP counts, flops.h) and the fraction of the machine's peak measured in the same run (the best
+// sustained rate of oneDNN matmuls and 3x3 convolutions at the models' shapes in the same precision, all
+// threads, before and after the stages: bench_peak.h), plus the process's peak RSS, the CPU, the ISA oneDNN
+// dispatches to and, per stage, the oneDNN kernels its warm-up run executed (bench_kernel_log.h).
 #pragma once
 
 #include <functional>
@@ -14,6 +16,9 @@
 #include "models/unet.h"
 #include "models/vae.h"
 #include "pipelines/sd_model.h"
+#include "tools/bench_kernel_log.h"
+#include "tools/bench_peak.h"
+#include "tools/bench_turbo.h"
 
 namespace i2i::bench {
 
@@ -26,8 +31,8 @@ namespace i2i::bench {
 // (tools/bench_edge_annotators.h).
 const std::vector<std::string>& all_stages();  // text_encode image_encode vae_encode unet_batch1
                                                // unet_cfg_step unet_cfg_step_ip vae_decode img2img
-                                               // turbo_img2img annotate_depth annotate_openpose
-                                               // annotate_lineart annotate_softedge
+                                               // turbo_img2img img2img_turbo annotate_depth
+                                               // annotate_openpose annotate_lineart annotate_softedge
 
 // `annotate_openpose`: A1111's openpose preprocessor (preprocess/openpose.h openpose_a1111) on a 512x512
 // picture at processor resolution 512 with a real-size body model (52.3M random weights): the network on its
@@ -44,13 +49,12 @@ constexpr int kImg2ImgSteps = 10;
 constexpr double kImg2ImgStrength = 0.5;
 constexpr double kImg2ImgCfg = 7.0;
 
-// The `turbo_img2img` stage: SD-Turbo's img2img (its model card's settings): 2 steps at strength 0.5, so
-// int(2 * 0.5) = 1 denoising step at t = 499 (schedule type "trailing", sampler Euler a), guidance 0: one
-// UNet pass of batch 1, one prompt encoded. FLOPs: text encode (batch 1) + VAE encode + 1 UNet step + VAE
-// decode. Meant for `--model` with an SD 2.1-shaped file (`i2i random-model --shape sd21`); with the
-// default random SD 1.5 it times the same settings on SD 1.5.
-constexpr int kTurboSteps = 2;
-constexpr double kTurboStrength = 0.5;
+// The `turbo_img2img` stage: SD-Turbo's img2img (its model card's settings, bench_turbo.h): 2 steps at
+// strength 0.5, so int(2 * 0.5) = 1 denoising step at t = 499 (schedule type "trailing", sampler Euler a),
+// guidance 0: one UNet pass of batch 1, one prompt encoded. FLOPs: text encode (batch 1) + VAE encode + 1
+// UNet step + VAE decode. On `--model` (e.g. an SD 2.1-shaped file, `i2i random-model --shape sd21`) or, by
+// default, on the random SD 1.5. `img2img_turbo` (issue 16) is the same run on a random SD 2.1-size model
+// built in memory (after the SD 1.5 models are gone); with `--model` it times that model, like turbo_img2img.
 
 // `--model-family sdxl`: random SDXL base UNet (2.57B parameters, 3 levels, transformer depths 2 and 10,
 // context 2048, label_emb) and VAE at 1024x1024 (128x128 latent). Stages vae_encode, unet_batch1,
@@ -69,8 +73,11 @@ struct BenchOptions {
   std::string tokenizer;
   // "sd15" (default) or "sdxl": the random model's shape and the sizes (512 / 1024 pixels) it is timed at.
   std::string family = "sd15";
-  // Progress lines (stage started, ...); may be empty.
+  // Progress lines (stage started, ...; every timed run with its CLOCK_MONOTONIC start and end, so that a
+  // profile taken with `perf record -k CLOCK_MONOTONIC` can be cut to it); may be empty.
   std::function<void(const std::string&)> log;
+  // Record the oneDNN kernels of each stage's warm-up run (StageResult::kernels).
+  bool kernel_log = true;
 };
 
 struct StageResult {
@@ -81,30 +88,42 @@ struct StageResult {
   // Median process CPU time (user + system, all threads) of a run: divided by the thread count, an estimate
   // of the wall time on an otherwise idle machine (spin-waiting counts, so it errs on the slow side).
   double cpu_seconds = 0;
+  // The oneDNN kernels the stage's (untimed) warm-up run executed, most time first, and that run's wall time.
+  std::vector<KernelUse> kernels;
+  double warmup_seconds = 0;
 };
 
 struct BenchReport {
-  // stage -> precision name ("fp32" / "bf16") -> result. "gemm_peak" holds the reference measurement (the
-  // better of one before and one after the stages, each the best of 3 repetitions).
+  // stage -> precision name ("fp32" / "bf16") -> result; peak_fraction is gflops / peaks[precision].gflops.
   std::map<std::string, std::map<std::string, StageResult>> stages;
+  // precision name -> the peak the fractions divide by, with every candidate's two measurements.
+  std::map<std::string, Peak> peaks;
+  // "<stage> <precision>: <percent> of the peak" for every stage above 100 % (the peak missed a faster
+  // primitive); empty when the peak is sound.
+  std::vector<std::string> over_peak;
   std::vector<std::string> skipped;  // requested stages that could not run, with the reason
   double peak_rss_mb = 0;
   // Quality guard: ||UNet_bf16(x) - UNet_fp32(x)|| / ||UNet_fp32(x)|| for the unet_batch1 input (same
   // weights and inputs), when both precisions ran that stage; < 0 otherwise.
   double bf16_unet_rel_error = -1;
-  std::string cpu;  // model name from /proc/cpuinfo
-  int threads = 0;  // OpenMP threads
+  std::string cpu;     // cpu_description()
+  std::string isa;     // onednn_isa()
+  std::string onednn;  // onednn_version()
+  int threads = 0;     // OpenMP threads
 };
 
 const char* precision_name(Precision p);  // "fp32" / "bf16"
 
-// Best-of-`reps` GFLOP/s of a oneDNN matmul n x n x n (bf16: bf16 inputs, float32 output), after a warm-up.
-double gemm_peak_gflops(Precision p, int64_t n = 4096, int reps = 3, double* seconds = nullptr);
+// Stores `peak` as precision `precision`'s peak, sets that precision's peak_fraction in every stage and
+// lists the stages above it in over_peak.
+void apply_peak(BenchReport& report, const std::string& precision, Peak peak);
 
 // Throws i2i::Error for an unknown stage name.
 BenchReport run_bench(const BenchOptions& options);
 
-// {"<stage>": {"<precision>": {"seconds": s, "gflops": g, "peak_fraction": f}}, ..., "peak_rss_mb": m}
+// {"cpu": ..., "onednn_isa": ..., "peak": {"<precision>": {"gflops": g, "set_by": ..., "candidates": [...]}},
+//  "<stage>": {"<precision>": {"seconds": s, "gflops": g, "peak_fraction": f, "kernels": [...]}}, ...,
+//  "peak_rss_mb": m}
 std::string report_json(const BenchReport& report);
 // A human-readable table.
 std::string report_text(const BenchReport& report);
