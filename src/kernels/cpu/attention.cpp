@@ -35,9 +35,9 @@
 #pragma GCC diagnostic pop
 
 #include <omp.h>
+#include <time.h>
 
 #include <algorithm>
-#include <chrono>
 #include <cmath>
 #include <cstdio>
 #include <cstdlib>
@@ -641,25 +641,37 @@ using ShapeKey = std::tuple<int64_t, int64_t, int64_t, bool>;
 std::mutex g_choice_mutex;
 std::map<ShapeKey, AttentionKernel> g_choices;
 
-// Times the candidates on one head of this call (up to 4 query blocks a thread, all keys; best of three,
-// interleaved) and returns the fastest. The first candidate (the preferred one) is kept unless another is
-// more than 10 % faster, so that a near tie does not make the choice, and the bits, vary between runs.
+// The CPU time of the calling thread, in seconds: unlike wall time, not stretched when other processes
+// take the core.
+double thread_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Times the candidates on one head of this call (up to 4 query blocks, all keys; best of three,
+// interleaved) on the calling thread alone, by its CPU time, so that a loaded machine does not make the
+// slower kernel look faster, and returns the fastest. The first candidate (the preferred one) is kept
+// unless another is more than 10 % faster, so that a near tie does not make the choice, and the bits, vary
+// between runs.
 AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, const Tensor& q, const Tensor& k,
                              const Tensor& v, int heads, float scale, bool causal) {
   const int64_t d = q.dim(2) / heads, dv = v.dim(2) / heads;
   const ShapeKey key{k.dim(1), d, dv, causal};
   std::lock_guard<std::mutex> lock(g_choice_mutex);
   if (auto it = g_choices.find(key); it != g_choices.end()) return it->second;
-  const int64_t rows = std::min<int64_t>(q.dim(1), 4 * kBlockQ * std::max(1, omp_get_max_threads()));
+  const int64_t rows = std::min<int64_t>(q.dim(1), 4 * kBlockQ);
   const Tensor qs = head_slice(q, rows, d), ks = head_slice(k, k.dim(1), d), vs = head_slice(v, v.dim(1), dv);
   std::vector<double> best(candidates.size(), 1e30);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
   for (int rep = 0; rep < 3; ++rep)
     for (size_t c = 0; c < candidates.size(); ++c) {
-      const auto t0 = std::chrono::steady_clock::now();
+      const double t0 = thread_seconds();
       run_kernel(candidates[c], qs, ks, vs, 1, scale, causal);
-      best[c] =
-          std::min(best[c], std::chrono::duration<double>(std::chrono::steady_clock::now() - t0).count());
+      best[c] = std::min(best[c], thread_seconds() - t0);
     }
+  omp_set_num_threads(threads);
   size_t pick = 0;
   for (size_t c = 1; c < candidates.size(); ++c)
     if (best[c] * 1.1 < best[pick]) pick = c;
