@@ -61,6 +61,7 @@ namespace {
 constexpr int64_t kBlockQ = 64;
 constexpr int64_t kBlockK = 256;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kLog2e = 1.44269504088896341f;
 
 bool g_force_portable = false;
 
@@ -127,8 +128,10 @@ struct Scratch {
 struct Portable {
   using T = float;
   static constexpr int64_t kPair = 1, kDAlign = 1, kKeyAlign = 16;
+  static constexpr bool kOnesColumn = false;
   static void begin() {}
   static void end() {}
+  static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) { return c * tkp + j; }
   static float cvt(float x) { return x; }
 
   static void rows(const HeadView<float>& h, int64_t q0, int64_t q1, float scale, bool causal,
@@ -335,7 +338,7 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
   for (int64_t k0 = 0; k0 < kend; k0 += kBlockK) {
     const int64_t nk = std::min(kBlockK, kend - k0), nk16 = round_up(nk, K::kKeyAlign);
     if constexpr (K::kTiles)
-      K::qk(qs, rows, dq, h.k + K::kPair * k0, K::kPair * h.tkp, nk16, s);
+      K::qk(qs, rows, dq, h.k + k0 * dq, nk16, s);
     else
       for_row_blocks<QkRows, K>(rows, static_cast<const T*>(qs), dq, h.k + K::kPair * k0, K::kPair * h.tkp,
                                 nk16, s);
@@ -354,16 +357,27 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
         const float mx = std::max(m[i], hmax16(mv));
         const float corr = m[i] == kNegInf ? 0.0f : exp_approx(m[i] - mx);
         m[i] = mx;
-        const __m512 mxv = _mm512_set1_ps(mx);
-        __m512 sum = _mm512_setzero_ps();
-        for (j = 0; j + 16 <= limit; j += 16)
-          sum = _mm512_add_ps(sum, K::store_p(pi + j, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv))));
-        if (j < limit) {
-          const __m512 pv = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv)));
-          sum = _mm512_add_ps(sum, K::store_p(pi + j, pv));
-          j += 16;
+        if constexpr (K::kOnesColumn) {
+          // The sum of P comes out of P V (the ones column of V), so only exp and the store here.
+          const __m512 off = _mm512_set1_ps(-mx * kLog2e);
+          for (j = 0; j + 16 <= limit; j += 16)
+            K::store_p(pi + j, K::exp_scores(_mm512_loadu_ps(si + j), off));
+          if (j < limit) {
+            K::store_p(pi + j, _mm512_maskz_mov_ps(tail, K::exp_scores(_mm512_loadu_ps(si + j), off)));
+            j += 16;
+          }
+        } else {
+          const __m512 mxv = _mm512_set1_ps(mx);
+          __m512 sum = _mm512_setzero_ps();
+          for (j = 0; j + 16 <= limit; j += 16)
+            sum = _mm512_add_ps(sum, K::store_p(pi + j, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv))));
+          if (j < limit) {
+            const __m512 pv = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv)));
+            sum = _mm512_add_ps(sum, K::store_p(pi + j, pv));
+            j += 16;
+          }
+          l[i] = l[i] * corr + hsum16(sum);
         }
-        l[i] = l[i] * corr + hsum16(sum);
         if (corr != 1.0f) {
           const __m512 cv = _mm512_set1_ps(corr);
           float* ai = acc + i * dv16;
@@ -378,15 +392,21 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
     else
       for_row_blocks<PvRows, K>(rows, static_cast<const T*>(p), h.v + k0 * dv16, dv16, nk16, acc);
   }
+  if constexpr (K::kOnesColumn)
+    for (int64_t i = 0; i < rows; ++i) l[i] = acc[i * dv16 + h.dv];
   sc.finish(h, q0, rows);
 }
 
 struct Avx512F32 {
   using T = float;
   static constexpr int64_t kPair = 1, kDAlign = 1, kKeyAlign = 16;
-  static constexpr bool kTiles = false;
+  static constexpr bool kTiles = false, kOnesColumn = false;
   static void begin() {}
   static void end() {}
+  // Packed K: [dq / kPair][tkp][kPair] (element c, key j).
+  static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) {
+    return (c / kPair * tkp + j) * kPair + c % kPair;
+  }
   static float cvt(float x) { return x; }
 
   using Vec = __m512;
@@ -408,9 +428,13 @@ struct Avx512F32 {
 struct Avx512Bf16 {
   using T = uint16_t;
   static constexpr int64_t kPair = 2, kDAlign = 2, kKeyAlign = 16;
-  static constexpr bool kTiles = false;
+  static constexpr bool kTiles = false, kOnesColumn = false;
   static void begin() {}
   static void end() {}
+  // Packed K: [dq / kPair][tkp][kPair] (element c, key j).
+  static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) {
+    return (c / kPair * tkp + j) * kPair + c % kPair;
+  }
   static uint16_t cvt(float x) { return f32_to_bf16(x); }
 
   // Vectors of 16 column pairs; madd adds the two products of each pair (vdpbf16ps).
@@ -455,7 +479,29 @@ struct alignas(64) TileConfig {
 
 struct AmxBf16 : Avx512Bf16 {
   static constexpr int64_t kDAlign = 32, kKeyAlign = 32;
-  static constexpr bool kTiles = true;
+  static constexpr bool kTiles = true, kOnesColumn = true;
+
+  // Packed K in tiles: [tkp / 16][dq / 2][16][2], so that the B operand for 32 features of 16 keys is
+  // 1 KB in one piece (a row-major [dq / 2][tkp][2] has its 16 rows tkp * 4 bytes apart).
+  static int64_t k_index(int64_t c, int64_t j, int64_t dq, int64_t) {
+    return ((j / 16 * (dq / 2) + c / 2) * 16 + j % 16) * 2 + c % 2;
+  }
+
+  // exp(s - max) as 2^t, t = s log2(e) + off (off = -max log2(e)), for scores at most max: 2^f (f = t - n,
+  // |f| <= 1/2) by its degree-5 Taylor polynomial (relative error below 2.5e-6, far under the 2^-9 of the
+  // bf16 rounding of P that follows), times 2^n; t is clamped at -126, so no result is subnormal.
+  I2I_AMX static __m512 exp_scores(__m512 s, __m512 off) {
+    const __m512 t = _mm512_max_ps(_mm512_fmadd_ps(s, _mm512_set1_ps(kLog2e), off), _mm512_set1_ps(-126.0f));
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+  }
 
   // Once per thread and parallel region, before any tile instruction / after the last one.
   I2I_AMX static void begin() {
@@ -470,13 +516,13 @@ struct AmxBf16 : Avx512Bf16 {
   }
   I2I_AMX static void end() { _tile_release(); }
 
-  // s rows 0 .. round_up(rows, 16) (row stride kBlockK) = q (dq columns a row) times the packed K block
-  // (k_stride elements a pair row), nk32 columns (a multiple of 32). Rows past `rows` are computed from
-  // whatever the scratch holds there (finite) and ignored.
-  I2I_AMX static void qk(const uint16_t* q, int64_t rows, int64_t dq, const uint16_t* k, int64_t k_stride,
-                         int64_t nk32, float* s) {
+  // s rows 0 .. round_up(rows, 16) (row stride kBlockK) = q (dq columns a row) times the packed K from
+  // the block's first key, nk32 columns (a multiple of 32). Rows past `rows` are computed from whatever
+  // the scratch holds there (finite) and ignored.
+  I2I_AMX static void qk(const uint16_t* q, int64_t rows, int64_t dq, const uint16_t* k, int64_t nk32,
+                         float* s) {
     I2I_MEMORY_BARRIER();
-    const int64_t r16 = round_up(rows, 16), qb = dq * 2, kb = k_stride * 2, sb = kBlockK * 4;
+    const int64_t r16 = round_up(rows, 16), qb = dq * 2, kb = 64, sb = kBlockK * 4;
     for (int64_t i = 0; i < r16; i += 32) {
       const bool two = i + 16 < r16;
       for (int64_t j = 0; j < nk32; j += 32) {
@@ -487,10 +533,10 @@ struct AmxBf16 : Avx512Bf16 {
           _tile_zero(3);
         }
         for (int64_t c = 0; c < dq; c += 32) {
-          const uint16_t* kc = k + c / 2 * k_stride + 2 * j;
+          const uint16_t* kc = k + j * dq + c * 16;
           _tile_loadd(4, q + i * dq + c, qb);
           _tile_loadd(6, kc, kb);
-          _tile_loadd(7, kc + 32, kb);
+          _tile_loadd(7, kc + 16 * dq, kb);
           _tile_dpbf16ps(0, 4, 6);
           _tile_dpbf16ps(1, 4, 7);
           if (two) {
@@ -566,7 +612,9 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
   constexpr int64_t P = K::kPair;
   const int64_t b = q.dim(0), tq = q.dim(1), tk = k.dim(1);
   const int64_t d = q.dim(2) / heads, dv = v.dim(2) / heads;
-  const int64_t dq = round_up(d, K::kDAlign), tkp = round_up(tk, K::kKeyAlign), dv16 = round_up(dv, 16);
+  // AMX: V gets a column of ones after its dv columns, whose product with P is the softmax sum.
+  const int64_t dq = round_up(d, K::kDAlign), tkp = round_up(tk, K::kKeyAlign),
+                dv16 = round_up(dv + (K::kOnesColumn ? 1 : 0), 16);
   Tensor out = Tensor::empty({b, tq, v.dim(2)});
   if (out.numel() == 0) return out;
   // Per head, zero padded: K as [dq / P][tkp][P] and V as [tkp / P][dv16][P] (P = 1: K^T and V).
@@ -583,9 +631,12 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
         const float* ks = kp + (bi * tk + j) * heads * d + hi * d;
         const float* vs = vp + (bi * tk + j) * heads * dv + hi * dv;
         for (int64_t c = 0; c < dq; ++c)
-          kd[(c / P * tkp + j) * P + c % P] = j < tk && c < d ? K::cvt(ks[c]) : T{0};
+          kd[K::k_index(c, j, dq, tkp)] = j < tk && c < d ? K::cvt(ks[c]) : T{0};
         for (int64_t e = 0; e < dv16; ++e)
-          vd[(j / P * dv16 + e) * P + j % P] = j < tk && e < dv ? K::cvt(vs[e]) : T{0};
+          vd[(j / P * dv16 + e) * P + j % P] = j >= tk                     ? T{0}
+                                               : e < dv                    ? K::cvt(vs[e])
+                                               : e == dv && K::kOnesColumn ? K::cvt(1.0f)
+                                                                           : T{0};
       }
     }
   const int64_t qblocks = (tq + kBlockQ - 1) / kBlockQ;
