@@ -128,7 +128,7 @@ struct Scratch {
 struct Portable {
   using T = float;
   static constexpr int64_t kPair = 1, kDAlign = 1, kKeyAlign = 16;
-  static constexpr bool kOnesColumn = false;
+  static constexpr bool kTiles = false, kOnesColumn = false;
   static void begin() {}
   static void end() {}
   static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) { return c * tkp + j; }
@@ -605,6 +605,15 @@ struct AmxBf16 : Avx512Bf16 {
   }
 };
 
+// Query rows a task of kernel K takes (at most kBlockQ): AMX takes 32, so that S (32 KB) stays in L1.
+template <class K>
+constexpr int64_t kBlockRows() {
+  if constexpr (K::kTiles)
+    return 32;
+  else
+    return kBlockQ;
+}
+
 // Packs K and V per (batch, head) for kernel K and runs K::rows over (batch, head, query block).
 template <class K>
 Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal) {
@@ -639,7 +648,7 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
                                                                            : T{0};
       }
     }
-  const int64_t qblocks = (tq + kBlockQ - 1) / kBlockQ;
+  const int64_t block_q = kBlockRows<K>(), qblocks = (tq + block_q - 1) / block_q;
   const float* qp = q.data<float>();
   float* op = out.data<float>();
   const HeadView<T> first{qp, kpk.data(), vpk.data(), op, heads * d, heads * dv, tk, tkp, d, dv, dv16};
@@ -651,13 +660,13 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
     for (int64_t bi = 0; bi < b; ++bi)
       for (int64_t hi = 0; hi < heads; ++hi)
         for (int64_t qb = 0; qb < qblocks; ++qb) {
-          const int64_t q0 = qb * kBlockQ;
+          const int64_t q0 = qb * block_q;
           HeadView<T> h = first;
           h.q += bi * tq * heads * d + hi * d;
           h.k += (bi * heads + hi) * kn;
           h.v += (bi * heads + hi) * vn;
           h.out += bi * tq * heads * dv + hi * dv;
-          K::rows(h, q0, std::min(tq, q0 + kBlockQ), scale, causal, scratch);
+          K::rows(h, q0, std::min(tq, q0 + block_q), scale, causal, scratch);
         }
     K::end();
   }
