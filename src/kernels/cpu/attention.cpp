@@ -207,12 +207,13 @@ I2I_AVX512 inline __m512 exp16(__m512 x) {
 }
 
 // Horizontal max / sum (GCC 12's _mm512_reduce_* trip -Wmaybe-uninitialized in its own headers).
+// The maximum by halving shuffles (max is exact, so the order does not matter).
 I2I_AVX512 inline float hmax16(__m512 v) {
-  alignas(64) float t[16];
-  _mm512_store_ps(t, v);
-  float r = t[0];
-  for (int i = 1; i < 16; ++i) r = std::max(r, t[i]);
-  return r;
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_cvtss_f32(v);
 }
 I2I_AVX512 inline float hsum16(__m512 v) {
   alignas(64) float t[16];
@@ -331,7 +332,15 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
   float *s = sc.s.data(), *acc = sc.acc.data(), *m = sc.m.data(), *l = sc.l.data();
   for (int64_t i = 0; i < rows; ++i) {
     const float* qi = h.q + (q0 + i) * h.q_stride;
-    for (int64_t c = 0; c < dq; ++c) qs[i * dq + c] = c < d ? K::cvt(qi[c] * scale) : T{0};
+    if constexpr (K::kTiles) {  // dq is a multiple of 32: whole vectors, the same bits as K::cvt
+      const __m512 sv = _mm512_set1_ps(scale);
+      for (int64_t c = 0; c < dq; c += 16) {
+        const __mmask16 in = c + 16 <= d ? 0xffff : c < d ? static_cast<__mmask16>((1u << (d - c)) - 1u) : 0;
+        K::store_p(qs + i * dq + c, _mm512_mul_ps(_mm512_maskz_loadu_ps(in, qi + c), sv));
+      }
+    } else {
+      for (int64_t c = 0; c < dq; ++c) qs[i * dq + c] = c < d ? K::cvt(qi[c] * scale) : T{0};
+    }
   }
   sc.start(rows, dv16);
   const int64_t kend = h.key_end(q1, causal);
@@ -605,6 +614,13 @@ struct AmxBf16 : Avx512Bf16 {
   }
 };
 
+inline void convert_row(const float* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
+inline void convert_row(const float* src, uint16_t* dst, int64_t n) {
+  to_bf16_serial(src, dst, n);
+}
+
 // Query rows a task of kernel K takes (at most kBlockQ): AMX takes 32, so that S (32 KB) stays in L1.
 template <class K>
 constexpr int64_t kBlockRows() {
@@ -636,16 +652,19 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
     for (int64_t hi = 0; hi < heads; ++hi) {
       T* kd = kpk.data() + (bi * heads + hi) * kn;
       T* vd = vpk.data() + (bi * heads + hi) * vn;
+      // One key's row of K and V converted (zero padded; bf16: to_bf16_serial, the same bits as
+      // K::cvt), then spread into the packed layouts.
+      std::vector<T> krow(static_cast<size_t>(dq)), vrow(static_cast<size_t>(dv16));
       for (int64_t j = 0; j < tkp; ++j) {
-        const float* ks = kp + (bi * tk + j) * heads * d + hi * d;
-        const float* vs = vp + (bi * tk + j) * heads * dv + hi * dv;
-        for (int64_t c = 0; c < dq; ++c)
-          kd[K::k_index(c, j, dq, tkp)] = j < tk && c < d ? K::cvt(ks[c]) : T{0};
-        for (int64_t e = 0; e < dv16; ++e)
-          vd[(j / P * dv16 + e) * P + j % P] = j >= tk                     ? T{0}
-                                               : e < dv                    ? K::cvt(vs[e])
-                                               : e == dv && K::kOnesColumn ? K::cvt(1.0f)
-                                                                           : T{0};
+        std::fill(krow.begin(), krow.end(), T{0});
+        std::fill(vrow.begin(), vrow.end(), T{0});
+        if (j < tk) {
+          convert_row(kp + (bi * tk + j) * heads * d + hi * d, krow.data(), d);
+          convert_row(vp + (bi * tk + j) * heads * dv + hi * dv, vrow.data(), dv);
+          if constexpr (K::kOnesColumn) vrow[static_cast<size_t>(dv)] = K::cvt(1.0f);
+        }
+        for (int64_t c = 0; c < dq; ++c) kd[K::k_index(c, j, dq, tkp)] = krow[static_cast<size_t>(c)];
+        for (int64_t e = 0; e < dv16; ++e) vd[(j / P * dv16 + e) * P + j % P] = vrow[static_cast<size_t>(e)];
       }
     }
   const int64_t block_q = kBlockRows<K>(), qblocks = (tq + block_q - 1) / block_q;
