@@ -3,6 +3,7 @@
 // a bf16 run stays within a stated PSNR of the float32 picture.
 #include <gtest/gtest.h>
 
+#include <algorithm>
 #include <cmath>
 #include <fstream>
 #include <sstream>
@@ -21,10 +22,13 @@ std::string quote(const std::string& s) {
   return q + "'";
 }
 
-// Runs i2i in `dir` with OMP_NUM_THREADS=threads; returns the exit status (stderr kept in err.txt).
-int run(const std::vector<std::string>& args, const fs::path& dir, int threads) {
+// Runs i2i in `dir` with OMP_NUM_THREADS=threads (and I2I_KERNELS=kernels when given); returns the exit
+// status (stderr kept in err.txt).
+int run(const std::vector<std::string>& args, const fs::path& dir, int threads,
+        const std::string& kernels = "") {
   std::string cmd = "cd ";
   cmd += quote(dir.string());
+  if (!kernels.empty()) cmd += " && I2I_KERNELS=" + quote(kernels) + " && export I2I_KERNELS";
   cmd += " && OMP_NUM_THREADS=";
   cmd += std::to_string(threads);
   cmd += " ";
@@ -104,6 +108,42 @@ INSTANTIATE_TEST_SUITE_P(
     ::testing::Values(ThreadCase{"models/tiny-sd15.safetensors", "cases/inputs/astronaut_64.png", "Euler a"},
                       ThreadCase{"models/tiny-sd15.safetensors", "images/chelsea_512.png", "DPM++ 2M Karras"},
                       ThreadCase{"models/tiny-sd2v.fp16.safetensors", "images/coffee_64.png", "Euler"}));
+
+// bf16, each bf16 attention kernel this CPU has forced in turn (AMX tiles, AVX512_BF16): each gives
+// every output row to one thread with a fixed order, so the PNG is the same with 1 and 2 threads.
+TEST(SameBytesAnyThreadsBf16, EachAttentionKernel) {
+  if (!cpu_has_bf16()) GTEST_SKIP() << "no AVX512_BF16 on this CPU";
+  int ran = 0;
+  for (const char* kernel : {"attention:amx", "attention:avx512bf16"}) {
+    SCOPED_TRACE(kernel);
+    auto dir = test::temp_dir("threads_bf16");
+    const auto a1 =
+        args("models/tiny-sd15.safetensors", "cases/inputs/astronaut_64.png", "one.png", "bf16", "Euler a");
+    const int rc = run(a1, dir, 1, kernel);
+    if (rc != 0 && slurp(dir / "err.txt").find("does not offer") != std::string::npos) continue;  // no AMX
+    ASSERT_EQ(rc, 0) << slurp(dir / "err.txt");
+    auto a2 = a1;
+    a2.back() = "two.png";
+    ASSERT_EQ(run(a2, dir, 2, kernel), 0) << slurp(dir / "err.txt");
+    const std::string one = slurp(dir / "one.png"), two = slurp(dir / "two.png");
+    ASSERT_FALSE(one.empty());
+    EXPECT_TRUE(one == two) << "the PNG depends on the thread count";
+    ++ran;
+  }
+  EXPECT_GE(ran, 1);
+}
+
+// A bad I2I_KERNELS is one line naming it, a non-zero exit and no picture.
+TEST(KernelOverrides, BadValueIsAnErrorWithoutOutput) {
+  auto dir = test::temp_dir("kernels_env");
+  const auto a =
+      args("models/tiny-sd15.safetensors", "cases/inputs/astronaut_64.png", "out.png", "fp32", "Euler");
+  EXPECT_NE(run(a, dir, 1, "attention:avx3"), 0);
+  const std::string err = slurp(dir / "err.txt");
+  EXPECT_NE(err.find("I2I_KERNELS"), std::string::npos) << err;
+  EXPECT_EQ(std::count(err.begin(), err.end(), '\n'), 1) << err;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
+}
 
 double psnr(const Image& a, const Image& b) {
   double se = 0;

@@ -10,11 +10,13 @@
 #include <cmath>
 #include <cstring>
 #include <limits>
+#include <optional>
 #include <random>
 #include <vector>
 
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/kernel_choice.h"
 #include "kernels/ops.h"
 #include "support/fixtures.h"
 
@@ -246,7 +248,8 @@ struct AttnCase {
 };
 
 // bf16: q (after scaling), k, v and the softmax weights are rounded to bf16 (relative error <= kUb each);
-// products and sums are float32.
+// products and sums are float32. (The AMX kernel's exp has a relative error below 2.5e-6 before that
+// rounding, inside the bound's 4 kUb for weights that are rounded at most 2 kUb.)
 constexpr double kUb = 1.0 / 256.0 / 2.0;
 
 void check_attention(const AttnCase& cs, uint32_t seed, Precision precision = Precision::F32) {
@@ -320,23 +323,124 @@ TEST(KernelsOps, AttentionMatchesReference) {
   }
 }
 
-// The bf16 kernel (AVX512_BF16: vdpbf16ps for Q K^T and P V) against the same float64 reference, with
-// the bf16 roundings added to the error bound (a layout bug gives O(1) errors, far outside it).
+// Forces an attention kernel (I2I_KERNELS) for the scope; back to the timed choice afterwards.
+struct ForceAttention {
+  explicit ForceAttention(std::optional<cpu::AttentionKernel> k) {
+    cpu::KernelOverrides o;
+    o.attention = k;
+    cpu::set_kernel_overrides(o);
+  }
+  ~ForceAttention() { cpu::set_kernel_overrides({}); }
+};
+
+// The bf16 kernels this CPU can run (AMX tiles, AVX512_BF16 vdpbf16ps).
+std::vector<cpu::AttentionKernel> bf16_attention_kernels() {
+  std::vector<cpu::AttentionKernel> out;
+  for (auto k : {cpu::AttentionKernel::Amx, cpu::AttentionKernel::Avx512Bf16})
+    if (cpu::kernel_available(k)) out.push_back(k);
+  return out;
+}
+
+// Each bf16 kernel (AMX: tdpbf16ps tiles; AVX512_BF16: vdpbf16ps; both for Q K^T and P V), forced in turn,
+// against the same float64 reference, with the bf16 roundings added to the error bound (a layout bug gives
+// O(1) errors, far outside it).
 TEST(KernelsOps, AttentionBf16MatchesReference) {
-  if (!cpu_has_bf16()) GTEST_SKIP() << "no AVX512_BF16 on this CPU (bf16 attention falls back to float32)";
+  if (bf16_attention_kernels().empty())
+    GTEST_SKIP() << "no AVX512_BF16 on this CPU (bf16 attention falls back to float32)";
+  if (!cpu::kernel_available(cpu::AttentionKernel::Amx))
+    std::printf("note: no AMX-BF16 on this CPU, the AMX attention kernel is not tested\n");
   const AttnCase cases[] = {
       {2, 37, 300, 3, 16, 24, false},    {1, 300, 300, 2, 40, 40, true}, {2, 50, 300, 1, 8, 8, true},
       {1, 300, 77, 8, 40, 40, false},    {1, 5, 3, 2, 7, 5, true},       {1, 1, 1, 1, 1, 1, false},
       {1, 70, 520, 2, 64, 64, false},    {1, 67, 90, 2, 160, 80, true},  {2, 13, 33, 3, 20, 70, false},
       {1, 130, 600, 1, 512, 512, false},  // the VAE's single 512-wide head
   };
-  uint32_t seed = 900;
-  for (const AttnCase& cs : cases) {
-    SCOPED_TRACE("bf16 b " + std::to_string(cs.b) + " tq " + std::to_string(cs.tq) + " tk " +
-                 std::to_string(cs.tk) + " heads " + std::to_string(cs.heads) + " d " + std::to_string(cs.d) +
-                 (cs.causal ? " causal" : ""));
-    check_attention(cs, seed, Precision::BF16);
-    seed += 3;
+  for (cpu::AttentionKernel kernel : bf16_attention_kernels()) {
+    ForceAttention force(kernel);
+    uint32_t seed = 900;
+    for (const AttnCase& cs : cases) {
+      SCOPED_TRACE(std::string(cpu::kernel_name(kernel)) + " b " + std::to_string(cs.b) + " tq " +
+                   std::to_string(cs.tq) + " tk " + std::to_string(cs.tk) + " heads " +
+                   std::to_string(cs.heads) + " d " + std::to_string(cs.d) + (cs.causal ? " causal" : ""));
+      check_attention(cs, seed, Precision::BF16);
+      seed += 3;
+    }
+  }
+}
+
+// Without I2I_KERNELS the bf16 attention runs the kernel timed fastest for the shape: its result is
+// bit for bit that of one of the candidates, forced.
+TEST(KernelsOps, AttentionTimedChoiceIsOneOfTheKernels) {
+  const auto kernels = bf16_attention_kernels();
+  if (kernels.empty()) GTEST_SKIP() << "no bf16 attention kernel on this CPU";
+  Tensor q = test::random_uniform({2, 200, 80}, 950), k = test::random_uniform({2, 300, 80}, 951),
+         v = test::random_uniform({2, 300, 80}, 952);
+  ForceAttention timed(std::nullopt);
+  const Tensor got = ops::attention(q, k, v, 2, 0.2f, false, Precision::BF16);
+  int same = 0;
+  for (cpu::AttentionKernel kernel : kernels) {
+    ForceAttention force(kernel);
+    const Tensor want = ops::attention(q, k, v, 2, 0.2f, false, Precision::BF16);
+    same += std::memcmp(got.raw(), want.raw(), got.nbytes()) == 0;
+  }
+  EXPECT_GE(same, 1);
+}
+
+// A forced float32 kernel runs bf16 models' attention too (float32 math); a forced bf16 kernel leaves
+// float32 attention on the float32 kernel.
+TEST(KernelsOps, AttentionForcedKernelScope) {
+  Tensor q = test::random_uniform({1, 40, 32}, 960), k = test::random_uniform({1, 50, 32}, 961),
+         v = test::random_uniform({1, 50, 32}, 962);
+  Tensor f32_default = ops::attention(q, k, v, 2, 0.3f, false);
+  {
+    ForceAttention force(cpu::AttentionKernel::Portable);
+    Tensor a = ops::attention(q, k, v, 2, 0.3f, false, Precision::BF16);
+    Tensor b = ops::attention(q, k, v, 2, 0.3f, false, Precision::F32);
+    EXPECT_EQ(0, std::memcmp(a.raw(), b.raw(), a.nbytes()));
+  }
+  for (cpu::AttentionKernel kernel : bf16_attention_kernels()) {
+    ForceAttention force(kernel);
+    Tensor f = ops::attention(q, k, v, 2, 0.3f, false);
+    EXPECT_EQ(0, std::memcmp(f.raw(), f32_default.raw(), f.nbytes())) << cpu::kernel_name(kernel);
+  }
+}
+
+TEST(KernelsOps, KernelOverridesParse) {
+  EXPECT_FALSE(cpu::parse_kernel_overrides("").attention);
+  auto o = cpu::parse_kernel_overrides("attention:amx,linear:dnnl");
+  ASSERT_TRUE(o.attention && o.linear);
+  EXPECT_EQ(*o.attention, cpu::AttentionKernel::Amx);
+  EXPECT_EQ(*cpu::parse_kernel_overrides("attention:avx512bf16").attention, cpu::AttentionKernel::Avx512Bf16);
+  EXPECT_EQ(*cpu::parse_kernel_overrides("attention:avx512").attention, cpu::AttentionKernel::Avx512);
+  EXPECT_EQ(*cpu::parse_kernel_overrides("linear:dnnl,attention:portable").attention,
+            cpu::AttentionKernel::Portable);
+}
+
+// Hostile values: each is one line naming I2I_KERNELS, never a silent fallback.
+TEST(KernelsOps, KernelOverridesRejectBadValues) {
+  for (const char* bad :
+       {"attention", "attention:", "attention:avx2", "conv:dnnl", ":amx", ",", "attention:amx,",
+        ",attention:amx", "attention:amx,attention:avx512", "linear:mkl", "attention:amx\nx",
+        "attention:am\xc3\xa9", "attention:amx:amx", "ATTENTION:AMX", " attention:amx"}) {
+    try {
+      cpu::parse_kernel_overrides(bad);
+      ADD_FAILURE() << "accepted: " << bad;
+    } catch (const Error& e) {
+      const std::string m = e.what();
+      EXPECT_EQ(m.rfind("I2I_KERNELS: ", 0), 0u) << m;
+      EXPECT_EQ(m.find('\n'), std::string::npos) << m;
+    }
+  }
+}
+
+// A forced kernel the CPU lacks is an error, not a fallback (only checkable where one is missing).
+TEST(KernelsOps, ForcedKernelMissingFromTheCpuIsAnError) {
+  for (auto kernel :
+       {cpu::AttentionKernel::Amx, cpu::AttentionKernel::Avx512Bf16, cpu::AttentionKernel::Avx512}) {
+    if (cpu::kernel_available(kernel)) continue;
+    ForceAttention force(kernel);
+    Tensor q = test::random_uniform({1, 4, 8}, 1);
+    EXPECT_THROW(ops::attention(q, q, q, 2, 1.0f, false, Precision::BF16), Error) << cpu::kernel_name(kernel);
   }
 }
 
@@ -419,14 +523,23 @@ TEST(KernelsOps, ResultsDoNotDependOnThreadCount) {
     r.push_back(ops::attention(q, k, v, 2, 0.2f, false, Precision::BF16));
     return r;
   };
-  int saved = omp_get_max_threads();
-  omp_set_num_threads(1);
-  auto one = run();
-  omp_set_num_threads(std::max(2, saved));
-  auto many = run();
-  omp_set_num_threads(saved);
-  for (size_t i = 0; i < one.size(); ++i)
-    EXPECT_EQ(0, std::memcmp(one[i].raw(), many[i].raw(), one[i].nbytes())) << "result " << i;
+  // Each attention kernel forced in turn (the timed choice could differ between the two runs).
+  std::vector<std::optional<cpu::AttentionKernel>> kernels;
+  for (auto k : {cpu::AttentionKernel::Portable, cpu::AttentionKernel::Avx512,
+                 cpu::AttentionKernel::Avx512Bf16, cpu::AttentionKernel::Amx})
+    if (cpu::kernel_available(k)) kernels.push_back(k);
+  for (const auto& kernel : kernels) {
+    ForceAttention force(kernel);
+    int saved = omp_get_max_threads();
+    omp_set_num_threads(1);
+    auto one = run();
+    omp_set_num_threads(std::max(2, saved));
+    auto many = run();
+    omp_set_num_threads(saved);
+    for (size_t i = 0; i < one.size(); ++i)
+      EXPECT_EQ(0, std::memcmp(one[i].raw(), many[i].raw(), one[i].nbytes()))
+          << "result " << i << ", attention kernel " << cpu::kernel_name(*kernel);
+  }
 }
 
 }  // namespace

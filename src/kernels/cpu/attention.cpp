@@ -4,10 +4,11 @@
 // thread in a fixed order, so results do not depend on the number of threads.
 //
 // One driver (run_attention) packs K and V per (batch, head) and runs a kernel over blocks of query rows.
-// Three kernels: a portable one, AVX-512 float32 and AVX512_BF16, the SIMD ones chosen at run time. The
-// two SIMD kernels share the block loop (rows_avx512: Q block, online softmax, normalisation) and the
-// register-blocked tiles of Q K^T and P V; they differ only in the vector operations of a tile step
-// (load, broadcast, multiply-add) and in how P is stored.
+// Four kernels: a portable one, AVX-512 float32, AVX512_BF16 and AMX bf16, the SIMD ones chosen at run time
+// (kernel_choice.h). The three SIMD kernels share the block loop (rows_avx512: Q block, online softmax,
+// normalisation). The two AVX-512 ones share the register-blocked tiles of Q K^T and P V and differ only in
+// the vector operations of a tile step (load, broadcast, multiply-add) and in how P is stored; the AMX one
+// computes both products on tiles (tdpbf16ps) from the same packed bf16 layouts.
 //
 // float32: K is packed per head as K^T [D][Tk16] and V as [Tk16][Dv16] (Tk16, Dv16: rounded up to 16,
 // padding zero), so the block products run on whole 16-float vectors.
@@ -17,6 +18,15 @@
 // (scores, running max, exp, sums) and the output accumulation stay float32. K is packed as pairs of
 // feature rows [D/2][Tk16][2] and V as pairs of key rows [Tk16/2][Dv16][2], so one 64-byte load holds
 // 16 columns x 2 reduction steps.
+//
+// AMX (bf16 models on CPUs with AMX-BF16): the bf16 kernel's layouts are what tdpbf16ps reads. Q (the A
+// operand of Q K^T) is [rows][dq] bf16 with dq rounded up to 32 (one 64-byte tile row per step), the packed
+// K [dq/2][Tk32][2] is the B operand (16 pair rows x 16 keys a tile), P [rows][256] bf16 is the A operand
+// of P V and the packed V [Tk32/2][Dv16][2] its B operand; keys are padded to 32 (one tile step). The
+// products run on 16x16 float32 tiles, 2 x 2 at a time (tiles 0-3 accumulate, 4-5 hold A, 6-7 hold B); S
+// goes to memory for the AVX-512 softmax, and the output accumulator is loaded into tiles and stored back
+// around each key block's P V. Same rounding points as the AVX512_BF16 kernel (Q, K, V, P to bf16, float32
+// sums), but another summation order, so the two differ in the last bits.
 // GCC 12's AVX-512 headers use _mm512_undefined_ps() as the pass-through operand of masked builtins,
 // which trips -Wmaybe-uninitialized (GCC bug 105593) at the header's lines; silence it there only.
 #pragma GCC diagnostic push
@@ -24,15 +34,25 @@
 #include <immintrin.h>
 #pragma GCC diagnostic pop
 
+#include <omp.h>
+#include <time.h>
+
 #include <algorithm>
 #include <cmath>
+#include <cstdio>
+#include <cstdlib>
 #include <cstring>
 #include <limits>
+#include <map>
+#include <mutex>
+#include <tuple>
 #include <type_traits>
 #include <vector>
 
 #include "core/dtype.h"
+#include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
+#include "kernels/cpu/kernel_choice.h"
 #include "kernels/cpu/vmath.h"
 
 namespace i2i::cpu {
@@ -41,6 +61,7 @@ namespace {
 constexpr int64_t kBlockQ = 64;
 constexpr int64_t kBlockK = 256;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
+constexpr float kLog2e = 1.44269504088896341f;
 
 bool g_force_portable = false;
 
@@ -61,7 +82,7 @@ struct HeadView {
   const T* v;      // packed V
   float* out;      // row i at out + i * out_stride, dv columns
   int64_t q_stride, out_stride;
-  int64_t tk, tk16, d, dv, dv16;
+  int64_t tk, tkp, d, dv, dv16;  // tkp: keys padded (16, or 32 for AMX)
 
   // Keys that the query rows before q1 see.
   int64_t key_end(int64_t q1, bool causal) const { return causal ? std::min(tk, q1) : tk; }
@@ -106,7 +127,11 @@ struct Scratch {
 
 struct Portable {
   using T = float;
-  static constexpr int64_t kPair = 1;
+  static constexpr int64_t kPair = 1, kDAlign = 1, kKeyAlign = 16;
+  static constexpr bool kTiles = false, kOnesColumn = false;
+  static void begin() {}
+  static void end() {}
+  static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) { return c * tkp + j; }
   static float cvt(float x) { return x; }
 
   static void rows(const HeadView<float>& h, int64_t q0, int64_t q1, float scale, bool causal,
@@ -123,7 +148,7 @@ struct Portable {
         for (int64_t j = 0; j < nk; ++j) si[j] = 0.0f;
         for (int64_t c = 0; c < d; ++c) {
           const float qc = qi[c] * scale;
-          const float* kc = h.k + c * h.tk16 + k0;
+          const float* kc = h.k + c * h.tkp + k0;
           for (int64_t j = 0; j < nk; ++j) si[j] += qc * kc[j];
         }
       }
@@ -182,12 +207,13 @@ I2I_AVX512 inline __m512 exp16(__m512 x) {
 }
 
 // Horizontal max / sum (GCC 12's _mm512_reduce_* trip -Wmaybe-uninitialized in its own headers).
+// The maximum by halving shuffles (max is exact, so the order does not matter).
 I2I_AVX512 inline float hmax16(__m512 v) {
-  alignas(64) float t[16];
-  _mm512_store_ps(t, v);
-  float r = t[0];
-  for (int i = 1; i < 16; ++i) r = std::max(r, t[i]);
-  return r;
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_shuffle_f32x4(v, v, _MM_SHUFFLE(2, 3, 0, 1)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(1, 0, 3, 2)));
+  v = _mm512_max_ps(v, _mm512_permute_ps(v, _MM_SHUFFLE(2, 3, 0, 1)));
+  return _mm512_cvtss_f32(v);
 }
 I2I_AVX512 inline float hsum16(__m512 v) {
   alignas(64) float t[16];
@@ -293,26 +319,38 @@ struct PvRows {
 };
 
 // The block of query rows q0 .. q1 for a SIMD kernel K, which gives: T and kPair (the packed element and
-// the reduction terms per vector element: 1, or 2 for bf16 pairs), cvt (float to T), Vec, load, bcast and
-// madd (a tile step, see tile), and store_p (stores a vector of P as T, returns the values the softmax sum
-// adds). Called from K::rows.
+// the reduction terms per vector element: 1, or 2 for bf16 pairs), kDAlign and kKeyAlign (the padding of
+// the head dimension and of the keys in the packed layouts), cvt (float to T), store_p (stores a vector
+// of P as T, returns the values the softmax sum adds), and the products: kTiles and K::qk / K::pv (AMX),
+// or Vec, load, bcast and madd (a register tile step, see tile). Called from K::rows.
 template <class K>
 I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0, int64_t q1, float scale,
                                    bool causal, Scratch<typename K::T>& sc) {
   using T = typename K::T;
-  const int64_t rows = q1 - q0, d = h.d, dq = round_up(d, K::kPair), dv16 = h.dv16;
+  const int64_t rows = q1 - q0, d = h.d, dq = round_up(d, K::kDAlign), dv16 = h.dv16;
   T *qs = sc.q.data(), *p = sc.probs();
   float *s = sc.s.data(), *acc = sc.acc.data(), *m = sc.m.data(), *l = sc.l.data();
   for (int64_t i = 0; i < rows; ++i) {
     const float* qi = h.q + (q0 + i) * h.q_stride;
-    for (int64_t c = 0; c < dq; ++c) qs[i * dq + c] = c < d ? K::cvt(qi[c] * scale) : T{0};
+    if constexpr (K::kTiles) {  // dq is a multiple of 32: whole vectors, the same bits as K::cvt
+      const __m512 sv = _mm512_set1_ps(scale);
+      for (int64_t c = 0; c < dq; c += 16) {
+        const __mmask16 in = c + 16 <= d ? 0xffff : c < d ? static_cast<__mmask16>((1u << (d - c)) - 1u) : 0;
+        K::store_p(qs + i * dq + c, _mm512_mul_ps(_mm512_maskz_loadu_ps(in, qi + c), sv));
+      }
+    } else {
+      for (int64_t c = 0; c < dq; ++c) qs[i * dq + c] = c < d ? K::cvt(qi[c] * scale) : T{0};
+    }
   }
   sc.start(rows, dv16);
   const int64_t kend = h.key_end(q1, causal);
   for (int64_t k0 = 0; k0 < kend; k0 += kBlockK) {
-    const int64_t nk = std::min(kBlockK, kend - k0), nk16 = round_up(nk, 16);
-    for_row_blocks<QkRows, K>(rows, static_cast<const T*>(qs), dq, h.k + K::kPair * k0, K::kPair * h.tk16,
-                              nk16, s);
+    const int64_t nk = std::min(kBlockK, kend - k0), nk16 = round_up(nk, K::kKeyAlign);
+    if constexpr (K::kTiles)
+      K::qk(qs, rows, dq, h.k + k0 * dq, nk16, s);
+    else
+      for_row_blocks<QkRows, K>(rows, static_cast<const T*>(qs), dq, h.k + K::kPair * k0, K::kPair * h.tkp,
+                                nk16, s);
     // Online softmax: P = exp(S - running max), zero beyond each row's last visible key; the sum l adds
     // P as stored (bf16: the rounded weights, so the output stays a weighted mean).
     for (int64_t i = 0; i < rows; ++i) {
@@ -328,16 +366,27 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
         const float mx = std::max(m[i], hmax16(mv));
         const float corr = m[i] == kNegInf ? 0.0f : exp_approx(m[i] - mx);
         m[i] = mx;
-        const __m512 mxv = _mm512_set1_ps(mx);
-        __m512 sum = _mm512_setzero_ps();
-        for (j = 0; j + 16 <= limit; j += 16)
-          sum = _mm512_add_ps(sum, K::store_p(pi + j, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv))));
-        if (j < limit) {
-          const __m512 pv = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv)));
-          sum = _mm512_add_ps(sum, K::store_p(pi + j, pv));
-          j += 16;
+        if constexpr (K::kOnesColumn) {
+          // The sum of P comes out of P V (the ones column of V), so only exp and the store here.
+          const __m512 off = _mm512_set1_ps(-mx * kLog2e);
+          for (j = 0; j + 16 <= limit; j += 16)
+            K::store_p(pi + j, K::exp_scores(_mm512_loadu_ps(si + j), off));
+          if (j < limit) {
+            K::store_p(pi + j, _mm512_maskz_mov_ps(tail, K::exp_scores(_mm512_loadu_ps(si + j), off)));
+            j += 16;
+          }
+        } else {
+          const __m512 mxv = _mm512_set1_ps(mx);
+          __m512 sum = _mm512_setzero_ps();
+          for (j = 0; j + 16 <= limit; j += 16)
+            sum = _mm512_add_ps(sum, K::store_p(pi + j, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv))));
+          if (j < limit) {
+            const __m512 pv = _mm512_maskz_mov_ps(tail, exp16(_mm512_sub_ps(_mm512_loadu_ps(si + j), mxv)));
+            sum = _mm512_add_ps(sum, K::store_p(pi + j, pv));
+            j += 16;
+          }
+          l[i] = l[i] * corr + hsum16(sum);
         }
-        l[i] = l[i] * corr + hsum16(sum);
         if (corr != 1.0f) {
           const __m512 cv = _mm512_set1_ps(corr);
           float* ai = acc + i * dv16;
@@ -347,14 +396,26 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
       }
       for (; j < nk16; j += 16) K::store_p(pi + j, _mm512_setzero_ps());
     }
-    for_row_blocks<PvRows, K>(rows, static_cast<const T*>(p), h.v + k0 * dv16, dv16, nk16, acc);
+    if constexpr (K::kTiles)
+      K::pv(p, rows, h.v + k0 * dv16, dv16, nk16, acc);
+    else
+      for_row_blocks<PvRows, K>(rows, static_cast<const T*>(p), h.v + k0 * dv16, dv16, nk16, acc);
   }
+  if constexpr (K::kOnesColumn)
+    for (int64_t i = 0; i < rows; ++i) l[i] = acc[i * dv16 + h.dv];
   sc.finish(h, q0, rows);
 }
 
 struct Avx512F32 {
   using T = float;
-  static constexpr int64_t kPair = 1;
+  static constexpr int64_t kPair = 1, kDAlign = 1, kKeyAlign = 16;
+  static constexpr bool kTiles = false, kOnesColumn = false;
+  static void begin() {}
+  static void end() {}
+  // Packed K: [dq / kPair][tkp][kPair] (element c, key j).
+  static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) {
+    return (c / kPair * tkp + j) * kPair + c % kPair;
+  }
   static float cvt(float x) { return x; }
 
   using Vec = __m512;
@@ -375,7 +436,14 @@ struct Avx512F32 {
 
 struct Avx512Bf16 {
   using T = uint16_t;
-  static constexpr int64_t kPair = 2;
+  static constexpr int64_t kPair = 2, kDAlign = 2, kKeyAlign = 16;
+  static constexpr bool kTiles = false, kOnesColumn = false;
+  static void begin() {}
+  static void end() {}
+  // Packed K: [dq / kPair][tkp][kPair] (element c, key j).
+  static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) {
+    return (c / kPair * tkp + j) * kPair + c % kPair;
+  }
   static uint16_t cvt(float x) { return f32_to_bf16(x); }
 
   // Vectors of 16 column pairs; madd adds the two products of each pair (vdpbf16ps).
@@ -403,6 +471,165 @@ struct Avx512Bf16 {
   }
 };
 
+// ---- AMX kernel ----
+
+#define I2I_AMX __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx512bf16,amx-tile,amx-bf16")))
+
+// The tile configuration (palette 1): tiles 0-7 all 16 rows x 64 bytes.
+struct alignas(64) TileConfig {
+  uint8_t palette = 1, start_row = 0, reserved[14] = {};
+  uint16_t colsb[16] = {};
+  uint8_t rows[16] = {};
+};
+
+// GCC's tile load intrinsics are asm statements that do not tell the compiler they read memory; this
+// barrier, before the loads of a product, makes the stores of Q and P that precede it happen first.
+#define I2I_MEMORY_BARRIER() __asm__ __volatile__("" ::: "memory")
+
+struct AmxBf16 : Avx512Bf16 {
+  static constexpr int64_t kDAlign = 32, kKeyAlign = 32;
+  static constexpr bool kTiles = true, kOnesColumn = true;
+
+  // Packed K in tiles: [tkp / 16][dq / 2][16][2], so that the B operand for 32 features of 16 keys is
+  // 1 KB in one piece (a row-major [dq / 2][tkp][2] has its 16 rows tkp * 4 bytes apart).
+  static int64_t k_index(int64_t c, int64_t j, int64_t dq, int64_t) {
+    return ((j / 16 * (dq / 2) + c / 2) * 16 + j % 16) * 2 + c % 2;
+  }
+
+  // exp(s - max) as 2^t, t = s log2(e) + off (off = -max log2(e)), for scores at most max: 2^f (f = t - n,
+  // |f| <= 1/2) by its degree-5 Taylor polynomial (relative error below 2.5e-6, far under the 2^-9 of the
+  // bf16 rounding of P that follows), times 2^n; t is clamped at -126, so no result is subnormal.
+  I2I_AMX static __m512 exp_scores(__m512 s, __m512 off) {
+    const __m512 t = _mm512_max_ps(_mm512_fmadd_ps(s, _mm512_set1_ps(kLog2e), off), _mm512_set1_ps(-126.0f));
+    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
+    const __m512 f = _mm512_sub_ps(t, n);
+    __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
+    return _mm512_scalef_ps(p, n);
+  }
+
+  // Once per thread and parallel region, before any tile instruction / after the last one.
+  I2I_AMX static void begin() {
+    TileConfig cfg;
+    for (int t = 0; t < 8; ++t) {
+      cfg.colsb[t] = 64;
+      cfg.rows[t] = 16;
+    }
+    // Not _tile_loadconfig: GCC 12's asm names only the first 8 bytes of the configuration as its input,
+    // which lets the compiler drop the stores of the rest.
+    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+  }
+  I2I_AMX static void end() { _tile_release(); }
+
+  // s rows 0 .. round_up(rows, 16) (row stride kBlockK) = q (dq columns a row) times the packed K from
+  // the block's first key, nk32 columns (a multiple of 32). Rows past `rows` are computed from whatever
+  // the scratch holds there (finite) and ignored.
+  I2I_AMX static void qk(const uint16_t* q, int64_t rows, int64_t dq, const uint16_t* k, int64_t nk32,
+                         float* s) {
+    I2I_MEMORY_BARRIER();
+    const int64_t r16 = round_up(rows, 16), qb = dq * 2, kb = 64, sb = kBlockK * 4;
+    for (int64_t i = 0; i < r16; i += 32) {
+      const bool two = i + 16 < r16;
+      for (int64_t j = 0; j < nk32; j += 32) {
+        _tile_zero(0);
+        _tile_zero(1);
+        if (two) {
+          _tile_zero(2);
+          _tile_zero(3);
+        }
+        for (int64_t c = 0; c < dq; c += 32) {
+          const uint16_t* kc = k + j * dq + c * 16;
+          _tile_loadd(4, q + i * dq + c, qb);
+          _tile_loadd(6, kc, kb);
+          _tile_loadd(7, kc + 16 * dq, kb);
+          _tile_dpbf16ps(0, 4, 6);
+          _tile_dpbf16ps(1, 4, 7);
+          if (two) {
+            _tile_loadd(5, q + (i + 16) * dq + c, qb);
+            _tile_dpbf16ps(2, 5, 6);
+            _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+        float* si = s + i * kBlockK + j;
+        _tile_stored(0, si, sb);
+        _tile_stored(1, si + 16, sb);
+        if (two) {
+          _tile_stored(2, si + 16 * kBlockK, sb);
+          _tile_stored(3, si + 16 * kBlockK + 16, sb);
+        }
+      }
+    }
+  }
+
+  // acc rows 0 .. round_up(rows, 16) (dv16 columns) += p (row stride kBlockK, nk32 keys) times the packed V
+  // block.
+  I2I_AMX static void pv(const uint16_t* p, int64_t rows, const uint16_t* v, int64_t dv16, int64_t nk32,
+                         float* acc) {
+    I2I_MEMORY_BARRIER();
+    const int64_t r16 = round_up(rows, 16), pb = kBlockK * 2, vb = dv16 * 4, ab = dv16 * 4;
+    for (int64_t i = 0; i < r16; i += 32) {
+      const bool two = i + 16 < r16;
+      for (int64_t e = 0; e < dv16; e += 32) {
+        const bool wide = e + 16 < dv16;
+        float* a0 = acc + i * dv16 + e;
+        float* a1 = a0 + 16 * dv16;
+        _tile_loadd(0, a0, ab);
+        if (wide) _tile_loadd(1, a0 + 16, ab);
+        if (two) {
+          _tile_loadd(2, a1, ab);
+          if (wide) _tile_loadd(3, a1 + 16, ab);
+        }
+        for (int64_t u = 0; u < nk32; u += 32) {
+          const uint16_t* vu = v + (u / 2 * dv16 + e) * 2;
+          _tile_loadd(4, p + i * kBlockK + u, pb);
+          _tile_loadd(6, vu, vb);
+          _tile_dpbf16ps(0, 4, 6);
+          if (wide) {
+            _tile_loadd(7, vu + 32, vb);
+            _tile_dpbf16ps(1, 4, 7);
+          }
+          if (two) {
+            _tile_loadd(5, p + (i + 16) * kBlockK + u, pb);
+            _tile_dpbf16ps(2, 5, 6);
+            if (wide) _tile_dpbf16ps(3, 5, 7);
+          }
+        }
+        _tile_stored(0, a0, ab);
+        if (wide) _tile_stored(1, a0 + 16, ab);
+        if (two) {
+          _tile_stored(2, a1, ab);
+          if (wide) _tile_stored(3, a1 + 16, ab);
+        }
+      }
+    }
+  }
+
+  I2I_AMX I2I_FLATTEN static void rows(const HeadView<uint16_t>& h, int64_t q0, int64_t q1, float scale,
+                                       bool causal, Scratch<uint16_t>& sc) {
+    rows_avx512<AmxBf16>(h, q0, q1, scale, causal, sc);
+  }
+};
+
+inline void convert_row(const float* src, float* dst, int64_t n) {
+  std::memcpy(dst, src, static_cast<size_t>(n) * sizeof(float));
+}
+inline void convert_row(const float* src, uint16_t* dst, int64_t n) {
+  to_bf16_serial(src, dst, n);
+}
+
+// Query rows a task of kernel K takes (at most kBlockQ): AMX takes 32, so that S (32 KB) stays in L1.
+template <class K>
+constexpr int64_t kBlockRows() {
+  if constexpr (K::kTiles)
+    return 32;
+  else
+    return kBlockQ;
+}
+
 // Packs K and V per (batch, head) for kernel K and runs K::rows over (batch, head, query block).
 template <class K>
 Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal) {
@@ -410,11 +637,13 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
   constexpr int64_t P = K::kPair;
   const int64_t b = q.dim(0), tq = q.dim(1), tk = k.dim(1);
   const int64_t d = q.dim(2) / heads, dv = v.dim(2) / heads;
-  const int64_t dq = round_up(d, P), tk16 = round_up(tk, 16), dv16 = round_up(dv, 16);
+  // AMX: V gets a column of ones after its dv columns, whose product with P is the softmax sum.
+  const int64_t dq = round_up(d, K::kDAlign), tkp = round_up(tk, K::kKeyAlign),
+                dv16 = round_up(dv + (K::kOnesColumn ? 1 : 0), 16);
   Tensor out = Tensor::empty({b, tq, v.dim(2)});
   if (out.numel() == 0) return out;
-  // Per head, zero padded: K as [dq / P][tk16][P] and V as [tk16 / P][dv16][P] (P = 1: K^T and V).
-  const int64_t kn = dq * tk16, vn = tk16 * dv16;
+  // Per head, zero padded: K as [dq / P][tkp][P] and V as [tkp / P][dv16][P] (P = 1: K^T and V).
+  const int64_t kn = dq * tkp, vn = tkp * dv16;
   std::vector<T> kpk(static_cast<size_t>(b * heads * kn)), vpk(static_cast<size_t>(b * heads * vn));
   const float* kp = k.data<float>();
   const float* vp = v.data<float>();
@@ -423,39 +652,125 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
     for (int64_t hi = 0; hi < heads; ++hi) {
       T* kd = kpk.data() + (bi * heads + hi) * kn;
       T* vd = vpk.data() + (bi * heads + hi) * vn;
-      for (int64_t j = 0; j < tk16; ++j) {
-        const float* ks = kp + (bi * tk + j) * heads * d + hi * d;
-        const float* vs = vp + (bi * tk + j) * heads * dv + hi * dv;
-        for (int64_t c = 0; c < dq; ++c)
-          kd[(c / P * tk16 + j) * P + c % P] = j < tk && c < d ? K::cvt(ks[c]) : T{0};
-        for (int64_t e = 0; e < dv16; ++e)
-          vd[(j / P * dv16 + e) * P + j % P] = j < tk && e < dv ? K::cvt(vs[e]) : T{0};
+      // One key's row of K and V converted (zero padded; bf16: to_bf16_serial, the same bits as
+      // K::cvt), then spread into the packed layouts.
+      std::vector<T> krow(static_cast<size_t>(dq)), vrow(static_cast<size_t>(dv16));
+      for (int64_t j = 0; j < tkp; ++j) {
+        std::fill(krow.begin(), krow.end(), T{0});
+        std::fill(vrow.begin(), vrow.end(), T{0});
+        if (j < tk) {
+          convert_row(kp + (bi * tk + j) * heads * d + hi * d, krow.data(), d);
+          convert_row(vp + (bi * tk + j) * heads * dv + hi * dv, vrow.data(), dv);
+          if constexpr (K::kOnesColumn) vrow[static_cast<size_t>(dv)] = K::cvt(1.0f);
+        }
+        for (int64_t c = 0; c < dq; ++c) kd[K::k_index(c, j, dq, tkp)] = krow[static_cast<size_t>(c)];
+        for (int64_t e = 0; e < dv16; ++e) vd[(j / P * dv16 + e) * P + j % P] = vrow[static_cast<size_t>(e)];
       }
     }
-  const int64_t qblocks = (tq + kBlockQ - 1) / kBlockQ;
+  const int64_t block_q = kBlockRows<K>(), qblocks = (tq + block_q - 1) / block_q;
   const float* qp = q.data<float>();
   float* op = out.data<float>();
-  const HeadView<T> first{qp, kpk.data(), vpk.data(), op, heads * d, heads * dv, tk, tk16, d, dv, dv16};
+  const HeadView<T> first{qp, kpk.data(), vpk.data(), op, heads * d, heads * dv, tk, tkp, d, dv, dv16};
 #pragma omp parallel
   {
     Scratch<T> scratch(dq, dv16);
+    K::begin();
 #pragma omp for collapse(3) schedule(dynamic)
     for (int64_t bi = 0; bi < b; ++bi)
       for (int64_t hi = 0; hi < heads; ++hi)
         for (int64_t qb = 0; qb < qblocks; ++qb) {
-          const int64_t q0 = qb * kBlockQ;
+          const int64_t q0 = qb * block_q;
           HeadView<T> h = first;
           h.q += bi * tq * heads * d + hi * d;
           h.k += (bi * heads + hi) * kn;
           h.v += (bi * heads + hi) * vn;
           h.out += bi * tq * heads * dv + hi * dv;
-          K::rows(h, q0, std::min(tq, q0 + kBlockQ), scale, causal, scratch);
+          K::rows(h, q0, std::min(tq, q0 + block_q), scale, causal, scratch);
         }
+    K::end();
   }
   return out;
 }
 
+Tensor run_kernel(AttentionKernel kernel, const Tensor& q, const Tensor& k, const Tensor& v, int heads,
+                  float scale, bool causal) {
+  switch (kernel) {
+    case AttentionKernel::Amx:
+      return run_attention<AmxBf16>(q, k, v, heads, scale, causal);
+    case AttentionKernel::Avx512Bf16:
+      return run_attention<Avx512Bf16>(q, k, v, heads, scale, causal);
+    case AttentionKernel::Avx512:
+      return run_attention<Avx512F32>(q, k, v, heads, scale, causal);
+    case AttentionKernel::Portable:
+      break;
+  }
+  return run_attention<Portable>(q, k, v, heads, scale, causal);
+}
+
+// Columns [h * w, (h + 1) * w) of rows 0 .. rows of batch 0 of x [b, t, c], as a [1, rows, w] tensor.
+Tensor head_slice(const Tensor& x, int64_t rows, int64_t w) {
+  Tensor out = Tensor::empty({1, rows, w});
+  for (int64_t i = 0; i < rows; ++i)
+    std::memcpy(out.data<float>() + i * w, x.data<float>() + i * x.dim(2), static_cast<size_t>(w) * 4);
+  return out;
+}
+
+// The bf16 kernels timed per shape (tk, d, dv, causal), and the choice made for each.
+using ShapeKey = std::tuple<int64_t, int64_t, int64_t, bool>;
+std::mutex g_choice_mutex;
+std::map<ShapeKey, AttentionKernel> g_choices;
+
+// The CPU time of the calling thread, in seconds: unlike wall time, not stretched when other processes
+// take the core.
+double thread_seconds() {
+  timespec ts{};
+  clock_gettime(CLOCK_THREAD_CPUTIME_ID, &ts);
+  return static_cast<double>(ts.tv_sec) + 1e-9 * static_cast<double>(ts.tv_nsec);
+}
+
+// Times the candidates on one head of this call (up to 4 query blocks, all keys; best of three,
+// interleaved) on the calling thread alone, by its CPU time, so that a loaded machine does not make the
+// slower kernel look faster, and returns the fastest. The first candidate (the preferred one) is kept
+// unless another is more than 10 % faster, so that a near tie does not make the choice, and the bits, vary
+// between runs.
+AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, const Tensor& q, const Tensor& k,
+                             const Tensor& v, int heads, float scale, bool causal) {
+  const int64_t d = q.dim(2) / heads, dv = v.dim(2) / heads;
+  const ShapeKey key{k.dim(1), d, dv, causal};
+  std::lock_guard<std::mutex> lock(g_choice_mutex);
+  if (auto it = g_choices.find(key); it != g_choices.end()) return it->second;
+  const int64_t rows = std::min<int64_t>(q.dim(1), 4 * kBlockQ);
+  const Tensor qs = head_slice(q, rows, d), ks = head_slice(k, k.dim(1), d), vs = head_slice(v, v.dim(1), dv);
+  std::vector<double> best(candidates.size(), 1e30);
+  const int threads = omp_get_max_threads();
+  omp_set_num_threads(1);
+  for (int rep = 0; rep < 3; ++rep)
+    for (size_t c = 0; c < candidates.size(); ++c) {
+      const double t0 = thread_seconds();
+      run_kernel(candidates[c], qs, ks, vs, 1, scale, causal);
+      best[c] = std::min(best[c], thread_seconds() - t0);
+    }
+  omp_set_num_threads(threads);
+  size_t pick = 0;
+  for (size_t c = 1; c < candidates.size(); ++c)
+    if (best[c] * 1.1 < best[pick]) pick = c;
+  if (const char* env = std::getenv("I2I_KERNELS_VERBOSE"); env && *env && *env != '0') {
+    std::string line = "i2i: attention tk " + std::to_string(std::get<0>(key)) + " d " + std::to_string(d) +
+                       " dv " + std::to_string(dv) + (causal ? " causal" : "") + ":";
+    for (size_t c = 0; c < candidates.size(); ++c)
+      line += std::string(" ") + kernel_name(candidates[c]) + " " + std::to_string(best[c] * 1e3) + " ms";
+    std::fprintf(stderr, "%s -> %s\n", line.c_str(), kernel_name(candidates[pick]));
+  }
+  g_choices.emplace(key, candidates[pick]);
+  return candidates[pick];
+}
+
 }  // namespace
+
+void forget_timed_choices() {
+  std::lock_guard<std::mutex> lock(g_choice_mutex);
+  g_choices.clear();
+}
 
 void force_portable_kernels(bool on) {
   g_force_portable = on;
@@ -463,14 +778,29 @@ void force_portable_kernels(bool on) {
 
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,
                  Precision precision) {
-  static const bool has_bf16 = cpu_has_bf16() && __builtin_cpu_supports("avx512dq") &&
-                               __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
-  static const bool has_avx512 = __builtin_cpu_supports("avx512f") && __builtin_cpu_supports("avx512dq") &&
-                                 __builtin_cpu_supports("avx512bw") && __builtin_cpu_supports("avx512vl");
   if (g_force_portable) return run_attention<Portable>(q, k, v, heads, scale, causal);
-  if (precision == Precision::BF16 && has_bf16)
-    return run_attention<Avx512Bf16>(q, k, v, heads, scale, causal);
-  if (has_avx512) return run_attention<Avx512F32>(q, k, v, heads, scale, causal);
+  const bool bf16 = precision == Precision::BF16;
+  if (const auto forced = kernel_overrides().attention) {
+    if (!kernel_available(*forced))
+      throw Error(std::string("I2I_KERNELS: attention:") + kernel_name(*forced) + " needs " +
+                  (*forced == AttentionKernel::Amx          ? "AMX-BF16 (with the OS's permission)"
+                   : *forced == AttentionKernel::Avx512Bf16 ? "AVX512_BF16"
+                                                            : "AVX-512") +
+                  ", which this CPU does not offer");
+    const bool bf16_kernel = *forced == AttentionKernel::Amx || *forced == AttentionKernel::Avx512Bf16;
+    if (bf16 || !bf16_kernel) return run_kernel(*forced, q, k, v, heads, scale, causal);
+  }
+  if (bf16) {
+    std::vector<AttentionKernel> candidates;
+    if (kernel_available(AttentionKernel::Amx)) candidates.push_back(AttentionKernel::Amx);
+    if (kernel_available(AttentionKernel::Avx512Bf16)) candidates.push_back(AttentionKernel::Avx512Bf16);
+    if (candidates.size() > 1 && q.numel() > 0 && k.numel() > 0)
+      return run_kernel(timed_choice(candidates, q, k, v, heads, scale, causal), q, k, v, heads, scale,
+                        causal);
+    if (!candidates.empty()) return run_kernel(candidates[0], q, k, v, heads, scale, causal);
+  }
+  if (kernel_available(AttentionKernel::Avx512))
+    return run_attention<Avx512F32>(q, k, v, heads, scale, causal);
   return run_attention<Portable>(q, k, v, heads, scale, causal);
 }
 

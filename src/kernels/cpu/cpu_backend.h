@@ -39,8 +39,8 @@ void add_channel_bias_(Tensor& x, const Tensor& bias);
 void to_bf16_serial(const float* src, uint16_t* dst, int64_t n);
 void to_bf16(const float* src, uint16_t* dst, int64_t n);
 
-// Attention (attention.cpp). Precision::BF16 uses the AVX512_BF16 kernel where the CPU has it (float32
-// elsewhere).
+// Attention (attention.cpp). Precision::BF16 uses a bf16 kernel where the CPU has one (AMX tiles or
+// AVX512_BF16, chosen by timing or forced by I2I_KERNELS: kernel_choice.h), float32 elsewhere.
 Tensor attention(const Tensor& q, const Tensor& k, const Tensor& v, int heads, float scale, bool causal,
                  Precision precision);
 
