@@ -316,6 +316,11 @@ BenchReport run_bench(const BenchOptions& o) {
     const bool need_vae = wants("vae_encode") || wants("vae_decode") || whole;
     // One SdModel holds the models (run_img2img takes it whole); components no stage needs stay empty.
     std::optional<SdModel> model;
+    // The load breakdown: every phase of building the models (core/phase_timer.h).
+    phase_timer::enable(true);
+    phase_timer::reset();
+    const double load_c0 = process_cpu_seconds();
+    const auto load_t0 = Clock::now();
     if (!o.model.empty() && need_sd) {
       log_line(o, pn + ": loading " + o.model);
       model.emplace(load_model(p));
@@ -327,6 +332,13 @@ BenchReport run_bench(const BenchOptions& o) {
       if (need_unet) model->unet = UNet2DCondition(*unet_w, unet_cfg, p);
       if (need_vae) model->vae = AutoencoderKL(*vae_w, vae_cfg, p);
     }
+    if (need_sd) {
+      LoadResult& lr = report.load[pn];
+      lr.seconds = seconds_since(load_t0);
+      lr.cpu_seconds = process_cpu_seconds() - load_c0;
+      lr.phases = phase_timer::snapshot();
+    }
+    phase_timer::enable(false);
     const ClipTextEncoder* text = &model->text_encoder;
     const UNet2DCondition* unet = &model->unet;
     const AutoencoderKL* vae = &model->vae;
@@ -334,7 +346,14 @@ BenchReport run_bench(const BenchOptions& o) {
     auto time_stage = [&](const std::string& stage, double flops, const std::function<void()>& fn) {
       if (!wants(stage.c_str())) return;
       log_line(o, pn + ": " + stage + " (warm-up + " + std::to_string(o.runs) + " runs)");
-      fn();  // warm-up: primitives created, buffers allocated
+      // Warm-up: primitives created, buffers allocated; timed as the first call, with its phases.
+      phase_timer::enable(true);
+      phase_timer::reset();
+      const auto first_t0 = Clock::now();
+      fn();
+      const double first_seconds = seconds_since(first_t0);
+      std::vector<phase_timer::Entry> first_phases = phase_timer::snapshot();
+      phase_timer::enable(false);
       std::vector<double> times, cpu;
       for (int r = 0; r < o.runs; ++r) {
         const double c0 = process_cpu_seconds();
@@ -348,6 +367,8 @@ BenchReport run_bench(const BenchOptions& o) {
       res.cpu_seconds = median(cpu);
       res.flops = flops;
       res.gflops = flops / res.seconds * 1e-9;
+      res.first_seconds = first_seconds;
+      res.first_phases = std::move(first_phases);
       report.stages[stage][pn] = res;
     };
 
@@ -452,7 +473,12 @@ BenchReport run_bench(const BenchOptions& o) {
       peak = peak2;
       peak_s = peak_s2;
     }
-    report.stages["gemm_peak"][pn] = {peak_s, 2.0 * 4096.0 * 4096.0 * 4096.0, peak, 1.0, 0.0};
+    StageResult gemm;
+    gemm.seconds = peak_s;
+    gemm.flops = 2.0 * 4096.0 * 4096.0 * 4096.0;
+    gemm.gflops = peak;
+    gemm.peak_fraction = 1.0;
+    report.stages["gemm_peak"][pn] = gemm;
     for (auto& [stage, per_precision] : report.stages) {
       auto it = per_precision.find(pn);
       if (it != per_precision.end()) it->second.peak_fraction = it->second.gflops / peak;
@@ -485,6 +511,24 @@ std::string report_json(const BenchReport& r) {
                       {"peak_fraction", res.peak_fraction},
                       {"cpu_seconds", res.cpu_seconds}};
   }
+  auto phases_json = [](const std::vector<phase_timer::Entry>& entries) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (const auto& e : entries)
+      a.push_back(
+          {{"component", e.component}, {"phase", e.phase}, {"seconds", e.seconds}, {"count", e.count}});
+    return a;
+  };
+  for (const auto& [pn, l] : r.load)
+    j["load"][pn] = {
+        {"seconds", l.seconds}, {"cpu_seconds", l.cpu_seconds}, {"phases", phases_json(l.phases)}};
+  for (const auto& stage : all_stages()) {
+    auto it = r.stages.find(stage);
+    if (it == r.stages.end()) continue;
+    for (const auto& [pn, res] : it->second)
+      j["first_step_overhead"][stage][pn] = {{"seconds", res.first_seconds - res.seconds},
+                                             {"first_seconds", res.first_seconds},
+                                             {"phases", phases_json(res.first_phases)}};
+  }
   j["peak_rss_mb"] = r.peak_rss_mb;
   if (r.bf16_unet_rel_error >= 0) j["bf16_unet_rel_error"] = r.bf16_unet_rel_error;
   return j.dump(2);
@@ -510,6 +554,21 @@ std::string report_text(const BenchReport& r) {
                     s.seconds, s.flops * 1e-9, s.gflops, 100.0 * s.peak_fraction,
                     s.cpu_seconds / std::max(1, r.threads));
       out << line;
+    }
+  }
+  for (const auto& [pn, l] : r.load) {
+    std::snprintf(line, sizeof line, "load %s: %.3f s wall, %.3f s cpu\n", pn.c_str(), l.seconds,
+                  l.cpu_seconds);
+    out << line << phase_timer::format(l.phases, "  ");
+  }
+  for (const auto& stage : all_stages()) {
+    auto it = r.stages.find(stage);
+    if (it == r.stages.end()) continue;
+    for (const auto& [pn, res] : it->second) {
+      std::snprintf(line, sizeof line,
+                    "first_step_overhead %s %s: %.3f s (first call %.3f s, median %.3f s)\n", stage.c_str(),
+                    pn.c_str(), res.first_seconds - res.seconds, res.first_seconds, res.seconds);
+      out << line << phase_timer::format(res.first_phases, "  ");
     }
   }
   for (const auto& s : r.skipped) out << "skipped: " << s << "\n";

@@ -12,12 +12,14 @@
 #include <dnnl.hpp>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "core/error.h"
+#include "core/phase_timer.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace i2i::cpu {
@@ -77,16 +79,19 @@ class DnnlLayer {
     weights_md_ = memory::desc();
     typename std::invoke_result_t<MakePd, const Key&, const memory::desc&> pd;
     try {
+      phase_timer::Scope timed("primitive");
       pd = make_pd(nominal, any_weights_md());
     } catch (const dnnl::error&) {
       if (compute_dt_ != dt::bf16) throw;
       emulate_bf16_ = true;  // no bf16 primitive on this CPU
       compute_dt_ = dt::f32;
+      phase_timer::Scope timed("primitive");
       pd = make_pd(nominal, any_weights_md());
     }
     // float32 weights are reordered from where they are; others (and emulated bf16) through a float32 copy.
     Tensor w = weight;
     if (weight.dtype() != DType::F32 || emulate_bf16_) {
+      phase_timer::Scope timed("read_convert");
       w = Tensor::empty({weight.numel()});
       convert_to_f32(weight.raw(), weight.dtype(), w.data<float>(), static_cast<size_t>(weight.numel()));
       if (emulate_bf16_) round_bf16(w.data<float>(), w.data<float>(), w.numel());
@@ -96,6 +101,7 @@ class DnnlLayer {
   }
 
   static PreparedWeights reorder(memory src, const memory::desc& md) {
+    phase_timer::Scope timed("reorder");
     PreparedWeights w;
     w.storage = Tensor::empty({static_cast<int64_t>(md.get_size())}, DType::U8);
     w.mem = memory(md, cpu_engine(), w.storage.raw());
@@ -113,7 +119,9 @@ class DnnlLayer {
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
     auto e = std::make_shared<Entry>();
+    std::optional<phase_timer::Scope> timed(std::in_place, "primitive");
     auto pd = make_pd(key, any_weights_md());
+    timed.reset();
     if (pd.weights_desc() == weights_md_) {
       e->weights = weights_;
     } else {
@@ -126,6 +134,7 @@ class DnnlLayer {
         weights_md_ = pd.weights_desc();
       }
     }
+    timed.emplace("primitive");
     e->prim = make_primitive(pd);
     e->src_md = pd.src_desc();
     e->dst_md = pd.dst_desc();
