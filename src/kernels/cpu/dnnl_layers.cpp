@@ -88,16 +88,30 @@ class DnnlLayer {
       phase_timer::Scope timed("primitive");
       pd = make_pd(nominal, any_weights_md());
     }
-    // float32 weights are reordered from where they are; others (and emulated bf16) through a float32 copy.
+    // float32 weights are reordered from where they are. For a native bf16 layer, bf16 weights are too,
+    // and fp16 ones are rounded to a bf16 copy first (fp16 -> float32 is exact and an fp16 value is never a
+    // float32 denormal, so this gives the bits oneDNN's float32 -> bf16 reorder gives: round to nearest
+    // even), one pass over half the bytes of a float32 copy. Others (and emulated bf16) go through a float32
+    // copy.
     Tensor w = weight;
-    if (weight.dtype() != DType::F32 || emulate_bf16_) {
+    memory::desc src_md = user_md;
+    const bool direct_bf16 =
+        compute_dt_ == dt::bf16 && (weight.dtype() == DType::BF16 || weight.dtype() == DType::F16);
+    if (direct_bf16) {
+      src_md.data.data_type = dnnl_bf16;  // the same plain layout, 2-byte elements
+      if (weight.dtype() == DType::F16) {
+        phase_timer::Scope timed("read_convert");
+        w = Tensor::empty({weight.numel()}, DType::BF16);
+        f16_to_bf16(weight.data<uint16_t>(), w.data<uint16_t>(), weight.numel());
+      }
+    } else if (weight.dtype() != DType::F32 || emulate_bf16_) {
       phase_timer::Scope timed("read_convert");
       w = Tensor::empty({weight.numel()});
-      convert_to_f32(weight.raw(), weight.dtype(), w.data<float>(), static_cast<size_t>(weight.numel()));
+      weights_to_f32(weight.raw(), weight.dtype(), w.data<float>(), weight.numel());
       if (emulate_bf16_) round_bf16(w.data<float>(), w.data<float>(), w.numel());
     }
     weights_md_ = pd.weights_desc();
-    weights_ = reorder(memory(user_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
+    weights_ = reorder(memory(src_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
   }
 
   static PreparedWeights reorder(memory src, const memory::desc& md) {
