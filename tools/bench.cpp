@@ -241,12 +241,29 @@ BenchReport run_bench(const BenchOptions& o) {
     unet_cfg = infer_unet_config(*unet_w);
     vae_cfg = infer_vae_config(*vae_w);
     text_cfg = infer_clip_text_config(*text_w, nullptr, ClipActivation::QuickGelu, false);
-  } else if (need_sd) {
-    log_line(o, "reading the configuration of " + o.model);
-    SdModel m = load_model(Precision::F32);
-    unet_cfg = m.unet.config();
-    vae_cfg = m.vae.config();
-    text_cfg = m.text_encoder.config();
+  }
+  // The --model file at the first precision, loaded once: its configuration is read from it and its stages
+  // run on it (so that the load timed is the process's first, as a command-line run's is).
+  std::optional<SdModel> preloaded;
+  LoadResult preload;
+  auto timed_load = [&](Precision p, LoadResult& lr) {
+    phase_timer::enable(true);
+    phase_timer::reset();
+    const double c0 = process_cpu_seconds();
+    const auto t0 = Clock::now();
+    SdModel m = load_model(p);
+    lr.seconds = seconds_since(t0);
+    lr.cpu_seconds = process_cpu_seconds() - c0;
+    lr.phases = phase_timer::snapshot();
+    phase_timer::enable(false);
+    return m;
+  };
+  if (need_sd && !sdxl && !o.model.empty()) {
+    log_line(o, std::string(precision_name(o.precisions[0])) + ": loading " + o.model);
+    preloaded.emplace(timed_load(o.precisions[0], preload));
+    unet_cfg = preloaded->unet.config();
+    vae_cfg = preloaded->vae.config();
+    text_cfg = preloaded->text_encoder.config();
   }
 
   // Inputs: two prompts' token ids (a CFG pair), a 512x512 image, a 64x64 latent, contexts.
@@ -317,28 +334,32 @@ BenchReport run_bench(const BenchOptions& o) {
     // One SdModel holds the models (run_img2img takes it whole); components no stage needs stay empty.
     std::optional<SdModel> model;
     // The load breakdown: every phase of building the models (core/phase_timer.h).
-    phase_timer::enable(true);
-    phase_timer::reset();
-    const double load_c0 = process_cpu_seconds();
-    const auto load_t0 = Clock::now();
-    if (!o.model.empty() && need_sd) {
+    if (preloaded) {
+      model = std::move(preloaded);
+      preloaded.reset();
+      report.load[pn] = preload;
+    } else if (!o.model.empty() && need_sd) {
       log_line(o, pn + ": loading " + o.model);
-      model.emplace(load_model(p));
+      model.emplace(timed_load(p, report.load[pn]));
     } else {
+      phase_timer::enable(true);
+      phase_timer::reset();
+      const double load_c0 = process_cpu_seconds();
+      const auto load_t0 = Clock::now();
       model.emplace();
       model->precision = p;
       model->scheduler_config = sd15_scheduler_config();
       if (need_text) model->text_encoder = ClipTextEncoder(*text_w, text_cfg, p);
       if (need_unet) model->unet = UNet2DCondition(*unet_w, unet_cfg, p);
       if (need_vae) model->vae = AutoencoderKL(*vae_w, vae_cfg, p);
+      if (need_sd) {
+        LoadResult& lr = report.load[pn];
+        lr.seconds = seconds_since(load_t0);
+        lr.cpu_seconds = process_cpu_seconds() - load_c0;
+        lr.phases = phase_timer::snapshot();
+      }
+      phase_timer::enable(false);
     }
-    if (need_sd) {
-      LoadResult& lr = report.load[pn];
-      lr.seconds = seconds_since(load_t0);
-      lr.cpu_seconds = process_cpu_seconds() - load_c0;
-      lr.phases = phase_timer::snapshot();
-    }
-    phase_timer::enable(false);
     const ClipTextEncoder* text = &model->text_encoder;
     const UNet2DCondition* unet = &model->unet;
     const AutoencoderKL* vae = &model->vae;
