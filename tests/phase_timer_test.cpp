@@ -6,12 +6,14 @@
 #include <gtest/gtest.h>
 
 #include <fstream>
+#include <nlohmann/json.hpp>
 #include <sstream>
 #include <thread>
 
 #include "kernels/conv2d.h"
 #include "kernels/linear.h"
 #include "support/fixtures.h"
+#include "tools/bench.h"
 
 namespace i2i {
 namespace {
@@ -108,6 +110,35 @@ TEST(PhaseTimer, LayersReportTheirPreparation) {
   lin(Tensor::zeros({3, 32}));
   v = phase_timer::snapshot();
   EXPECT_GT(find(v, "test_model", "primitive")->count, before);
+}
+
+// `i2i bench` reports the load breakdown and each stage's first-call overhead (first call minus the median,
+// with the phases inside the first call), in text and in JSON.
+TEST(PhaseTimerBench, ReportsLoadAndFirstStepOverhead) {
+  bench::BenchReport r;
+  r.cpu = "test cpu";
+  r.threads = 2;
+  r.load["bf16"].seconds = 1.5;
+  r.load["bf16"].cpu_seconds = 2.5;
+  r.load["bf16"].phases = {{"unet", "reorder", 0.75, 282}};
+  bench::StageResult st;
+  st.seconds = 3.0;
+  st.first_seconds = 3.25;
+  st.first_phases = {{"unet", "primitive", 0.125, 126}};
+  r.stages["unet_cfg_step"]["bf16"] = st;
+  const std::string text = bench::report_text(r);
+  EXPECT_NE(text.find("load bf16: 1.500 s wall, 2.500 s cpu\n"), std::string::npos) << text;
+  EXPECT_NE(text.find("  unet          reorder          0.750 s (282)\n"), std::string::npos) << text;
+  EXPECT_NE(
+      text.find("first_step_overhead unet_cfg_step bf16: 0.250 s (first call 3.250 s, median 3.000 s)\n"),
+      std::string::npos)
+      << text;
+  const auto j = nlohmann::json::parse(bench::report_json(r));
+  EXPECT_DOUBLE_EQ(j["load"]["bf16"]["seconds"].get<double>(), 1.5);
+  EXPECT_EQ(j["load"]["bf16"]["phases"][0]["phase"], "reorder");
+  EXPECT_EQ(j["load"]["bf16"]["phases"][0]["count"], 282);
+  EXPECT_DOUBLE_EQ(j["first_step_overhead"]["unet_cfg_step"]["bf16"]["seconds"].get<double>(), 0.25);
+  EXPECT_EQ(j["first_step_overhead"]["unet_cfg_step"]["bf16"]["phases"][0]["component"], "unet");
 }
 
 std::string quote(const std::string& s) {
