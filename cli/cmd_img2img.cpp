@@ -1,10 +1,12 @@
 // `i2i img2img`, `i2i inpaint` and `i2i txt2img`: flags -> a GenerationRequest -> generate() (the library,
 // pipelines/generation.h) -> numbered PNG files carrying their parameters text.
 #include <algorithm>
+#include <chrono>
 #include <cstdio>
 
 #include "args.h"
 #include "commands.h"
+#include "core/phase_timer.h"
 #include "generation_args.h"
 #include "output_names.h"
 #include "pipelines/generation.h"
@@ -119,12 +121,21 @@ int run_request(const Args& a, GenerationCommand kind, const char* command) {
   out_check.count = static_cast<int64_t>(req.params.batch_count) * req.params.batch_size;
   check_output(out_base, out_check);  // every name the run will write, before any work
 
+  // --verbose: the phase breakdown (core/phase_timer.h) and the wall time, printed when the run ends.
+  const bool verbose = a.has("verbose");
+  const auto started = std::chrono::steady_clock::now();
+  auto seconds_since = [](std::chrono::steady_clock::time_point t) {
+    return std::chrono::duration<double>(std::chrono::steady_clock::now() - t).count();
+  };
+  if (verbose) phase_timer::enable(true);
   set_stage("reading the pictures");
   read_request_images(req);  // a bad picture is reported before the model loads
   const bool quiet = a.has("quiet");
   if (!quiet) std::fprintf(stderr, "loading %s\n", req.params.model.c_str());
   set_stage("loading the model " + req.params.model);
+  const auto load_started = std::chrono::steady_clock::now();
   std::unique_ptr<ModelSet> models = ModelSet::load(req.params.model, model_options_from_args(a, req.params));
+  const double load_seconds = seconds_since(load_started);
   req.params.model = models->path().string();  // (a name resolved)
   for (const ControlParams& c : req.params.controls) {
     if (!quiet) std::fprintf(stderr, "loading ControlNet %s\n", c.model.c_str());
@@ -151,6 +162,14 @@ int run_request(const Args& a, GenerationCommand kind, const char* command) {
   };
   set_stage("generating (encoding the prompt and the pictures)");
   GenerationResult r = generate(*models, req);
+  if (verbose) {
+    std::string out =
+        phase_timer::format(phase_timer::snapshot(), "i2i " + std::string(command) + ": phase ");
+    char line[160];
+    std::snprintf(line, sizeof line, "i2i %s: model load %.3f s, run wall %.3f s\n", command, load_seconds,
+                  seconds_since(started));
+    std::fprintf(stderr, "%s%s", out.c_str(), line);
+  }
   for (const std::string& n : r.notices) std::fprintf(stderr, "i2i %s: notice: %s\n", command, n.c_str());
   if (r.nothing_to_repaint)
     std::fprintf(

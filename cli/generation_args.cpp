@@ -340,6 +340,9 @@ const std::vector<OptionSpec>& generation_options() {
        "P"},
       {"noise-file", true, "replay noise tensors from a safetensors file, in file order (debugging)", "FILE"},
       {"quiet", false, "no progress bar"},
+      {"verbose", false,
+       "print where the time went on stderr: one line per (component, phase) with seconds (file reading and "
+       "conversion, weight reorders, kernel creation, each forward pass), then the run's wall time"},
       {"list-samplers", false, "print the sampler names and exit"},
       {"help", false, "this text"},
   };

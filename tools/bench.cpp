@@ -207,12 +207,29 @@ BenchReport run_bench(const BenchOptions& o) {
     unet_cfg = infer_unet_config(*unet_w);
     vae_cfg = infer_vae_config(*vae_w);
     text_cfg = infer_clip_text_config(*text_w, nullptr, ClipActivation::QuickGelu, false);
-  } else if (need_sd) {
-    log_line(o, "reading the configuration of " + o.model);
-    SdModel m = load_model(Precision::F32);
-    unet_cfg = m.unet.config();
-    vae_cfg = m.vae.config();
-    text_cfg = m.text_encoder.config();
+  }
+  // The --model file at the first precision, loaded once: its configuration is read from it and its stages
+  // run on it (so that the load timed is the process's first, as a command-line run's is).
+  std::optional<SdModel> preloaded;
+  LoadResult preload;
+  auto timed_load = [&](Precision p, LoadResult& lr) {
+    phase_timer::enable(true);
+    phase_timer::reset();
+    const double c0 = process_cpu_seconds();
+    const auto t0 = Clock::now();
+    SdModel m = load_model(p);
+    lr.seconds = seconds_since(t0);
+    lr.cpu_seconds = process_cpu_seconds() - c0;
+    lr.phases = phase_timer::snapshot();
+    phase_timer::enable(false);
+    return m;
+  };
+  if (need_sd && !sdxl && !o.model.empty()) {
+    log_line(o, std::string(precision_name(o.precisions[0])) + ": loading " + o.model);
+    preloaded.emplace(timed_load(o.precisions[0], preload));
+    unet_cfg = preloaded->unet.config();
+    vae_cfg = preloaded->vae.config();
+    text_cfg = preloaded->text_encoder.config();
   }
 
   // Inputs: two prompts' token ids (a CFG pair), a 512x512 image, a 64x64 latent, contexts.
@@ -286,16 +303,32 @@ BenchReport run_bench(const BenchOptions& o) {
     const bool need_vae = wants("vae_encode") || wants("vae_decode") || whole;
     // One SdModel holds the models (run_img2img takes it whole); components no stage needs stay empty.
     std::optional<SdModel> model;
-    if (!o.model.empty() && need_sd) {
+    // The load breakdown: every phase of building the models (core/phase_timer.h).
+    if (preloaded) {
+      model = std::move(preloaded);
+      preloaded.reset();
+      report.load[pn] = preload;
+    } else if (!o.model.empty() && need_sd) {
       log_line(o, pn + ": loading " + o.model);
-      model.emplace(load_model(p));
+      model.emplace(timed_load(p, report.load[pn]));
     } else {
+      phase_timer::enable(true);
+      phase_timer::reset();
+      const double load_c0 = process_cpu_seconds();
+      const auto load_t0 = Clock::now();
       model.emplace();
       model->precision = p;
       model->scheduler_config = sd15_scheduler_config();
       if (need_text) model->text_encoder = ClipTextEncoder(*text_w, text_cfg, p);
       if (need_unet) model->unet = UNet2DCondition(*unet_w, unet_cfg, p);
       if (need_vae) model->vae = AutoencoderKL(*vae_w, vae_cfg, p);
+      if (need_sd) {
+        LoadResult& lr = report.load[pn];
+        lr.seconds = seconds_since(load_t0);
+        lr.cpu_seconds = process_cpu_seconds() - load_c0;
+        lr.phases = phase_timer::snapshot();
+      }
+      phase_timer::enable(false);
     }
     const ClipTextEncoder* text = &model->text_encoder;
     const UNet2DCondition* unet = &model->unet;
@@ -306,12 +339,17 @@ BenchReport run_bench(const BenchOptions& o) {
       log_line(o, pn + ": " + stage + " (warm-up + " + std::to_string(o.runs) + " runs)");
       StageResult res;
       {
-        // Warm-up: primitives created, buffers allocated; the oneDNN kernels it runs are recorded.
+        // Warm-up: primitives created, buffers allocated; timed as the first call, with its phases, and the
+        // oneDNN kernels it runs recorded.
         std::optional<OnednnVerboseCapture> capture;
         if (o.kernel_log) capture.emplace();
+        phase_timer::enable(true);
+        phase_timer::reset();
         const auto t0 = Clock::now();
         fn();
-        res.warmup_seconds = seconds_since(t0);
+        res.first_seconds = seconds_since(t0);
+        res.first_phases = phase_timer::snapshot();
+        phase_timer::enable(false);
         if (capture) res.kernels = capture->finish();
       }
       std::vector<double> times, cpu;
@@ -497,11 +535,28 @@ std::string report_json(const BenchReport& r) {
                       {"gflops", res.gflops},
                       {"peak_fraction", res.peak_fraction},
                       {"cpu_seconds", res.cpu_seconds},
-                      {"warmup_seconds", res.warmup_seconds},
-                      {"kernels", kernels}};
+                                            {"kernels", kernels}};
     }
   }
   j["over_peak"] = r.over_peak;
+  auto phases_json = [](const std::vector<phase_timer::Entry>& entries) {
+    nlohmann::ordered_json a = nlohmann::ordered_json::array();
+    for (const auto& e : entries)
+      a.push_back(
+          {{"component", e.component}, {"phase", e.phase}, {"seconds", e.seconds}, {"count", e.count}});
+    return a;
+  };
+  for (const auto& [pn, l] : r.load)
+    j["load"][pn] = {
+        {"seconds", l.seconds}, {"cpu_seconds", l.cpu_seconds}, {"phases", phases_json(l.phases)}};
+  for (const auto& stage : all_stages()) {
+    auto it = r.stages.find(stage);
+    if (it == r.stages.end()) continue;
+    for (const auto& [pn, res] : it->second)
+      j["first_step_overhead"][stage][pn] = {{"seconds", res.first_seconds - res.seconds},
+                                             {"first_seconds", res.first_seconds},
+                                             {"phases", phases_json(res.first_phases)}};
+  }
   j["peak_rss_mb"] = r.peak_rss_mb;
   if (r.bf16_unet_rel_error >= 0) j["bf16_unet_rel_error"] = r.bf16_unet_rel_error;
   return j.dump(2);
@@ -555,7 +610,7 @@ std::string report_text(const BenchReport& r) {
       double ms = 0;
       for (const KernelUse& k : s.kernels) ms += k.ms;
       std::snprintf(line, sizeof line, "kernels %s %s (warm-up run %.3f s, oneDNN %.3f s of it):\n",
-                    stage.c_str(), pn, s.warmup_seconds, ms * 1e-3);
+                    stage.c_str(), pn, s.first_seconds, ms * 1e-3);
       out << line;
       for (const KernelUse& k : s.kernels) {
         std::snprintf(line, sizeof line, "  %-12s %-32s %6ld calls %10.1f ms\n", k.primitive.c_str(),
@@ -566,6 +621,21 @@ std::string report_text(const BenchReport& r) {
   }
   for (const auto& s : r.over_peak)
     out << "over the peak (the peak missed a faster primitive): " << s << "\n";
+  for (const auto& [pn, l] : r.load) {
+    std::snprintf(line, sizeof line, "load %s: %.3f s wall, %.3f s cpu\n", pn.c_str(), l.seconds,
+                  l.cpu_seconds);
+    out << line << phase_timer::format(l.phases, "  ");
+  }
+  for (const auto& stage : all_stages()) {
+    auto it = r.stages.find(stage);
+    if (it == r.stages.end()) continue;
+    for (const auto& [pn, res] : it->second) {
+      std::snprintf(line, sizeof line,
+                    "first_step_overhead %s %s: %.3f s (first call %.3f s, median %.3f s)\n", stage.c_str(),
+                    pn.c_str(), res.first_seconds - res.seconds, res.first_seconds, res.seconds);
+      out << line << phase_timer::format(res.first_phases, "  ");
+    }
+  }
   for (const auto& s : r.skipped) out << "skipped: " << s << "\n";
   std::snprintf(line, sizeof line, "peak RSS: %.0f MiB\n", r.peak_rss_mb);
   out << line;

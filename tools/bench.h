@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "core/phase_timer.h"
 #include "kernels/precision.h"
 #include "models/clip_text.h"
 #include "models/unet.h"
@@ -88,9 +89,22 @@ struct StageResult {
   // Median process CPU time (user + system, all threads) of a run: divided by the thread count, an estimate
   // of the wall time on an otherwise idle machine (spin-waiting counts, so it errs on the slow side).
   double cpu_seconds = 0;
-  // The oneDNN kernels the stage's (untimed) warm-up run executed, most time first, and that run's wall time.
+  // The oneDNN kernels the stage's (untimed) warm-up run executed, most time first.
   std::vector<KernelUse> kernels;
-  double warmup_seconds = 0;
+  // The warm-up run (the stage's first call on a fresh model): its extra over `seconds` is the stage's
+  // first-call overhead (primitive creation, weight reorders for the shapes it meets, first allocations;
+  // with the kernel log on, also oneDNN's verbose logging, a few milliseconds).
+  double first_seconds = 0;
+  // What the timed phases (core/phase_timer.h) spent inside the warm-up run.
+  std::vector<phase_timer::Entry> first_phases;
+};
+
+// Building the models of one precision (from --model: opening the file, reading and converting the weights,
+// reorders and primitive creation; from random weights: the same without the file).
+struct LoadResult {
+  double seconds = 0;      // wall
+  double cpu_seconds = 0;  // process CPU time (user + system, all threads)
+  std::vector<phase_timer::Entry> phases;
 };
 
 struct BenchReport {
@@ -101,7 +115,8 @@ struct BenchReport {
   // "<stage> <precision>: <percent> of the peak" for every stage above 100 % (the peak missed a faster
   // primitive); empty when the peak is sound.
   std::vector<std::string> over_peak;
-  std::vector<std::string> skipped;  // requested stages that could not run, with the reason
+  std::vector<std::string> skipped;        // requested stages that could not run, with the reason
+  std::map<std::string, LoadResult> load;  // precision name -> the models' building
   double peak_rss_mb = 0;
   // Quality guard: ||UNet_bf16(x) - UNet_fp32(x)|| / ||UNet_fp32(x)|| for the unet_batch1 input (same
   // weights and inputs), when both precisions ran that stage; < 0 otherwise.

@@ -5,6 +5,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/phase_timer.h"
 #include "kernels/backend.h"
 #include "kernels/conv2d.h"
 #include "kernels/linear.h"
@@ -55,6 +56,7 @@ Tensor stack_rows(const std::vector<Tensor>& parts, const char* what) {
               std::string(dtype_name(t.dtype())));
     shape[0] += t.dim(0);
   }
+  const phase_timer::Scope timed("read_convert");
   Tensor out = Tensor::empty(shape);
   float* dst = out.data<float>();
   for (const Tensor& t : parts) {

@@ -3,6 +3,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/phase_timer.h"
 #include "kernels/ops.h"
 
 namespace i2i {
@@ -24,6 +25,8 @@ int64_t id_at(const Tensor& ids, int64_t i) {
 
 ClipTextEncoder::ClipTextEncoder(const Weights& w, const ClipTextConfig& config, Precision precision)
     : config_(config), origin_(w.origin()) {
+  const phase_timer::ComponentScope component("text_encoder");
+  const phase_timer::Scope timed("load");
   const int64_t h = config.hidden_size, inter = config.intermediate_size;
   check(config.num_layers > 0 && config.num_heads > 0 && h % config.num_heads == 0,
         origin_ + ": invalid CLIP text config (" + std::to_string(config.num_layers) + " layers, hidden " +
@@ -91,6 +94,8 @@ Tensor ClipTextEncoder::final_ln(const Tensor& x) const {
 }
 
 ClipTextOutput ClipTextEncoder::forward(const Tensor& ids, const ClipTextOptions& options) const {
+  const phase_timer::ComponentScope component("text_encoder");
+  const phase_timer::Scope timed("forward");
   check(defined(), "CLIP text encoder used before it was loaded");
   check(ids.ndim() == 2 && (ids.dtype() == DType::I64 || ids.dtype() == DType::I32),
         "CLIP text encoder (" + origin_ +

@@ -3,6 +3,7 @@
 #include <cmath>
 
 #include "core/error.h"
+#include "core/phase_timer.h"
 #include "kernels/ops.h"
 #include "models/ip_adapter_attention.h"
 
@@ -18,6 +19,8 @@ void record(UNetIntermediates* out, const std::string& name, const Tensor& t) {
 
 UNet2DCondition::UNet2DCondition(const Weights& w, const UNetConfig& config, Precision precision)
     : config_(config) {
+  const phase_timer::ComponentScope component("unet");
+  const phase_timer::Scope timed("load");
   config_.validate(w.origin());
   const UNetConfig& c = config_;
   const int n = c.levels();
@@ -197,6 +200,8 @@ Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& 
 
 Tensor UNet2DCondition::forward(const Tensor& sample, const std::vector<float>& timesteps,
                                 const UNetConditioning& cond, UNetIntermediates* intermediates) const {
+  const phase_timer::ComponentScope component("unet");
+  const phase_timer::Scope timed("forward");
   check_inputs(sample, timesteps, cond);
   const UNetConfig& c = config_;
   const int64_t batch = sample.dim(0);

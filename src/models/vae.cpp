@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/memory.h"
+#include "core/phase_timer.h"
 #include "kernels/ops.h"
 
 namespace i2i {
@@ -19,6 +20,8 @@ Tensor VaePosterior::std() const {
 
 AutoencoderKL::AutoencoderKL(const Weights& w, const VaeConfig& config, Precision precision)
     : config_(config) {
+  const phase_timer::ComponentScope component("vae");
+  const phase_timer::Scope timed("load");
   config_.validate(w.origin());
   const int64_t l = config_.latent_channels;
   encoder_ = VaeEncoder(w, "encoder.", config_, precision);
@@ -60,6 +63,8 @@ VaePosterior AutoencoderKL::split_moments(const Tensor& m) {
 }
 
 VaePosterior AutoencoderKL::encode(const Tensor& image) const {
+  const phase_timer::ComponentScope component("vae");
+  const phase_timer::Scope timed("encode");
   return split_moments(moments(image));
 }
 
@@ -71,6 +76,8 @@ Tensor AutoencoderKL::post_quant(const Tensor& z) const {
 }
 
 Tensor AutoencoderKL::decode(const Tensor& z) const {
+  const phase_timer::ComponentScope component("vae");
+  const phase_timer::Scope timed("decode");
   return decoder_(post_quant(z));
 }
 

@@ -5,6 +5,7 @@
 
 #include "core/error.h"
 #include "core/memory.h"
+#include "core/phase_timer.h"
 #include "io/regular_file.h"
 #include "models/clip_text_loader.h"
 #include "models/ldm_keys.h"
@@ -149,6 +150,7 @@ void load_sdxl_text(SdModel& m, const SdModelOptions& options) {
 SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
   init_runtime();
   SdModel m;
+  std::optional<phase_timer::Scope> opening(std::in_place, "open");
   m.checkpoint = open_checkpoint(path, options.checkpoint);
   const Checkpoint& ck = m.checkpoint;
   switch (ck.family) {
@@ -176,6 +178,7 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
     if (sd2) tok_opts.bang_is_special = true;
     m.tokenizer.emplace(ClipTokenizer::load(tok_dir, tok_opts));
   }
+  opening.reset();
 
   auto json_or_null = [](const nlohmann::json& j) { return j.empty() ? nullptr : &j; };
   if (ck.is_folder) {

@@ -34,6 +34,33 @@ void to_bf16_serial(const float* src, uint16_t* dst, int64_t n) {
     convert_portable(src, dst, n);
 }
 
+void weights_to_f32(const void* src, DType from, float* dst, int64_t n) {
+  constexpr int64_t kChunk = 1 << 16;
+  const int64_t chunks = (n + kChunk - 1) / kChunk;
+  const auto* p = static_cast<const unsigned char*>(src);
+  const auto es = static_cast<int64_t>(dtype_size(from));
+#pragma omp parallel for schedule(static) if (chunks > 1)
+  for (int64_t c = 0; c < chunks; ++c) {
+    const int64_t b = c * kChunk, e = std::min(n, b + kChunk);
+    convert_to_f32(p + b * es, from, dst + b, static_cast<size_t>(e - b));
+  }
+}
+
+void f16_to_bf16(const uint16_t* src, uint16_t* dst, int64_t n) {
+  constexpr int64_t kBlock = 4096;  // float32 staging per thread: 16 KiB, stays in L1
+  const int64_t blocks = (n + kBlock - 1) / kBlock;
+#pragma omp parallel if (blocks > 16)
+  {
+    alignas(64) float buf[kBlock];
+#pragma omp for schedule(static)
+    for (int64_t blk = 0; blk < blocks; ++blk) {
+      const int64_t b = blk * kBlock, e = std::min(n, b + kBlock);
+      convert_to_f32(src + b, DType::F16, buf, static_cast<size_t>(e - b));
+      to_bf16_serial(buf, dst + b, e - b);
+    }
+  }
+}
+
 void to_bf16(const float* src, uint16_t* dst, int64_t n) {
   constexpr int64_t kChunk = 1 << 16;
   const int64_t chunks = (n + kChunk - 1) / kChunk;

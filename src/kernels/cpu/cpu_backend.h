@@ -38,6 +38,11 @@ void add_channel_bias_(Tensor& x, const Tensor& bias);
 // a parallel region); to_bf16 splits large arrays over the threads.
 void to_bf16_serial(const float* src, uint16_t* dst, int64_t n);
 void to_bf16(const float* src, uint16_t* dst, int64_t n);
+// Weight conversions for layer preparation, split over the threads in blocks (bf16_convert.cpp):
+// weights_to_f32 is convert_to_f32 (core/dtype.h) for arrays of any size; f16_to_bf16 rounds fp16 values to
+// bf16 through float32 (exact), nearest even, the same bits as to_bf16 of their float32 values.
+void weights_to_f32(const void* src, DType from, float* dst, int64_t n);
+void f16_to_bf16(const uint16_t* src, uint16_t* dst, int64_t n);
 
 // Attention (attention.cpp). Precision::BF16 uses a bf16 kernel where the CPU has one (AMX tiles or
 // AVX512_BF16, chosen by timing or forced by I2I_KERNELS: kernel_choice.h), float32 elsewhere.

@@ -12,12 +12,14 @@
 #include <dnnl.hpp>
 #include <map>
 #include <mutex>
+#include <optional>
 #include <string>
 #include <type_traits>
 #include <unordered_map>
 #include <vector>
 
 #include "core/error.h"
+#include "core/phase_timer.h"
 #include "kernels/cpu/cpu_backend.h"
 
 namespace i2i::cpu {
@@ -56,6 +58,46 @@ struct PreparedWeights {
   Tensor storage;
 };
 
+// A primitive descriptor and its primitive, shared by every layer of the same geometry (issue 20): a UNet
+// has a few hundred layers but far fewer distinct (layer shape, input shape, data type) combinations, so
+// each descriptor is built and each JIT kernel created once per process, not once per layer. Primitives
+// run concurrently (user scratchpads), so sharing them is safe; the result is the primitive oneDNN's own
+// cache would return for the same descriptor.
+template <typename Pd>
+struct SharedPrimitive {
+  Pd pd;
+  dnnl::primitive prim;  // created on first use (prepare() only needs the descriptor)
+};
+
+// The shared entry for `key` (the layer's geometry, its compute type and the input shape key), made with
+// `make_pd()` on first use; with `need_primitive` its primitive too. Held entries stay valid for their
+// layers; the table is emptied when it grows past kMaxSharedPrimitives (a server meeting many sizes).
+constexpr size_t kMaxSharedPrimitives = 4096;
+
+template <typename Pd, typename MakePd>
+std::shared_ptr<SharedPrimitive<Pd>> shared_primitive(const std::vector<int64_t>& key, bool need_primitive,
+                                                      MakePd make_pd) {
+  // Never destroyed: primitives must not outlive the engine at exit.
+  static auto* const table = new std::map<std::vector<int64_t>, std::shared_ptr<SharedPrimitive<Pd>>>;
+  static std::mutex mutex;
+  std::lock_guard<std::mutex> lock(mutex);
+  auto it = table->find(key);
+  if (it == table->end()) {
+    auto e = std::make_shared<SharedPrimitive<Pd>>();
+    {
+      phase_timer::Scope timed("primitive");
+      e->pd = make_pd();
+    }
+    if (table->size() >= kMaxSharedPrimitives) table->clear();
+    it = table->emplace(key, std::move(e)).first;
+  }
+  if (need_primitive && !it->second->prim) {
+    phase_timer::Scope timed("primitive");
+    it->second->prim = make_primitive(it->second->pd);
+  }
+  return it->second;
+}
+
 // One primitive for one input shape, with the weights in the layout it wants.
 struct Entry {
   dnnl::primitive prim;
@@ -75,27 +117,47 @@ class DnnlLayer {
                MakePd make_pd) {
     compute_dt_ = precision == Precision::BF16 ? dt::bf16 : dt::f32;
     weights_md_ = memory::desc();
-    typename std::invoke_result_t<MakePd, const Key&, const memory::desc&> pd;
+    using Pd = std::invoke_result_t<MakePd, const Key&, const memory::desc&>;
+    std::shared_ptr<SharedPrimitive<Pd>> shared;
     try {
-      pd = make_pd(nominal, any_weights_md());
+      shared = shared_primitive<Pd>(shared_key(nominal), false,
+                                    [&] { return make_pd(nominal, any_weights_md()); });
     } catch (const dnnl::error&) {
       if (compute_dt_ != dt::bf16) throw;
       emulate_bf16_ = true;  // no bf16 primitive on this CPU
       compute_dt_ = dt::f32;
-      pd = make_pd(nominal, any_weights_md());
+      shared = shared_primitive<Pd>(shared_key(nominal), false,
+                                    [&] { return make_pd(nominal, any_weights_md()); });
     }
-    // float32 weights are reordered from where they are; others (and emulated bf16) through a float32 copy.
+    const Pd& pd = shared->pd;
+    // float32 weights are reordered from where they are. For a native bf16 layer, bf16 weights are too,
+    // and fp16 ones are rounded to a bf16 copy first (fp16 -> float32 is exact and an fp16 value is never a
+    // float32 denormal, so this gives the bits oneDNN's float32 -> bf16 reorder gives: round to nearest
+    // even), one pass over half the bytes of a float32 copy. Others (and emulated bf16) go through a float32
+    // copy.
     Tensor w = weight;
-    if (weight.dtype() != DType::F32 || emulate_bf16_) {
+    memory::desc src_md = user_md;
+    const bool direct_bf16 =
+        compute_dt_ == dt::bf16 && (weight.dtype() == DType::BF16 || weight.dtype() == DType::F16);
+    if (direct_bf16) {
+      src_md.data.data_type = dnnl_bf16;  // the same plain layout, 2-byte elements
+      if (weight.dtype() == DType::F16) {
+        phase_timer::Scope timed("read_convert");
+        w = Tensor::empty({weight.numel()}, DType::BF16);
+        f16_to_bf16(weight.data<uint16_t>(), w.data<uint16_t>(), weight.numel());
+      }
+    } else if (weight.dtype() != DType::F32 || emulate_bf16_) {
+      phase_timer::Scope timed("read_convert");
       w = Tensor::empty({weight.numel()});
-      convert_to_f32(weight.raw(), weight.dtype(), w.data<float>(), static_cast<size_t>(weight.numel()));
+      weights_to_f32(weight.raw(), weight.dtype(), w.data<float>(), weight.numel());
       if (emulate_bf16_) round_bf16(w.data<float>(), w.data<float>(), w.numel());
     }
     weights_md_ = pd.weights_desc();
-    weights_ = reorder(memory(user_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
+    weights_ = reorder(memory(src_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
   }
 
   static PreparedWeights reorder(memory src, const memory::desc& md) {
+    phase_timer::Scope timed("reorder");
     PreparedWeights w;
     w.storage = Tensor::empty({static_cast<int64_t>(md.get_size())}, DType::U8);
     w.mem = memory(md, cpu_engine(), w.storage.raw());
@@ -106,6 +168,17 @@ class DnnlLayer {
   }
 
   virtual memory::desc any_weights_md() const = 0;
+  // Everything besides the input shape key that the layer's primitive descriptors depend on (layer kind,
+  // weight shape, geometry, bias), for sharing them between layers.
+  virtual Key geometry() const = 0;
+
+  Key shared_key(const Key& shape_key) const {
+    Key k = geometry();
+    k.push_back(static_cast<int64_t>(compute_dt_));
+    k.push_back(-1);  // separator
+    k.insert(k.end(), shape_key.begin(), shape_key.end());
+    return k;
+  }
 
   template <typename MakePd>
   std::shared_ptr<const Entry> entry(const Key& key, MakePd make_pd) const {
@@ -113,7 +186,10 @@ class DnnlLayer {
     auto it = cache_.find(key);
     if (it != cache_.end()) return it->second;
     auto e = std::make_shared<Entry>();
-    auto pd = make_pd(key, any_weights_md());
+    using Pd = std::invoke_result_t<MakePd, const Key&, const memory::desc&>;
+    const auto shared =
+        shared_primitive<Pd>(shared_key(key), true, [&] { return make_pd(key, any_weights_md()); });
+    const Pd& pd = shared->pd;
     if (pd.weights_desc() == weights_md_) {
       e->weights = weights_;
     } else {
@@ -126,7 +202,7 @@ class DnnlLayer {
         weights_md_ = pd.weights_desc();
       }
     }
-    e->prim = make_primitive(pd);
+    e->prim = shared->prim;
     e->src_md = pd.src_desc();
     e->dst_md = pd.dst_desc();
     e->scratch_md = pd.scratchpad_desc();
@@ -277,6 +353,7 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
 
  private:
   memory::desc any_weights_md() const override { return memory::desc({in_, out_}, compute_dt_, tag::any); }
+  Key geometry() const override { return {0, in_, out_, bias_.empty() ? 0 : 1}; }
   memory::desc bias_md() const override { return memory::desc({1, out_}, dt::f32, tag::ab); }
 
   dnnl::matmul::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
@@ -367,6 +444,10 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     return memory::desc({out_, in_, kh_, kw_}, compute_dt_, tag::any);
   }
   memory::desc bias_md() const override { return memory::desc({out_}, dt::f32, tag::a); }
+  Key geometry() const override {
+    return {
+        1, out_, in_, kh_, kw_, stride_, pad_.top, pad_.left, pad_.bottom, pad_.right, bias_.empty() ? 0 : 1};
+  }
 
   dnnl::convolution_forward::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
     const int64_t n = key[0], h = key[1], w = key[2];
