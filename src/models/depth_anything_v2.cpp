@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "kernels/interpolate.h"
 #include "kernels/ops.h"
+#include "models/annotator_conv_layers.h"
 
 namespace i2i {
 
@@ -42,14 +43,6 @@ Linear scaled_linear(const Weights& w, const std::string& name, const std::strin
   return Linear(weight, bias, precision);
 }
 
-Tensor relu(Tensor x) {
-  Tensor y = x.clone();
-  float* d = y.data<float>();
-  const int64_t n = y.numel();
-  for (int64_t i = 0; i < n; ++i) d[i] = d[i] > 0 ? d[i] : 0.f;
-  return y;
-}
-
 // [B, T, 3C] -> three contiguous [B, T, C].
 void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c) {
   const int64_t rows = x.numel() / x.dim(-1), w = x.dim(-1) / 3;
@@ -61,6 +54,7 @@ void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c) {
   const float* src = x.data<float>();
   float* dst[3] = {a.data<float>(), b.data<float>(), c.data<float>()};
   const size_t bytes = static_cast<size_t>(w) * sizeof(float);
+#pragma omp parallel for schedule(static) if (rows > 64)
   for (int64_t r = 0; r < rows; ++r)
     for (int i = 0; i < 3; ++i) std::memcpy(dst[i] + r * w, src + (r * 3 + i) * w, bytes);
 }
@@ -169,11 +163,14 @@ Tensor DepthAnythingV2::block(const Block& b, const Tensor& x) const {
 
 Tensor DepthAnythingV2::fusion(const Fusion& f, const Tensor& x0, const Tensor* x1, int64_t out_h,
                                int64_t out_w) const {
-  auto rcu = [](const Rcu& r, const Tensor& x) { return r.conv2(relu(r.conv1(relu(x))), &x); };
+  // The ReLUs write the next convolution's input type (bf16 for bf16 layers) in the same pass; the skip
+  // adds the un-ReLU'd x, fused into conv2.
+  auto rcu = [](const Rcu& r, const Tensor& x) {
+    return r.conv2(relu_to(r.conv1(relu_to(x, r.conv1.input_dtype())), r.conv2.input_dtype()), &x);
+  };
   Tensor out = x1 ? ops::add(x0, rcu(f.rcu1, *x1)) : x0;
   out = rcu(f.rcu2, out);
-  out = ops::interpolate_bilinear(out, out_h, out_w, true);
-  return f.out_conv(out);
+  return f.out_conv(ops::interpolate_bilinear(out, out_h, out_w, true, f.out_conv.input_dtype()));
 }
 
 Tensor DepthAnythingV2::forward(const Tensor& x, DepthAnythingV2Trace* trace) const {
@@ -244,10 +241,10 @@ Tensor DepthAnythingV2::forward(const Tensor& x, DepthAnythingV2Trace* trace) co
   const Tensor path2 = fusion(refine_[1], path3, &rn[1], rn[0].dim(1), rn[0].dim(2));
   const Tensor path1 = fusion(refine_[0], path2, &rn[0], rn[0].dim(1) * 2, rn[0].dim(2) * 2);
   if (trace) trace->paths = {path4, path3, path2};
-  Tensor out = output_conv1_(path1);
-  out = ops::interpolate_bilinear(out, ph * p, pw * p, true);
-  out = relu(output_conv2a_(out));
-  out = relu(output_conv2b_(out));  // (the final F.relu of DepthAnythingV2.forward changes nothing more)
+  Tensor out =
+      ops::interpolate_bilinear(output_conv1_(path1), ph * p, pw * p, true, output_conv2a_.input_dtype());
+  out = output_conv2b_(relu_to(output_conv2a_(out), output_conv2b_.input_dtype()));
+  relu_(out);  // (the final F.relu of DepthAnythingV2.forward changes nothing more)
   return out.reshape({ph * p, pw * p});
 }
 
