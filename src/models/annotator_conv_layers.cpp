@@ -4,6 +4,7 @@
 #include <cstring>
 #include <vector>
 
+#include "core/dtype.h"
 #include "core/error.h"
 #include "kernels/ops.h"
 
@@ -14,6 +15,24 @@ void relu_(Tensor& x) {
   const int64_t n = x.numel();
 #pragma omp parallel for schedule(static) if (n > (1 << 16))
   for (int64_t i = 0; i < n; ++i) p[i] = p[i] > 0.f ? p[i] : 0.f;
+}
+
+Tensor relu_to(const Tensor& x, DType out) {
+  check(x.dtype() == DType::F32 && (out == DType::F32 || out == DType::BF16),
+        "relu_to: expected a float32 input and a float32 or bf16 output");
+  Tensor y = Tensor::empty(x.shape(), out);
+  const float* s = x.data<float>();
+  const int64_t n = x.numel();
+  if (out == DType::F32) {
+    float* d = y.data<float>();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) d[i] = s[i] > 0.f ? s[i] : 0.f;
+  } else {
+    uint16_t* d = y.data<uint16_t>();
+#pragma omp parallel for schedule(static) if (n > (1 << 16))
+    for (int64_t i = 0; i < n; ++i) d[i] = f32_to_bf16(s[i] > 0.f ? s[i] : 0.f);
+  }
+  return y;
 }
 
 Tensor reflection_pad(const Tensor& x, int p) {

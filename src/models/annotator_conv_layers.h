@@ -1,5 +1,6 @@
 // The pieces of the ControlNet annotators' small convolutional networks (controlnet_aux lineart/ and hed/)
-// that the kernel layer has no operation for, on channels-last float32 activations [N, H, W, C]: ReLU,
+// that the kernel layer has no operation for, on channels-last float32 activations [N, H, W, C]: ReLU (also
+// straight into a bf16 layer's input type),
 // reflection padding (nn.ReflectionPad2d), parameter-free instance normalisation (nn.InstanceNorm2d(C):
 // per sample and channel, biased variance, no affine, no running statistics), 2x2 max pooling
 // (F.max_pool2d(2, 2), floor) and the 3x3 stride-2 transposed convolution of the line-art generator
@@ -18,6 +19,9 @@ namespace i2i {
 
 // max(x, 0) in place.
 void relu_(Tensor& x);
+// max(x, 0) as a new tensor of type `out`: F32, or BF16 (rounded to nearest even) to feed a bf16 layer
+// (Conv2d::input_dtype()) in the pass that applies the ReLU instead of a float32 copy and a conversion.
+Tensor relu_to(const Tensor& x, DType out);
 // ReflectionPad2d(p): [N, H, W, C] -> [N, H + 2p, W + 2p, C]; needs p < H and p < W (i2i::Error otherwise).
 Tensor reflection_pad(const Tensor& x, int p);
 // InstanceNorm2d (eps), optionally followed by ReLU.

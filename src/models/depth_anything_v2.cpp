@@ -7,6 +7,7 @@
 #include "core/error.h"
 #include "kernels/interpolate.h"
 #include "kernels/ops.h"
+#include "models/annotator_conv_layers.h"
 
 namespace i2i {
 
@@ -26,28 +27,17 @@ Conv2d conv(const Weights& w, const std::string& name, int64_t out, int64_t in, 
   return Conv2d(weight, bias ? f32(w, name + ".bias", {out}) : Tensor(), stride, pad, precision);
 }
 
-// A Linear whose output rows are scaled by gamma (LayerScale folded in: gamma * (W x + b)).
-Linear scaled_linear(const Weights& w, const std::string& name, const std::string& gamma_name, int64_t out,
-                     int64_t in, Precision precision) {
-  Tensor weight = f32(w, name + ".weight", {out, in}).clone();
-  Tensor bias = f32(w, name + ".bias", {out}).clone();
-  const Tensor gamma = f32(w, gamma_name, {out});
+// LayerScale and the residual in one pass, in place: o = x + gamma * o (per channel, the last dimension).
+// Kept out of the weights: folding gamma into them would make, and keep (Linear::Source), a float32 copy of
+// every proj and fc2 weight, 0.5 GB for ViT-L, on every load.
+void layer_scale_residual_(Tensor& o, const Tensor& x, const Tensor& gamma) {
+  const int64_t c = o.dim(-1), rows = o.numel() / c;
+  const float* xs = x.data<float>();
   const float* g = gamma.data<float>();
-  float* wd = weight.data<float>();
-  float* bd = bias.data<float>();
-  for (int64_t o = 0; o < out; ++o) {
-    for (int64_t i = 0; i < in; ++i) wd[o * in + i] *= g[o];
-    bd[o] *= g[o];
-  }
-  return Linear(weight, bias, precision);
-}
-
-Tensor relu(Tensor x) {
-  Tensor y = x.clone();
-  float* d = y.data<float>();
-  const int64_t n = y.numel();
-  for (int64_t i = 0; i < n; ++i) d[i] = d[i] > 0 ? d[i] : 0.f;
-  return y;
+  float* od = o.data<float>();
+#pragma omp parallel for schedule(static) if (rows > 64)
+  for (int64_t r = 0; r < rows; ++r)
+    for (int64_t i = 0; i < c; ++i) od[r * c + i] = xs[r * c + i] + od[r * c + i] * g[i];
 }
 
 // [B, T, 3C] -> three contiguous [B, T, C].
@@ -61,6 +51,7 @@ void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c) {
   const float* src = x.data<float>();
   float* dst[3] = {a.data<float>(), b.data<float>(), c.data<float>()};
   const size_t bytes = static_cast<size_t>(w) * sizeof(float);
+#pragma omp parallel for schedule(static) if (rows > 64)
   for (int64_t r = 0; r < rows; ++r)
     for (int i = 0; i < 3; ++i) std::memcpy(dst[i] + r * w, src + (r * 3 + i) * w, bytes);
 }
@@ -84,9 +75,11 @@ DepthAnythingV2::DepthAnythingV2(const Weights& w, const DepthAnythingV2Config& 
     k.norm2_w = f32(w, b + "norm2.weight", {d});
     k.norm2_b = f32(w, b + "norm2.bias", {d});
     k.qkv = Linear(w.get(b + "attn.qkv.weight", {3 * d, d}), f32(w, b + "attn.qkv.bias", {3 * d}), precision);
-    k.proj = scaled_linear(w, b + "attn.proj", b + "ls1.gamma", d, d, precision);
+    k.proj = Linear(w.get(b + "attn.proj.weight", {d, d}), f32(w, b + "attn.proj.bias", {d}), precision);
+    k.ls1 = f32(w, b + "ls1.gamma", {d});
     k.fc1 = Linear(w.get(b + "mlp.fc1.weight", {m, d}), f32(w, b + "mlp.fc1.bias", {m}), precision);
-    k.fc2 = scaled_linear(w, b + "mlp.fc2", b + "ls2.gamma", d, m, precision);
+    k.fc2 = Linear(w.get(b + "mlp.fc2.weight", {d, m}), f32(w, b + "mlp.fc2.bias", {d}), precision);
+    k.ls2 = f32(w, b + "ls2.gamma", {d});
   }
   norm_w_ = f32(w, v + "norm.weight", {d});
   norm_b_ = f32(w, v + "norm.bias", {d});
@@ -161,19 +154,24 @@ Tensor DepthAnythingV2::block(const Block& b, const Tensor& x) const {
   Tensor q, k, v;
   split3(b.qkv(h), q, k, v);
   const Tensor a = ops::attention(q, k, v, config_.num_heads, scale, false, precision_);
-  const Tensor y = b.proj(a, &x);
+  Tensor y = b.proj(a);
+  layer_scale_residual_(y, x, b.ls1);
   h = ops::layer_norm(y, b.norm2_w, b.norm2_b, config_.layer_norm_eps);
-  h = ops::gelu(b.fc1(h));
-  return b.fc2(h, &y);
+  Tensor out = b.fc2(ops::gelu(b.fc1(h)));
+  layer_scale_residual_(out, y, b.ls2);
+  return out;
 }
 
 Tensor DepthAnythingV2::fusion(const Fusion& f, const Tensor& x0, const Tensor* x1, int64_t out_h,
                                int64_t out_w) const {
-  auto rcu = [](const Rcu& r, const Tensor& x) { return r.conv2(relu(r.conv1(relu(x))), &x); };
+  // The ReLUs write the next convolution's input type (bf16 for bf16 layers) in the same pass; the skip
+  // adds the un-ReLU'd x, fused into conv2.
+  auto rcu = [](const Rcu& r, const Tensor& x) {
+    return r.conv2(relu_to(r.conv1(relu_to(x, r.conv1.input_dtype())), r.conv2.input_dtype()), &x);
+  };
   Tensor out = x1 ? ops::add(x0, rcu(f.rcu1, *x1)) : x0;
   out = rcu(f.rcu2, out);
-  out = ops::interpolate_bilinear(out, out_h, out_w, true);
-  return f.out_conv(out);
+  return f.out_conv(ops::interpolate_bilinear(out, out_h, out_w, true, f.out_conv.input_dtype()));
 }
 
 Tensor DepthAnythingV2::forward(const Tensor& x, DepthAnythingV2Trace* trace) const {
@@ -244,10 +242,10 @@ Tensor DepthAnythingV2::forward(const Tensor& x, DepthAnythingV2Trace* trace) co
   const Tensor path2 = fusion(refine_[1], path3, &rn[1], rn[0].dim(1), rn[0].dim(2));
   const Tensor path1 = fusion(refine_[0], path2, &rn[0], rn[0].dim(1) * 2, rn[0].dim(2) * 2);
   if (trace) trace->paths = {path4, path3, path2};
-  Tensor out = output_conv1_(path1);
-  out = ops::interpolate_bilinear(out, ph * p, pw * p, true);
-  out = relu(output_conv2a_(out));
-  out = relu(output_conv2b_(out));  // (the final F.relu of DepthAnythingV2.forward changes nothing more)
+  Tensor out =
+      ops::interpolate_bilinear(output_conv1_(path1), ph * p, pw * p, true, output_conv2a_.input_dtype());
+  out = output_conv2b_(relu_to(output_conv2a_(out), output_conv2b_.input_dtype()));
+  relu_(out);  // (the final F.relu of DepthAnythingV2.forward changes nothing more)
   return out.reshape({ph * p, pw * p});
 }
 

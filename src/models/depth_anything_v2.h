@@ -56,8 +56,8 @@ class DepthAnythingV2 {
 
  private:
   struct Block {
-    Tensor norm1_w, norm1_b, norm2_w, norm2_b;
-    Linear qkv, proj, fc1, fc2;  // proj and fc2 carry their LayerScale (gamma folded into the rows)
+    Tensor norm1_w, norm1_b, norm2_w, norm2_b, ls1, ls2;  // float32; ls: the LayerScale gammas
+    Linear qkv, proj, fc1, fc2;
   };
   struct Rcu {
     Conv2d conv1, conv2;

@@ -55,6 +55,38 @@ I2I_CLONES void normalize_rows(const float* xp, float* yp, int64_t rows, int64_t
   }
 }
 
+// One row of layer_norm. The statistics are double sums over kLanes interleaved partial sums (element j
+// goes to lane j % kLanes, lanes added in order at the end): a fixed order, so both clones give the same
+// bits, and independent lanes instead of one serial chain of c dependent additions.
+constexpr int64_t kLanes = 8;
+I2I_CLONES void layer_norm_row(const float* x, float* y, int64_t c, const float* g, const float* b,
+                               float eps) {
+  double lane[kLanes] = {};
+  const int64_t body = c / kLanes * kLanes;
+  for (int64_t j = 0; j < body; j += kLanes)
+    for (int64_t k = 0; k < kLanes; ++k) lane[k] += x[j + k];
+  for (int64_t j = body; j < c; ++j) lane[j - body] += x[j];
+  double s = 0;
+  for (int64_t k = 0; k < kLanes; ++k) s += lane[k];
+  const double mean = s / static_cast<double>(c);
+  for (int64_t k = 0; k < kLanes; ++k) lane[k] = 0;
+  for (int64_t j = 0; j < body; j += kLanes)
+    for (int64_t k = 0; k < kLanes; ++k) {
+      const double d = x[j + k] - mean;
+      lane[k] += d * d;
+    }
+  for (int64_t j = body; j < c; ++j) {
+    const double d = x[j] - mean;
+    lane[j - body] += d * d;
+  }
+  double ss = 0;
+  for (int64_t k = 0; k < kLanes; ++k) ss += lane[k];
+  const float rstd =
+      static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(c) + static_cast<double>(eps)));
+  const float mf = static_cast<float>(mean);
+  for (int64_t j = 0; j < c; ++j) y[j] = (x[j] - mf) * rstd * g[j] + b[j];
+}
+
 // The same as normalize_rows, rounded to bf16: each row is normalised in float32 (the same bits) into a
 // small buffer, then converted.
 void normalize_rows_bf16(const float* xp, uint16_t* yp, int64_t rows, int64_t c, const float* m,
@@ -138,21 +170,7 @@ Tensor layer_norm(const Tensor& x, const Tensor& gamma, const Tensor& beta, floa
   const float* bp = beta.data<float>();
   float* yp = y.data<float>();
 #pragma omp parallel for schedule(static)
-  for (int64_t r = 0; r < rows; ++r) {
-    const float* xr = xp + r * c;
-    float* yr = yp + r * c;
-    double s = 0;
-    for (int64_t j = 0; j < c; ++j) s += xr[j];
-    double mean = s / static_cast<double>(c);
-    double ss = 0;
-    for (int64_t j = 0; j < c; ++j) {
-      double d = xr[j] - mean;
-      ss += d * d;
-    }
-    float rstd = static_cast<float>(1.0 / std::sqrt(ss / static_cast<double>(c) + static_cast<double>(eps)));
-    float mf = static_cast<float>(mean);
-    for (int64_t j = 0; j < c; ++j) yr[j] = (xr[j] - mf) * rstd * gp[j] + bp[j];
-  }
+  for (int64_t r = 0; r < rows; ++r) layer_norm_row(xp + r * c, yp + r * c, c, gp, bp, eps);
   return y;
 }
 
