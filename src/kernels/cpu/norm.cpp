@@ -1,7 +1,8 @@
 // Group norm, layer norm and softmax. Statistics are accumulated in double over a fixed partition of the
 // data (chunks of positions whose size does not depend on the thread count) and combined in a fixed
 // order, so results are identical for any number of threads and match a float64 reference to float32
-// round-off.
+// round-off. Group norm reads its input once for the statistics (sums of x - K and (x - K)^2, K the
+// group's first value in the sample, so that no large mean cancels) and once to normalise.
 
 #include <algorithm>
 #include <cmath>
@@ -23,17 +24,15 @@ constexpr int64_t kPositionsPerChunk = 128;
 // scalar peel/remainder iterations, so a value's bits would depend on its address.
 #define I2I_CLONES __attribute__((target_clones("avx512f", "default"), optimize("fp-contract=off")))
 
-// out[i] += x[i] (or (x[i] - mean[i])^2) over a chunk of positions of one sample, per channel.
-I2I_CLONES void channel_sums(const float* x, int64_t positions, int64_t c, const double* mean, double* out) {
+// sum[j] += x[j] - k[j] and sq[j] += (x[j] - k[j])^2 over a chunk of positions of one sample, per channel.
+I2I_CLONES void channel_sums(const float* x, int64_t positions, int64_t c, const double* k, double* sum,
+                             double* sq) {
   for (int64_t p = 0; p < positions; ++p) {
     const float* row = x + p * c;
-    if (mean) {
-      for (int64_t j = 0; j < c; ++j) {
-        double d = static_cast<double>(row[j]) - mean[j];
-        out[j] += d * d;
-      }
-    } else {
-      for (int64_t j = 0; j < c; ++j) out[j] += row[j];
+    for (int64_t j = 0; j < c; ++j) {
+      double d = static_cast<double>(row[j]) - k[j];
+      sum[j] += d;
+      sq[j] += d * d;
     }
   }
 }
@@ -109,34 +108,37 @@ Tensor group_norm(const Tensor& x, int groups, const Tensor& gamma, const Tensor
   if (x.numel() == 0) return y;
   const int64_t chunks = (positions + kPositionsPerChunk - 1) / kPositionsPerChunk;
   const float* xp = x.data<float>();
-  std::vector<double> partial(static_cast<size_t>(n * chunks * c));
+  std::vector<double> partial(static_cast<size_t>(2 * n * chunks * c));  // per chunk: c sums, c squares
+  std::vector<double> shift(static_cast<size_t>(n * c));   // the group's first value, repeated per channel
   std::vector<double> mean_c(static_cast<size_t>(n * c));  // group mean, repeated per channel
   std::vector<double> rstd_c(static_cast<size_t>(n * c));
   const double count = static_cast<double>(positions * cg);
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t j = 0; j < c; ++j) shift[i * c + j] = xp[i * positions * c + j / cg * cg];
 
-  // Two passes: the mean, then the mean of squared deviations from it.
-  for (int pass = 0; pass < 2; ++pass) {
-    std::fill(partial.begin(), partial.end(), 0.0);
 #pragma omp parallel for collapse(2) schedule(static)
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t k = 0; k < chunks; ++k) {
-        int64_t p0 = k * kPositionsPerChunk, p1 = std::min(positions, p0 + kPositionsPerChunk);
-        channel_sums(xp + (i * positions + p0) * c, p1 - p0, c, pass ? &mean_c[i * c] : nullptr,
-                     &partial[(i * chunks + k) * c]);
-      }
-    for (int64_t i = 0; i < n; ++i)
-      for (int64_t g = 0; g < groups; ++g) {
-        double s = 0;
-        for (int64_t k = 0; k < chunks; ++k)
-          for (int64_t j = g * cg; j < (g + 1) * cg; ++j) s += partial[(i * chunks + k) * c + j];
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t k = 0; k < chunks; ++k) {
+      int64_t p0 = k * kPositionsPerChunk, p1 = std::min(positions, p0 + kPositionsPerChunk);
+      double* sums = &partial[2 * (i * chunks + k) * c];
+      std::fill(sums, sums + 2 * c, 0.0);
+      channel_sums(xp + (i * positions + p0) * c, p1 - p0, c, &shift[i * c], sums, sums + c);
+    }
+  for (int64_t i = 0; i < n; ++i)
+    for (int64_t g = 0; g < groups; ++g) {
+      double s = 0, q = 0;
+      for (int64_t k = 0; k < chunks; ++k)
         for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
-          if (pass == 0)
-            mean_c[i * c + j] = s / count;
-          else
-            rstd_c[i * c + j] = 1.0 / std::sqrt(s / count + static_cast<double>(eps));
+          s += partial[2 * (i * chunks + k) * c + j];
+          q += partial[2 * (i * chunks + k) * c + c + j];
         }
+      const double d = s / count;  // mean - K
+      const double var = std::max(0.0, q / count - d * d);
+      for (int64_t j = g * cg; j < (g + 1) * cg; ++j) {
+        mean_c[i * c + j] = shift[i * c + j] + d;
+        rstd_c[i * c + j] = 1.0 / std::sqrt(var + static_cast<double>(eps));
       }
-  }
+    }
 
   // y = (x - mean) * (rstd * gamma) + beta, optionally SiLU.
   std::vector<float> mean_f(static_cast<size_t>(n * c)), scale_f(static_cast<size_t>(n * c));
