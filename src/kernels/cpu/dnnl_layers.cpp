@@ -84,15 +84,19 @@ class DnnlLayer {
       compute_dt_ = dt::f32;
       pd = make_pd(nominal, any_weights_md());
     }
-    // float32 weights are reordered from where they are; others (and emulated bf16) through a float32 copy.
+    // float32 weights are reordered from where they are, and so are bf16 weights for a bf16 primitive (the
+    // reorder only changes their layout); others (and emulated bf16) through a float32 copy.
     Tensor w = weight;
-    if (weight.dtype() != DType::F32 || emulate_bf16_) {
+    memory::desc src_md = user_md;
+    if (weight.dtype() == DType::BF16 && compute_dt_ == dt::bf16) {
+      src_md.data.data_type = dnnl_bf16;  // the same dimensions and strides (in elements)
+    } else if (weight.dtype() != DType::F32 || emulate_bf16_) {
       w = Tensor::empty({weight.numel()});
       convert_to_f32(weight.raw(), weight.dtype(), w.data<float>(), static_cast<size_t>(weight.numel()));
       if (emulate_bf16_) round_bf16(w.data<float>(), w.data<float>(), w.numel());
     }
     weights_md_ = pd.weights_desc();
-    weights_ = reorder(memory(user_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
+    weights_ = reorder(memory(src_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
   }
 
   static PreparedWeights reorder(memory src, const memory::desc& md) {
