@@ -375,6 +375,9 @@ SdModelOptions model_options_from_args(const Args& a, const GenerationParams& p)
   if (auto v = a.get("model-config")) mo.checkpoint.model_config = *v;
   if (auto v = a.get("prediction")) mo.checkpoint.prediction = parse_prediction(*v);
   mo.precision = parse_precision(a.get_or("precision", "auto"));
+  // The CLI runs one request (or one per --init-dir picture, which prepare them again): the text encoders'
+  // weights are not kept while the UNet and VAE run.
+  mo.keep_text_encoders = false;
   return mo;
 }
 

@@ -345,5 +345,56 @@ TEST(LoraFile, ShortHashIsA1111sAddnetHash) {
   EXPECT_EQ(lora_short_hash(with_meta), "0123456789ab");
 }
 
+// The merge of a bf16 layer (LoraLayers: bf16 products with float32 sums where the CPU has AVX512_BF16, the
+// merged weight rounded to bf16 in the same pass) runs like the layer prepared in bf16 from the float32
+// formula W + scale * up @ down; odd sizes (37 rows, 200 columns, rank 5) reach every tail of the kernel, and
+// two LoRAs add up on one layer.
+TEST(LoraMerge, Bf16LayerMatchesTheFloat32Formula) {
+  const int64_t out = 37, in = 200;
+  const Tensor w = test::random_uniform({out, in}, 1, -0.05f, 0.05f).to(DType::F16);
+  const Tensor bias = test::random_uniform({out}, 2).to(DType::F16);
+  auto file = std::make_shared<LoraFile>();
+  file->path = "random.safetensors";
+  file->format = "kohya";
+  file->family = "SD 1.x";
+  for (int64_t rank : {5, 2}) {
+    LoraModule m;
+    m.component = LoraComponent::Unet;
+    m.name = "mid_block_attentions_0_proj_in";
+    m.key = "lora_unet_" + m.name;
+    m.underscored = true;
+    m.down = test::random_uniform({rank, in}, static_cast<uint32_t>(10 + rank), -0.3f, 0.3f).to(DType::F16);
+    m.up = test::random_uniform({out, rank}, static_cast<uint32_t>(20 + rank), -0.3f, 0.3f).to(DType::F16);
+    m.alpha = 1.0;
+    file->modules.push_back(std::move(m));
+  }
+  Linear layer(w, bias, Precision::BF16);
+  LoraLayers lora("random", "SD 1.x", 2);
+  lora.add_component(LoraComponent::Unet,
+                     [&](const LayerVisitor& f) { visit_layer(f, "mid_block.attentions.0.proj_in", layer); });
+  lora.apply({{file, 1.0, 0.7}});
+  ASSERT_EQ(lora.changed_layers(), 1u);
+  Tensor merged = w.to(DType::F32);
+  for (const LoraModule& m : file->modules) add_lora_delta(merged, m, static_cast<float>(0.7 * m.scale()));
+  const Linear want(merged, bias, Precision::BF16);
+  const Tensor x = test::random_uniform({9, in}, 3);
+  const Tensor got = layer(x), expected = want(x), exact = Linear(merged, bias, Precision::F32)(x);
+  // Both run in bf16 (weights and activations rounded): the bf16 products of the delta may move a rounded
+  // weight by one bf16 step, so the merged layer is as far from the float32 result as bf16 itself is
+  // (a wrong or missing delta is off by ~0.3).
+  const double bf16_error = test::max_abs_diff(expected, exact).max_abs;
+  EXPECT_GT(bf16_error, 0.0);
+  EXPECT_TRUE(test::all_close(got, exact, 2 * bf16_error, "bf16 layer with two LoRAs"));
+  EXPECT_TRUE(test::all_close(got, expected, 2 * bf16_error, "bf16 layer with two LoRAs"));
+  // ... and a float32 layer takes the float32 formula exactly as add_lora_delta computes it.
+  Linear layer32(w, bias, Precision::F32);
+  LoraLayers lora32("random", "SD 1.x", 2);
+  lora32.add_component(LoraComponent::Unet, [&](const LayerVisitor& f) {
+    visit_layer(f, "mid_block.attentions.0.proj_in", layer32);
+  });
+  lora32.apply({{file, 1.0, 0.7}});
+  EXPECT_TRUE(test::all_close(layer32(x), exact, 1e-5, "float32 layer"));
+}
+
 }  // namespace
 }  // namespace i2i

@@ -1,6 +1,7 @@
 #include "core/memory.h"
 
 #include <atomic>
+#include <cstdio>
 #include <cstdlib>
 #include <cstring>
 #include <fstream>
@@ -43,6 +44,27 @@ void release_free_memory() {
 #if defined(__GLIBC__)
   malloc_trim(0);
 #endif
+}
+
+void log_memory(const char* phase) {
+  static const bool on = [] {
+    const char* v = std::getenv("I2I_DEBUG_MEMORY");
+    return v != nullptr && v[0] != '\0' && std::strcmp(v, "0") != 0;
+  }();
+  if (!on) return;
+  std::ifstream f("/proc/self/status");
+  std::string line;
+  long long rss = -1, anon = -1, file = -1, hwm = -1;
+  while (std::getline(f, line)) {
+    long long* slot = line.rfind("VmRSS:", 0) == 0     ? &rss
+                      : line.rfind("RssAnon:", 0) == 0 ? &anon
+                      : line.rfind("RssFile:", 0) == 0 ? &file
+                      : line.rfind("VmHWM:", 0) == 0   ? &hwm
+                                                       : nullptr;
+    if (slot) *slot = std::atoll(line.c_str() + line.find(':') + 1) * 1024 / 1000000;  // KiB -> MB
+  }
+  std::fprintf(stderr, "[memory] %s: rss %lld MB (anon %lld, file %lld), peak %lld MB\n", phase, rss, anon,
+               file, hwm);
 }
 
 namespace {

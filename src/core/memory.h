@@ -18,6 +18,12 @@ int64_t parse_mem_available(const std::string& meminfo);
 // leaves in the heap do not add to the next phase's peak.
 void release_free_memory();
 
+// Debugging aid: with the environment variable I2I_DEBUG_MEMORY set (to anything but "" or "0"), writes one
+// line to stderr: `[memory] PHASE: rss X MB (anon A, file F), peak Y MB` from /proc/self/status (VmRSS,
+// RssAnon, RssFile, VmHWM; decimal MB), so a run shows which phase raised its peak. Does nothing otherwise
+// (one getenv).
+void log_memory(const char* phase);
+
 // Tunes glibc's malloc for diffusion workloads, once per process (thread-safe; later calls do nothing). A run
 // allocates and frees the same large activation tensors every step; glibc's mmap threshold starts at
 // 128 KiB (rising only as mapped blocks are freed), so many UNet-sized tensors would come from fresh mmaps:

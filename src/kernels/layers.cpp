@@ -104,6 +104,22 @@ Linear Linear::rebuilt() const {
   return Linear(s.weights, s.biases, s.precision);
 }
 
+Linear Linear::released() const {
+  Linear l;
+  l.source_ = source_;
+  l.in_ = in_;
+  l.out_ = out_;
+  return l;
+}
+
+namespace {
+std::string unprepared_linear(const Linear& l, bool has_source) {
+  return has_source ? "Linear [" + std::to_string(l.out_features()) + ", " + std::to_string(l.in_features()) +
+                          "]: its prepared weights were released (prepare it again first)"
+                    : "Linear: layer is not initialised";
+}
+}  // namespace
+
 Linear::Linear(const Tensor& weight, const Tensor& bias, Precision precision) {
   check_weight(weight, "Linear");
   check(weight.ndim() == 2, "Linear: weight must be [out, in], got " + shape_str(weight.shape()));
@@ -117,7 +133,7 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, Precision precision) {
 }
 
 Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
-  check(impl_ != nullptr, "Linear: layer is not initialised");
+  if (impl_ == nullptr) throw Error(unprepared_linear(*this, source_ != nullptr));
   check_input(x, "Linear");
   check(x.ndim() >= 1 && x.dim(-1) == in_,
         "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
@@ -132,7 +148,7 @@ Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
 }
 
 void Linear::accumulate(const Tensor& x, Tensor& out) const {
-  check(impl_ != nullptr, "Linear: layer is not initialised");
+  if (impl_ == nullptr) throw Error(unprepared_linear(*this, source_ != nullptr));
   check_input(x, "Linear");
   check(x.ndim() >= 1 && x.dim(-1) == in_,
         "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");

@@ -24,7 +24,10 @@ class Linear {
   void accumulate(const Tensor& x, Tensor& out) const;
   int64_t in_features() const { return in_; }
   int64_t out_features() const { return out_; }
-  bool defined() const { return impl_ != nullptr; }
+  // Built (prepared, or released and still knowing its source).
+  bool defined() const { return impl_ != nullptr || source_ != nullptr; }
+  // Holds prepared weights and can run.
+  bool prepared() const { return impl_ != nullptr; }
 
   // What the layer was prepared from, as given (views of a mapped file stay views: nothing is copied): the
   // weight's row blocks (one unless built from several), their biases (empty: none) and the precision.
@@ -40,6 +43,11 @@ class Linear {
   Linear with_weight(const Tensor& weight) const;
   // The layer prepared again from its source: the layer as it was built, bit for bit.
   Linear rebuilt() const;
+  // The layer without its prepared weights (the same source, shape and precision): the prepared copy is
+  // freed once no other Linear shares it, and the layer cannot run until prepared again (rebuilt(),
+  // with_weight()). A model that needs a layer only now and then (the text encoders while the UNet runs)
+  // keeps only the source, a view of the mapped file.
+  Linear released() const;
 
   struct Impl;
 

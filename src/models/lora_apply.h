@@ -11,9 +11,11 @@
 
 #include <cstddef>
 #include <functional>
+#include <map>
 #include <memory>
 #include <set>
 #include <string>
+#include <utility>
 #include <vector>
 
 #include "models/layer_visitor.h"
@@ -48,17 +50,28 @@ class LoraLayers {
   // changes, so a bad file leaves the model as it was; should rebuilding fail half-way (memory), every layer
   // goes back to its original and the error is rethrown.
   void apply(const std::vector<LoraUse>& uses);
+  // Merges the current LoRAs (the last apply's) again into every layer of `component` they change, from
+  // the layer's source: for layers that were rebuilt from their sources behind this object's back (the text
+  // encoders after release_text_encoders / prepare_text_encoders, pipelines/sd_model.h).
+  void remerge(LoraComponent component);
   // How many layers differ from their originals now.
   size_t changed_layers() const { return changed_.size(); }
 
  private:
+  using Deltas = std::map<size_t, std::vector<std::pair<LoraAssignment, float>>>;  // slot -> deltas in order
+  Deltas resolve_deltas(const std::vector<LoraUse>& uses) const;
+  // Rebuilds slot `slot` from its source plus `deltas`.
+  void merge(size_t slot, const std::vector<std::pair<LoraAssignment, float>>& deltas);
+
   struct Block {
     size_t slot = 0;
     int64_t row_begin = 0;  // the block's first row in the layer's (stacked) weight
   };
   std::vector<LayerRef> slots_;
-  std::vector<Block> blocks_;  // index: target index
-  std::set<size_t> changed_;   // slots
+  std::vector<LoraComponent> slot_components_;  // index: slot
+  std::vector<LoraUse> uses_;                   // what the layers carry now
+  std::vector<Block> blocks_;                   // index: target index
+  std::set<size_t> changed_;                    // slots
   LoraTargets targets_;
 };
 

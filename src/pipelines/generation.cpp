@@ -38,7 +38,7 @@ std::shared_ptr<const SdModel> ModelSet::refiner(const std::string& path) {
   {
     std::lock_guard<std::mutex> lock(refiners_mutex_);
     auto it = refiners_.find(path);
-    if (it != refiners_.end()) return it->second;
+    if (it != refiners_.end()) return it->second.model;
   }
   const Checkpoint ck = open_checkpoint(path, options_.checkpoint);
   if (ck.family != ModelFamily::SDXL || !ck.refiner)
@@ -46,9 +46,9 @@ std::shared_ptr<const SdModel> ModelSet::refiner(const std::string& path) {
                          (ck.family == ModelFamily::SDXL ? std::string("an SDXL base model")
                                                          : "a " + family_name(ck.family) + " model") +
                          ", not an SDXL refiner");
-  auto m = std::make_shared<const SdModel>(load_sd_model(path, options_));
+  auto m = std::make_shared<SdModel>(load_sd_model(path, options_));
   std::lock_guard<std::mutex> lock(refiners_mutex_);
-  return refiners_.emplace(path, std::move(m)).first->second;
+  return refiners_.emplace(path, Refiner{std::move(m), {}}).first->second.model;
 }
 
 std::shared_ptr<const ControlNet> ModelSet::controlnet(const std::string& path) {
@@ -66,7 +66,10 @@ std::shared_ptr<const ControlNet> ModelSet::controlnet(const std::string& path) 
   return controlnets_.emplace(path, std::move(net)).first->second;
 }
 
-void ModelSet::set_loras(const std::vector<RequestLora>& loras) {
+namespace {
+
+// What a model carrying `loras` carries: the files (as they are on disk) and multipliers, in order.
+std::vector<std::string> lora_key(const std::vector<RequestLora>& loras) {
   std::vector<std::string> key;
   for (const RequestLora& l : loras) {
     std::error_code ec;
@@ -76,15 +79,84 @@ void ModelSet::set_loras(const std::vector<RequestLora>& loras) {
                   std::to_string(mtime) + "|" + format_number(l.te_multiplier) + "|" +
                   format_number(l.unet_multiplier));
   }
-  if (key == lora_key_) return;
+  return key;
+}
+
+std::vector<LoraUse> read_loras(const std::vector<RequestLora>& loras) {
   std::vector<LoraUse> uses;
   for (const RequestLora& l : loras)
     uses.push_back(
         {std::make_shared<const LoraFile>(read_lora_file(l.file)), l.te_multiplier, l.unet_multiplier});
-  if (!lora_layers_) lora_layers_ = model_lora_layers(model_);
-  lora_key_.clear();  // (should apply() fail, the model carries the previous LoRAs or none: apply again)
-  lora_layers_->apply(uses);
-  lora_key_ = std::move(key);
+  return uses;
+}
+
+}  // namespace
+
+void ModelSet::set_loras(const std::vector<RequestLora>& loras) {
+  std::vector<std::string> key = lora_key(loras);
+  if (key == lora_.key) return;
+  const std::vector<LoraUse> uses = read_loras(loras);
+  if (!lora_.layers) lora_.layers = model_lora_layers(model_);
+  lora_.key.clear();  // (should apply() fail, the model carries the previous LoRAs or none: apply again)
+  lora_.layers->apply(uses);
+  lora_.key = std::move(key);
+}
+
+void ModelSet::set_refiner_loras(const std::string& path, const std::vector<RequestLora>& loras,
+                                 std::vector<std::string>& notices) {
+  Refiner* r = nullptr;
+  {
+    std::lock_guard<std::mutex> lock(refiners_mutex_);
+    r = &refiners_.at(path);  // (entries are never removed)
+  }
+  LoraState& state = r->lora;
+  std::vector<std::string> key = lora_key(loras);
+  if (key != state.key) {
+    const std::vector<LoraUse> uses = read_loras(loras);
+    if (!state.layers) state.layers = model_lora_layers(*r->model);
+    std::vector<LoraUse> fitting;
+    std::vector<std::string> skipped;
+    for (size_t i = 0; i < uses.size(); ++i) {
+      try {
+        state.layers->targets().resolve(*uses[i].file);
+        fitting.push_back(uses[i]);
+      } catch (const Error& e) {
+        skipped.push_back("LoRA " + loras[i].name + " was not applied to the refiner " +
+                          r->model->checkpoint.path.filename().string() + ": " + e.what());
+      }
+    }
+    state.key.clear();
+    state.layers->apply(fitting);
+    state.key = std::move(key);
+    state.notices = std::move(skipped);
+  }
+  notices.insert(notices.end(), state.notices.begin(), state.notices.end());
+}
+
+void ModelSet::release_text_encoders(const SdModel& model) {
+  if (&model == &model_) {
+    i2i::release_text_encoders(model_);
+    return;
+  }
+  std::lock_guard<std::mutex> lock(refiners_mutex_);
+  for (auto& [path, r] : refiners_)
+    if (r.model.get() == &model) i2i::release_text_encoders(*r.model);
+}
+
+void ModelSet::prepare_text_encoders(const SdModel* refiner) {
+  const auto prepare = [](SdModel& m, LoraState& lora) {
+    if (!m.text_encoders_released) return;
+    i2i::prepare_text_encoders(m);
+    if (lora.layers) {
+      lora.layers->remerge(LoraComponent::TextEncoder);
+      lora.layers->remerge(LoraComponent::TextEncoder2);
+    }
+  };
+  prepare(model_, lora_);
+  if (!refiner) return;
+  std::lock_guard<std::mutex> lock(refiners_mutex_);
+  for (auto& [path, r] : refiners_)
+    if (r.model.get() == refiner) prepare(*r.model, r.lora);
 }
 
 void ModelSet::clear_controlnets() {
@@ -307,9 +379,11 @@ GenerationResult nothing_to_repaint(const GenerationRequest& req, const Inputs& 
   return r;
 }
 
+// `release_text_encoders` (when set) is called as the last batch's run is done with a model's text
+// encoders.
 void run_batches(const SdModel& model, const GenerationRequest& req, const Img2ImgRequest& pipeline,
                  const std::optional<InpaintSetup>& setup, InfotextKind kind, const InfotextHashes& hashes,
-                 GenerationResult& result) {
+                 const std::function<void(const SdModel&)>& release_text_encoders, GenerationResult& result) {
   const GenerationParams& p = req.params;
   for (int batch = 0; batch < p.batch_count; ++batch) {
     const int64_t first_seed = result.seed + static_cast<int64_t>(batch) * p.batch_size;
@@ -321,7 +395,12 @@ void run_batches(const SdModel& model, const GenerationRequest& req, const Img2I
       on_step = [&](const StepInfo& s) {
         return req.progress({s.step, s.total, batch, p.batch_count, s.latents});
       };
-    Img2ImgResult r = run_img2img(model, pipeline, noise, on_step);
+    std::optional<Img2ImgRequest> last;
+    if (release_text_encoders && batch + 1 == p.batch_count) {
+      last.emplace(pipeline);
+      last->text_encoders_done = release_text_encoders;
+    }
+    Img2ImgResult r = run_img2img(model, last ? *last : pipeline, noise, on_step);
     // A1111 records the refiner only when it took over.
     GenerationParams recorded = p;
     if (r.refiner_first_step < 0) recorded.refiner.clear();
@@ -416,7 +495,10 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   GenerationLock lock(models);
   std::shared_ptr<const SdModel> refiner;
   if (!p.refiner.empty()) refiner = models.refiner(p.refiner);
+  models.prepare_text_encoders(refiner.get());
   models.set_loras(loras);
+  std::vector<std::string> notices = in.notices;
+  if (refiner) models.set_refiner_loras(p.refiner, loras, notices);
   std::vector<LoadedControl> controls =
       load_controls(models, req, setup ? setup->base.width : in.width, setup ? setup->base.height : in.height,
                     setup ? &*setup : nullptr);
@@ -426,11 +508,14 @@ GenerationResult generate(ModelSet& models, const GenerationRequest& request) {
   pipeline.refiner = refiner.get();
   GenerationResult result;
   result.seed = seed;
-  result.notices = in.notices;
+  result.notices = std::move(notices);
   result.width = in.width;
   result.height = in.height;
+  std::function<void(const SdModel&)> release;
+  if (!models.options_.keep_text_encoders)
+    release = [&models](const SdModel& m) { models.release_text_encoders(m); };
   run_batches(models.model(), req, pipeline, setup, {in.source.has_value(), setup.has_value()}, hashes,
-              result);
+              release, result);
   return result;
 }
 

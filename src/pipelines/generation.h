@@ -81,17 +81,37 @@ class ModelSet {
   // Makes the model carry exactly `loras` (in order; generate() calls it under the run lock). Nothing
   // changes when they are the ones it carries already (same files, unchanged on disk, same multipliers).
   void set_loras(const std::vector<RequestLora>& loras);
+  // The LoRAs on the refiner at `path` (loaded): those of `loras` that fit it; each that does not is
+  // skipped with a notice into `notices` (A1111 applies a prompt's LoRAs to whichever model runs, leaving
+  // out what does not match it).
+  void set_refiner_loras(const std::string& path, const std::vector<RequestLora>& loras,
+                         std::vector<std::string>& notices);
+  // options_.keep_text_encoders false: the text encoders of `model` (the model's or a refiner's) are
+  // released once a run has encoded its prompts, and prepared again (with their LoRAs) when a run needs
+  // them.
+  void release_text_encoders(const SdModel& model);
+  void prepare_text_encoders(const SdModel* refiner);
+
+  // A model with the LoRAs it carries.
+  struct LoraState {
+    std::unique_ptr<LoraLayers> layers;  // built on first use
+    std::vector<std::string> key;        // what the model carries now
+    std::vector<std::string> notices;    // (a refiner) the LoRAs it skipped, for every request with that key
+  };
+  struct Refiner {
+    std::shared_ptr<SdModel> model;
+    LoraState lora;
+  };
 
   SdModel model_;
-  std::unique_ptr<LoraLayers> lora_layers_;  // built on first use
-  std::vector<std::string> lora_key_;        // what the model carries now
+  LoraState lora_;
   std::filesystem::path path_, vae_override_;
   std::mutex controlnets_mutex_;
   std::map<std::string, std::shared_ptr<const ControlNet>> controlnets_;
   IpAdapterCache ip_adapter_cache_;
   SdModelOptions options_;
   std::mutex refiners_mutex_;
-  std::map<std::string, std::shared_ptr<const SdModel>> refiners_;
+  std::map<std::string, Refiner> refiners_;
   EmbeddingCache embedding_cache_;
   std::mutex run_mutex_;  // one generate() at a time
 };

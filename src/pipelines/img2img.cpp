@@ -6,6 +6,7 @@
 #include <cstring>
 
 #include "core/error.h"
+#include "core/memory.h"
 #include "pipelines/infotext.h"
 #include "pipelines/pipeline_stages.h"
 #include "sampling/scheduler.h"
@@ -61,22 +62,27 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   const stages::NhwcNoise noise(noise_in);  // latents are channels-last; diffusers draws NCHW tensors
   Img2ImgResult result;
   const stages::TextConditioning text = stages::encode_conditioning(model, req, plan, result);
+  log_memory("encoded the prompts");
+  if (req.text_encoders_done) req.text_encoders_done(model);
   SchedulerConfig sc = SchedulerConfig::from_json(model.scheduler_config, "the model's scheduler config");
   std::unique_ptr<Scheduler> scheduler = make_scheduler(req.sampler, sc, req.schedule);
   const stages::StepWindow window = stages::get_timesteps(*scheduler, req, plan);
+  // (The refiner's prompts are encoded before the VAE runs, so that its text encoder can go first.)
+  std::optional<stages::Handoff> handoff;
+  if (req.refiner && window.count() > 0) {
+    stages::throw_if_cancelled(req.cancel);
+    handoff = stages::prepare_handoff(model, req, plan, *scheduler, window);
+    if (handoff && req.text_encoders_done) req.text_encoders_done(*req.refiner);
+  }
   const stages::InitialLatents init =
       stages::prepare_latents(model, req, plan, *scheduler, window, noise.sources, result);
   result.initial_latents = init.latents;
+  log_memory("prepared the initial latents (VAE encode)");
   std::optional<ReferenceControl> reference;
   if (req.reference && window.count() > 0) {
     stages::throw_if_cancelled(req.cancel);
     reference.emplace(model, *req.reference, plan.batch, plan.cfg, noise.sources);
     result.reference_latents = reference->latents();
-  }
-  std::optional<stages::Handoff> handoff;
-  if (req.refiner && window.count() > 0) {
-    stages::throw_if_cancelled(req.cancel);
-    handoff = stages::prepare_handoff(model, req, plan, *scheduler, window);
   }
   result.latents = stages::denoise(model, req, plan, *scheduler, window, text, init, noise.sources, on_step,
                                    result, reference ? &*reference : nullptr, handoff ? &*handoff : nullptr);
@@ -84,6 +90,7 @@ Img2ImgResult run_img2img(const SdModel& model, const Img2ImgRequest& req,
   stages::throw_if_cancelled(req.cancel);
   // A1111 decodes with the model loaded last: the refiner's VAE once it took over.
   result.images = stages::decode_latents(handoff ? *handoff->model : model, result.latents);
+  log_memory("decoded the latents");
   return result;
 }
 

@@ -94,6 +94,10 @@ struct Img2ImgRequest {
   // the pictures are then decoded with its VAE. None when null.
   const SdModel* refiner = nullptr;
   double refiner_switch_at = 0.8;
+  // Called when the run is done with the text encoders of a model: the request's model once its prompts are
+  // encoded, then (with a hand-off) the refiner once its own are. ModelSet releases them there when it does
+  // not keep them (SdModelOptions::keep_text_encoders). Unset: nothing is called.
+  std::function<void(const SdModel&)> text_encoders_done;
   // Set from any thread to stop the run before its next UNet or VAE call (run_img2img throws Cancelled).
   const std::atomic<bool>* cancel = nullptr;
 };

@@ -460,6 +460,7 @@ Tensor denoise(const SdModel& model, const Img2ImgRequest& req, const Plan& plan
     Tensor pred = predict_noise(handed ? *handoff->model : model, req, plan, scheduler, i, window, latents,
                                 handed ? handoff->text : text, init.unet_extra, reference, noise, result);
     latents = scheduler.step(pred, i, latents, step_noise);
+    log_memory("denoising step");
     if (!all_finite(latents))
       check_finite(latents,
                    "the latents after denoising step " + std::to_string(i - window.first + 1) + " of " +

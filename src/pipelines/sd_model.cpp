@@ -55,6 +55,33 @@ nlohmann::json sdxl_scheduler_config() {
 
 namespace {
 
+// Replaces every layer of both text encoders with `f(layer)`.
+template <typename F>
+void replace_text_layers(SdModel& m, F f) {
+  const LayerVisitor swap = [&](const LayerRef& r) {
+    if (r.linear) *r.linear = f(*r.linear);
+  };
+  m.text_encoder.visit_layers("", swap);
+  m.text_encoder_2.visit_layers("", swap);
+}
+
+}  // namespace
+
+void release_text_encoders(SdModel& m) {
+  if (m.text_encoders_released) return;
+  replace_text_layers(m, [](const Linear& l) { return l.released(); });
+  m.text_encoders_released = true;
+  release_free_memory();
+}
+
+void prepare_text_encoders(SdModel& m) {
+  if (!m.text_encoders_released) return;
+  replace_text_layers(m, [](const Linear& l) { return l.prepared() ? l : l.rebuilt(); });
+  m.text_encoders_released = false;
+}
+
+namespace {
+
 int64_t unet_parameter_count(const Checkpoint& ck) {
   int64_t n = 0;
   if (ck.file) {
@@ -202,6 +229,7 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
       m.vae_source = ck.path.string();
     }
   }
+  log_memory("loaded the UNet and VAE");
   if (!options.vae.empty()) {
     m.vae = load_vae_override(options.vae, ck.vae_scaling_factor, m.precision);
     m.vae_source = options.vae.string();
@@ -219,6 +247,7 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
                        : sdxl                       ? sdxl_scheduler_config()
                                                     : sd15_scheduler_config();
   m.scheduler_config["prediction_type"] = prediction_name(ck.prediction);
+  log_memory("loaded the model");
   return m;
 }
 

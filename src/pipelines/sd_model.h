@@ -33,6 +33,11 @@ struct SdModelOptions {
   std::filesystem::path tokenizer;  // --tokenizer DIR
   CheckpointOptions checkpoint;
   PrecisionChoice precision = PrecisionChoice::Auto;
+  // Whether a ModelSet keeps its text encoders' prepared weights between requests (true: a server, whose
+  // next request comes soon) or releases them as soon as a run has encoded its prompts and prepares them
+  // again from the model file when a later run needs them (false: the CLI, which runs one request; an SDXL
+  // base then runs its UNet and VAE without the 1.6 GB of its two text encoders). The pictures are the same.
+  bool keep_text_encoders = true;
   // Where ModelSet::load looks up a model or VAE given by name (models/model_names.h; "" = the default
   // models folder). load_sd_model itself takes paths only.
   std::string models_dir;
@@ -52,8 +57,9 @@ struct SdModel {
   UNet2DCondition unet;
   AutoencoderKL vae;
   Precision precision = Precision::F32;
-  nlohmann::json scheduler_config;  // the model's diffusers scheduler config (SD 1.5's when unknown)
-  std::string vae_source;           // where the VAE came from
+  nlohmann::json scheduler_config;      // the model's diffusers scheduler config (SD 1.5's when unknown)
+  std::string vae_source;               // where the VAE came from
+  bool text_encoders_released = false;  // release_text_encoders: the encoders cannot run until prepared
 
   Prediction prediction() const { return checkpoint.prediction; }
   bool sdxl() const { return checkpoint.family == ModelFamily::SDXL; }
@@ -65,6 +71,12 @@ struct SdModel {
 // the problem (unsupported family, missing tensors, no tokenizer, ...). Calls init_runtime first (malloc
 // tuning, once per process; I2I_NO_MALLOPT=1 opts out, see core/memory.h).
 SdModel load_sd_model(const std::filesystem::path& path, const SdModelOptions& options = {});
+
+// Frees the text encoders' prepared weights (Linear::released: their layers keep their sources, views of
+// the model file) / prepares them again, bit for bit as loaded (a LoRA merged into them must be merged again
+// afterwards: LoraLayers::remerge). prepare_text_encoders does nothing when they are prepared.
+void release_text_encoders(SdModel& model);
+void prepare_text_encoders(SdModel& model);
 
 // The precision `choice` resolves to for a UNet of `unet_parameters` parameters on this CPU: auto is bf16
 // where the CPU computes bf16 natively and the model is large enough for bf16 to pay (>= 100M UNet
