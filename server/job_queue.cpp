@@ -6,6 +6,7 @@
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
 #include "pipelines/pipeline_stages.h"
+#include "server/error_paths.h"
 #include "server/http_error.h"
 
 namespace i2i::server {
@@ -40,9 +41,9 @@ std::string new_job_id() {
   return buf;
 }
 
-void set_error(Job& job, int status, nlohmann::json body) {
+void set_error(Job& job, int status, const nlohmann::json& body) {
   job.error_status = status;
-  job.error_body = std::move(body);
+  job.error_body = json_without_server_paths(body);  // (the library's messages name files by their path)
 }
 
 }  // namespace
@@ -286,9 +287,14 @@ void JobQueue::run(Job& job) {
         one.params.batch_count = 1;
         one.params.seed = req.params.seed + static_cast<int64_t>(i) * req.params.batch_size;
       }
-      // ControlNet units given no picture take this run's init picture (not copied while the job waited).
+      // ControlNet, IP-Adapter and reference units given no picture take this run's init picture (not copied
+      // while the job waited).
       for (size_t u = 0; u < job.request.control_from_init.size() && u < one.images.controls.size(); ++u)
         if (job.request.control_from_init[u]) one.images.controls[u] = one.images.init;
+      for (size_t u = 0; u < job.request.ip_adapter_from_init.size() && u < one.images.ip_adapters.size();
+           ++u)
+        if (job.request.ip_adapter_from_init[u]) one.images.ip_adapters[u] = one.images.init;
+      if (job.request.reference_from_init) one.images.reference = one.images.init;
       one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
         std::optional<Image> preview;
         if (g.latents) {
@@ -395,9 +401,11 @@ void JobQueue::run(Job& job) {
     ++job.version;
     job.changed.notify_all();
   } catch (const ParameterError& e) {
+    // (what only the loaded model can tell: a clip skip beyond its text encoder, a prompt of too many chunks)
+    const HttpError answer = a1111_parameter_error(e);
     {
       std::lock_guard<std::mutex> lock(job.mutex);
-      set_error(job, 422, {{"detail", nlohmann::json::array({field_problem({"body"}, e.what())})}});
+      set_error(job, answer.status(), answer.body());
     }
     finish(job, JobState::Failed);
   } catch (const std::exception& e) {

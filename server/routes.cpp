@@ -11,6 +11,7 @@
 #include "sampling/scheduler.h"
 #include "server/a1111_response.h"
 #include "server/base64.h"
+#include "server/error_paths.h"
 #include "server/http_error.h"
 #include "server/web_assets.h"
 #include "server/zip_writer.h"
@@ -26,16 +27,19 @@ void send_json(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-// Runs a handler, answering its HttpError (or any other exception, as A1111's 500) as JSON.
+// Runs a handler, answering its HttpError (or any other exception, as A1111's 500) as JSON that names no
+// path of the server's machine.
 template <typename F>
 httplib::Server::Handler guarded(F f) {
   return [f](const httplib::Request& req, httplib::Response& res) {
     try {
       f(req, res);
     } catch (const HttpError& e) {
-      send_json(res, e.status(), e.body());
+      send_json(res, e.status(), json_without_server_paths(e.body()));
     } catch (const std::exception& e) {
-      send_json(res, 500, {{"error", "RuntimeError"}, {"detail", ""}, {"body", ""}, {"errors", e.what()}});
+      send_json(res, 500,
+                json_without_server_paths(
+                    {{"error", "RuntimeError"}, {"detail", ""}, {"body", ""}, {"errors", e.what()}}));
     }
   };
 }
@@ -254,8 +258,11 @@ void serve_asset(const std::string& path, httplib::Response& res) {
 bool authorized(const std::string& authorization,
                 const std::vector<std::pair<std::string, std::string>>& credentials) {
   std::string given;
-  if (authorization.size() > 6 &&
-      (authorization.compare(0, 6, "Basic ") == 0 || authorization.compare(0, 6, "basic ") == 0)) {
+  // (the scheme name is case-insensitive: RFC 9110 11.1)
+  std::string scheme = authorization.substr(0, 6);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (authorization.size() > 6 && scheme == "basic ") {
     auto decoded = base64_decode(std::string_view(authorization).substr(6));
     if (decoded) given.assign(decoded->begin(), decoded->end());
   }
@@ -500,7 +507,11 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
   // ---- The ControlNet extension's lists ----
   http.Get("/controlnet/model_list", guarded([&ctx](const httplib::Request&, httplib::Response& res) {
              json list = json::array();
-             for (const CatalogModel& m : ctx.catalog.controlnets()) {
+             // ControlNets, then the IP-Adapters of ipadapter/ (those in ControlNet/ are listed already).
+             std::vector<CatalogModel> models = ctx.catalog.controlnets();
+             for (CatalogModel& m : ctx.catalog.ip_adapters())
+               if (m.path.parent_path().filename() == "ipadapter") models.push_back(std::move(m));
+             for (const CatalogModel& m : models) {
                try {
                  list.push_back(controlnet_title(m));
                } catch (const std::exception&) {
@@ -508,18 +519,11 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
              }
              send_json(res, 200, {{"model_list", list}});
            }));
-  http.Get("/controlnet/module_list", guarded([](const httplib::Request&, httplib::Response& res) {
+  http.Get("/controlnet/module_list", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
+             const std::string alias = req.get_param_value("alias_names");
              send_json(
                  res, 200,
-                 {{"module_list", {"none", "canny"}},
-                  {"module_detail",
-                   {{"none", {{"model_free", false}, {"sliders", json::array()}}},
-                    {"canny",
-                     {{"model_free", false},
-                      {"sliders",
-                       json::array(
-                           {{{"name", "Low Threshold"}, {"value", 100}, {"min", 1}, {"max", 255}},
-                            {{"name", "High Threshold"}, {"value", 200}, {"min", 1}, {"max", 255}}})}}}}}});
+                 controlnet_module_list(ctx.catalog, alias == "true" || alias == "True" || alias == "1"));
            }));
   http.Get("/controlnet/version", guarded([](const httplib::Request&, httplib::Response& res) {
              send_json(res, 200, {{"version", 2}});
