@@ -8,8 +8,7 @@
 
 #include "io/image.h"
 #include "io/image_limits.h"
-#include "pipelines/infotext.h"
-#include "preprocess/control_preprocessors.h"
+#include "preprocess/control_preprocessors.h"  // (the processor resolution range only)
 #include "sampling/scheduler.h"
 #include "server/base64.h"
 #include "server/http_error.h"
@@ -380,9 +379,9 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     const double guidance_start = f.number("guidance_start", 0.0);
     const double guidance_end = f.number("guidance_end", 1.0);
     // (checked here, so that a 422 names the unit's field rather than the library's parameter)
-    const double max_weight = reference ? 100 : 10;
+    const int max_weight = reference ? 100 : 10;  // (the library's ranges)
     if (!(weight >= 0 && weight <= max_weight))
-      f.problem("weight", "ensure this value is between 0 and " + format_number(max_weight));
+      f.problem("weight", "ensure this value is between 0 and " + std::to_string(max_weight));
     if (!(guidance_start >= 0 && guidance_start <= 1))
       f.problem("guidance_start", "ensure this value is between 0 and 1");
     if (!(guidance_end >= 0 && guidance_end <= 1))
@@ -448,7 +447,7 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     // An annotator's processor resolution: processor_res (-1: the module's default), or pixel perfect's.
     int resolution = 512;
     if (annotator) {
-      resolution = find_control_preprocessor(annotator->preprocessor)->default_resolution;
+      resolution = ControlParams{}.resolution;  // (A1111's default Processor Res, 512 for every module)
       const int64_t res = f.integer("processor_res", -1);
       if (res != -1 && (res < kMinProcessorResolution || res > kMaxProcessorResolution))
         f.problem("processor_res", "ensure this value is between " + std::to_string(kMinProcessorResolution) +
@@ -477,7 +476,9 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
       out.ip_adapter_from_init.push_back(from_init);
     } else if (reference) {
       ReferenceParams r;
-      r.mode = parse_reference_mode(module);
+      r.mode = module == "reference_only"    ? ReferenceMode::Attn
+               : module == "reference_adain" ? ReferenceMode::Adain
+                                             : ReferenceMode::AdainAttn;
       if (r.mode != ReferenceMode::Adain) r.attn_weight = weight;
       if (r.mode != ReferenceMode::Attn) r.adain_weight = weight;
       const double threshold_a = f.number("threshold_a", -1);
@@ -509,33 +510,6 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
 }
 
 }  // namespace
-
-HttpError a1111_parameter_error(const ParameterError& e) {
-  // The library's parameter names as A1111's fields.
-  static const std::map<std::string, std::string> kFields = {
-      {"strength", "denoising_strength"},
-      {"schedule", "scheduler"},
-      {"sampler", "sampler_name"},
-      {"batch_count", "n_iter"},
-      {"padding", "inpaint_full_res_padding"},
-      {"control_image", "alwayson_scripts"},
-      {"clip_skip", "override_settings.CLIP_stop_at_last_layers"}};
-  std::string field;
-  const std::string msg = e.render([&field](const std::string& name) {
-    auto it = kFields.find(name);
-    const std::string a1111 = it == kFields.end() ? name : it->second;
-    if (field.empty()) field = a1111;
-    return a1111;
-  });
-  json loc = json::array({"body"});
-  for (size_t at = 0; !field.empty();) {  // ("override_settings.CLIP_stop_at_last_layers": two parts)
-    const size_t dot = field.find('.', at);
-    loc.push_back(field.substr(at, dot == std::string::npos ? std::string::npos : dot - at));
-    if (dot == std::string::npos) break;
-    at = dot + 1;
-  }
-  return validation_error(loc, msg);
-}
 
 json controlnet_module_list(const ModelCatalog& catalog, bool alias_names) {
   json modules = json::array(), detail = json::object();
@@ -606,8 +580,8 @@ Image decode_request_bytes(const std::vector<uint8_t>& bytes, const json& loc, i
   return img;
 }
 
-A1111Request parse_a1111_request(const json& body, GenerationMode mode, const ModelCatalog& catalog,
-                                 const RequestLimits& limits) {
+A1111Request map_a1111_request(const json& body, GenerationMode mode, const ModelCatalog& catalog,
+                               const RequestLimits& limits) {
   if (!body.is_object()) throw validation_error(json::array({"body"}), "value is not a valid dict");
   A1111Request out;
   out.mode = mode;
@@ -788,28 +762,6 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
   }
   // LoRA and embedding names in the prompt are looked up in the server's models folder.
   out.request.params.models_dir = limits.models_dir;
-  // IP-Adapter and reference units that take the init picture get it in the worker: checked here with a
-  // stand-in (validate_request looks only at whether they have one).
-  struct StandIns {
-    A1111Request& r;
-    explicit StandIns(A1111Request& request) : r(request) {
-      for (size_t i = 0; i < r.ip_adapter_from_init.size(); ++i)
-        if (r.ip_adapter_from_init[i]) r.request.images.ip_adapters[i] = Image(1, 1, 3);
-      if (r.reference_from_init) r.request.images.reference = Image(1, 1, 3);
-    }
-    ~StandIns() {
-      for (size_t i = 0; i < r.ip_adapter_from_init.size(); ++i)
-        if (r.ip_adapter_from_init[i]) r.request.images.ip_adapters[i].reset();
-      if (r.reference_from_init) r.request.images.reference.reset();
-    }
-  } stand_ins(out);
-  try {
-    validate_request(out.request);
-  } catch (const ParameterError& e) {
-    throw a1111_parameter_error(e);
-  } catch (const Error& e) {  // (a LoRA or embedding the prompt names that is not there)
-    throw validation_error(json::array({"body", "prompt"}), e.what());
-  }
   return out;
 }
 

@@ -66,9 +66,18 @@ struct RequestLimits {
   std::string models_dir;  // where prompt LoRA / embedding names are looked up ("" = the default folder)
 };
 
-// Throws HttpError (422 / 404) for a body that cannot be honoured.
+// Throws HttpError (422 / 404) for a body that cannot be honoured: map_a1111_request, then
+// check_a1111_request.
 A1111Request parse_a1111_request(const nlohmann::json& body, GenerationMode mode, const ModelCatalog& catalog,
                                  const RequestLimits& limits);
+// The mapping alone: A1111's fields onto the request, pictures decoded, models looked up in the catalog,
+// every field's type and range; no library check (the libFuzzer harness fuzz/a1111_request.cpp runs this
+// part, which needs no more of the engine than the readers, the samplers' names and the model files' names).
+A1111Request map_a1111_request(const nlohmann::json& body, GenerationMode mode, const ModelCatalog& catalog,
+                               const RequestLimits& limits);
+// The library's checks of the mapped request (validate_request: settings, sampler and schedule, LoRAs and
+// embeddings the prompt names) as 422s (server/a1111_checks.cpp).
+void check_a1111_request(A1111Request& request);
 
 // A library ParameterError as A1111's 422: its {parameter} names as the request's fields (loc included),
 // e.g. {clip_skip} as override_settings.CLIP_stop_at_last_layers.

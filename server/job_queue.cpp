@@ -68,6 +68,7 @@ std::shared_ptr<Job> JobQueue::submit(A1111Request request, bool keep_when_finis
   if (stopping_) throw http_error(503, "the server is shutting down");
   if (queue_.size() >= options_.queue_size)
     throw http_error(429, "the queue is full (" + std::to_string(queue_.size()) + " jobs waiting)");
+  job->task = "task(" + std::to_string(++submitted_) + ")";
   queue_.push_back(job);
   jobs_[job->id] = job;
   wake_.notify_all();
@@ -248,6 +249,7 @@ void JobQueue::run(Job& job) {
   Tensor last_latents;
   Tensor* interrupted_at = nullptr;
   bool had_mask = false;
+  GenerationRequest req;  // (the pictures an interrupted inpainting run's composite needs)
   try {
     fs::path checkpoint =
         job.request.checkpoint.empty() ? selected_model() : fs::path(job.request.checkpoint);
@@ -258,7 +260,7 @@ void JobQueue::run(Job& job) {
       job.model_hash = model_short_hash(checkpoint);
     }
     // The request leaves the job here: the worker owns the pictures from now on.
-    GenerationRequest req = std::move(job.request.request);
+    req = std::move(job.request.request);
     // A random seed is picked here rather than in generate() (as it does): an interrupted run's pictures
     // then carry theirs too.
     if (req.params.seed < 0) {
@@ -357,8 +359,8 @@ void JobQueue::run(Job& job) {
       std::lock_guard<std::mutex> lock(job.mutex);
       by_user = job.interrupted || job.skipped;
     }
-    // The batch that was running, decoded as far as it got (no inpainting composite), with the parameters
-    // text its pictures would have had.
+    // The batch that was running, decoded as far as it got and put back into the source as a finished
+    // inpainting picture is, with the parameters text its pictures would have had.
     std::vector<GeneratedImage> partial;
     if (by_user && interrupted_at && interrupted_at->ndim() == 4) {
       try {
@@ -376,6 +378,7 @@ void JobQueue::run(Job& job) {
         for (int64_t b = 0; b < pictures.dim(0); ++b) {
           GeneratedImage g;
           g.image = tensor_to_image(pictures, b);
+          if (had_mask) g.image = finish_inpaint_picture(req, g.image);
           g.seed = p.seed + static_cast<int64_t>(batch) * p.batch_size + b;
           g.parameters = format_parameters(make_infotext(p, g.seed, static_cast<int>(pictures.dim(2)),
                                                          static_cast<int>(pictures.dim(1)),

@@ -11,8 +11,10 @@
 #include "sampling/scheduler.h"
 #include "server/a1111_response.h"
 #include "server/base64.h"
+#include "server/client_socket.h"
 #include "server/error_paths.h"
 #include "server/http_error.h"
+#include "server/json_body.h"
 #include "server/web_assets.h"
 #include "server/zip_writer.h"
 
@@ -192,7 +194,15 @@ void generation_route(ServerContext& ctx, GenerationMode mode, const httplib::Re
   fs::path checkpoint;
   if (!r.checkpoint.empty()) checkpoint = resolve_checkpoint(ctx, r.checkpoint);
   std::shared_ptr<Job> job = ctx.queue.submit(std::move(r), false, checkpoint);
-  job->wait();
+  // A client that goes away while its job waits or runs cancels it (probe13 L9): nobody would read it.
+  const int socket = request_socket(req);
+  while (!job->wait_for(std::chrono::milliseconds(200))) {
+    if (socket >= 0 && client_gone(socket)) {
+      ctx.queue.cancel(job->id);
+      close_after(res);
+      return send_json(res, 499, {{"detail", "the client closed the connection"}});  // (read by nobody)
+    }
+  }
   if (job->error_status != 0) return send_json(res, job->error_status, job->error_body);
   send_json(res, 200, a1111_generation_response(*job));
 }
@@ -269,47 +279,6 @@ bool authorized(const std::string& authorization,
   bool ok = false;
   for (const auto& [user, pass] : credentials) ok |= constant_time_equal(given, user + ":" + pass);
   return ok;
-}
-
-json parse_json_body(const std::string& body, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
-        throw validation_error(json::array({"body"}),
-                               "JSON nested more than " + std::to_string(max_depth) + " deep");
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    std::string msg = e.what();
-    throw HttpError(422,
-                    {{"detail", json::array({{{"loc", json::array({"body", static_cast<int64_t>(e.byte)})},
-                                              {"msg", "JSON decode error: " + msg},
-                                              {"type", "value_error.jsondecode"}}})}},
-                    msg);
-  } catch (const json::exception& e) {  // a number out of range (1e999)
-    throw HttpError(422,
-                    {{"detail", json::array({{{"loc", json::array({"body"})},
-                                              {"msg", std::string("JSON decode error: ") + e.what()},
-                                              {"type", "value_error.jsondecode"}}})}},
-                    e.what());
-  }
 }
 
 void add_routes(httplib::Server& http, ServerContext& ctx) {

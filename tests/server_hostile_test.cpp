@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -746,6 +747,61 @@ TEST(ServerConnections, SlowClientsAndEventStreamsDoNotStarveProgressAndInterrup
   EXPECT_EQ(r->status, 200);
   for (auto& t : streams) t.join();  // (the ended job ends the streams)
   for (int fd : slow) close(fd);
+}
+
+// A sync client that goes away cancels its job, running or queued (probe13 L9), and /progress names the
+// running job without its id, the native API's capability (L8).
+TEST(ServerConnections, SyncClientsThatGoAwayCancelTheirJobsAndProgressHidesJobIds) {
+  RunningServer s(base_options(), 60);
+  httplib::Client c = s.client();
+  auto progress = [&c] {
+    auto r = c.Get("/sdapi/v1/progress?skip_current_image=true");
+    return r ? json::parse(r->body) : json();
+  };
+  // Polls /progress until `done` holds (false after `seconds`).
+  auto wait_until = [&](const std::function<bool(const json&)>& done, double seconds) {
+    const auto start = Clock::now();
+    while (seconds_since(start) < seconds) {
+      if (done(progress())) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  const std::string body = json({{"steps", 1000}, {"width", 128}, {"height", 128}}).dump();
+  const std::string sync_request =
+      "POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(s.port()) +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+      body;
+  // Running: the job stops soon after its client closes the connection.
+  int fd = connect_to(s.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, sync_request.data(), sync_request.size()), static_cast<ssize_t>(sync_request.size()));
+  ASSERT_TRUE(wait_until([](const json& p) { return p["state"]["sampling_step"].get<int>() >= 1; }, 60));
+  const json running = progress();
+  EXPECT_EQ(running["state"]["job"], "scripts_txt2img");
+  EXPECT_EQ(running["current_task"].get<std::string>().rfind("task(", 0), 0u);
+  close(fd);
+  EXPECT_TRUE(wait_until([](const json& p) { return p["state"]["job"] == ""; }, 20))
+      << "the job of a client that went away still runs: " << progress().dump();
+
+  // Queued behind an async job: taken out of the queue.
+  auto r = c.Post("/i2i/v1/jobs", body, "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  ASSERT_TRUE(wait_until([](const json& p) { return p["state"]["sampling_step"].get<int>() >= 1; }, 60));
+  const std::string shown = c.Get("/sdapi/v1/progress")->body;
+  EXPECT_EQ(shown.find(id), std::string::npos) << "/progress shows the async job's id: " << shown;
+  fd = connect_to(s.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, sync_request.data(), sync_request.size()), static_cast<ssize_t>(sync_request.size()));
+  ASSERT_TRUE(wait_until([](const json& p) { return p["state"]["queue_waiting"] == 1; }, 20));
+  close(fd);
+  EXPECT_TRUE(wait_until([](const json& p) { return p["state"]["queue_waiting"] == 0; }, 10))
+      << "the queued job of a client that went away still waits: " << progress().dump();
+  r = c.Delete(("/i2i/v1/jobs/" + id).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST(ServerProcess, SigtermWithIdleAndTricklingConnectionsExitsWithinTwoSeconds) {

@@ -495,6 +495,58 @@ TEST(ServerApi, ProgressPollingAndInterruptAsOpenOutpaintDoes) {
   EXPECT_EQ(json::parse(r->body)["state"]["job"], "");
 }
 
+// An interrupted inpainting run answers its partly denoised picture put back into the source as a finished
+// one is: every pixel the mask leaves alone is the source's.
+TEST(ServerApi, InterruptedInpaintingIsComposited) {
+  const fs::path astronaut = test::fixture_path("cases/inputs/astronaut_64.png");
+  const fs::path mask_file = test::fixture_path("cases/inputs/mask_64.png");
+  httplib::Client c = shared_server().client();
+  json answer;
+  int status = 0;
+  std::thread job([&] {
+    httplib::Client j = shared_server().client();
+    answer = post_json(j, "/sdapi/v1/img2img",
+                       {{"init_images", {file_base64(astronaut)}},
+                        {"mask", file_base64(mask_file)},
+                        {"mask_blur", 0},
+                        {"inpaint_full_res", false},
+                        {"inpainting_fill", 1},
+                        {"denoising_strength", 1.0},
+                        {"steps", 1000},
+                        {"width", 64},
+                        {"height", 64},
+                        {"seed", 3}},
+                       &status);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  json p;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto r = c.Get("/sdapi/v1/progress?skip_current_image=true");
+    ASSERT_TRUE(r);
+    p = json::parse(r->body);
+  } while (p["state"]["sampling_step"].get<int>() < 2 && std::chrono::steady_clock::now() < deadline);
+  auto ir = c.Post("/sdapi/v1/interrupt", "", "text/plain");
+  job.join();
+  ASSERT_EQ(status, 200) << answer.dump();
+  ASSERT_TRUE(json::parse(answer["info"].get<std::string>())["i2i_interrupted"].get<bool>());
+  ASSERT_EQ(answer["images"].size(), 1u);
+  const Image got = decode_b64_png(answer["images"][0]);
+  const Image source = to_rgb(read_image(astronaut));
+  const Image mask = read_image(mask_file);
+  ASSERT_EQ(got.width, source.width);
+  ASSERT_EQ(got.height, source.height);
+  size_t kept = 0, differ = 0;
+  for (int y = 0; y < got.height; ++y)
+    for (int x = 0; x < got.width; ++x) {
+      if (mask.at(x, y, 0) != 0) continue;
+      ++kept;
+      for (int ch = 0; ch < 3; ++ch) differ += got.at(x, y, ch) != source.at(x, y, ch);
+    }
+  EXPECT_GT(kept, 0u);
+  EXPECT_EQ(differ, 0u) << "pixels outside the mask are not the source's";
+}
+
 TEST(ServerApi, ListsOptionsAndPngInfo) {
   httplib::Client c = shared_server().client();
   auto r = c.Get("/sdapi/v1/samplers");

@@ -354,6 +354,14 @@ void validate_request(const GenerationRequest& req) {
   request_loras(p);  // every LoRA the request names exists
 }
 
+Image finish_inpaint_picture(const GenerationRequest& req, const Image& generated) {
+  const Inputs in = read_inputs(req);
+  if (!in.mask) return generated;
+  const InpaintSetup setup = prepare_inpaint(*in.source, *in.mask, in.width, in.height,
+                                             req.params.mask_options, req.params.resize_mode);
+  return finish_inpaint(setup, generated, req.params.composite);
+}
+
 void read_request_images(GenerationRequest& req) {
   const GenerationParams& p = req.params;
   if (!req.images.init && !p.init_image.empty()) req.images.init = read_image(p.init_image);
