@@ -5,6 +5,7 @@
 #include "models/model_hash.h"
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
+#include "pipelines/inpaint_composite.h"
 #include "pipelines/pipeline_stages.h"
 #include "server/error_paths.h"
 #include "server/http_error.h"

@@ -10,6 +10,7 @@
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
 #include "pipelines/inpaint.h"
+#include "pipelines/inpaint_composite.h"
 #include "pipelines/ip_adapter_request.h"
 #include "preprocess/control_image.h"
 #include "preprocess/control_preprocessors.h"

@@ -163,12 +163,6 @@ void read_request_images(GenerationRequest& request);
 // files, images or models, and Cancelled when cancelled.
 GenerationResult generate(ModelSet& models, const GenerationRequest& request);
 
-// A picture made for an inpainting request (at the work size, e.g. latents a front end decoded itself when
-// the run was interrupted) put back into the source as generate() puts back its own: pasted into the work
-// area (only masked) and overlaid on the source (params.composite). Without a mask: `generated` as it is.
-// Throws i2i::Error as generate() would for the request's pictures.
-Image finish_inpaint_picture(const GenerationRequest& request, const Image& generated);
-
 // AUTOMATIC1111's "Approx cheap" preview of picture `b` of latents [B, h, w, 4]: a fixed linear map from
 // the 4 latent channels to RGB, at latent resolution (h x w).
 Image preview_image(const Tensor& latents, int64_t b);
