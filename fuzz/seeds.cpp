@@ -2,7 +2,8 @@
 // is kept in the repository): OUT/<harness>/ gets small slices of the fixtures' safetensors files, their
 // 64x64 PNGs and the same picture re-encoded as small JPEG / WebP / PNG variants (EXIF orientations,
 // 16-bit, palette, grey, alpha, interlaced), PNGs carrying a `parameters` text, the JSON configs, and the
-// prompts and tokenizer texts of the cases. The hand-written text seeds in fuzz/seeds/ complement them.
+// prompts and tokenizer texts of the cases, and A1111 request bodies (tests/data/server's clients, units).
+// The hand-written text seeds in fuzz/seeds/ complement them.
 // clang-format off
 #include <cstddef>
 #include <cstdio>  // before jpeglib.h, which uses size_t and FILE
@@ -25,6 +26,7 @@
 #include "io/parameters.h"
 #include "io/python_json.h"
 #include "io/safetensors.h"
+#include "server/base64.h"
 
 namespace fs = std::filesystem;
 using Bytes = std::string;
@@ -310,6 +312,47 @@ void text_seeds(const fs::path& fixtures, const fs::path& out) {
 
 }  // namespace
 
+// fuzz_a1111_request: the real clients' bodies of tests/data/server with a fixture picture in their
+// placeholders, and bodies with IP-Adapter, reference and annotator units.
+void a1111_request_seeds(const fs::path& fixtures, const fs::path& out) {
+  const fs::path dir = out / "a1111_request";
+  fs::create_directories(dir);
+  const Bytes png = read_file(fixtures / "cases/inputs/astronaut_64.png");
+  const std::string picture =
+      i2i::server::base64_encode(reinterpret_cast<const uint8_t*>(png.data()), png.size());
+  for (const fs::path& p :
+       files_under(fs::path(I2I_FUZZ_SOURCE_DIR) / "tests/data/server", ".json", 1 << 20)) {
+    std::string text = read_file(p);
+    for (size_t open = text.find("\"{"); open != std::string::npos; open = text.find("\"{", open + 1)) {
+      const size_t close = text.find("}\"", open);
+      if (close == std::string::npos) break;
+      text.replace(open, close + 2 - open, "\"data:image/png;base64," + picture + "\"");
+    }
+    write_file(dir / p.filename(), text);
+  }
+  using nlohmann::json;
+  const json base = {
+      {"init_images", {picture}}, {"steps", 2}, {"width", 64}, {"height", 64}, {"prompt", "a cat"}};
+  const std::vector<json> units = {
+      {{"module", "ip-adapter_clip_sd15"}, {"model", "ip-adapter_sd15"}, {"weight", 0.7}, {"image", picture}},
+      {{"module", "reference_adain+attn"},
+       {"threshold_a", 0.3},
+       {"control_mode", "ControlNet is more important"}},
+      {{"module", "lineart"},
+       {"model", "tiny-controlnet-sd15"},
+       {"pixel_perfect", true},
+       {"processor_res", 128}},
+      {{"module", "canny"},
+       {"model", "tiny-controlnet-sd15"},
+       {"threshold_a", 50},
+       {"resize_mode", "Crop and Resize"}}};
+  for (size_t i = 0; i < units.size(); ++i) {
+    json body = base;
+    body["alwayson_scripts"] = {{"controlnet", {{"args", json::array({units[i]})}}}};
+    write_file(dir / ("unit_" + std::to_string(i) + ".json"), body.dump());
+  }
+}
+
 int main(int argc, char** argv) {
   if (argc != 3) {
     std::cerr << "usage: fuzz_seeds FIXTURES_DIR OUT_DIR\n";
@@ -331,6 +374,7 @@ int main(int argc, char** argv) {
     }
     json_seeds(fixtures, out);
     text_seeds(fixtures, out);
+    a1111_request_seeds(fixtures, out);
     fs::remove_all(tmp);
   } catch (const std::exception& e) {
     std::cerr << "fuzz_seeds: " << e.what() << "\n";

@@ -14,8 +14,9 @@
 set -euo pipefail
 cd "$(dirname "$0")/.."
 
-# Every harness; keep in step with I2I_FUZZ_HARNESSES in fuzz/CMakeLists.txt.
-all_harnesses=(safetensors image png_text parameters json ldm_yaml prompt tokenizer lora embedding hf_listing)
+# Every harness; keep in step with I2I_FUZZ_HARNESSES (and fuzz_a1111_request) in fuzz/CMakeLists.txt.
+all_harnesses=(safetensors image png_text parameters json ldm_yaml prompt tokenizer lora embedding hf_listing
+  a1111_request)
 
 seconds=${1:-30}
 [ $# -gt 0 ] && shift

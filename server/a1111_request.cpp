@@ -1,12 +1,14 @@
 #include "server/a1111_request.h"
 
 #include <algorithm>
+#include <cctype>
 #include <cmath>
 #include <map>
 #include <semaphore>
 
 #include "io/image.h"
 #include "io/image_limits.h"
+#include "preprocess/control_preprocessors.h"  // (the processor resolution range only)
 #include "sampling/scheduler.h"
 #include "server/base64.h"
 #include "server/http_error.h"
@@ -100,6 +102,33 @@ json img2img_defaults() {
   return d;
 }
 
+// A number written as text, as a JSON number is: [+-]digits[.digits][e[+-]digits] (also "5." and ".5"), and
+// finite. No hex, spaces, "inf" or "nan" (which strtod alone would take).
+bool decimal_text(const std::string& s, double& out) {
+  size_t i = 0, digits = 0;
+  auto run = [&] {
+    size_t n = 0;
+    while (i < s.size() && std::isdigit(static_cast<unsigned char>(s[i]))) ++i, ++n;
+    return n;
+  };
+  if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+  digits += run();
+  if (i < s.size() && s[i] == '.') {
+    ++i;
+    digits += run();
+  }
+  if (digits == 0) return false;
+  if (i < s.size() && (s[i] == 'e' || s[i] == 'E')) {
+    ++i;
+    if (i < s.size() && (s[i] == '+' || s[i] == '-')) ++i;
+    if (run() == 0) return false;
+  }
+  if (i != s.size()) return false;
+  char* end = nullptr;
+  out = std::strtod(s.c_str(), &end);
+  return end == s.c_str() + s.size() && std::isfinite(out);
+}
+
 // Reads typed fields of one JSON object as pydantic would coerce them, collecting problems with their loc.
 class FieldReader {
  public:
@@ -134,13 +163,10 @@ class FieldReader {
       const double d = v->get<double>();
       if (std::isfinite(d)) return d;
     } else if (v->is_string()) {
-      const std::string s = v->get<std::string>();
-      char* end = nullptr;
-      const double d = std::strtod(s.c_str(), &end);
-      if (!s.empty() && *end == '\0' && std::isfinite(d)) return d;
-    } else if (v->is_boolean()) {
-      return v->get<bool>() ? 1 : 0;
+      double d = 0;
+      if (decimal_text(v->get_ref<const std::string&>(), d)) return d;
     }
+    // (true / false, "0x10", " 5", "12abc", "inf": not numbers)
     problem(key, "value is not a valid float", "type_error.float");
     return fallback;
   }
@@ -160,9 +186,8 @@ class FieldReader {
       FieldReader sub(obj_, prefix_, tmp);
       d = sub.number(key, 0);
       ok = tmp.empty() && d == std::floor(d) && std::fabs(d) < 9.2e18;
-    } else if (v->is_boolean()) {
-      return v->get<bool>() ? 1 : 0;
     }
+    // (true / false and 3.7 are not integers)
     if (ok) return static_cast<int64_t>(d);
     problem(key, "value is not a valid integer", "type_error.integer");
     return fallback;
@@ -224,6 +249,62 @@ bool is_set(const json* v, const json& neutral = nullptr) {
   return true;
 }
 
+// The IP-Adapter preprocessors of the ControlNet extension that i2i runs (the CLIP ViT-H / bigG encoders);
+// which encoder is used is the adapter's (found beside it), as the CLI does.
+bool is_ip_adapter_module(const std::string& module) {
+  return module == "ip-adapter_clip_sd15" || module == "ip-adapter_clip_h" ||
+         module == "ip-adapter_clip_sdxl" || module == "ip-adapter_clip_sdxl_plus_vith";
+}
+bool is_reference_module(const std::string& module) {
+  return module == "reference_only" || module == "reference_adain" || module == "reference_adain+attn";
+}
+const char* const kUnitModules =
+    "none, canny, depth_anything_v2, openpose, lineart (lineart_realistic), lineart_coarse, hed "
+    "(softedge_hed), hed_safe (softedge_hedsafe), reference_only, reference_adain, reference_adain+attn, "
+    "ip-adapter_clip_sd15, ip-adapter_clip_h, ip-adapter_clip_sdxl, ip-adapter_clip_sdxl_plus_vith";
+
+// The extension's annotator modules i2i runs: the name its API lists by default, the name its UI shows
+// (alias_names; both are accepted), and the preprocessor (control_preprocessors.h) it is.
+struct AnnotatorModule {
+  const char* name;
+  const char* alias;
+  const char* preprocessor;
+};
+constexpr AnnotatorModule kAnnotatorModules[] = {
+    {"depth_anything_v2", "depth_anything_v2", "depth_anything_v2"},
+    {"openpose", "openpose", "openpose"},
+    {"lineart", "lineart_realistic", "lineart_realistic"},
+    {"lineart_coarse", "lineart_coarse", "lineart_coarse"},
+    {"hed", "softedge_hed", "softedge_hed"},
+    {"hed_safe", "softedge_hedsafe", "softedge_hedsafe"},
+};
+const AnnotatorModule* find_annotator_module(const std::string& module) {
+  for (const AnnotatorModule& m : kAnnotatorModules)
+    if (module == m.name || module == m.alias) return &m;
+  return nullptr;
+}
+
+// A1111's pixel perfect: the processor resolution that maps the picture's short side onto the generation
+// (sd-webui-controlnet's pixel_perfect_resolution; "Resize and Fill" fits the picture inside).
+int pixel_perfect_resolution(const Image& picture, int width, int height, ResizeMode mode) {
+  const double k0 = static_cast<double>(height) / picture.height,
+               k1 = static_cast<double>(width) / picture.width;
+  const double side = std::min(picture.height, picture.width);
+  const double estimate = (mode == ResizeMode::ResizeAndFill ? std::min(k0, k1) : std::max(k0, k1)) * side;
+  return static_cast<int>(std::nearbyint(estimate));
+}
+
+// A unit's control_mode as the extension's ControlMode: 0 "Balanced", 1 "My prompt is more important", 2
+// "ControlNet is more important" (names, numbers, or sdwebuiapi's one-element list); -1 unknown.
+int control_mode_index(const json& value) {
+  const json& m = value.is_array() && value.size() == 1 ? value[0] : value;
+  const std::string v = m.is_string() ? lower(m.get<std::string>()) : m.dump();
+  if (v == "0" || v == "balanced") return 0;
+  if (v == "1" || v == "my prompt is more important") return 1;
+  if (v == "2" || v == "controlnet is more important") return 2;
+  return -1;
+}
+
 // The ControlNet units of alwayson_scripts ("controlnet" or "ControlNet", any case).
 void map_controlnet_units(const json& units, const json& loc_prefix, A1111Request& out,
                           const ModelCatalog& catalog, const RequestLimits& limits, json& problems) {
@@ -251,27 +332,68 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     const std::string tag = "controlnet[" + std::to_string(i) + "]";
     std::string module = lower(f.str("module", "none"));
     const std::string model = f.str("model", "None");
-    if (model == "None" || model.empty()) {
+    const bool ip_adapter = is_ip_adapter_module(module), reference = is_reference_module(module);
+    const AnnotatorModule* annotator = find_annotator_module(module);
+    if (!ip_adapter && !reference && !annotator && module != "none" && module != "canny") {
+      f.problem("module", "ControlNet module '" + module + "' is not supported (" + kUnitModules + ")");
+      continue;
+    }
+    std::string annotator_file;
+    if (annotator) {
+      const auto file = catalog.find_annotator(annotator->preprocessor);
+      if (!file) {
+        f.problem("module", "ControlNet module '" + module +
+                                "' needs its annotator file in the models folder's annotators/ (GET "
+                                "/controlnet/module_list lists the modules this server runs)");
+        continue;
+      }
+      annotator_file = file->string();
+    }
+    const bool no_model = model == "None" || model.empty();
+    if (reference) {
+      // (a preprocessor-only unit: its model is not used)
+      if (!no_model) out.ignored.push_back(tag + ".model (a reference unit uses none)");
+      if (p.reference) {
+        f.problem("module", "one reference unit per request");
+        continue;
+      }
+    } else if (no_model) {
+      if (ip_adapter) {
+        f.problem("model", "an IP-Adapter unit names its adapter (GET /controlnet/model_list)");
+        continue;
+      }
       out.ignored.push_back(tag + " (no model)");
       continue;
     }
-    ControlParams c;
-    if (module == "none" || module == "canny") {
-      c.preprocess = module;
-    } else {
-      f.problem("module", "ControlNet module '" + module + "' is not supported (none, canny)");
-      continue;
+    std::string model_path;
+    if (ip_adapter) {
+      const auto found = catalog.find_ip_adapter(model);
+      if (!found) throw http_error(404, "IP-Adapter model not found: " + model);
+      model_path = found->path.string();
+    } else if (!reference) {
+      const auto found = catalog.find_controlnet(model);
+      if (!found) throw http_error(404, "ControlNet model not found: " + model);
+      model_path = found->path.string();
     }
-    const auto found = catalog.find_controlnet(model);
-    if (!found) throw http_error(404, "ControlNet model not found: " + model);
-    c.model = found->path.string();
-    c.weight = f.number("weight", 1.0);
-    c.guidance_start = f.number("guidance_start", 0.0);
-    c.guidance_end = f.number("guidance_end", 1.0);
-    if (module == "canny") {
-      const double lo = f.number("threshold_a", -1), hi = f.number("threshold_b", -1);
-      if (lo >= 0) c.canny_low = static_cast<int>(std::lround(std::min(lo, 255.0)));
-      if (hi >= 0) c.canny_high = static_cast<int>(std::lround(std::min(hi, 255.0)));
+    const double weight = f.number("weight", 1.0);
+    const double guidance_start = f.number("guidance_start", 0.0);
+    const double guidance_end = f.number("guidance_end", 1.0);
+    // (checked here, so that a 422 names the unit's field rather than the library's parameter)
+    const int max_weight = reference ? 100 : 10;  // (the library's ranges)
+    if (!(weight >= 0 && weight <= max_weight))
+      f.problem("weight", "ensure this value is between 0 and " + std::to_string(max_weight));
+    if (!(guidance_start >= 0 && guidance_start <= 1))
+      f.problem("guidance_start", "ensure this value is between 0 and 1");
+    if (!(guidance_end >= 0 && guidance_end <= 1))
+      f.problem("guidance_end", "ensure this value is between 0 and 1");
+    if (guidance_start > guidance_end) f.problem("guidance_start", "guidance_start is after guidance_end");
+    int control_mode = 0;
+    if (const json* cm = f.raw("control_mode")) {
+      control_mode = control_mode_index(*cm);
+      if (control_mode < 0)
+        f.problem("control_mode",
+                  "control_mode is 0 \"Balanced\", 1 \"My prompt is more important\" or 2 \"ControlNet is "
+                  "more important\"");
     }
     // The picture: `image` (a string, or {"image": ..., "mask": ...}) or the legacy `input_image`; none in
     // img2img: the init image, as the extension does.
@@ -299,10 +421,10 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
       continue;
     }
     // What the unit asks and i2i does not do.
-    const json* rm = f.raw("resize_mode");
-    if (rm) {
+    if (const json* rm = f.raw("resize_mode")) {
       const std::string v = rm->is_string() ? lower(rm->get<std::string>()) : rm->dump();
-      const int generation = static_cast<int>(p.resize_mode);
+      // Control images are resized as the generation; a reference picture is always just resized.
+      const int generation = reference ? 0 : static_cast<int>(p.resize_mode);
       const char* const names[] = {"just resize", "crop and resize", "resize and fill"};
       // (The extension's older names: "Scale to Fit (Inner Fit)" is crop and resize, "Envelope (Outer Fit)"
       // resize and fill.)
@@ -310,27 +432,110 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
           v == std::to_string(generation) || v == names[generation] ||
           (generation == 1 && (v == "inner fit (scale to fit)" || v == "scale to fit (inner fit)")) ||
           (generation == 2 && (v == "outer fit (shrink to fit)" || v == "envelope (outer fit)"));
-      if (!same) out.ignored.push_back(tag + ".resize_mode (control images are resized as the generation)");
+      if (!same)
+        out.ignored.push_back(tag + (reference
+                                         ? ".resize_mode (a reference picture is just resized)"
+                                         : ".resize_mode (control images are resized as the generation)"));
     }
-    if (f.boolean("pixel_perfect", false)) out.ignored.push_back(tag + ".pixel_perfect");
+    if (!annotator && f.boolean("pixel_perfect", false)) out.ignored.push_back(tag + ".pixel_perfect");
     if (f.boolean("guessmode", false)) out.ignored.push_back(tag + ".guessmode");
-    if (const json* cm = f.raw("control_mode")) {
-      // (sdwebuiapi sends ["Balanced"]: a Python tuple.)
-      const json& m = cm->is_array() && cm->size() == 1 ? (*cm)[0] : *cm;
-      const std::string v = m.is_string() ? lower(m.get<std::string>()) : m.dump();
-      if (v != "0" && v != "balanced") out.ignored.push_back(tag + ".control_mode");
-    }
-    if (module == "canny") {
+    if (control_mode > 0 && !reference) out.ignored.push_back(tag + ".control_mode");
+    if (module == "canny") {  // (i2i's Canny runs on the control image at the generation size)
       const double res = f.number("processor_res", -1);
       if (res != -1 && res != 512) out.ignored.push_back(tag + ".processor_res");
     }
-    p.controls.push_back(c);
-    out.request.images.controls.push_back(std::move(picture));
-    out.control_from_init.push_back(from_init);
+    // An annotator's processor resolution: processor_res (-1: the module's default), or pixel perfect's.
+    int resolution = 512;
+    if (annotator) {
+      resolution = ControlParams{}.resolution;  // (A1111's default Processor Res, 512 for every module)
+      const int64_t res = f.integer("processor_res", -1);
+      if (res != -1 && (res < kMinProcessorResolution || res > kMaxProcessorResolution))
+        f.problem("processor_res", "ensure this value is between " + std::to_string(kMinProcessorResolution) +
+                                       " and " + std::to_string(kMaxProcessorResolution) + ", or -1");
+      else if (res != -1)
+        resolution = static_cast<int>(res);
+      if (f.boolean("pixel_perfect", false)) {
+        const Image& source = picture ? *picture : *out.request.images.init;
+        // (within the range i2i's preprocessors take)
+        resolution = std::clamp(pixel_perfect_resolution(source, p.width, p.height, p.resize_mode),
+                                kMinProcessorResolution, kMaxProcessorResolution);
+      }
+    }
+
+    if (ip_adapter || reference) {
+      // i2i runs these units over the whole run.
+      if (guidance_start != 0 || guidance_end != 1)
+        out.ignored.push_back(tag + ".guidance_start/guidance_end (applied over every step)");
+    }
+    if (ip_adapter) {
+      IpAdapterParams a;
+      a.model = model_path;
+      a.scale = weight;
+      p.ip_adapters.push_back(a);
+      out.request.images.ip_adapters.push_back(std::move(picture));
+      out.ip_adapter_from_init.push_back(from_init);
+    } else if (reference) {
+      ReferenceParams r;
+      r.mode = module == "reference_only"    ? ReferenceMode::Attn
+               : module == "reference_adain" ? ReferenceMode::Adain
+                                             : ReferenceMode::AdainAttn;
+      if (r.mode != ReferenceMode::Adain) r.attn_weight = weight;
+      if (r.mode != ReferenceMode::Attn) r.adain_weight = weight;
+      const double threshold_a = f.number("threshold_a", -1);
+      r.style_fidelity = threshold_a == -1 ? 0.5 : std::clamp(threshold_a, 0.0, 1.0);
+      if (control_mode == 1) r.style_fidelity = 0;  // (the extension's soft injection)
+      if (control_mode == 2) r.style_fidelity = 1;  // (its CFG injection)
+      p.reference = r;
+      out.request.images.reference = std::move(picture);
+      out.reference_from_init = from_init;
+    } else {
+      ControlParams c;
+      c.preprocess = annotator ? annotator->preprocessor : module;
+      c.annotator_model = annotator_file;
+      c.resolution = resolution;
+      c.model = model_path;
+      c.weight = weight;
+      c.guidance_start = guidance_start;
+      c.guidance_end = guidance_end;
+      if (module == "canny") {
+        const double lo = f.number("threshold_a", -1), hi = f.number("threshold_b", -1);
+        if (lo >= 0) c.canny_low = static_cast<int>(std::lround(std::min(lo, 255.0)));
+        if (hi >= 0) c.canny_high = static_cast<int>(std::lround(std::min(hi, 255.0)));
+      }
+      p.controls.push_back(c);
+      out.request.images.controls.push_back(std::move(picture));
+      out.control_from_init.push_back(from_init);
+    }
   }
 }
 
 }  // namespace
+
+json controlnet_module_list(const ModelCatalog& catalog, bool alias_names) {
+  json modules = json::array(), detail = json::object();
+  auto add = [&](const std::string& name, json sliders) {
+    modules.push_back(name);
+    detail[name] = {{"model_free", is_reference_module(name)}, {"sliders", std::move(sliders)}};
+  };
+  add("none", json::array());
+  add("canny", json::array({{{"name", "Low Threshold"}, {"value", 100}, {"min", 1}, {"max", 255}},
+                            {{"name", "High Threshold"}, {"value", 200}, {"min", 1}, {"max", 255}}}));
+  // The annotator modules whose file is in the models folder.
+  for (const AnnotatorModule& m : kAnnotatorModules)
+    if (catalog.find_annotator(m.preprocessor))
+      add(alias_names ? m.alias : m.name,
+          json::array({{{"name", "Preprocessor Resolution"}, {"value", 512}, {"min", 64}, {"max", 2048}}}));
+  for (const char* m : {"reference_only", "reference_adain", "reference_adain+attn"})
+    add(m, json::array({{{"name", "Style Fidelity (only for \"Balanced\" mode)"},
+                         {"value", 0.5},
+                         {"min", 0},
+                         {"max", 1},
+                         {"step", 0.01}}}));
+  for (const char* m : {"ip-adapter_clip_sd15", "ip-adapter_clip_h", "ip-adapter_clip_sdxl",
+                        "ip-adapter_clip_sdxl_plus_vith"})
+    add(m, json::array());
+  return {{"module_list", modules}, {"module_detail", detail}};
+}
 
 Image decode_request_image(const json& value, const json& loc, int64_t max_pixels) {
   if (!value.is_string()) throw validation_error(loc, "expected a base64 picture (string)");
@@ -375,8 +580,8 @@ Image decode_request_bytes(const std::vector<uint8_t>& bytes, const json& loc, i
   return img;
 }
 
-A1111Request parse_a1111_request(const json& body, GenerationMode mode, const ModelCatalog& catalog,
-                                 const RequestLimits& limits) {
+A1111Request map_a1111_request(const json& body, GenerationMode mode, const ModelCatalog& catalog,
+                               const RequestLimits& limits) {
   if (!body.is_object()) throw validation_error(json::array({"body"}), "value is not a valid dict");
   A1111Request out;
   out.mode = mode;
@@ -477,7 +682,10 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
       m.content = kFill[fill];
     m.only_masked = f.boolean("inpaint_full_res", true);
     m.padding = f.bounded("inpaint_full_res_padding", 0, 0, 4096);
-    m.invert = f.integer("inpainting_mask_invert", 0) != 0;
+    // (0 / 1 in A1111's model; some clients send it as a boolean)
+    const json* invert = f.raw("inpainting_mask_invert");
+    m.invert =
+        invert && invert->is_boolean() ? invert->get<bool>() : f.integer("inpainting_mask_invert", 0) != 0;
     out.include_init_images = f.boolean("include_init_images", false);
     if (!f.boolean("mask_round", true)) out.ignored.push_back("mask_round");
     // (image_cfg_scale only acts on instruct-pix2pix models, in A1111 too: not reported.)
@@ -554,30 +762,6 @@ A1111Request parse_a1111_request(const json& body, GenerationMode mode, const Mo
   }
   // LoRA and embedding names in the prompt are looked up in the server's models folder.
   out.request.params.models_dir = limits.models_dir;
-  try {
-    validate_request(out.request);
-  } catch (const ParameterError& e) {
-    // The library's parameter names as A1111's fields.
-    std::string field;
-    const std::string msg = e.render([&field](const std::string& name) {
-      static const std::map<std::string, std::string> kFields = {{"strength", "denoising_strength"},
-                                                                 {"schedule", "scheduler"},
-                                                                 {"sampler", "sampler_name"},
-                                                                 {"batch_count", "n_iter"},
-                                                                 {"padding", "inpaint_full_res_padding"},
-                                                                 {"control_image", "alwayson_scripts"},
-                                                                 {"clip_skip", "override_settings"}};
-      auto it = kFields.find(name);
-      const std::string a1111 = it == kFields.end() ? name : it->second;
-      if (field.empty()) field = a1111;
-      return a1111;
-    });
-    json loc = json::array({"body"});
-    if (!field.empty()) loc.push_back(field);
-    throw validation_error(loc, msg);
-  } catch (const Error& e) {  // (a LoRA or embedding the prompt names that is not there)
-    throw validation_error(json::array({"body", "prompt"}), e.what());
-  }
   return out;
 }
 

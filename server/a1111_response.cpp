@@ -114,7 +114,8 @@ json a1111_progress(const Job* running, size_t waiting, uint64_t completed, bool
   const int job_count = std::max(running->batches, 1);
   state["skipped"] = running->skipped;
   state["interrupted"] = running->interrupted;
-  state["job"] = running->id;
+  // (A1111's API names the job by its kind; the id is the native API's capability: not shown)
+  state["job"] = running->request.mode == GenerationMode::Img2Img ? "scripts_img2img" : "scripts_txt2img";
   state["job_count"] = job_count;
   state["job_timestamp"] = timestamp(running->created);
   state["job_no"] = running->batch;
@@ -136,7 +137,7 @@ json a1111_progress(const Job* running, size_t waiting, uint64_t completed, bool
                          : "Waiting...";
   return {
       {"progress", std::min(progress, 1.0)}, {"eta_relative", eta_relative}, {"state", state},
-      {"current_image", current_image},      {"textinfo", textinfo},         {"current_task", running->id}};
+      {"current_image", current_image},      {"textinfo", textinfo},         {"current_task", running->task}};
 }
 
 }  // namespace i2i::server

@@ -21,7 +21,8 @@ enum class JobState { Queued, Running, Done, Failed, Cancelled };
 const char* job_state_name(JobState s);  // "queued", "running", "done", "failed", "cancelled"
 
 struct Job {
-  std::string id;
+  std::string id;    // the capability of the native API: never shown to other clients
+  std::string task;  // what /sdapi/v1/progress names the running job by: "task(N)", N counting jobs
   A1111Request request;
   bool keep_when_finished = false;  // async jobs stay findable after they end (sync ones are answered)
   std::chrono::system_clock::time_point created = std::chrono::system_clock::now();
@@ -53,6 +54,11 @@ struct Job {
   void wait() {
     std::unique_lock<std::mutex> lock(mutex);
     changed.wait(lock, [this] { return finished(); });
+  }
+  // The same for at most `timeout`: whether it has finished.
+  bool wait_for(std::chrono::milliseconds timeout) {
+    std::unique_lock<std::mutex> lock(mutex);
+    return changed.wait_for(lock, timeout, [this] { return finished(); });
   }
 };
 

@@ -5,7 +5,9 @@
 #include "models/model_hash.h"
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
+#include "pipelines/inpaint_composite.h"
 #include "pipelines/pipeline_stages.h"
+#include "server/error_paths.h"
 #include "server/http_error.h"
 
 namespace i2i::server {
@@ -40,9 +42,9 @@ std::string new_job_id() {
   return buf;
 }
 
-void set_error(Job& job, int status, nlohmann::json body) {
+void set_error(Job& job, int status, const nlohmann::json& body) {
   job.error_status = status;
-  job.error_body = std::move(body);
+  job.error_body = json_without_server_paths(body);  // (the library's messages name files by their path)
 }
 
 }  // namespace
@@ -67,6 +69,7 @@ std::shared_ptr<Job> JobQueue::submit(A1111Request request, bool keep_when_finis
   if (stopping_) throw http_error(503, "the server is shutting down");
   if (queue_.size() >= options_.queue_size)
     throw http_error(429, "the queue is full (" + std::to_string(queue_.size()) + " jobs waiting)");
+  job->task = "task(" + std::to_string(++submitted_) + ")";
   queue_.push_back(job);
   jobs_[job->id] = job;
   wake_.notify_all();
@@ -247,6 +250,7 @@ void JobQueue::run(Job& job) {
   Tensor last_latents;
   Tensor* interrupted_at = nullptr;
   bool had_mask = false;
+  GenerationRequest req;  // (the pictures an interrupted inpainting run's composite needs)
   try {
     fs::path checkpoint =
         job.request.checkpoint.empty() ? selected_model() : fs::path(job.request.checkpoint);
@@ -257,7 +261,7 @@ void JobQueue::run(Job& job) {
       job.model_hash = model_short_hash(checkpoint);
     }
     // The request leaves the job here: the worker owns the pictures from now on.
-    GenerationRequest req = std::move(job.request.request);
+    req = std::move(job.request.request);
     // A random seed is picked here rather than in generate() (as it does): an interrupted run's pictures
     // then carry theirs too.
     if (req.params.seed < 0) {
@@ -286,9 +290,14 @@ void JobQueue::run(Job& job) {
         one.params.batch_count = 1;
         one.params.seed = req.params.seed + static_cast<int64_t>(i) * req.params.batch_size;
       }
-      // ControlNet units given no picture take this run's init picture (not copied while the job waited).
+      // ControlNet, IP-Adapter and reference units given no picture take this run's init picture (not copied
+      // while the job waited).
       for (size_t u = 0; u < job.request.control_from_init.size() && u < one.images.controls.size(); ++u)
         if (job.request.control_from_init[u]) one.images.controls[u] = one.images.init;
+      for (size_t u = 0; u < job.request.ip_adapter_from_init.size() && u < one.images.ip_adapters.size();
+           ++u)
+        if (job.request.ip_adapter_from_init[u]) one.images.ip_adapters[u] = one.images.init;
+      if (job.request.reference_from_init) one.images.reference = one.images.init;
       one.progress = [&job, &last_latents, folder, i, runs](const GenerationProgress& g) {
         std::optional<Image> preview;
         if (g.latents) {
@@ -351,8 +360,8 @@ void JobQueue::run(Job& job) {
       std::lock_guard<std::mutex> lock(job.mutex);
       by_user = job.interrupted || job.skipped;
     }
-    // The batch that was running, decoded as far as it got (no inpainting composite), with the parameters
-    // text its pictures would have had.
+    // The batch that was running, decoded as far as it got and put back into the source as a finished
+    // inpainting picture is, with the parameters text its pictures would have had.
     std::vector<GeneratedImage> partial;
     if (by_user && interrupted_at && interrupted_at->ndim() == 4) {
       try {
@@ -370,6 +379,7 @@ void JobQueue::run(Job& job) {
         for (int64_t b = 0; b < pictures.dim(0); ++b) {
           GeneratedImage g;
           g.image = tensor_to_image(pictures, b);
+          if (had_mask) g.image = finish_inpaint_picture(req, g.image);
           g.seed = p.seed + static_cast<int64_t>(batch) * p.batch_size + b;
           g.parameters = format_parameters(make_infotext(p, g.seed, static_cast<int>(pictures.dim(2)),
                                                          static_cast<int>(pictures.dim(1)),
@@ -395,9 +405,11 @@ void JobQueue::run(Job& job) {
     ++job.version;
     job.changed.notify_all();
   } catch (const ParameterError& e) {
+    // (what only the loaded model can tell: a clip skip beyond its text encoder, a prompt of too many chunks)
+    const HttpError answer = a1111_parameter_error(e);
     {
       std::lock_guard<std::mutex> lock(job.mutex);
-      set_error(job, 422, {{"detail", nlohmann::json::array({field_problem({"body"}, e.what())})}});
+      set_error(job, answer.status(), answer.body());
     }
     finish(job, JobState::Failed);
   } catch (const std::exception& e) {

@@ -65,6 +65,7 @@ class JobQueue {
   std::deque<std::string> finished_order_;
   bool stopping_ = false;
   uint64_t completed_ = 0;
+  uint64_t submitted_ = 0;
   std::filesystem::path selected_;  // guarded by mutex_
   // The worker's: the loaded model (model_mutex_ also serialises select_model's loading).
   std::mutex model_mutex_;

@@ -1,8 +1,10 @@
 #include "server/model_catalog.h"
 
 #include <algorithm>
+#include <map>
 
 #include "models/model_hash.h"
+#include "models/model_names.h"
 
 namespace i2i::server {
 namespace fs = std::filesystem;
@@ -74,12 +76,48 @@ std::vector<CatalogModel> ModelCatalog::controlnets() const {
   return list_folder({models_dir_ / "ControlNet", models_dir_ / "controlnet"});
 }
 
+std::vector<CatalogModel> ModelCatalog::ip_adapters() const {
+  std::vector<CatalogModel> out;
+  for (CatalogModel& m :
+       list_folder({models_dir_ / "ipadapter", models_dir_ / "ControlNet", models_dir_ / "controlnet"})) {
+    std::error_code ec;
+    if (fs::is_regular_file(m.path, ec)) out.push_back(std::move(m));  // (an adapter is one file)
+  }
+  return out;
+}
+
 std::optional<CatalogModel> ModelCatalog::find_checkpoint(const std::string& title) const {
   return find_in(checkpoints(), title);
 }
 
 std::optional<CatalogModel> ModelCatalog::find_controlnet(const std::string& title) const {
   return find_in(controlnets(), title);
+}
+
+std::optional<CatalogModel> ModelCatalog::find_ip_adapter(const std::string& title) const {
+  return find_in(ip_adapters(), title);
+}
+
+std::optional<fs::path> ModelCatalog::find_annotator(const std::string& preprocessor) const {
+  // (A1111's sd-webui-controlnet downloads: annotator/downloads/<kind>/<file>.pth)
+  static const std::map<std::string, std::vector<std::string>> kFiles = {
+      {"depth_anything_v2",
+       {"depth_anything_v2_vitl.safetensors", "depth_anything_v2_vitb.safetensors",
+        "depth_anything_v2_vits.safetensors"}},
+      {"openpose", {"body_pose_model.safetensors"}},
+      {"lineart_realistic", {"sk_model.safetensors"}},
+      {"lineart_coarse", {"sk_model2.safetensors"}},
+      {"softedge_hed", {"ControlNetHED.safetensors"}},
+      {"softedge_hedsafe", {"ControlNetHED.safetensors"}}};
+  auto it = kFiles.find(preprocessor);
+  if (it == kFiles.end()) return std::nullopt;
+  const std::vector<fs::path> entries = list_model_entries(models_dir_ / "annotators");
+  for (const std::string& name : it->second)
+    for (const fs::path& e : entries) {
+      std::error_code ec;
+      if (e.filename() == name && fs::is_regular_file(e, ec)) return e;
+    }
+  return std::nullopt;
 }
 
 std::string checkpoint_title(const CatalogModel& m) {

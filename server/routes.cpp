@@ -11,7 +11,10 @@
 #include "sampling/scheduler.h"
 #include "server/a1111_response.h"
 #include "server/base64.h"
+#include "server/client_socket.h"
+#include "server/error_paths.h"
 #include "server/http_error.h"
+#include "server/json_body.h"
 #include "server/web_assets.h"
 #include "server/zip_writer.h"
 
@@ -26,16 +29,19 @@ void send_json(httplib::Response& res, int status, const json& body) {
   res.set_content(body.dump(-1, ' ', false, json::error_handler_t::replace), "application/json");
 }
 
-// Runs a handler, answering its HttpError (or any other exception, as A1111's 500) as JSON.
+// Runs a handler, answering its HttpError (or any other exception, as A1111's 500) as JSON that names no
+// path of the server's machine.
 template <typename F>
 httplib::Server::Handler guarded(F f) {
   return [f](const httplib::Request& req, httplib::Response& res) {
     try {
       f(req, res);
     } catch (const HttpError& e) {
-      send_json(res, e.status(), e.body());
+      send_json(res, e.status(), json_without_server_paths(e.body()));
     } catch (const std::exception& e) {
-      send_json(res, 500, {{"error", "RuntimeError"}, {"detail", ""}, {"body", ""}, {"errors", e.what()}});
+      send_json(res, 500,
+                json_without_server_paths(
+                    {{"error", "RuntimeError"}, {"detail", ""}, {"body", ""}, {"errors", e.what()}}));
     }
   };
 }
@@ -188,7 +194,15 @@ void generation_route(ServerContext& ctx, GenerationMode mode, const httplib::Re
   fs::path checkpoint;
   if (!r.checkpoint.empty()) checkpoint = resolve_checkpoint(ctx, r.checkpoint);
   std::shared_ptr<Job> job = ctx.queue.submit(std::move(r), false, checkpoint);
-  job->wait();
+  // A client that goes away while its job waits or runs cancels it (probe13 L9): nobody would read it.
+  const int socket = request_socket(req);
+  while (!job->wait_for(std::chrono::milliseconds(200))) {
+    if (socket >= 0 && client_gone(socket)) {
+      ctx.queue.cancel(job->id);
+      close_after(res);
+      return send_json(res, 499, {{"detail", "the client closed the connection"}});  // (read by nobody)
+    }
+  }
   if (job->error_status != 0) return send_json(res, job->error_status, job->error_body);
   send_json(res, 200, a1111_generation_response(*job));
 }
@@ -254,55 +268,17 @@ void serve_asset(const std::string& path, httplib::Response& res) {
 bool authorized(const std::string& authorization,
                 const std::vector<std::pair<std::string, std::string>>& credentials) {
   std::string given;
-  if (authorization.size() > 6 &&
-      (authorization.compare(0, 6, "Basic ") == 0 || authorization.compare(0, 6, "basic ") == 0)) {
+  // (the scheme name is case-insensitive: RFC 9110 11.1)
+  std::string scheme = authorization.substr(0, 6);
+  std::transform(scheme.begin(), scheme.end(), scheme.begin(),
+                 [](unsigned char c) { return std::tolower(c); });
+  if (authorization.size() > 6 && scheme == "basic ") {
     auto decoded = base64_decode(std::string_view(authorization).substr(6));
     if (decoded) given.assign(decoded->begin(), decoded->end());
   }
   bool ok = false;
   for (const auto& [user, pass] : credentials) ok |= constant_time_equal(given, user + ":" + pass);
   return ok;
-}
-
-json parse_json_body(const std::string& body, int max_depth) {
-  int depth = 0;
-  bool in_string = false, escaped = false;
-  for (char c : body) {
-    if (in_string) {
-      if (escaped)
-        escaped = false;
-      else if (c == '\\')
-        escaped = true;
-      else if (c == '"')
-        in_string = false;
-      continue;
-    }
-    if (c == '"')
-      in_string = true;
-    else if (c == '[' || c == '{') {
-      if (++depth > max_depth)
-        throw validation_error(json::array({"body"}),
-                               "JSON nested more than " + std::to_string(max_depth) + " deep");
-    } else if (c == ']' || c == '}') {
-      --depth;
-    }
-  }
-  try {
-    return json::parse(body);
-  } catch (const json::parse_error& e) {
-    std::string msg = e.what();
-    throw HttpError(422,
-                    {{"detail", json::array({{{"loc", json::array({"body", static_cast<int64_t>(e.byte)})},
-                                              {"msg", "JSON decode error: " + msg},
-                                              {"type", "value_error.jsondecode"}}})}},
-                    msg);
-  } catch (const json::exception& e) {  // a number out of range (1e999)
-    throw HttpError(422,
-                    {{"detail", json::array({{{"loc", json::array({"body"})},
-                                              {"msg", std::string("JSON decode error: ") + e.what()},
-                                              {"type", "value_error.jsondecode"}}})}},
-                    e.what());
-  }
 }
 
 void add_routes(httplib::Server& http, ServerContext& ctx) {
@@ -500,7 +476,11 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
   // ---- The ControlNet extension's lists ----
   http.Get("/controlnet/model_list", guarded([&ctx](const httplib::Request&, httplib::Response& res) {
              json list = json::array();
-             for (const CatalogModel& m : ctx.catalog.controlnets()) {
+             // ControlNets, then the IP-Adapters of ipadapter/ (those in ControlNet/ are listed already).
+             std::vector<CatalogModel> models = ctx.catalog.controlnets();
+             for (CatalogModel& m : ctx.catalog.ip_adapters())
+               if (m.path.parent_path().filename() == "ipadapter") models.push_back(std::move(m));
+             for (const CatalogModel& m : models) {
                try {
                  list.push_back(controlnet_title(m));
                } catch (const std::exception&) {
@@ -508,18 +488,11 @@ void add_routes(httplib::Server& http, ServerContext& ctx) {
              }
              send_json(res, 200, {{"model_list", list}});
            }));
-  http.Get("/controlnet/module_list", guarded([](const httplib::Request&, httplib::Response& res) {
+  http.Get("/controlnet/module_list", guarded([&ctx](const httplib::Request& req, httplib::Response& res) {
+             const std::string alias = req.get_param_value("alias_names");
              send_json(
                  res, 200,
-                 {{"module_list", {"none", "canny"}},
-                  {"module_detail",
-                   {{"none", {{"model_free", false}, {"sliders", json::array()}}},
-                    {"canny",
-                     {{"model_free", false},
-                      {"sliders",
-                       json::array(
-                           {{{"name", "Low Threshold"}, {"value", 100}, {"min", 1}, {"max", 255}},
-                            {{"name", "High Threshold"}, {"value", 200}, {"min", 1}, {"max", 255}}})}}}}}});
+                 controlnet_module_list(ctx.catalog, alias == "true" || alias == "True" || alias == "1"));
            }));
   http.Get("/controlnet/version", guarded([](const httplib::Request&, httplib::Response& res) {
              send_json(res, 200, {{"version", 2}});

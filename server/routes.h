@@ -8,6 +8,7 @@
 #include <atomic>
 
 #include "server/job_queue.h"
+#include "server/json_body.h"
 #include "server/model_catalog.h"
 #include "server/server_options.h"
 
@@ -32,9 +33,5 @@ void add_routes(httplib::Server& http, ServerContext& context);
 // in time that does not depend on where the given and the expected text differ.
 bool authorized(const std::string& authorization,
                 const std::vector<std::pair<std::string, std::string>>& credentials);
-
-// Throws HttpError 422 (as FastAPI for a body that is not JSON) unless `body` parses as JSON nested at
-// most `max_depth` deep.
-nlohmann::json parse_json_body(const std::string& body, int max_depth = 64);
 
 }  // namespace i2i::server

@@ -17,6 +17,7 @@
 #include <algorithm>
 #include <atomic>
 #include <chrono>
+#include <functional>
 #include <nlohmann/json.hpp>
 #include <thread>
 
@@ -24,6 +25,7 @@
 #include "io/image_limits.h"
 #include "server/a1111_request.h"
 #include "server/base64.h"
+#include "server/error_paths.h"
 #include "server/http_error.h"
 #include "server/model_catalog.h"
 #include "server/routes.h"
@@ -339,6 +341,203 @@ TEST(ServerRequestLimits, ControlNetUnitsAreCappedAndShareTheInitPicture) {
   EXPECT_NE(msg.find("at most 8 ControlNet units"), std::string::npos) << msg;
 }
 
+json with_units(json body, const std::vector<json>& units) {
+  body["alwayson_scripts"] = {{"controlnet", {{"args", json(units)}}}};
+  return body;
+}
+
+TEST(ServerUnits, ReferenceUnitReadsItsFieldsAsTheExtensionsHook) {
+  const std::string init = base64_encode(encode_png(Image(64, 64, 3), {}, "init"));
+  const json img2img = {{"init_images", {init}}, {"steps", 2}, {"width", 64}, {"height", 64}};
+  auto reference = [&](const json& unit) {
+    const server::A1111Request r = parse(with_units(img2img, {unit}), server::GenerationMode::Img2Img);
+    EXPECT_TRUE(r.request.params.reference.has_value());
+    EXPECT_TRUE(r.reference_from_init);                    // the init picture, given in the worker
+    EXPECT_FALSE(r.request.images.reference.has_value());  // (not copied at parse time)
+    return r.request.params.reference.value_or(ReferenceParams{});
+  };
+  ReferenceParams r = reference({{"module", "reference_only"}, {"threshold_a", 0.7}, {"weight", 0.4}});
+  EXPECT_EQ(r.mode, ReferenceMode::Attn);
+  EXPECT_DOUBLE_EQ(r.style_fidelity, 0.7);
+  EXPECT_DOUBLE_EQ(r.attn_weight, 0.4);
+  EXPECT_DOUBLE_EQ(r.adain_weight, 1.0);
+  r = reference({{"module", "reference_adain"}, {"threshold_a", 3}, {"weight", 0.4}});
+  EXPECT_EQ(r.mode, ReferenceMode::Adain);
+  EXPECT_DOUBLE_EQ(r.style_fidelity, 1.0);  // clamped to [0, 1] as the extension does
+  EXPECT_DOUBLE_EQ(r.adain_weight, 0.4);
+  EXPECT_DOUBLE_EQ(reference({{"module", "reference_adain+attn"}}).style_fidelity, 0.5);  // unset: 0.5
+  EXPECT_DOUBLE_EQ(reference({{"module", "reference_only"}, {"threshold_a", -1}}).style_fidelity, 0.5);
+  // "My prompt is more important" is the extension's soft injection (fidelity 0), "ControlNet is more
+  // important" its CFG injection (1).
+  EXPECT_DOUBLE_EQ(reference({{"module", "reference_only"}, {"control_mode", "My prompt is more important"}})
+                       .style_fidelity,
+                   0.0);
+  EXPECT_DOUBLE_EQ(reference({{"module", "reference_only"}, {"control_mode", 2}}).style_fidelity, 1.0);
+  // The unit's picture when it has one.
+  const server::A1111Request own =
+      parse(with_units(img2img, {{{"module", "reference_only"}, {"image", init}}}),
+            server::GenerationMode::Img2Img);
+  EXPECT_TRUE(own.request.images.reference.has_value());
+  EXPECT_FALSE(own.reference_from_init);
+
+  std::string msg;
+  EXPECT_EQ(status_of(with_units(img2img, {{{"module", "reference_only"}}, {{"module", "reference_adain"}}}),
+                      server::GenerationMode::Img2Img, &msg),
+            422);
+  EXPECT_NE(msg.find("one reference unit"), std::string::npos) << msg;
+  EXPECT_EQ(status_of(with_units({{"steps", 2}}, {{{"module", "reference_only"}}}),
+                      server::GenerationMode::Txt2Img, &msg),
+            422);  // txt2img: no init picture to take
+  EXPECT_NE(msg.find("needs an image"), std::string::npos) << msg;
+  EXPECT_EQ(status_of(with_units(img2img, {{{"module", "reference_only"}, {"control_mode", "Loud"}}}),
+                      server::GenerationMode::Img2Img, &msg),
+            422);
+  EXPECT_NE(msg.find("\"control_mode\""), std::string::npos) << msg;
+}
+
+TEST(ServerUnits, IpAdapterUnitsNameAnAdapterOfTheModelsFolder) {
+  const std::string init = base64_encode(encode_png(Image(64, 64, 3), {}, "init"));
+  const json img2img = {{"init_images", {init}}, {"steps", 2}, {"width", 64}, {"height", 64}};
+  const server::A1111Request r =
+      parse(with_units(img2img,
+                       {{{"module", "ip-adapter_clip_sd15"}, {"model", "ip-adapter_sd15"}, {"weight", 0.6}},
+                        {{"module", "ip-adapter_clip_h"}, {"model", "ip-adapter_sd15"}, {"image", init}}}),
+            server::GenerationMode::Img2Img);
+  ASSERT_EQ(r.request.params.ip_adapters.size(), 2u);
+  EXPECT_EQ(fs::path(r.request.params.ip_adapters[0].model).filename(), "ip-adapter_sd15.safetensors");
+  EXPECT_DOUBLE_EQ(r.request.params.ip_adapters[0].scale, 0.6);
+  EXPECT_EQ(r.ip_adapter_from_init, (std::vector<bool>{true, false}));
+  EXPECT_FALSE(r.request.images.ip_adapters[0].has_value());
+  EXPECT_TRUE(r.request.images.ip_adapters[1].has_value());
+
+  std::string msg;
+  EXPECT_EQ(status_of(with_units(img2img, {{{"module", "ip-adapter_clip_sd15"}}}),
+                      server::GenerationMode::Img2Img, &msg),
+            422);  // no adapter named
+  EXPECT_NE(msg.find("\"model\""), std::string::npos) << msg;
+  EXPECT_EQ(
+      status_of(with_units(img2img, {{{"module", "ip-adapter_clip_sd15"}, {"model", "../../etc/passwd"}}}),
+                server::GenerationMode::Img2Img, &msg),
+      404);
+  // A checkpoint is no adapter (only ipadapter/ and ControlNet/ are looked in).
+  EXPECT_EQ(status_of(with_units(img2img, {{{"module", "ip-adapter_clip_sd15"}, {"model", "tiny-sd15"}}}),
+                      server::GenerationMode::Img2Img),
+            404);
+  EXPECT_EQ(status_of(with_units(img2img, {{{"module", "ip-adapter_face_id"}, {"model", "ip-adapter_sd15"}}}),
+                      server::GenerationMode::Img2Img, &msg),
+            422);
+  EXPECT_NE(msg.find("not supported"), std::string::npos) << msg;
+}
+
+TEST(ServerUnits, UnitWeightsAndGuidanceOutOfRangeNameTheUnitsField) {
+  const std::string init = base64_encode(encode_png(Image(64, 64, 3), {}, "init"));
+  const json img2img = {{"init_images", {init}}, {"steps", 2}, {"width", 64}, {"height", 64}};
+  for (const auto& [unit, field] : std::vector<std::pair<json, std::string>>{
+           {{{"module", "none"}, {"model", "tiny-controlnet-sd15"}, {"weight", 11}}, "weight"},
+           {{{"module", "ip-adapter_clip_sd15"}, {"model", "ip-adapter_sd15"}, {"weight", -1}}, "weight"},
+           {{{"module", "reference_only"}, {"guidance_end", 1.5}}, "guidance_end"},
+           {{{"module", "none"},
+             {"model", "tiny-controlnet-sd15"},
+             {"guidance_start", 0.8},
+             {"guidance_end", 0.2}},
+            "guidance_start"}}) {
+    std::string msg;
+    EXPECT_EQ(status_of(with_units(img2img, {unit}), server::GenerationMode::Img2Img, &msg), 422)
+        << unit.dump();
+    const json detail = json::parse(msg)["detail"];
+    EXPECT_EQ(detail[0]["loc"], json::array({"body", "alwayson_scripts", "controlnet", "args", 0, field}))
+        << msg;
+  }
+}
+
+TEST(ServerUnits, AnnotatorModulesRunOnlyWithTheirFile) {
+  const std::string init = base64_encode(encode_png(Image(64, 64, 3), {}, "init"));
+  const json img2img = {{"init_images", {init}}, {"steps", 2}, {"width", 64}, {"height", 64}};
+  // A models folder without annotators/: the modules are not listed, and a unit naming one is a 422 that
+  // names no server path.
+  const fs::path bare = test::temp_dir("server_bare_models");
+  fs::create_directories(bare / "ControlNet");
+  std::error_code ec;
+  fs::create_symlink(test::fixture_path("models/tiny-controlnet-sd15.safetensors"),
+                     bare / "ControlNet/tiny-controlnet-sd15.safetensors", ec);
+  const server::ModelCatalog catalog(bare, "");
+  const json modules = server::controlnet_module_list(catalog, false)["module_list"];
+  EXPECT_EQ(std::find(modules.begin(), modules.end(), "openpose"), modules.end()) << modules.dump();
+  try {
+    server::parse_a1111_request(
+        with_units(img2img, {{{"module", "openpose"}, {"model", "tiny-controlnet-sd15"}}}),
+        server::GenerationMode::Img2Img, catalog, {int64_t{2048} * 2048, bare.string()});
+    ADD_FAILURE() << "a module without its annotator file was accepted";
+  } catch (const server::HttpError& e) {
+    EXPECT_EQ(e.status(), 422);
+    const std::string body = e.body().dump();
+    EXPECT_NE(body.find("annotators/"), std::string::npos) << body;
+    EXPECT_EQ(body.find(bare.string()), std::string::npos) << body;
+  }
+  // With the files (the test models folder): the preprocessor, its file and processor_res.
+  const server::A1111Request r = parse(
+      with_units(img2img, {{{"module", "hed"}, {"model", "tiny-controlnet-sd15"}, {"processor_res", 256}}}),
+      server::GenerationMode::Img2Img);
+  ASSERT_EQ(r.request.params.controls.size(), 1u);
+  EXPECT_EQ(r.request.params.controls[0].preprocess, "softedge_hed");
+  EXPECT_EQ(fs::path(r.request.params.controls[0].annotator_model).filename(), "ControlNetHED.safetensors");
+  EXPECT_EQ(r.request.params.controls[0].resolution, 256);
+  // Pixel perfect: a 64 x 64 picture for 128 x 96 -> max(96 / 64, 128 / 64) x 64 = 128 (Just Resize);
+  // "Resize and Fill" fits inside: min(...) x 64 = 96.
+  json pp = img2img;
+  pp["width"] = 128;
+  pp["height"] = 96;
+  const json unit = {
+      {"module", "lineart_realistic"}, {"model", "tiny-controlnet-sd15"}, {"pixel_perfect", true}};
+  EXPECT_EQ(
+      parse(with_units(pp, {unit}), server::GenerationMode::Img2Img).request.params.controls[0].resolution,
+      128);
+  pp["resize_mode"] = 2;
+  EXPECT_EQ(
+      parse(with_units(pp, {unit}), server::GenerationMode::Img2Img).request.params.controls[0].resolution,
+      96);
+  std::string msg;
+  EXPECT_EQ(
+      status_of(
+          with_units(img2img,
+                     {{{"module", "openpose"}, {"model", "tiny-controlnet-sd15"}, {"processor_res", 10}}}),
+          server::GenerationMode::Img2Img, &msg),
+      422);
+  EXPECT_NE(msg.find("\"processor_res\""), std::string::npos) << msg;
+}
+
+// Numbers as pydantic reads them, not as strtod does (probe13 L4): no hex, spaces, trailing text, booleans,
+// or fractions for integer fields.
+TEST(ServerRequestLimits, NumbersAreNotCoercedLaxly) {
+  for (const auto& [field, value] : std::vector<std::pair<std::string, json>>{{"cfg_scale", "0x10"},
+                                                                              {"cfg_scale", " 5"},
+                                                                              {"cfg_scale", "12abc"},
+                                                                              {"cfg_scale", "inf"},
+                                                                              {"cfg_scale", true},
+                                                                              {"steps", 3.7},
+                                                                              {"steps", true},
+                                                                              {"steps", "2 "},
+                                                                              {"seed", false}}) {
+    std::string msg;
+    EXPECT_EQ(
+        status_of({{"width", 64}, {"height", 64}, {field, value}}, server::GenerationMode::Txt2Img, &msg),
+        422)
+        << field << " = " << value.dump();
+    EXPECT_NE(msg.find("[\"body\",\"" + field + "\"]"), std::string::npos) << msg;
+  }
+  // What pydantic does take.
+  const server::A1111Request r =
+      parse({{"cfg_scale", "7.5"}, {"steps", "3"}, {"seed", 12.0}, {"width", "64"}});
+  EXPECT_DOUBLE_EQ(r.request.params.cfg_scale, 7.5);
+  EXPECT_EQ(r.request.params.steps, 3);
+  EXPECT_EQ(r.request.params.seed, 12);
+  EXPECT_EQ(r.request.params.width, 64);
+  const std::string init = base64_encode(encode_png(Image(64, 64, 3), {}, "init"));
+  EXPECT_TRUE(parse({{"init_images", {init}}, {"mask", init}, {"inpainting_mask_invert", true}},
+                    server::GenerationMode::Img2Img)
+                  .request.params.mask_options.invert);
+}
+
 TEST(ServerRequestLimits, WorkPerRequestIsBounded) {
   std::string msg;
   // 64 x 512 x 512 pictures at once: more than --max-pixels in all.
@@ -382,6 +581,56 @@ TEST(ServerRequestLimits, OutOfRangeNumbersSeedsAndNulPromptsAre422) {
     // (null: the default mode, a txt2img job: accepted)
     EXPECT_EQ(r->status, std::string(mode) == "null" ? 202 : 422) << mode << ": " << r->body;
   }
+}
+
+// What only the loaded model can tell is a 422 naming the field too, not a 500 (probe13 L3, L11): a clip
+// skip beyond the text encoder's layers, a prompt of more chunks than i2i encodes.
+TEST(ServerErrors, ModelLimitsAre422NamingTheField) {
+  httplib::Client c = shared_server().client();
+  auto r = c.Post("/sdapi/v1/txt2img",
+                  json({{"steps", 1},
+                        {"width", 64},
+                        {"height", 64},
+                        {"override_settings", {{"CLIP_stop_at_last_layers", 12}}}})
+                      .dump(),
+                  "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 422) << r->body;
+  json detail = json::parse(r->body)["detail"];
+  EXPECT_EQ(detail[0]["loc"], json::array({"body", "override_settings", "CLIP_stop_at_last_layers"}))
+      << r->body;
+  std::string breaks = "a";
+  for (int i = 0; i < 70; ++i) breaks += " BREAK b";
+  r = c.Post("/sdapi/v1/txt2img",
+             json({{"steps", 1}, {"width", 64}, {"height", 64}, {"prompt", breaks}}).dump(),
+             "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 422) << r->body;
+  detail = json::parse(r->body)["detail"];
+  EXPECT_EQ(detail[0]["loc"], json::array({"body", "prompt"})) << r->body;
+  EXPECT_NE(detail[0]["msg"].get<std::string>().find("64 chunks"), std::string::npos) << r->body;
+}
+
+// Error answers name no folder of the server's machine (probe13 L6), only the file or folder's own name.
+TEST(ServerErrors, AnswersNameNoServerPaths) {
+  httplib::Client c = shared_server().client();
+  auto r =
+      c.Post("/sdapi/v1/txt2img",
+             json({{"steps", 1}, {"width", 64}, {"height", 64}, {"prompt", "a <lora:not-there:1>"}}).dump(),
+             "application/json");
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 422) << r->body;
+  EXPECT_EQ(r->body.find(models_dir().parent_path().string()), std::string::npos) << r->body;
+  EXPECT_NE(r->body.find("Lora"), std::string::npos) << r->body;  // (still says where it looked)
+  const std::string tmp = models_dir().string();
+  EXPECT_EQ(server::without_server_paths("LoRA 'x' not found in " + tmp + "/Lora."),
+            "LoRA 'x' not found in Lora.");
+  EXPECT_EQ(server::without_server_paths("cannot read '" + tmp + "/a b.png': gone"),
+            "cannot read 'a b.png': gone");
+  // API routes and relative paths are not the machine's folders.
+  EXPECT_EQ(server::without_server_paths("poll GET /i2i/v1/jobs/{id} instead"),
+            "poll GET /i2i/v1/jobs/{id} instead");
+  EXPECT_EQ(server::without_server_paths("see Lora/x.safetensors"), "see Lora/x.safetensors");
 }
 
 TEST(ServerRequestLimits, QueueSizeZeroIsRefusedAtStart) {
@@ -498,6 +747,61 @@ TEST(ServerConnections, SlowClientsAndEventStreamsDoNotStarveProgressAndInterrup
   EXPECT_EQ(r->status, 200);
   for (auto& t : streams) t.join();  // (the ended job ends the streams)
   for (int fd : slow) close(fd);
+}
+
+// A sync client that goes away cancels its job, running or queued (probe13 L9), and /progress names the
+// running job without its id, the native API's capability (L8).
+TEST(ServerConnections, SyncClientsThatGoAwayCancelTheirJobsAndProgressHidesJobIds) {
+  RunningServer s(base_options(), 60);
+  httplib::Client c = s.client();
+  auto progress = [&c] {
+    auto r = c.Get("/sdapi/v1/progress?skip_current_image=true");
+    return r ? json::parse(r->body) : json();
+  };
+  // Polls /progress until `done` holds (false after `seconds`).
+  auto wait_until = [&](const std::function<bool(const json&)>& done, double seconds) {
+    const auto start = Clock::now();
+    while (seconds_since(start) < seconds) {
+      if (done(progress())) return true;
+      std::this_thread::sleep_for(std::chrono::milliseconds(50));
+    }
+    return false;
+  };
+  const std::string body = json({{"steps", 1000}, {"width", 128}, {"height", 128}}).dump();
+  const std::string sync_request =
+      "POST /sdapi/v1/txt2img HTTP/1.1\r\nHost: 127.0.0.1:" + std::to_string(s.port()) +
+      "\r\nContent-Type: application/json\r\nContent-Length: " + std::to_string(body.size()) + "\r\n\r\n" +
+      body;
+  // Running: the job stops soon after its client closes the connection.
+  int fd = connect_to(s.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, sync_request.data(), sync_request.size()), static_cast<ssize_t>(sync_request.size()));
+  ASSERT_TRUE(wait_until([](const json& p) { return p["state"]["sampling_step"].get<int>() >= 1; }, 60));
+  const json running = progress();
+  EXPECT_EQ(running["state"]["job"], "scripts_txt2img");
+  EXPECT_EQ(running["current_task"].get<std::string>().rfind("task(", 0), 0u);
+  close(fd);
+  EXPECT_TRUE(wait_until([](const json& p) { return p["state"]["job"] == ""; }, 20))
+      << "the job of a client that went away still runs: " << progress().dump();
+
+  // Queued behind an async job: taken out of the queue.
+  auto r = c.Post("/i2i/v1/jobs", body, "application/json");
+  ASSERT_TRUE(r);
+  ASSERT_EQ(r->status, 202) << r->body;
+  const std::string id = json::parse(r->body)["id"];
+  ASSERT_TRUE(wait_until([](const json& p) { return p["state"]["sampling_step"].get<int>() >= 1; }, 60));
+  const std::string shown = c.Get("/sdapi/v1/progress")->body;
+  EXPECT_EQ(shown.find(id), std::string::npos) << "/progress shows the async job's id: " << shown;
+  fd = connect_to(s.port());
+  ASSERT_GE(fd, 0);
+  ASSERT_EQ(write(fd, sync_request.data(), sync_request.size()), static_cast<ssize_t>(sync_request.size()));
+  ASSERT_TRUE(wait_until([](const json& p) { return p["state"]["queue_waiting"] == 1; }, 20));
+  close(fd);
+  EXPECT_TRUE(wait_until([](const json& p) { return p["state"]["queue_waiting"] == 0; }, 10))
+      << "the queued job of a client that went away still waits: " << progress().dump();
+  r = c.Delete(("/i2i/v1/jobs/" + id).c_str());
+  ASSERT_TRUE(r);
+  EXPECT_EQ(r->status, 200);
 }
 
 TEST(ServerProcess, SigtermWithIdleAndTricklingConnectionsExitsWithinTwoSeconds) {

@@ -217,6 +217,202 @@ TEST(ServerClients, PhotoshopPluginLowercaseControlNetUnitIsTheCliPicture) {
   EXPECT_EQ(png_parameters(res["images"][0]), want_text);
 }
 
+// The ControlNet extension's IP-Adapter unit (sdwebuiapi's ControlNetUnit shape): the adapter by its listed
+// name from the models folder's ipadapter/, its image encoder found beside it as the CLI finds it.
+TEST(ServerClients, IpAdapterUnitIsTheCliPicture) {
+  const fs::path picture = test::fixture_path("cases/ip_adapter/inputs/coffee_40x64.png");
+  const json body = {{"prompt", "a photograph of an astronaut riding a horse, highly detailed"},
+                     {"negative_prompt", "blurry, low quality, watermark"},
+                     {"steps", 10},
+                     {"cfg_scale", 7.5},
+                     {"width", 64},
+                     {"height", 64},
+                     {"seed", 1234},
+                     {"sampler_name", "DDIM"},
+                     {"alwayson_scripts",
+                      {{"controlnet",
+                        {{"args",
+                          {{{"enabled", true},
+                            {"module", "ip-adapter_clip_sd15"},
+                            {"model", "ip-adapter_sd15"},
+                            {"weight", 0.7},
+                            {"image", file_base64(picture)},
+                            {"resize_mode", "Just Resize"},
+                            {"processor_res", 512},
+                            {"threshold_a", -1},
+                            {"threshold_b", -1},
+                            {"guidance_start", 0},
+                            {"guidance_end", 1},
+                            {"control_mode", "Balanced"},
+                            {"pixel_perfect", false}}}}}}}}};
+  httplib::Client c = shared_server().client();
+  int status = 0;
+  const json res = post_json(c, "/sdapi/v1/txt2img", body, &status);
+  ASSERT_EQ(status, 200) << res.dump();
+  const json info = json::parse(res["info"].get<std::string>());
+  EXPECT_TRUE(info["i2i_ignored"].empty()) << info["i2i_ignored"].dump();
+  const auto [want, want_text] = cli_picture(
+      "ip_adapter",
+      test::with(test::fixture_args("txt2img", "models/tiny-sd15.safetensors"),
+                 {"--sampler", "DDIM", "--width", "64", "--height", "64", "--ip-adapter",
+                  test::fixture_path("models/tiny-ip-adapter/models/ip-adapter_sd15.safetensors").string(),
+                  "--ip-adapter-image", picture.string(), "--ip-adapter-scale", "0.7"}));
+  expect_identical(decode_b64_png(res["images"][0]), want, "txt2img + IP-Adapter unit");
+  EXPECT_EQ(png_parameters(res["images"][0]), want_text);
+  EXPECT_NE(want_text.find("Module: ip-adapter_clip_sd15, Model: ip-adapter_sd15, Weight: 0.7"),
+            std::string::npos)
+      << want_text;
+}
+
+// A reference unit (style fidelity from threshold_a, the weight both auto machine weights for
+// reference_adain+attn) and an IP-Adapter unit, both without a picture: img2img gives them the init picture.
+TEST(ServerClients, ReferenceAndIpAdapterUnitsOnTheInitPictureAreTheCliPicture) {
+  const fs::path astronaut = test::fixture_path("cases/inputs/astronaut_64.png");
+  const json body = {
+      {"init_images", {"data:image/png;base64," + file_base64(astronaut)}},
+      {"denoising_strength", 0.6},
+      {"prompt", "a photograph of an astronaut riding a horse, highly detailed"},
+      {"negative_prompt", "blurry, low quality, watermark"},
+      {"steps", 10},
+      {"cfg_scale", 7.5},
+      {"width", 64},
+      {"height", 64},
+      {"seed", 1234},
+      {"sampler_name", "Euler a"},
+      {"alwayson_scripts",
+       {{"ControlNet",
+         {{"args",
+           {{{"module", "reference_adain+attn"},
+             {"model", "None"},
+             {"weight", 0.8},
+             {"threshold_a", 0.3},
+             {"guidance_end", 0.9}},
+            {{"module", "ip-adapter_clip_h"}, {"model", "ip-adapter_sd15"}, {"weight", 0.5}}}}}}}}};
+  httplib::Client c = shared_server().client();
+  int status = 0;
+  const json res = post_json(c, "/sdapi/v1/img2img", body, &status);
+  ASSERT_EQ(status, 200) << res.dump();
+  const json info = json::parse(res["info"].get<std::string>());
+  // i2i runs the reference unit over every step: said, not dropped.
+  ASSERT_EQ(info["i2i_ignored"].size(), 1u) << info["i2i_ignored"].dump();
+  EXPECT_EQ(info["i2i_ignored"][0].get<std::string>().rfind("controlnet[0].guidance_start/guidance_end", 0),
+            0u);
+  const auto [want, want_text] = cli_picture(
+      "reference_ip_adapter",
+      test::with(test::fixture_args("img2img", "models/tiny-sd15.safetensors"),
+                 {"--strength",
+                  "0.6",
+                  "--sampler",
+                  "Euler a",
+                  "--width",
+                  "64",
+                  "--height",
+                  "64",
+                  "--reference-image",
+                  astronaut.string(),
+                  "--reference-mode",
+                  "reference_adain+attn",
+                  "--style-fidelity",
+                  "0.3",
+                  "--reference-attn-weight",
+                  "0.8",
+                  "--reference-adain-weight",
+                  "0.8",
+                  "--ip-adapter",
+                  test::fixture_path("models/tiny-ip-adapter/models/ip-adapter_sd15.safetensors").string(),
+                  "--ip-adapter-image",
+                  astronaut.string(),
+                  "--ip-adapter-scale",
+                  "0.5"}));
+  expect_identical(decode_b64_png(res["images"][0]), want, "img2img + reference + IP-Adapter units");
+  EXPECT_EQ(png_parameters(res["images"][0]), want_text);
+}
+
+// Annotator modules: the annotator found in the models folder's annotators/ by the extension's file name,
+// processor_res honoured, pixel perfect's resolution computed as the extension does (a 64 x 64 picture for
+// a 64 x 64 generation: 64).
+TEST(ServerClients, AnnotatorUnitsAreTheCliPicture) {
+  const fs::path astronaut = test::fixture_path("cases/inputs/astronaut_64.png");
+  struct Case {
+    json unit;
+    std::vector<std::string> cli;
+  };
+  const std::string controlnet = test::fixture_path("models/tiny-controlnet-sd15.safetensors").string();
+  const std::vector<Case> cases = {
+      {{{"module", "lineart"}, {"model", "tiny-controlnet-sd15"}, {"pixel_perfect", true}},
+       {"--control-preprocess", "lineart_realistic", "--annotator-model",
+        test::fixture_path("models/annotators/tiny-lineart.safetensors").string(), "--control-resolution",
+        "64"}},
+      {{{"module", "depth_anything_v2"}, {"model", "tiny-controlnet-sd15"}, {"processor_res", 128}},
+       {"--control-preprocess", "depth_anything_v2", "--annotator-model",
+        test::fixture_path("models/annotators/tiny-depth-anything-v2.safetensors").string(),
+        "--control-resolution", "128"}},
+      {{{"module", "softedge_hed"},
+        {"model", "tiny-controlnet-sd15"},
+        {"processor_res", 96},
+        {"weight", 0.5}},
+       {"--control-preprocess", "softedge_hed", "--annotator-model",
+        test::fixture_path("models/annotators/tiny-hed.safetensors").string(), "--control-resolution", "96",
+        "--control-weight", "0.5"}},
+  };
+  httplib::Client c = shared_server().client();
+  for (size_t k = 0; k < cases.size(); ++k) {
+    const json body = {{"init_images", {file_base64(astronaut)}},
+                       {"denoising_strength", 0.6},
+                       {"prompt", "a photograph of an astronaut riding a horse, highly detailed"},
+                       {"negative_prompt", "blurry, low quality, watermark"},
+                       {"steps", 10},
+                       {"cfg_scale", 7.5},
+                       {"width", 64},
+                       {"height", 64},
+                       {"seed", 1234},
+                       {"sampler_name", "DDIM"},
+                       {"alwayson_scripts", {{"controlnet", {{"args", {cases[k].unit}}}}}}};
+    int status = 0;
+    const json res = post_json(c, "/sdapi/v1/img2img", body, &status);
+    ASSERT_EQ(status, 200) << res.dump();
+    const json info = json::parse(res["info"].get<std::string>());
+    EXPECT_TRUE(info["i2i_ignored"].empty()) << info["i2i_ignored"].dump();
+    const auto [want, want_text] = cli_picture(
+        "annotator_" + std::to_string(k),
+        test::with(test::with(test::fixture_args("img2img", "models/tiny-sd15.safetensors"),
+                              {"--strength", "0.6", "--sampler", "DDIM", "--width", "64", "--height", "64",
+                               "--control", astronaut.string(), "--control-model", controlnet}),
+                   cases[k].cli));
+    expect_identical(decode_b64_png(res["images"][0]), want, cases[k].unit.dump());
+    EXPECT_EQ(png_parameters(res["images"][0]), want_text);
+  }
+}
+
+TEST(ServerApi, ControlNetListsNameTheIpAdapterAndTheModulesThatRun) {
+  httplib::Client c = shared_server().client();
+  auto models = c.Get("/controlnet/model_list");
+  ASSERT_TRUE(models);
+  const json list = json::parse(models->body)["model_list"];
+  bool adapter = false;
+  for (const auto& m : list) adapter |= m.get<std::string>().rfind("ip-adapter_sd15 [", 0) == 0;
+  EXPECT_TRUE(adapter) << list.dump();
+  auto modules = c.Get("/controlnet/module_list");
+  ASSERT_TRUE(modules);
+  const json m = json::parse(modules->body);
+  for (const char* name : {"none", "canny", "reference_only", "reference_adain", "reference_adain+attn",
+                           "ip-adapter_clip_sd15", "ip-adapter_clip_h"}) {
+    EXPECT_NE(std::find(m["module_list"].begin(), m["module_list"].end(), name), m["module_list"].end())
+        << name;
+    EXPECT_TRUE(m["module_detail"].contains(name)) << name;
+  }
+  EXPECT_EQ(m["module_detail"]["reference_only"]["sliders"][0]["value"], 0.5);
+  // The annotator modules whose file the models folder has, by the extension's API names or its UI's.
+  for (const char* name : {"depth_anything_v2", "openpose", "lineart", "lineart_coarse", "hed", "hed_safe"})
+    EXPECT_NE(std::find(m["module_list"].begin(), m["module_list"].end(), name), m["module_list"].end())
+        << name;
+  auto aliases = c.Get("/controlnet/module_list?alias_names=true");
+  ASSERT_TRUE(aliases);
+  const json a = json::parse(aliases->body)["module_list"];
+  for (const char* name : {"lineart_realistic", "softedge_hed", "softedge_hedsafe"})
+    EXPECT_NE(std::find(a.begin(), a.end(), name), a.end()) << name;
+}
+
 TEST(ServerClients, UnsupportedSettingsAreListedInInfo) {
   httplib::Client c = shared_server().client();
   int status = 0;
@@ -297,6 +493,58 @@ TEST(ServerApi, ProgressPollingAndInterruptAsOpenOutpaintDoes) {
   // Idle again.
   r = poll.Get("/sdapi/v1/progress");
   EXPECT_EQ(json::parse(r->body)["state"]["job"], "");
+}
+
+// An interrupted inpainting run answers its partly denoised picture put back into the source as a finished
+// one is: every pixel the mask leaves alone is the source's.
+TEST(ServerApi, InterruptedInpaintingIsComposited) {
+  const fs::path astronaut = test::fixture_path("cases/inputs/astronaut_64.png");
+  const fs::path mask_file = test::fixture_path("cases/inputs/mask_64.png");
+  httplib::Client c = shared_server().client();
+  json answer;
+  int status = 0;
+  std::thread job([&] {
+    httplib::Client j = shared_server().client();
+    answer = post_json(j, "/sdapi/v1/img2img",
+                       {{"init_images", {file_base64(astronaut)}},
+                        {"mask", file_base64(mask_file)},
+                        {"mask_blur", 0},
+                        {"inpaint_full_res", false},
+                        {"inpainting_fill", 1},
+                        {"denoising_strength", 1.0},
+                        {"steps", 1000},
+                        {"width", 64},
+                        {"height", 64},
+                        {"seed", 3}},
+                       &status);
+  });
+  const auto deadline = std::chrono::steady_clock::now() + std::chrono::seconds(120);
+  json p;
+  do {
+    std::this_thread::sleep_for(std::chrono::milliseconds(20));
+    auto r = c.Get("/sdapi/v1/progress?skip_current_image=true");
+    ASSERT_TRUE(r);
+    p = json::parse(r->body);
+  } while (p["state"]["sampling_step"].get<int>() < 2 && std::chrono::steady_clock::now() < deadline);
+  auto ir = c.Post("/sdapi/v1/interrupt", "", "text/plain");
+  job.join();
+  ASSERT_EQ(status, 200) << answer.dump();
+  ASSERT_TRUE(json::parse(answer["info"].get<std::string>())["i2i_interrupted"].get<bool>());
+  ASSERT_EQ(answer["images"].size(), 1u);
+  const Image got = decode_b64_png(answer["images"][0]);
+  const Image source = to_rgb(read_image(astronaut));
+  const Image mask = read_image(mask_file);
+  ASSERT_EQ(got.width, source.width);
+  ASSERT_EQ(got.height, source.height);
+  size_t kept = 0, differ = 0;
+  for (int y = 0; y < got.height; ++y)
+    for (int x = 0; x < got.width; ++x) {
+      if (mask.at(x, y, 0) != 0) continue;
+      ++kept;
+      for (int ch = 0; ch < 3; ++ch) differ += got.at(x, y, ch) != source.at(x, y, ch);
+    }
+  EXPECT_GT(kept, 0u);
+  EXPECT_EQ(differ, 0u) << "pixels outside the mask are not the source's";
 }
 
 TEST(ServerApi, ListsOptionsAndPngInfo) {
@@ -607,6 +855,11 @@ TEST(ServerFaults, CredentialsAndCors) {
   EXPECT_FALSE(server::authorized(
       "Basic " + base64_encode(reinterpret_cast<const uint8_t*>("alice:s3cre"), 11), o.credentials));
   EXPECT_FALSE(server::authorized("Bearer x", o.credentials));
+  // The scheme name is case-insensitive (RFC 7617 / RFC 9110).
+  for (const char* scheme : {"BASIC ", "bAsIc "})
+    EXPECT_TRUE(server::authorized(
+        scheme + base64_encode(reinterpret_cast<const uint8_t*>("alice:s3cret"), 12), o.credentials))
+        << scheme;
 }
 
 // ---- The process ----

@@ -10,6 +10,7 @@
 #include "pipelines/img2img.h"
 #include "pipelines/infotext.h"
 #include "pipelines/inpaint.h"
+#include "pipelines/inpaint_composite.h"
 #include "pipelines/ip_adapter_request.h"
 #include "preprocess/control_image.h"
 #include "preprocess/control_preprocessors.h"
@@ -431,6 +432,14 @@ void validate_request(const GenerationRequest& req) {
   if (p.reference && p.reference->image.empty() && !req.images.reference)
     throw ParameterError("the reference unit has no picture ({reference_image})");
   request_loras(p);  // every LoRA the request names exists
+}
+
+Image finish_inpaint_picture(const GenerationRequest& req, const Image& generated) {
+  const Inputs in = read_inputs(req);
+  if (!in.mask) return generated;
+  const InpaintSetup setup = prepare_inpaint(*in.source, *in.mask, in.width, in.height,
+                                             req.params.mask_options, req.params.resize_mode);
+  return finish_inpaint(setup, generated, req.params.composite);
 }
 
 void read_request_images(GenerationRequest& req) {

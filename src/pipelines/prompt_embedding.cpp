@@ -107,8 +107,8 @@ Tensor encode_prompt(const ClipTokenizer& tokenizer, const ClipTextEncoder& enco
                      const std::string& prompt, const PromptOptions& options, Tensor* pooled) {
   const int layers = encoder.config().num_layers;
   if (options.clip_skip < 1 || options.clip_skip > layers)
-    throw Error("clip skip " + std::to_string(options.clip_skip) + " is out of range for a text encoder of " +
-                std::to_string(layers) + " layers");
+    throw ParameterError("{clip_skip} " + std::to_string(options.clip_skip) +
+                         " is out of range for a text encoder of " + std::to_string(layers) + " layers");
   PromptTokens tokens = tokenize_prompt(tokenizer, encoder.config().hidden_size, prompt, options);
   ClipTextOptions opts;
   opts.skip = options.sdxl_penultimate ? 1 : options.clip_skip - 1;

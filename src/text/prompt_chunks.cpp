@@ -38,8 +38,9 @@ std::vector<PromptChunk> build_prompt_chunks(
 
   auto close_chunk = [&]() {
     if (chunks.size() >= kMaxPromptChunks)
-      throw Error("the prompt needs more than " + std::to_string(kMaxPromptChunks) + " chunks of " +
-                  std::to_string(length) + " tokens (BREAK starts a chunk), more than i2i encodes");
+      throw ParameterError("{prompt} or {negative_prompt}: needs more than " +
+                           std::to_string(kMaxPromptChunks) + " chunks of " + std::to_string(length) +
+                           " tokens (BREAK starts a chunk), more than i2i encodes");
     PromptChunk c;
     c.ids.push_back(spec.bos);
     c.multipliers.push_back(1.0f);

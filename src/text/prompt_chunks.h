@@ -38,7 +38,7 @@ struct ChunkEmbeddingUse {
 };
 
 // The most chunks one prompt may take (4,800 tokens; each chunk is one text-encoder pass and 77 tokens of
-// cross-attention in every UNet step). More is an i2i::Error, before anything is encoded.
+// cross-attention in every UNet step). More is a ParameterError ({prompt}), before anything is encoded.
 constexpr size_t kMaxPromptChunks = 64;
 
 struct PromptChunk {

@@ -9,14 +9,18 @@
 #include <string>
 #include <system_error>
 #include <thread>
+#include <utility>
+#include <vector>
 
 #include "server/server.h"
 #include "support/fixtures.h"
 
 namespace i2i::test {
 
-// A temp folder `name` holding the fixture checkpoint (Stable-diffusion/), ControlNet (ControlNet/) and
-// LoRA (Lora/) in A1111's layout, with the tiny models' .json configurations beside them.
+// A temp folder `name` holding the fixture checkpoint (Stable-diffusion/), ControlNet (ControlNet/), LoRA
+// (Lora/), IP-Adapter (ipadapter/, its image_encoder/ beside it) and annotators (annotators/, by the
+// extension's file names) in A1111's layout, with the tiny models'
+// .json configurations beside them.
 inline std::filesystem::path a1111_models_dir(const std::string& name) {
   namespace fs = std::filesystem;
   const fs::path d = temp_dir(name);
@@ -30,6 +34,19 @@ inline std::filesystem::path a1111_models_dir(const std::string& name) {
   for (const char* f : {"tiny-controlnet-sd15.safetensors", "tiny-controlnet-sd15.json"})
     link(std::string("models/") + f, d / "ControlNet" / f);
   link("models/loras/tiny-style.safetensors", d / "Lora/tiny-style.safetensors");
+  // The IP-Adapter with its image encoder beside it (where the CLI looks for it).
+  link("models/tiny-ip-adapter/models/ip-adapter_sd15.safetensors",
+       d / "ipadapter/ip-adapter_sd15.safetensors");
+  link("models/tiny-ip-adapter/models/image_encoder", d / "ipadapter/image_encoder");
+  // The annotators under the file names A1111's ControlNet extension gives them.
+  for (const auto& [fixture, name] : std::vector<std::pair<std::string, std::string>>{
+           {"tiny-depth-anything-v2.safetensors", "depth_anything_v2_vits.safetensors"},
+           {"tiny-depth-anything-v2.json", "depth_anything_v2_vits.json"},
+           {"tiny-openpose-body.safetensors", "body_pose_model.safetensors"},
+           {"tiny-lineart.safetensors", "sk_model.safetensors"},
+           {"tiny-lineart-coarse.safetensors", "sk_model2.safetensors"},
+           {"tiny-hed.safetensors", "ControlNetHED.safetensors"}})
+    link("models/annotators/" + fixture, d / "annotators" / name);
   return d;
 }
 
