@@ -6,6 +6,10 @@
 // sum) are fused.
 // BF16: weights are converted to bf16 once, activations on the fly; accumulation and output are float32.
 // If the CPU cannot run bf16 primitives, bf16 is emulated (operands rounded to bf16, float32 math).
+// Short of memory (an address-space limit, `ulimit -v`), creating a primitive throws i2i::OutOfMemory naming
+// the layer instead of crashing inside oneDNN (check_jit_headroom).
+
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
@@ -35,6 +39,28 @@ dnnl::engine& cpu_engine() {
 void round_bf16(const float* src, float* dst, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
+}
+
+// oneDNN writes each primitive's JIT kernels into buffers it maps itself (256 KiB each, a few per primitive,
+// reorders included), and when such a map fails its Xbyak, built without exceptions, goes on writing the
+// code through a null pointer: a run under an address-space limit crashed there (SIGSEGV) instead of
+// reporting the memory it could not get. So before creating a primitive this checks that the address
+// space has room for its kernels (a map of kJitHeadroom, released at once; it counts against RLIMIT_AS like
+// any other) and throws i2i::OutOfMemory naming the layer when it has not. (Checked, not reserved: between
+// the check and the creation only this process's own threads can take the room.)
+constexpr size_t kJitHeadroom = size_t{8} << 20;
+
+void check_jit_headroom(const std::string& layer) {
+  void* p = mmap(nullptr, kJitHeadroom, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw OutOfMemory("no room for the oneDNN kernels of " + layer);
+  munmap(p, kJitHeadroom);
+}
+
+// A failure to create a primitive: i2i::OutOfMemory when oneDNN says it is out of memory, else i2i::Error
+// `message` with oneDNN's words.
+[[noreturn]] void throw_dnnl_error(const dnnl::error& err, const std::string& message) {
+  if (err.status == dnnl_out_of_memory) throw OutOfMemory(message + ": out of memory");
+  throw Error(message + ": " + err.what());
 }
 
 std::vector<float> to_f32_vector(const Tensor& t) {
@@ -95,10 +121,11 @@ class DnnlLayer {
     weights_ = reorder(memory(user_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
   }
 
-  static PreparedWeights reorder(memory src, const memory::desc& md) {
+  PreparedWeights reorder(memory src, const memory::desc& md) const {
     PreparedWeights w;
     w.storage = Tensor::empty({static_cast<int64_t>(md.get_size())}, DType::U8);
     w.mem = memory(md, cpu_engine(), w.storage.raw());
+    check_jit_headroom(layer_name());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(src, w.mem).execute(stream, src, w.mem);
     stream.wait();
@@ -106,6 +133,8 @@ class DnnlLayer {
   }
 
   virtual memory::desc any_weights_md() const = 0;
+  // The layer in messages, e.g. "Conv2d [320, 4, 3, 3]".
+  virtual std::string layer_name() const = 0;
 
   template <typename MakePd>
   std::shared_ptr<const Entry> entry(const Key& key, MakePd make_pd) const {
@@ -126,6 +155,7 @@ class DnnlLayer {
         weights_md_ = pd.weights_desc();
       }
     }
+    check_jit_headroom(layer_name());
     e->prim = make_primitive(pd);
     e->src_md = pd.src_desc();
     e->dst_md = pd.dst_desc();
@@ -240,8 +270,7 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
       prepare(memory::desc({in_, out_}, dt::f32, tag::ba), weight, precision, Key{1024, 0},
               [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& e) {
-      throw Error("Linear [" + std::to_string(out_) + ", " + std::to_string(in_) +
-                  "]: oneDNN cannot create the matmul: " + e.what());
+      throw_dnnl_error(e, layer_name() + ": oneDNN cannot create the matmul");
     }
   }
 
@@ -255,8 +284,8 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
       e = entry(Key{m, residual ? 1 : 0},
                 [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& err) {
-      throw Error("Linear: oneDNN cannot create the matmul for " + std::to_string(m) +
-                  " rows: " + err.what());
+      throw_dnnl_error(err,
+                       layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
     }
     run(*e, x.data<float>(), x.numel(), y.data<float>());
     return y;
@@ -269,14 +298,17 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     try {
       e = entry(Key{m, 1}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& err) {
-      throw Error("Linear: oneDNN cannot create the matmul for " + std::to_string(m) +
-                  " rows: " + err.what());
+      throw_dnnl_error(err,
+                       layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
     }
     run(*e, x.data<float>(), x.numel(), out.data<float>());
   }
 
  private:
   memory::desc any_weights_md() const override { return memory::desc({in_, out_}, compute_dt_, tag::any); }
+  std::string layer_name() const override {
+    return "Linear [" + std::to_string(out_) + ", " + std::to_string(in_) + "]";
+  }
   memory::desc bias_md() const override { return memory::desc({1, out_}, dt::f32, tag::ab); }
 
   dnnl::matmul::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
@@ -306,9 +338,7 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
       prepare(memory::desc({out_, in_, kh_, kw_}, dt::f32, tag::oihw), weight, precision, Key{1, nh, nw, 0},
               [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& e) {
-      throw Error("Conv2d [" + std::to_string(out_) + ", " + std::to_string(in_) + ", " +
-                  std::to_string(kh_) + ", " + std::to_string(kw_) +
-                  "]: oneDNN cannot create the convolution: " + e.what());
+      throw_dnnl_error(e, layer_name() + ": oneDNN cannot create the convolution");
     }
   }
 
@@ -336,8 +366,8 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
       e = entry(Key{n, h, w, residual ? 1 : 0},
                 [this](const Key& k, const memory::desc& wd) { return make_pd(k, wd); });
     } catch (const dnnl::error& err) {
-      throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str(x.shape()) + ": " +
-                  err.what());
+      throw_dnnl_error(
+          err, layer_name() + ": oneDNN cannot create the convolution for input " + shape_str(x.shape()));
     }
     if (direct)
       run_converted(*e, const_cast<void*>(x.raw()), y.data<float>());
@@ -354,8 +384,8 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     try {
       e = entry(Key{n, h, w, 0}, [this](const Key& k, const memory::desc& wd) { return make_pd(k, wd); });
     } catch (const dnnl::error& err) {
-      throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str({n, h, w, in_}) +
-                  ": " + err.what());
+      throw_dnnl_error(err, layer_name() + ": oneDNN cannot create the convolution for input " +
+                                shape_str({n, h, w, in_}));
     }
     Tensor up = upsample_converted(x);
     run_converted(*e, up.raw(), y.data<float>());
@@ -367,6 +397,10 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     return memory::desc({out_, in_, kh_, kw_}, compute_dt_, tag::any);
   }
   memory::desc bias_md() const override { return memory::desc({out_}, dt::f32, tag::a); }
+  std::string layer_name() const override {
+    return "Conv2d [" + std::to_string(out_) + ", " + std::to_string(in_) + ", " + std::to_string(kh_) +
+           ", " + std::to_string(kw_) + "]";
+  }
 
   dnnl::convolution_forward::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
     const int64_t n = key[0], h = key[1], w = key[2];
