@@ -256,6 +256,7 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
       continue;
     }
     ControlParams c;
+    c.number = static_cast<int>(i);  // (messages name the unit by its place in the request's list)
     if (module == "none" || module == "canny") {
       c.preprocess = module;
     } else {
