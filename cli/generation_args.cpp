@@ -626,7 +626,7 @@ GenerationParams generation_params_from_args(const Args& a) {
     for (size_t i = 0; i < p.controls.size() && i < recorded->controls.size(); ++i)
       if (a.all("control-model").size() <= i)
         find_recorded(p.controls[i].model, recorded->controls[i], folders, png,
-                      "the ControlNet " + std::to_string(i) + " model", "--control-model");
+                      "the " + control_unit_name(p.controls[i], i) + " model", "--control-model");
   }
   return p;
 }
@@ -651,9 +651,9 @@ GenerationRequest generation_request_from_args(const Args& a, GenerationCommand 
     throw Error("--mask is required (the inpainting mask: white = repaint)" + unrecorded);
   for (size_t i = 0; i < p.controls.size(); ++i)
     if (p.controls[i].image.empty())
-      throw Error("--control is required for ControlNet " + std::to_string(i) + " (one per recorded unit, " +
-                  std::to_string(p.controls.size()) + " in all; their recorded settings are kept)" +
-                  unrecorded);
+      throw Error("--control is required for " + control_unit_name(p.controls[i], i) +
+                  " (one per recorded unit, " + std::to_string(p.controls.size()) +
+                  " in all; their recorded settings are kept)" + unrecorded);
   for (const char* dim : {"width", "height"})
     if (a.has(dim) && *a.integer(dim) <= 0)
       throw Error(std::string("--") + dim + " must be a positive number of pixels, got " + *a.get(dim));

@@ -3,15 +3,8 @@
 // 64x64 PNGs and the same picture re-encoded as small JPEG / WebP / PNG variants (EXIF orientations,
 // 16-bit, palette, grey, alpha, interlaced), PNGs carrying a `parameters` text, the JSON configs, and the
 // prompts and tokenizer texts of the cases, and A1111 request bodies (tests/data/server's clients, units).
-// The hand-written text seeds in fuzz/seeds/ complement them.
-// clang-format off
-#include <cstddef>
-#include <cstdio>  // before jpeglib.h, which uses size_t and FILE
-#include <jpeglib.h>
-// clang-format on
-#include <png.h>
-#include <webp/encode.h>
-
+// The hand-written text seeds in fuzz/seeds/ complement them. The pictures are made by the tests' builders
+// (tests/support/picture_bytes.h, compiled in: it needs only the codec libraries).
 #include <algorithm>
 #include <filesystem>
 #include <fstream>
@@ -27,9 +20,17 @@
 #include "io/python_json.h"
 #include "io/safetensors.h"
 #include "server/base64.h"
+#include "support/picture_bytes.h"
 
 namespace fs = std::filesystem;
-using Bytes = std::string;
+using i2i::test::Bytes;
+using i2i::test::encode_jpeg;
+using i2i::test::encode_png_variant;
+using i2i::test::encode_webp;
+using i2i::test::exif_app1;
+using i2i::test::exif_tiff;
+using i2i::test::JpegOptions;
+using i2i::test::webp_with_exif;
 
 namespace {
 
@@ -62,142 +63,9 @@ std::string flat_name(const fs::path& path, const fs::path& root) {
   return s;
 }
 
-void put_le(Bytes& b, uint32_t v, int n) {
-  for (int i = 0; i < n; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-// A little-endian TIFF block with one IFD entry, Orientation (0x0112) = `orientation`.
-Bytes exif_tiff(int orientation) {
-  Bytes b = "II";
-  put_le(b, 42, 2);
-  put_le(b, 8, 4);  // IFD at offset 8
-  put_le(b, 1, 2);  // one entry
-  put_le(b, 0x0112, 2);
-  put_le(b, 3, 2);  // SHORT
-  put_le(b, 1, 4);
-  put_le(b, static_cast<uint32_t>(orientation), 2);
-  put_le(b, 0, 2);
-  put_le(b, 0, 4);  // no next IFD
-  return b;
-}
-
 i2i::Image crop(const i2i::Image& img, int w, int h) {
   i2i::Image out(w, h, img.channels);
   for (int y = 0; y < h; ++y) std::copy_n(img.row(y), static_cast<size_t>(w) * img.channels, out.row(y));
-  return out;
-}
-
-Bytes encode_jpeg(const i2i::Image& img, bool progressive, const Bytes& app1 = {}) {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr err{};
-  cinfo.err = jpeg_std_error(&err);
-  jpeg_create_compress(&cinfo);
-  unsigned char* buf = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&cinfo, &buf, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(img.width);
-  cinfo.image_height = static_cast<JDIMENSION>(img.height);
-  cinfo.input_components = img.channels;
-  cinfo.in_color_space = img.channels == 1 ? JCS_GRAYSCALE : JCS_RGB;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, 80, TRUE);
-  if (progressive) jpeg_simple_progression(&cinfo);
-  jpeg_start_compress(&cinfo, TRUE);
-  if (!app1.empty())
-    jpeg_write_marker(&cinfo, JPEG_APP0 + 1, reinterpret_cast<const JOCTET*>(app1.data()),
-                      static_cast<unsigned>(app1.size()));
-  for (int y = 0; y < img.height; ++y) {
-    JSAMPROW row = const_cast<JSAMPROW>(img.row(y));
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  Bytes out(reinterpret_cast<const char*>(buf), size);
-  std::free(buf);
-  return out;
-}
-
-Bytes encode_webp(const i2i::Image& img, bool lossless) {
-  uint8_t* out = nullptr;
-  const int stride = img.width * img.channels;
-  size_t n = 0;
-  if (img.channels == 4)
-    n = lossless ? WebPEncodeLosslessRGBA(img.pixels.data(), img.width, img.height, stride, &out)
-                 : WebPEncodeRGBA(img.pixels.data(), img.width, img.height, stride, 80, &out);
-  else
-    n = lossless ? WebPEncodeLosslessRGB(img.pixels.data(), img.width, img.height, stride, &out)
-                 : WebPEncodeRGB(img.pixels.data(), img.width, img.height, stride, 80, &out);
-  Bytes b(reinterpret_cast<const char*>(out), n);
-  WebPFree(out);
-  return b;
-}
-
-// A simple-format WebP rewrapped in an extended (VP8X) container with an EXIF chunk.
-Bytes webp_with_exif(const Bytes& simple, int w, int h, bool alpha, const Bytes& exif) {
-  Bytes body = "WEBPVP8X";
-  put_le(body, 10, 4);
-  body.push_back(static_cast<char>(0x08 | (alpha ? 0x10 : 0)));
-  put_le(body, 0, 3);
-  put_le(body, static_cast<uint32_t>(w - 1), 3);
-  put_le(body, static_cast<uint32_t>(h - 1), 3);
-  body += simple.substr(12);
-  body += "EXIF";
-  put_le(body, static_cast<uint32_t>(exif.size()), 4);
-  body += exif;
-  if (exif.size() % 2) body.push_back('\0');
-  Bytes out = "RIFF";
-  put_le(out, static_cast<uint32_t>(body.size()), 4);
-  return out + body;
-}
-
-// A PNG of `img` (RGB or RGBA) with libpng: 16-bit samples, a palette (with tRNS), interlacing and an eXIf
-// chunk on request - the variants write_png does not make.
-Bytes encode_png_variant(const i2i::Image& img, bool sixteen_bit, bool palette, bool interlace,
-                         const Bytes& exif) {
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  Bytes out;
-  if (setjmp(png_jmpbuf(png))) {
-    png_destroy_write_struct(&png, &info);
-    throw i2i::Error("seed PNG encoding failed");
-  }
-  png_set_write_fn(
-      png, &out,
-      [](png_structp p, png_bytep d, size_t n) {
-        static_cast<Bytes*>(png_get_io_ptr(p))->append(reinterpret_cast<const char*>(d), n);
-      },
-      nullptr);
-  const int itype = interlace ? PNG_INTERLACE_ADAM7 : PNG_INTERLACE_NONE;
-  std::vector<std::vector<uint8_t>> rows(static_cast<size_t>(img.height));
-  if (palette) {
-    // 8 grey levels with the first one transparent.
-    std::vector<png_color> colours(8);
-    for (int i = 0; i < 8; ++i) colours[i] = {png_byte(i * 36), png_byte(i * 36), png_byte(i * 36)};
-    png_set_IHDR(png, info, img.width, img.height, 8, PNG_COLOR_TYPE_PALETTE, itype,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    png_set_PLTE(png, info, colours.data(), 8);
-    png_byte alpha = 0;
-    png_set_tRNS(png, info, &alpha, 1, nullptr);
-    for (int y = 0; y < img.height; ++y)
-      for (int x = 0; x < img.width; ++x) rows[y].push_back(img.pixel(x, y)[0] / 32);
-  } else {
-    const int colour = img.channels == 4 ? PNG_COLOR_TYPE_RGBA : PNG_COLOR_TYPE_RGB;
-    png_set_IHDR(png, info, img.width, img.height, sixteen_bit ? 16 : 8, colour, itype,
-                 PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-    for (int y = 0; y < img.height; ++y)
-      for (size_t i = 0; i < static_cast<size_t>(img.width) * img.channels; ++i) {
-        rows[y].push_back(img.row(y)[i]);
-        if (sixteen_bit) rows[y].push_back(static_cast<uint8_t>(i * 7));
-      }
-  }
-  if (!exif.empty())
-    png_set_eXIf_1(png, info, static_cast<png_uint_32>(exif.size()),
-                   reinterpret_cast<png_bytep>(const_cast<char*>(exif.data())));
-  std::vector<png_bytep> row_ptrs;
-  for (auto& r : rows) row_ptrs.push_back(r.data());
-  png_set_rows(png, info, row_ptrs.data());
-  png_write_png(png, info, PNG_TRANSFORM_IDENTITY, nullptr);
-  png_destroy_write_struct(&png, &info);
   return out;
 }
 
@@ -217,21 +85,26 @@ void image_seeds(const fs::path& fixtures, const fs::path& out, const fs::path& 
       rgba.pixel(x, y)[3] = static_cast<uint8_t>(x * 16);
     }
   const i2i::Image gray = i2i::to_gray(rgb);
-  Bytes app1_6 = Bytes("Exif\0\0", 6) + exif_tiff(6);
-  write_file(dir / "rgb.jpg", encode_jpeg(rgb, false));
-  write_file(dir / "gray.jpg", encode_jpeg(gray, false));
-  write_file(dir / "progressive.jpg", encode_jpeg(rgb, true));
-  write_file(dir / "exif6.jpg", encode_jpeg(rgb, false, app1_6));
-  write_file(dir / "exif8_progressive.jpg", encode_jpeg(rgb, true, Bytes("Exif\0\0", 6) + exif_tiff(8)));
-  const Bytes lossy = encode_webp(rgb, false), lossless = encode_webp(rgba, true);
+  // (libjpeg's default 4:2:0 chroma, as cameras write it; the tests' JPEGs are 4:4:4.)
+  const JpegOptions jpeg{.quality = 80, .subsampled = true};
+  const JpegOptions progressive{.quality = 80, .progressive = true, .subsampled = true};
+  write_file(dir / "rgb.jpg", encode_jpeg(rgb, jpeg));
+  write_file(dir / "gray.jpg", encode_jpeg(gray, jpeg));
+  write_file(dir / "progressive.jpg", encode_jpeg(rgb, progressive));
+  write_file(dir / "exif6.jpg", encode_jpeg(rgb, {.quality = 80, .subsampled = true, .app1 = exif_app1(6)}));
+  write_file(
+      dir / "exif8_progressive.jpg",
+      encode_jpeg(rgb, {.quality = 80, .progressive = true, .subsampled = true, .app1 = exif_app1(8)}));
+  const Bytes lossy = encode_webp(rgb, false, 80), lossless = encode_webp(rgba, true);
   write_file(dir / "lossy.webp", lossy);
   write_file(dir / "lossless_alpha.webp", lossless);
-  write_file(dir / "lossy_alpha.webp", encode_webp(rgba, false));
+  write_file(dir / "lossy_alpha.webp", encode_webp(rgba, false, 80));
   write_file(dir / "exif5.webp", webp_with_exif(lossy, rgb.width, rgb.height, false, exif_tiff(5)));
   write_file(dir / "exif3_alpha.webp", webp_with_exif(lossless, rgb.width, rgb.height, true, exif_tiff(3)));
-  write_file(dir / "rgb16_interlaced_exif7.png", encode_png_variant(rgb, true, false, true, exif_tiff(7)));
-  write_file(dir / "palette_trns.png", encode_png_variant(rgb, false, true, false, {}));
-  write_file(dir / "rgba_exif2.png", encode_png_variant(rgba, false, false, false, exif_tiff(2)));
+  write_file(dir / "rgb16_interlaced_exif7.png",
+             encode_png_variant(rgb, {.sixteen_bit = true, .interlace = true, .exif = exif_tiff(7)}));
+  write_file(dir / "palette_trns.png", encode_png_variant(rgb, {.palette = true}));
+  write_file(dir / "rgba_exif2.png", encode_png_variant(rgba, {.exif = exif_tiff(2)}));
   const fs::path gray_png = tmp / "gray.png";
   i2i::write_png(gray_png, gray);
   write_file(dir / "gray.png", read_file(gray_png));
@@ -253,7 +126,8 @@ void image_seeds(const fs::path& fixtures, const fs::path& out, const fs::path& 
   i2i::write_png(with_text, crop(gray, 4, 4),
                  {{"parameters", i2i::format_parameters(params)}, {"Software", "i2i"}});
   write_file(text_dir / "parameters_itxt.png", read_file(with_text));
-  write_file(text_dir / "palette_trns.png", encode_png_variant(crop(rgb, 4, 4), false, true, true, {}));
+  write_file(text_dir / "palette_trns.png",
+             encode_png_variant(crop(rgb, 4, 4), {.palette = true, .interlace = true}));
 }
 
 // Each small fixture safetensors file cut down to its (up to) 4 smallest tensors of at most 4 KiB each,

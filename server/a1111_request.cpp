@@ -469,6 +469,7 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
     }
     if (ip_adapter) {
       IpAdapterParams a;
+      a.number = static_cast<int>(i);  // (messages name the unit by its place in the request's list)
       a.model = model_path;
       a.scale = weight;
       p.ip_adapters.push_back(a);
@@ -490,6 +491,7 @@ void map_controlnet_units(const json& units, const json& loc_prefix, A1111Reques
       out.reference_from_init = from_init;
     } else {
       ControlParams c;
+      c.number = static_cast<int>(i);  // (messages name the unit by its place in the request's list)
       c.preprocess = annotator ? annotator->preprocessor : module;
       c.annotator_model = annotator_file;
       c.resolution = resolution;

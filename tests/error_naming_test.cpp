@@ -7,10 +7,13 @@
 #include <fstream>
 
 #include "io/image.h"
+#include "io/parameters.h"
 #include "io/regular_file.h"
 #include "models/clip_text_loader.h"
 #include "models/weights.h"
 #include "pipelines/generation_params.h"
+#include "pipelines/infotext.h"
+#include "pipelines/sd_model.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
 
@@ -51,6 +54,33 @@ TEST(ErrorNaming, TextEncoderConfigErrorsNameTheConfigFile) {
   EXPECT_NE(e.find((dir / "config.json").string()), std::string::npos) << e;
   EXPECT_NE(e.find("num_attention_heads"), std::string::npos) << e;
   EXPECT_EQ(e.find("model.safetensors"), std::string::npos) << e;
+}
+
+// A single-file checkpoint's text encoder config comes from its sidecar (`<stem>.json`, or a --model-config
+// file): errors about its fields name that file and entry, not the weights.
+TEST(ErrorNaming, SidecarTextEncoderConfigErrorsNameTheSidecar) {
+  const fs::path dir = test::temp_dir("naming_te_sidecar");
+  fs::create_symlink(test::models_dir() / "tiny-sd15.safetensors", dir / "m.safetensors");
+  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-sd15.json"));
+  cfg["text_encoder"]["num_attention_heads"] = "four";
+  std::ofstream(dir / "m.json") << cfg.dump();
+  SdModelOptions options;
+  options.tokenizer = test::fixtures_dir() / "tokenizer";
+  std::string e = error_of([&] { load_sd_model(dir / "m.safetensors", options); });
+  EXPECT_NE(e.find((dir / "m.json").string() + ", entry 'text_encoder'"), std::string::npos) << e;
+  EXPECT_NE(e.find("num_attention_heads"), std::string::npos) << e;
+  EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
+
+  // A size the weights contradict: the same file is named. And through --model-config.
+  cfg["text_encoder"]["num_attention_heads"] = 4;
+  cfg["text_encoder"]["hidden_size"] = 32;
+  std::ofstream(dir / "other.json") << cfg.dump();
+  fs::remove(dir / "m.json");
+  options.checkpoint.model_config = dir / "other.json";
+  e = error_of([&] { load_sd_model(dir / "m.safetensors", options); });
+  EXPECT_NE(e.find((dir / "other.json").string() + ", entry 'text_encoder'"), std::string::npos) << e;
+  EXPECT_NE(e.find("hidden_size"), std::string::npos) << e;
+  EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
 }
 
 TEST(ErrorNaming, LinkLoopsAndDanglingLinksAreSaidSo) {
@@ -130,6 +160,63 @@ TEST(ErrorNaming, PngValuesAreNamedByTheirKey) {
   EXPECT_NE(r.err.find("--steps must be at least 1, got 0"), std::string::npos) << r.err;
   r = test::run_i2i(test::with(base, {"--steps", "2"}), dir);
   EXPECT_NE(r.err.find("'Mask blur' in p.png must be between 0 and 256"), std::string::npos) << r.err;
+}
+
+// The units of a picture's text are numbered among every kind of unit ("ControlNet 0" an IP-Adapter,
+// "ControlNet 1" a reference unit, ...): errors about one name it by its key as written, not by its place
+// among the units of its kind.
+TEST(ErrorNaming, PngUnitsAreNamedByTheirKeys) {
+  const GenerationParameters info = parse_parameters(
+      "a cat\nSteps: 2, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, "
+      "ControlNet 0: \"Module: ip-adapter_clip_sd15, Model: ip-adapter_sd15, Weight: 20, Resize Mode: Crop "
+      "and Resize, Guidance Start: 0, Guidance End: 1\", "
+      "ControlNet 1: \"Module: reference_only, Model: None, Weight: 1, Threshold A: 0.5\", "
+      "ControlNet 4: \"Module: none, Model: cn, Weight: 50, Guidance Start: 0, Guidance End: 1\"");
+  GenerationParams p;
+  apply_infotext(info, p);
+  ASSERT_EQ(p.controls.size(), 1u);
+  ASSERT_EQ(p.ip_adapters.size(), 1u);
+  EXPECT_EQ(control_unit_name(p.controls[0], 0), "ControlNet 4");
+  EXPECT_EQ(ip_adapter_unit_name(p.ip_adapters[0], 0), "ControlNet 0 (IP-Adapter)");
+  p.controls[0].model = "cn.safetensors";
+  p.ip_adapters[0].model = "ip.safetensors";
+  std::string e = error_of([&] { p.validate(); });
+  EXPECT_EQ(e.rfind("ControlNet 4: ", 0), 0u) << e;
+  EXPECT_NE(e.find("control_weight must be between 0 and 10"), std::string::npos) << e;
+  p.controls[0].weight = 1;
+  e = error_of([&] { p.validate(); });
+  EXPECT_EQ(e.rfind("ControlNet 0 (IP-Adapter): ", 0), 0u) << e;
+  // Units of the flags: by their place among the flags of their kind.
+  p.controls.assign(2, ControlParams{});
+  p.controls[0].model = "cn.safetensors";
+  p.controls[1].weight = 50;
+  p.ip_adapters.clear();
+  e = error_of([&] { p.validate(); });
+  EXPECT_EQ(e.rfind("ControlNet 1: ", 0), 0u) << e;
+  EXPECT_EQ(ip_adapter_unit_name(IpAdapterParams{}, 2), "IP-Adapter 2");
+}
+
+// The same through the CLI: a picture whose one ControlNet unit is "ControlNet 2" (after an IP-Adapter
+// unit) and records no image for it.
+TEST(ErrorNaming, CliNamesPngUnitsByTheirKeys) {
+  const fs::path dir = test::temp_dir("naming_png_units");
+  write_png(
+      dir / "p.png", Image(64, 64, 3),
+      {{"parameters",
+        "a cat\nSteps: 2, Sampler: Euler a, CFG scale: 7, Seed: 1, Size: 64x64, Denoising strength: 0.5, "
+        "ControlNet 0: \"Module: ip-adapter_clip_sd15, Model: ip-adapter_sd15, Weight: 1\", "
+        "ControlNet 2: \"Module: none, Model: tiny-controlnet-sd15, Weight: 1, Guidance Start: 0, "
+        "Guidance End: 1\""}});
+  const test::CmdResult r =
+      test::run_i2i({"img2img", "--from-png", "p.png", "--model",
+                     test::fixture_path("models/tiny-sd15.safetensors").string(), "--tokenizer",
+                     test::fixture_path("tokenizer").string(), "--init",
+                     test::fixture_path("cases/inputs/astronaut_64.png").string(), "--quiet"},
+                    dir);
+  EXPECT_EQ(r.status, 1);
+  EXPECT_NE(r.err.find("for ControlNet 2 (one per recorded unit"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("ControlNet 0 "), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find("ControlNet 1"), std::string::npos) << r.err;
 }
 
 }  // namespace

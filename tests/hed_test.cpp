@@ -5,7 +5,6 @@
 #include <gtest/gtest.h>
 
 #include <cmath>
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -29,18 +28,6 @@ constexpr const char* kModel = "models/annotators/tiny-hed.safetensors";
 
 const nlohmann::json& cases() {
   return test::index_json(kIndex).at("groups").at("hed").at("cases");
-}
-
-Tensor ref(const nlohmann::json& c, const std::string& name) {
-  return test::index_tensors(kIndex).get(c.at("outputs").at(name).at("key").get<std::string>());
-}
-
-Image ref_u8(const nlohmann::json& c, const std::string& name) {
-  const Tensor t = ref(c, name);
-  EXPECT_EQ(t.dtype(), DType::U8);
-  Image img(static_cast<int>(t.dim(1)), static_cast<int>(t.dim(0)), 1);
-  std::memcpy(img.pixels.data(), t.raw(), img.pixels.size());
-  return img;
 }
 
 const ControlNetHed& model(Precision precision = Precision::F32) {
@@ -79,32 +66,35 @@ TEST(Hed, EveryStageMatchesControlnetAux) {
     EXPECT_EQ(w, c.at("detect_size_wh")[0].get<int64_t>());
     EXPECT_EQ(h, c.at("detect_size_wh")[1].get<int64_t>());
     // The network input is the detect image as float32 0..255: exact.
-    EXPECT_TRUE(test::all_close(nhwc_to_nchw(t.net_input), ref(c, "net_input").to(DType::F32), 0, id));
+    EXPECT_TRUE(test::all_close(nhwc_to_nchw(t.net_input),
+                                test::index_output(kIndex, c, "net_input").to(DType::F32), 0, id));
     const auto& out = c.at("outputs");
     if (out.contains("projection1")) {
       ASSERT_EQ(t.projections.size(), 5u);
       for (int i = 0; i < 5; ++i) {
         const std::string name = "projection" + std::to_string(i + 1);
-        EXPECT_TRUE(
-            test::all_close(nhwc_to_nchw(t.projections[i]), ref(c, name).to(DType::F32), 1e-4, id + name));
+        EXPECT_TRUE(test::all_close(nhwc_to_nchw(t.projections[i]),
+                                    test::index_output(kIndex, c, name).to(DType::F32), 1e-4, id + name));
       }
       // edges_resized [H, W, 5].
-      const Tensor er = ref(c, "edges_resized").to(DType::F32);
+      const Tensor er = test::index_output(kIndex, c, "edges_resized").to(DType::F32);
       for (int i = 0; i < 5; ++i) {
         Tensor want = Tensor::empty({h, w});
         for (int64_t p = 0; p < h * w; ++p) want.data<float>()[p] = er.data<float>()[p * 5 + i];
         EXPECT_TRUE(
             test::all_close(plane(t.edges[i], h, w), want, 1e-4, id + " edges_resized " + std::to_string(i)));
       }
-      EXPECT_TRUE(test::all_close(plane(t.mean_logit, h, w), ref(c, "mean_logit").to(DType::F32), 1e-4, id));
-      EXPECT_LE(max_diff_f64(t.sigmoid, ref(c, "sigmoid_f64")), 1e-5) << id;
+      EXPECT_TRUE(test::all_close(plane(t.mean_logit, h, w),
+                                  test::index_output(kIndex, c, "mean_logit").to(DType::F32), 1e-4, id));
+      EXPECT_LE(max_diff_f64(t.sigmoid, test::index_output(kIndex, c, "sigmoid_f64")), 1e-5) << id;
     }
     if (safe) {
       // safe_step values 0, 0.5, 1, 1.5: no value of these inputs is near a step boundary, so exact.
-      EXPECT_TRUE(test::all_close(plane(t.safe_step, h, w), ref(c, "safe_step").to(DType::F32), 0, id));
+      EXPECT_TRUE(test::all_close(plane(t.safe_step, h, w),
+                                  test::index_output(kIndex, c, "safe_step").to(DType::F32), 0, id));
       for (uint8_t v : t.edge.pixels) EXPECT_TRUE(v == 0 || v == 127 || v == 255) << int(v);
     }
-    test::expect_same_picture(t.edge, ref_u8(c, "edge_uint8"), id + " edge_uint8");
+    test::expect_same_picture(t.edge, test::index_output_map(kIndex, c, "edge_uint8"), id + " edge_uint8");
     test::expect_same_picture(
         map, to_rgb(read_image(test::fixture_path(out.at("output_png").get<std::string>()))), id + " png");
   }
@@ -115,9 +105,9 @@ TEST(Hed, FloatBilinearResizeOfTheReferenceProjections) {
   for (const auto& c : cases()) {
     if (!c.at("outputs").contains("projection2")) continue;
     const int64_t w = c.at("detect_size_wh")[0], h = c.at("detect_size_wh")[1];
-    const Tensor er = ref(c, "edges_resized").to(DType::F32);
+    const Tensor er = test::index_output(kIndex, c, "edges_resized").to(DType::F32);
     for (int i = 1; i < 5; ++i) {
-      const Tensor p = ref(c, "projection" + std::to_string(i + 1)).to(DType::F32);
+      const Tensor p = test::index_output(kIndex, c, "projection" + std::to_string(i + 1)).to(DType::F32);
       const std::vector<float> got =
           cv_resize_linear(p.to_vector(), static_cast<int>(p.dim(3)), static_cast<int>(p.dim(2)),
                            static_cast<int>(w), static_cast<int>(h));
@@ -134,7 +124,7 @@ TEST(Hed, Bf16StaysCloseToFp32) {
   // projection 1 (2 layers) growing to 1.8e-2 on projection 5 (13 layers, 8x8 values). Bound 4e-2; a wrong
   // kernel or layout is off by O(1).
   const auto& c = cases()[0];
-  const Tensor x = nchw_to_nhwc(ref(c, "net_input").to(DType::F32));
+  const Tensor x = nchw_to_nhwc(test::index_output(kIndex, c, "net_input").to(DType::F32));
   const std::vector<Tensor> want = model()(x), got = model(Precision::BF16)(x);
   ASSERT_EQ(got.size(), want.size());
   for (size_t i = 0; i < got.size(); ++i) {

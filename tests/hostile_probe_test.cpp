@@ -60,5 +60,46 @@ TEST_P(HostileProbes, FailCleanlyOrDecodeCorrectly) {
 INSTANTIATE_TEST_SUITE_P(Probes, HostileProbes, ::testing::Range<size_t>(0, test::hostile_probes().size()),
                          [](const auto& info) { return test::hostile_probes()[info.param].name; });
 
+// Runs that cannot get their memory (issue 14): an img2img of the tiny model under address-space limits from
+// well below what it needs up to about what it needs. Each run either succeeds or stops with one line
+// "out of memory while <stage>" and exit status 1: never a crash (oneDNN's JIT crashed under such limits
+// when it could not map its kernels' buffers), never another message, never a file left behind. The
+// smallest limit is above what the dynamic loader needs to map i2i's libraries (about 110 MB here).
+TEST(OutOfMemory, SmallAddressSpacesEndInOneLineError) {
+  size_t failed = 0;
+  for (size_t mb = 150; mb <= 350; mb += 50) {
+    const fs::path dir = test::temp_dir("oom_" + std::to_string(mb));
+    const std::vector<std::string> args = {"img2img",
+                                           "--model",
+                                           test::fixture_path("models/tiny-sd15.safetensors").string(),
+                                           "--tokenizer",
+                                           test::fixture_path("tokenizer").string(),
+                                           "--init",
+                                           test::fixture_path("cases/inputs/astronaut_64.png").string(),
+                                           "--prompt",
+                                           "a cat",
+                                           "--steps",
+                                           "2",
+                                           "--seed",
+                                           "1",
+                                           "--quiet",
+                                           "-o",
+                                           "out.png"};
+    const test::LimitedResult r = test::run_i2i_limited(args, dir, mb << 20, kSeconds);
+    SCOPED_TRACE(std::to_string(mb) + " MB");
+    EXPECT_FALSE(r.timed_out);
+    if (r.status == 0) {
+      EXPECT_EQ(listing(dir), std::vector<std::string>{"out.png"});
+      continue;
+    }
+    ++failed;
+    EXPECT_EQ(r.status, 1) << "(128 + n: killed by signal n) " << r.err;
+    EXPECT_EQ(r.err.rfind("i2i img2img: error: out of memory while ", 0), 0u) << r.err;
+    EXPECT_EQ(std::count(r.err.begin(), r.err.end(), '\n'), 1) << r.err;
+    EXPECT_TRUE(listing(dir).empty()) << "the run left files behind";
+  }
+  EXPECT_GT(failed, 0u) << "no limit was small enough to fail: the test tests nothing";
+}
+
 }  // namespace
 }  // namespace i2i

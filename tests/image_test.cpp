@@ -3,11 +3,8 @@
 #include "io/image.h"
 
 #include <gtest/gtest.h>
-#include <jpeglib.h>
 #include <png.h>
 #include <sys/resource.h>
-#include <webp/encode.h>
-#include <zlib.h>
 
 #include <cmath>
 #include <cstdio>
@@ -18,12 +15,23 @@
 #include "core/error.h"
 #include "io/image_resize.h"
 #include "support/fixtures.h"
+#include "support/picture_bytes.h"
 
 namespace i2i {
 namespace {
 
 namespace fs = std::filesystem;
-using Bytes = std::string;
+using test::Bytes;
+using test::encode_jpeg;
+using test::encode_webp;
+using test::exif_app1;
+using test::exif_tiff;
+using test::png_chunk;
+using test::png_ihdr;
+using test::png_insert_after_ihdr;
+using test::put_be;
+using test::put_le;
+using test::webp_with_exif;
 
 fs::path images_dir() {
   return test::fixtures_dir() / "images";
@@ -89,128 +97,7 @@ void expect_same(const Image& got, const Image& want, const std::string& what) {
   EXPECT_EQ(diff(got, want).max_abs, 0) << what;
 }
 
-// ---- encoders used to build test files
-// ---------------------------------------------------------------------
-
-// Baseline JPEG, 4:4:4, optional APP1 payload (written verbatim after the JFIF marker).
-Bytes encode_jpeg(const Image& img, int quality, const Bytes& app1 = {}) {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr err{};
-  cinfo.err = jpeg_std_error(&err);
-  jpeg_create_compress(&cinfo);
-  unsigned char* buf = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&cinfo, &buf, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(img.width);
-  cinfo.image_height = static_cast<JDIMENSION>(img.height);
-  cinfo.input_components = img.channels;
-  cinfo.in_color_space = img.channels == 1 ? JCS_GRAYSCALE : img.channels == 4 ? JCS_CMYK : JCS_RGB;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, quality, TRUE);
-  for (int c = 0; c < cinfo.num_components; ++c)
-    cinfo.comp_info[c].h_samp_factor = cinfo.comp_info[c].v_samp_factor = 1;
-  jpeg_start_compress(&cinfo, TRUE);
-  if (!app1.empty())
-    jpeg_write_marker(&cinfo, JPEG_APP0 + 1, reinterpret_cast<const JOCTET*>(app1.data()),
-                      static_cast<unsigned>(app1.size()));
-  while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW row = const_cast<JSAMPROW>(img.row(static_cast<int>(cinfo.next_scanline)));
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  Bytes out(reinterpret_cast<char*>(buf), size);
-  free(buf);
-  return out;
-}
-
-Bytes encode_webp(const Image& img, bool lossless, float quality = 90) {
-  uint8_t* out = nullptr;
-  size_t n = 0;
-  const int stride = img.width * img.channels;
-  if (img.channels == 4)
-    n = lossless ? WebPEncodeLosslessRGBA(img.pixels.data(), img.width, img.height, stride, &out)
-                 : WebPEncodeRGBA(img.pixels.data(), img.width, img.height, stride, quality, &out);
-  else
-    n = lossless ? WebPEncodeLosslessRGB(img.pixels.data(), img.width, img.height, stride, &out)
-                 : WebPEncodeRGB(img.pixels.data(), img.width, img.height, stride, quality, &out);
-  Bytes b(reinterpret_cast<char*>(out), n);
-  WebPFree(out);
-  return b;
-}
-
-void put_le(Bytes& b, uint32_t v, int n) {
-  for (int i = 0; i < n; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_be(Bytes& b, uint32_t v, int n) {
-  for (int i = n - 1; i >= 0; --i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-
-// A TIFF structure with IFD0 holding just the Orientation tag (0x0112, SHORT, 1 value).
-Bytes exif_tiff(int orientation, bool big_endian) {
-  Bytes b;
-  auto put = [&](uint32_t v, int n) { big_endian ? put_be(b, v, n) : put_le(b, v, n); };
-  b += big_endian ? Bytes("MM") : Bytes("II");
-  put(42, 2);
-  put(8, 4);       // IFD0 offset
-  put(1, 2);       // one entry
-  put(0x0112, 2);  // Orientation
-  put(3, 2);       // SHORT
-  put(1, 4);       // count
-  put(static_cast<uint32_t>(orientation), 2);
-  put(0, 2);  // padding of the 4-byte value field
-  put(0, 4);  // no next IFD
-  return b;
-}
-Bytes exif_app1(int orientation, bool big_endian) {
-  return Bytes("Exif\0\0", 6) + exif_tiff(orientation, big_endian);
-}
-
-// The still image of a simple-format WebP rewrapped in an extended (VP8X) container with an EXIF chunk.
-Bytes webp_with_exif(const Bytes& simple, int w, int h, bool alpha, const Bytes& exif) {
-  Bytes image_chunk = simple.substr(12);  // after "RIFF" size "WEBP"
-  Bytes body = "WEBP";
-  body += "VP8X";
-  put_le(body, 10, 4);
-  body.push_back(static_cast<char>(0x08 | (alpha ? 0x10 : 0)));
-  put_le(body, 0, 3);
-  put_le(body, static_cast<uint32_t>(w - 1), 3);
-  put_le(body, static_cast<uint32_t>(h - 1), 3);
-  body += image_chunk;
-  body += "EXIF";
-  put_le(body, static_cast<uint32_t>(exif.size()), 4);
-  body += exif;
-  if (exif.size() % 2) body.push_back('\0');
-  Bytes out = "RIFF";
-  put_le(out, static_cast<uint32_t>(body.size()), 4);
-  return out + body;
-}
-
-Bytes png_chunk(const char* type, const Bytes& data) {
-  Bytes b;
-  put_be(b, static_cast<uint32_t>(data.size()), 4);
-  Bytes td = Bytes(type, 4) + data;
-  b += td;
-  put_be(b,
-         static_cast<uint32_t>(
-             crc32(0, reinterpret_cast<const Bytef*>(td.data()), static_cast<uInt>(td.size()))),
-         4);
-  return b;
-}
-
-// An IHDR chunk of a width x height 8-bit PNG of `color_type` (2: RGB, 6: RGBA).
-Bytes png_ihdr(uint32_t width, uint32_t height, char color_type) {
-  Bytes d;
-  put_be(d, width, 4);
-  put_be(d, height, 4);
-  d += Bytes("\x08", 1) + Bytes(1, color_type) + Bytes("\x00\x00\x00", 3);
-  return png_chunk("IHDR", d);
-}
-
-// Inserts `chunk` right after IHDR (signature 8 bytes + IHDR 25 bytes).
-Bytes png_insert_after_ihdr(const Bytes& png, const Bytes& chunk) {
-  return png.substr(0, 33) + chunk + png.substr(33);
-}
+// ---- PNGs written by libpng row by row (the other encoders: support/picture_bytes.h) ----------------
 
 // A PNG written with libpng directly, for the formats write_png does not produce.
 struct RawPng {
@@ -461,12 +348,12 @@ TEST(ImagePng, WriteIsAtomicAndValidatesText) {
 TEST(ImageJpeg, ReadsRgbAndGreyWithinJpegLoss) {
   auto dir = test::temp_dir("image_jpeg");
   Image rgb = smooth_rgb(48, 40);
-  write_bytes(dir / "rgb.jpg", encode_jpeg(rgb, 95));
+  write_bytes(dir / "rgb.jpg", encode_jpeg(rgb, {.quality = 95, .app1 = {}}));
   DiffStats d = diff(read_image(dir / "rgb.jpg"), rgb);
   EXPECT_LE(d.mean_abs, 1.5);
   EXPECT_LE(d.max_abs, 10);
   Image grey = to_gray(rgb);
-  write_bytes(dir / "grey.jpg", encode_jpeg(grey, 95));
+  write_bytes(dir / "grey.jpg", encode_jpeg(grey, {.quality = 95, .app1 = {}}));
   Image got = read_image(dir / "grey.jpg");
   EXPECT_EQ(got.channels, 1);
   d = diff(got, grey);
@@ -484,7 +371,7 @@ TEST(ImageJpeg, ConvertsAdobeCmykToRgb) {
       uint8_t* p = cmyk.pixel(x, y);
       p[0] = 255, p[1] = 128, p[2] = 0, p[3] = 200;
     }
-  write_bytes(dir / "cmyk.jpg", encode_jpeg(cmyk, 95));
+  write_bytes(dir / "cmyk.jpg", encode_jpeg(cmyk, {.quality = 95, .app1 = {}}));
   Image got = read_image(dir / "cmyk.jpg");
   ASSERT_EQ(got.channels, 3);
   const int want[3] = {200, 100, 0};  // 255*200/255, 128*200/255 = 100.4, 0
@@ -494,7 +381,7 @@ TEST(ImageJpeg, ConvertsAdobeCmykToRgb) {
 TEST(ImageJpeg, DetectsFormatByContentNotExtension) {
   auto dir = test::temp_dir("image_magic");
   Image rgb = smooth_rgb(16, 16);
-  write_bytes(dir / "actually_jpeg.png", encode_jpeg(rgb, 95));
+  write_bytes(dir / "actually_jpeg.png", encode_jpeg(rgb, {.quality = 95, .app1 = {}}));
   EXPECT_EQ(read_image(dir / "actually_jpeg.png").channels, 3);
   write_png(dir / "actually_png.jpg", rgb);
   expect_same(read_image(dir / "actually_png.jpg"), rgb, "PNG named .jpg");
@@ -530,14 +417,14 @@ TEST(ImageExif, OrientationMapsPixelsLikeExifTranspose) {
 TEST(ImageExif, JpegApp1OrientationIsApplied) {
   auto dir = test::temp_dir("image_exif_jpeg");
   Image src = smooth_rgb(24, 16);
-  write_bytes(dir / "plain.jpg", encode_jpeg(src, 90));
+  write_bytes(dir / "plain.jpg", encode_jpeg(src, {.quality = 90, .app1 = {}}));
   const Image plain = read_image(dir / "plain.jpg");
   for (bool big_endian : {false, true}) {
     for (int o = 1; o <= 8; ++o) {
       std::string file = std::to_string(o);
       file += big_endian ? "_mm.jpg" : "_ii.jpg";
       auto path = dir / file;
-      write_bytes(path, encode_jpeg(src, 90, exif_app1(o, big_endian)));
+      write_bytes(path, encode_jpeg(src, {.quality = 90, .app1 = exif_app1(o, big_endian)}));
       // Same entropy-coded data as plain.jpg, so the decoded pixels are identical before orientation.
       expect_same(read_image(path), apply_exif_orientation(plain, o), path.filename().string());
     }
@@ -739,7 +626,7 @@ class ImageMalformed : public ::testing::Test {
     dir = test::temp_dir("image_malformed");
     write_png(dir / "good.png", make_image(64, 64, 3, 21));
     png = read_bytes(dir / "good.png");
-    jpeg = encode_jpeg(smooth_rgb(64, 64), 90);
+    jpeg = encode_jpeg(smooth_rgb(64, 64), {.quality = 90, .app1 = {}});
     webp = encode_webp(make_image(32, 32, 3, 22), false, 80);
   }
   fs::path put(const std::string& name, const Bytes& b) {

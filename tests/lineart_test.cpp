@@ -6,7 +6,6 @@
 
 #include <gtest/gtest.h>
 
-#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -29,19 +28,6 @@ constexpr const char* kIndex = "annotators2.json";
 
 const nlohmann::json& cases() {
   return test::index_json(kIndex).at("groups").at("lineart").at("cases");
-}
-
-Tensor ref(const nlohmann::json& c, const std::string& name) {
-  return test::index_tensors(kIndex).get(c.at("outputs").at(name).at("key").get<std::string>());
-}
-
-// A uint8 fixture map [H, W] as a 1-channel image.
-Image ref_u8(const nlohmann::json& c, const std::string& name) {
-  const Tensor t = ref(c, name);
-  EXPECT_EQ(t.dtype(), DType::U8);
-  Image img(static_cast<int>(t.dim(1)), static_cast<int>(t.dim(0)), 1);
-  std::memcpy(img.pixels.data(), t.raw(), img.pixels.size());
-  return img;
 }
 
 const LineartGenerator& model(const std::string& rel, Precision precision = Precision::F32) {
@@ -91,9 +77,9 @@ TEST(Lineart, FixedPointBilinearResizeIsOpenCVs) {
   for (const auto& c : cases()) {
     SCOPED_TRACE(c.at("id").get<std::string>());
     const auto size = c.at("output_size_wh");
-    const Image got = cv_resize(hwc3(ref_u8(c, "line_uint8")), size[0].get<int>(), size[1].get<int>(),
-                                CvInterpolation::Linear);
-    EXPECT_EQ(max_level_diff(channel0(got), ref_u8(c, "resized_uint8")), 0);
+    const Image got = cv_resize(hwc3(test::index_output_map(kIndex, c, "line_uint8")), size[0].get<int>(),
+                                size[1].get<int>(), CvInterpolation::Linear);
+    EXPECT_EQ(max_level_diff(channel0(got), test::index_output_map(kIndex, c, "resized_uint8")), 0);
   }
 }
 
@@ -106,22 +92,28 @@ TEST(Lineart, EveryStageMatchesControlnetAux) {
     const Image map = lineart_map(read_image(test::fixture_path(c.at("input").get<std::string>())), g, 128,
                                   c.at("output_size_wh")[0].get<int>(), &trace);
     // The network input is uint8 / 255 of the detect image: exact.
-    EXPECT_TRUE(test::all_close(nhwc_to_nchw(trace.net_input), ref(c, "net_input").to(DType::F32), 0, id));
+    EXPECT_TRUE(test::all_close(nhwc_to_nchw(trace.net_input),
+                                test::index_output(kIndex, c, "net_input").to(DType::F32), 0, id));
     const auto& out = c.at("outputs");
     for (const auto& [name, got] : {std::pair{"model0", &trace.stages.model0},
                                     {"model1", &trace.stages.model1},
                                     {"model2", &trace.stages.model2},
                                     {"model3", &trace.stages.model3}})
       if (out.contains(name)) {
-        EXPECT_TRUE(test::all_close(nhwc_to_nchw(*got), ref(c, name).to(DType::F32), 1e-4, id + " " + name));
+        EXPECT_TRUE(test::all_close(nhwc_to_nchw(*got), test::index_output(kIndex, c, name).to(DType::F32),
+                                    1e-4, id + " " + name));
       }
-    EXPECT_TRUE(test::all_close(nhwc_to_nchw(trace.stages.logits), ref(c, "logits").to(DType::F32), 1e-4,
+    EXPECT_TRUE(test::all_close(nhwc_to_nchw(trace.stages.logits),
+                                test::index_output(kIndex, c, "logits").to(DType::F32), 1e-4,
                                 id + " logits"));
-    EXPECT_TRUE(test::all_close(nhwc_to_nchw(trace.net_output), ref(c, "net_output").to(DType::F32), 1e-5,
+    EXPECT_TRUE(test::all_close(nhwc_to_nchw(trace.net_output),
+                                test::index_output(kIndex, c, "net_output").to(DType::F32), 1e-5,
                                 id + " net_output"));
     // Truncated 8-bit maps: within one level (a value next to a level boundary may land on either side).
-    test::expect_same_picture(trace.line, ref_u8(c, "line_uint8"), id + " line_uint8");
-    test::expect_same_picture(channel0(trace.resized), ref_u8(c, "resized_uint8"), id + " resized_uint8");
+    test::expect_same_picture(trace.line, test::index_output_map(kIndex, c, "line_uint8"),
+                              id + " line_uint8");
+    test::expect_same_picture(channel0(trace.resized), test::index_output_map(kIndex, c, "resized_uint8"),
+                              id + " resized_uint8");
     test::expect_same_picture(
         map, to_rgb(read_image(test::fixture_path(c.at("outputs").at("output_png").get<std::string>()))),
         id + " png");
@@ -146,7 +138,7 @@ TEST(Lineart, Bf16StaysCloseToFp32) {
   // bf16 operands (8 significant bits) in every convolution of the tiny generator: the sigmoid output stays
   // within a few hundredths of float32; a wrong kernel or layout is off by O(1).
   const auto& c = cases()[0];
-  const Tensor x = nchw_to_nhwc(ref(c, "net_input").to(DType::F32));
+  const Tensor x = nchw_to_nhwc(test::index_output(kIndex, c, "net_input").to(DType::F32));
   const Tensor want = model(c.at("model").get<std::string>())(x);
   const Tensor got = model(c.at("model").get<std::string>(), Precision::BF16)(x);
   EXPECT_TRUE(test::all_close(got, want, 3e-2, "bf16 net_output"));
@@ -271,7 +263,7 @@ TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {
   }
   // The fp16 copy: float32 maps up to fp16 weight rounding.
   const auto& c = cases()[0];
-  const Tensor x = nchw_to_nhwc(ref(c, "net_input").to(DType::F32));
+  const Tensor x = nchw_to_nhwc(test::index_output(kIndex, c, "net_input").to(DType::F32));
   const Tensor half = load_lineart_generator(dir / "half.safetensors")(x);
   EXPECT_TRUE(test::all_close(half, model(c.at("model").get<std::string>())(x), 1e-2, "fp16 weights"));
 }

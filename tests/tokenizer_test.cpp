@@ -4,7 +4,6 @@
 
 #include <gtest/gtest.h>
 
-#include <chrono>
 #include <cstdio>
 #include <cstdlib>
 #include <fstream>
@@ -176,19 +175,6 @@ TEST(Tokenizer, CachedResultsAreStableAcrossThreads) {
   }
   for (auto& th : threads) th.join();
   for (int t = 0; t < 4; ++t) EXPECT_EQ(failures[t], 0) << "thread " << t;
-}
-
-TEST(Tokenizer, LoadsQuickly) {
-  auto start = std::chrono::steady_clock::now();
-  ClipTokenizer t = ClipTokenizer::load(tokenizer_dir());
-  double ms = std::chrono::duration<double, std::milli>(std::chrono::steady_clock::now() - start).count();
-  EXPECT_EQ(t.vocab_size(), 49408u);
-  std::printf("tokenizer load: %.1f ms\n", ms);
-#ifdef NDEBUG
-  // About 50 ms on the development machine; 20x headroom for a loaded shared machine. Debug / sanitizer
-  // builds are 40x slower and only report the time.
-  EXPECT_LT(ms, 1000.0);
-#endif
 }
 
 TEST(Tokenizer, OptionsForFolderReadsPadToken) {

@@ -40,7 +40,9 @@ void apply_pipeline_flags(Checkpoint& ck, const nlohmann::json& j, const std::st
 void apply_sidecar(Checkpoint& ck, const nlohmann::json& j, const std::string& source) {
   if (!j.is_object()) throw Error(source + ": model config must be a JSON object");
   auto merge = [&](nlohmann::json& dst, const char* key) {
-    if (j.contains(key) && j[key].is_object()) dst.update(j[key]);
+    if (!j.contains(key) || !j[key].is_object()) return;
+    dst.update(j[key]);
+    ck.config_origins[key] = source + ", entry '" + key + "'";
   };
   merge(ck.unet_config, "unet");
   merge(ck.vae_config, "vae");
@@ -323,6 +325,11 @@ fs::path diffusers_weights_file(const fs::path& dir) {
 fs::path Checkpoint::component_file(const std::string& component) const {
   if (fs::path f = diffusers_weights_file(path / component); !f.empty()) return f;
   throw Error(path.string() + ": no " + component + "/*.safetensors weights in the diffusers folder");
+}
+
+std::string Checkpoint::config_origin(const std::string& component) const {
+  auto it = config_origins.find(component);
+  return it == config_origins.end() ? std::string() : it->second;
 }
 
 Checkpoint open_checkpoint(const fs::path& path, const CheckpointOptions& options) {

@@ -6,6 +6,7 @@
 #pragma once
 
 #include <filesystem>
+#include <map>
 #include <memory>
 #include <nlohmann/json.hpp>
 #include <optional>
@@ -72,6 +73,11 @@ struct Checkpoint {
   nlohmann::json text_encoder_2_config = nlohmann::json::object();
   nlohmann::json scheduler_config = nlohmann::json::object();
   nlohmann::json controlnet_config = nlohmann::json::object();
+  // Where a component's config came from, for errors about its fields: component ("text_encoder", ...) ->
+  // the sidecar or --model-config file and its entry, e.g. "m.json, entry 'text_encoder'" (the last file
+  // that gave one). A component without an entry here has no config file (a diffusers folder's loaders read
+  // and name their own config.json).
+  std::map<std::string, std::string> config_origins;
   std::optional<float> vae_scaling_factor;
   // SDXL pipeline settings (diffusers model_index.json, or the sidecar's keys of the same names); unset: the
   // defaults load_sd_model applies (base: zeros for an empty negative prompt, no aesthetic score; refiner:
@@ -82,6 +88,8 @@ struct Checkpoint {
   // A diffusers folder's component file, e.g. component_file("unet") ->
   // <path>/unet/diffusion_pytorch_model.safetensors.
   std::filesystem::path component_file(const std::string& component) const;
+  // config_origins[component], or "" when no file gave that component's config.
+  std::string config_origin(const std::string& component) const;
 };
 
 // The weights file of one diffusers component folder (`unet/`, a ControlNet or VAE folder), as

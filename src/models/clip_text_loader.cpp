@@ -44,7 +44,7 @@ std::vector<ClipTextSlot> find_clip_text_slots(const SafeTensors& file) {
 }
 
 LoadedClipText load_clip_text(const SafeTensors& file, ClipTextSlot slot, const nlohmann::json* hf_config,
-                              Precision precision) {
+                              Precision precision, const std::string& config_origin) {
   const ClipTextLayout& layout = clip_text_layout(slot);
   Weights stored = weights_under(file, layout.prefix);
   check(stored.size() != 0,
@@ -65,8 +65,8 @@ LoadedClipText load_clip_text(const SafeTensors& file, ClipTextSlot slot, const 
     hf = std::move(stored);
   }
   const int used = r.stored_layers - r.unused_layers;
-  ClipTextConfig config =
-      infer_clip_text_config(hf, hf_config, layout.default_activation, layout.with_projection, used);
+  ClipTextConfig config = infer_clip_text_config(
+      hf, hf_config, layout.default_activation, layout.with_projection, used, hf_config ? config_origin : "");
   r.encoder = ClipTextEncoder(hf, config, precision);
   return r;
 }

@@ -44,9 +44,11 @@ struct LoadedClipText {
 // The encoder at `slot` of a single-file checkpoint. `hf_config` (transformers CLIPTextConfig keys, e.g. the
 // fixtures' sidecar "text_encoder" entry; may be null) gives heads / activation / eps; its num_hidden_layers
 // counts the layers used. Weights stay views of the mapped file where they can (keep nothing else alive).
+// Errors about a config field name `config_origin` (the sidecar the config came from, see
+// Checkpoint::config_origins; "": the weights file).
 LoadedClipText load_clip_text(const SafeTensors& file, ClipTextSlot slot,
-                              const nlohmann::json* hf_config = nullptr,
-                              Precision precision = Precision::F32);
+                              const nlohmann::json* hf_config = nullptr, Precision precision = Precision::F32,
+                              const std::string& config_origin = "");
 
 // A diffusers `text_encoder/` or `text_encoder_2/` folder: config.json + model.safetensors (or
 // model.fp16.safetensors). The projection is used when the config's architectures name

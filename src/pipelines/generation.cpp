@@ -259,7 +259,7 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
     LoadedControl lc;
     lc.net = models.controlnet(c.model);
     if (i >= req.images.controls.size() || !req.images.controls[i])
-      throw ParameterError("ControlNet " + std::to_string(i) + ": no control image ({control_image})");
+      throw ParameterError(control_unit_name(c, i) + ": no control image ({control_image})");
     Image img = preprocessed_control_image(*req.images.controls[i], c, models.model().precision, base_w,
                                            base_h, p.resize_mode);
     if (setup) img = to_work_area(*setup, img);
@@ -428,7 +428,8 @@ void validate_request(const GenerationRequest& req) {
   if (req.images.init || !p.init_image.empty()) check_denoising_steps(p.steps, p.strength);
   for (size_t i = 0; i < p.ip_adapters.size(); ++i)
     if (p.ip_adapters[i].image.empty() && !(i < req.images.ip_adapters.size() && req.images.ip_adapters[i]))
-      throw ParameterError("IP-Adapter " + std::to_string(i) + ": no reference picture ({ip_adapter_image})");
+      throw ParameterError(ip_adapter_unit_name(p.ip_adapters[i], i) +
+                           ": no reference picture ({ip_adapter_image})");
   if (p.reference && p.reference->image.empty() && !req.images.reference)
     throw ParameterError("the reference unit has no picture ({reference_image})");
   request_loras(p);  // every LoRA the request names exists

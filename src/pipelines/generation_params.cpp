@@ -25,6 +25,15 @@ std::string resize_mode_name(ResizeMode m) {
   return "";
 }
 
+std::string control_unit_name(const ControlParams& c, size_t i) {
+  return "ControlNet " + std::to_string(c.number >= 0 ? static_cast<size_t>(c.number) : i);
+}
+
+std::string ip_adapter_unit_name(const IpAdapterParams& u, size_t i) {
+  if (u.number >= 0) return "ControlNet " + std::to_string(u.number) + " (IP-Adapter)";
+  return "IP-Adapter " + std::to_string(i);
+}
+
 namespace {
 
 [[noreturn]] void bad(const std::string& message_template) {
@@ -32,7 +41,7 @@ namespace {
 }
 
 void validate_control(const ControlParams& c, size_t i) {
-  const std::string who = "ControlNet " + std::to_string(i) + ": ";
+  const std::string who = control_unit_name(c, i) + ": ";
   if (c.model.empty()) bad(who + "no model ({control_model}, one per control image)");
   if (!(c.weight >= 0 && c.weight <= 10)) bad(who + "{control_weight} must be between 0 and 10");
   if (!(c.guidance_start >= 0 && c.guidance_start <= 1) || !(c.guidance_end >= 0 && c.guidance_end <= 1))
@@ -62,7 +71,7 @@ void validate_reference(const ReferenceParams& r) {
 }
 
 void validate_ip_adapter(const IpAdapterParams& u, size_t i) {
-  const std::string who = "IP-Adapter " + std::to_string(i) + ": ";
+  const std::string who = ip_adapter_unit_name(u, i) + ": ";
   if (u.model.empty()) bad(who + "no adapter file ({ip_adapter})");
   if (!(u.scale >= 0 && u.scale <= 10))
     bad(who + "{ip_adapter_scale} must be between 0 and 10, got " + format_number(u.scale));

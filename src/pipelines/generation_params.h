@@ -31,6 +31,11 @@ struct ControlParams {
   // A1111's "Processor Res" (processor_res in its API): the short side the preprocessor works at, for the
   // preprocessors that use one; the map is then resized to the generation size.
   int resolution = 512;
+  // The unit's number as the user gave it, for messages (control_unit_name): N of the "ControlNet N" key of
+  // a --from-png picture (whose IP-Adapter and reference units take numbers too), the unit's place in an
+  // API request's list. -1: its place among the --control flags (0 for the first), as written pictures
+  // number it.
+  int number = -1;
 };
 
 // The reference-only unit (--reference-image IMAGE --reference-mode ...; reference_control.h).
@@ -59,7 +64,17 @@ struct IpAdapterParams {
   // AUTOMATIC1111's ControlNet-extension preprocessor name for the unit ("ip-adapter_clip_sd15", ...), for
   // the parameters text: set by generate() from the model and encoder ("" = ip-adapter_clip_sd15).
   std::string module;
+  // N of the unit's "ControlNet N" key in a --from-png picture, for messages (ip_adapter_unit_name); -1: a
+  // unit of the flags, named by its place among them.
+  int number = -1;
 };
+
+// How messages name the i-th unit of GenerationParams::controls / ::ip_adapters: by the number the user
+// gave it, not by its place in the list (units of a picture's text are numbered among every kind of unit):
+// "ControlNet 3"; an IP-Adapter unit "ControlNet 3 (IP-Adapter)" when read from a picture, else
+// "IP-Adapter 0".
+std::string control_unit_name(const ControlParams& c, size_t i);
+std::string ip_adapter_unit_name(const IpAdapterParams& u, size_t i);
 
 // A pair as the SDXL flags write it: a size W,H (x = width, y = height) or a crop's top-left corner X,Y
 // (x = left, y = top). diffusers' tuples are the other way round, (height, width) / (top, left).

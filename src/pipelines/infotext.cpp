@@ -283,7 +283,7 @@ void apply_reference_unit(int index, const InfotextUnit& unit, GenerationParams&
 }
 
 // Every unit in N order, dispatched on its Module: IP-Adapter units to p.ip_adapters, a reference unit to
-// p.reference, the rest to p.controls (renumbered from 0 in order).
+// p.reference, the rest to p.controls (in N order; each keeps its N for messages, ControlParams::number).
 template <typename Number>
 void apply_controlnet_units(const std::map<int, InfotextUnit>& units, GenerationParams& p, Number number) {
   for (const auto& [index, u] : units) {
@@ -293,6 +293,7 @@ void apply_controlnet_units(const std::map<int, InfotextUnit>& units, Generation
                   "' belongs to no unit (there is no '" + key + "' key)");
     if (is_ip_adapter_module(controlnet_unit_module(u.text))) {
       p.ip_adapters.push_back(read_ip_adapter_unit(key, u.text, u.extras, number));
+      p.ip_adapters.back().number = index;
       continue;
     }
     if (controlnet_unit_module(u.text).rfind("reference_", 0) == 0) {
@@ -300,6 +301,7 @@ void apply_controlnet_units(const std::map<int, InfotextUnit>& units, Generation
       continue;
     }
     ControlParams c;
+    c.number = index;
     apply_controlnet_unit(key, u.text, c, number);
     for (const auto& [what, v] : u.extras) {
       if (what == "image")

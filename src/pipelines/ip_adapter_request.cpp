@@ -51,7 +51,7 @@ std::vector<LoadedIpAdapter> load_ip_adapters(ModelSet& models, GenerationReques
   std::vector<LoadedIpAdapter> out;
   for (size_t i = 0; i < req.params.ip_adapters.size(); ++i) {
     IpAdapterParams& p = req.params.ip_adapters[i];
-    const std::string who = "IP-Adapter " + std::to_string(i);
+    const std::string who = ip_adapter_unit_name(p, i);
     if (i >= req.images.ip_adapters.size() || !req.images.ip_adapters[i])
       throw ParameterError(who + ": no reference picture ({ip_adapter_image})");
     LoadedIpAdapter l;

@@ -143,11 +143,12 @@ void load_sdxl_text(SdModel& m, const SdModelOptions& options) {
     m.text_encoder_2 = load_clip_text_folder(ck.path / "text_encoder_2", m.precision).encoder;
   } else {
     if (!ck.refiner)
-      m.text_encoder =
-          load_clip_text(*ck.file, ClipTextSlot::SDXL1, json_or_null(ck.text_encoder_config), m.precision)
-              .encoder;
+      m.text_encoder = load_clip_text(*ck.file, ClipTextSlot::SDXL1, json_or_null(ck.text_encoder_config),
+                                      m.precision, ck.config_origin("text_encoder"))
+                           .encoder;
     m.text_encoder_2 = load_clip_text(*ck.file, ck.refiner ? ClipTextSlot::SDXLRefiner : ClipTextSlot::SDXL2,
-                                      json_or_null(ck.text_encoder_2_config), m.precision)
+                                      json_or_null(ck.text_encoder_2_config), m.precision,
+                                      ck.config_origin("text_encoder_2"))
                            .encoder;
   }
   m.force_zeros_for_empty_prompt = ck.force_zeros_for_empty_prompt.value_or(!ck.refiner);
@@ -217,9 +218,10 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
     }
   } else {
     if (!sdxl)
-      m.text_encoder = load_clip_text(*ck.file, sd2 ? ClipTextSlot::SD2 : ClipTextSlot::SD1,
-                                      json_or_null(ck.text_encoder_config), m.precision)
-                           .encoder;
+      m.text_encoder =
+          load_clip_text(*ck.file, sd2 ? ClipTextSlot::SD2 : ClipTextSlot::SD1,
+                         json_or_null(ck.text_encoder_config), m.precision, ck.config_origin("text_encoder"))
+              .encoder;
     m.unet = load_unet_single_file(ck.path, json_or_null(ck.unet_config), m.precision);
     if (options.vae.empty()) {
       nlohmann::json vae_cfg = ck.vae_config;

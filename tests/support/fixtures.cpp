@@ -4,6 +4,7 @@
 
 #include <cmath>
 #include <cstdlib>
+#include <cstring>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -120,6 +121,20 @@ const nlohmann::json& find_index_case(const std::string& index, const std::strin
   for (const auto& c : index_json(index).at("groups").at(group).at("cases"))
     if (c.at("id").get<std::string>() == id) return c;
   throw std::runtime_error("no case '" + id + "' in group '" + group + "' of " + index);
+}
+
+Tensor index_output(const std::string& index, const nlohmann::json& c, const std::string& name) {
+  return index_tensors(index).get(c.at("outputs").at(name).at("key").get<std::string>());
+}
+
+Image index_output_map(const std::string& index, const nlohmann::json& c, const std::string& name) {
+  const Tensor t = index_output(index, c, name);
+  EXPECT_EQ(t.dtype(), DType::U8) << index << " " << name;
+  EXPECT_EQ(t.ndim(), 2) << index << " " << name;
+  if (t.dtype() != DType::U8 || t.ndim() != 2) return Image();
+  Image img(static_cast<int>(t.dim(1)), static_cast<int>(t.dim(0)), 1);
+  std::memcpy(img.pixels.data(), t.raw(), img.pixels.size());
+  return img;
 }
 
 std::filesystem::path case_png(const std::string& rel) {

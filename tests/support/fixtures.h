@@ -14,6 +14,7 @@
 #include <vector>
 
 #include "core/tensor.h"
+#include "io/image.h"
 #include "io/safetensors.h"
 #include "models/weights.h"
 
@@ -40,6 +41,10 @@ const nlohmann::json& index_json(const std::string& index);
 const SafeTensors& index_tensors(const std::string& index);
 const nlohmann::json& find_index_case(const std::string& index, const std::string& group,
                                       const std::string& id);
+// An output of a case of `index` (the tensor its "outputs".<name>."key" names in the index's tensor file),
+// as stored; index_output_map: a uint8 map [H, W] as a 1-channel image (a test failure when not uint8).
+Tensor index_output(const std::string& index, const nlohmann::json& c, const std::string& name);
+Image index_output_map(const std::string& index, const nlohmann::json& c, const std::string& name);
 // A PNG a case names (its "images_png" entries), whichever folder the index counts from.
 std::filesystem::path case_png(const std::string& rel);
 

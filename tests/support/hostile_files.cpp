@@ -1,10 +1,6 @@
 #include "support/hostile_files.h"
 
-#include <jpeglib.h>
-#include <png.h>
 #include <sys/stat.h>
-#include <webp/encode.h>
-#include <zlib.h>
 
 #include <cstdio>
 #include <fstream>
@@ -14,12 +10,12 @@
 #include "preprocess/canny.h"
 #include "support/cli_run.h"
 #include "support/fixtures.h"
+#include "support/picture_bytes.h"
 
 namespace i2i::test {
 namespace fs = std::filesystem;
 namespace {
 
-using Bytes = std::string;
 using Args = std::vector<std::string>;
 
 void write(const fs::path& p, const Bytes& b) {
@@ -29,13 +25,6 @@ void write(const fs::path& p, const Bytes& b) {
 Bytes slurp(const fs::path& p) {
   std::ifstream in(p, std::ios::binary);
   return Bytes(std::istreambuf_iterator<char>(in), {});
-}
-
-void put_le(Bytes& b, uint64_t v, int n) {
-  for (int i = 0; i < n; ++i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
-}
-void put_be(Bytes& b, uint64_t v, int n) {
-  for (int i = n - 1; i >= 0; --i) b.push_back(static_cast<char>((v >> (8 * i)) & 0xFF));
 }
 
 // ---- the command lines ------------------------------------------------------------------------------
@@ -104,97 +93,14 @@ Image stored_for_orientation_6(const Image& t) {
   return s;
 }
 
-// A TIFF structure (little-endian) whose IFD0 holds just the Orientation tag.
-Bytes exif_tiff(int orientation) {
-  Bytes b = "II";
-  put_le(b, 42, 2);
-  put_le(b, 8, 4);
-  put_le(b, 1, 2);
-  put_le(b, 0x0112, 2);
-  put_le(b, 3, 2);
-  put_le(b, 1, 4);
-  put_le(b, static_cast<uint64_t>(orientation), 2);
-  put_le(b, 0, 2);
-  put_le(b, 0, 4);
-  return b;
-}
-
 // Baseline JPEG, 4:4:4, quality 100; 4 channels are written as (Adobe) CMYK; `app1` after the JFIF marker.
 Bytes jpeg(const Image& img, const Bytes& app1 = {}) {
-  jpeg_compress_struct cinfo{};
-  jpeg_error_mgr err{};
-  cinfo.err = jpeg_std_error(&err);
-  jpeg_create_compress(&cinfo);
-  unsigned char* buf = nullptr;
-  unsigned long size = 0;
-  jpeg_mem_dest(&cinfo, &buf, &size);
-  cinfo.image_width = static_cast<JDIMENSION>(img.width);
-  cinfo.image_height = static_cast<JDIMENSION>(img.height);
-  cinfo.input_components = img.channels;
-  cinfo.in_color_space = img.channels == 4 ? JCS_CMYK : JCS_RGB;
-  jpeg_set_defaults(&cinfo);
-  jpeg_set_quality(&cinfo, 100, TRUE);
-  for (int c = 0; c < cinfo.num_components; ++c)
-    cinfo.comp_info[c].h_samp_factor = cinfo.comp_info[c].v_samp_factor = 1;
-  jpeg_start_compress(&cinfo, TRUE);
-  if (!app1.empty())
-    jpeg_write_marker(&cinfo, JPEG_APP0 + 1, reinterpret_cast<const JOCTET*>(app1.data()),
-                      static_cast<unsigned>(app1.size()));
-  while (cinfo.next_scanline < cinfo.image_height) {
-    JSAMPROW row = const_cast<JSAMPROW>(img.row(static_cast<int>(cinfo.next_scanline)));
-    jpeg_write_scanlines(&cinfo, &row, 1);
-  }
-  jpeg_finish_compress(&cinfo);
-  jpeg_destroy_compress(&cinfo);
-  Bytes out(reinterpret_cast<char*>(buf), size);
-  free(buf);
-  return out;
+  return encode_jpeg(img, {.quality = 100, .app1 = app1});
 }
 
 // An 8-bit RGB image as a 16-bit PNG (v * 257: the same picture) with an optional eXIf chunk.
 Bytes png16(const Image& img, const Bytes& exif = {}) {
-  Bytes out;
-  png_structp png = png_create_write_struct(PNG_LIBPNG_VER_STRING, nullptr, nullptr, nullptr);
-  png_infop info = png_create_info_struct(png);
-  png_set_write_fn(
-      png, &out,
-      [](png_structp p, png_bytep data, png_size_t n) {
-        static_cast<Bytes*>(png_get_io_ptr(p))->append(reinterpret_cast<const char*>(data), n);
-      },
-      nullptr);
-  png_set_IHDR(png, info, static_cast<png_uint_32>(img.width), static_cast<png_uint_32>(img.height), 16,
-               PNG_COLOR_TYPE_RGB, PNG_INTERLACE_NONE, PNG_COMPRESSION_TYPE_DEFAULT, PNG_FILTER_TYPE_DEFAULT);
-  if (!exif.empty())
-    png_set_eXIf_1(png, info, static_cast<png_uint_32>(exif.size()),
-                   reinterpret_cast<png_bytep>(const_cast<char*>(exif.data())));
-  png_write_info(png, info);
-  std::vector<uint8_t> row(static_cast<size_t>(img.width) * 6);
-  for (int y = 0; y < img.height; ++y) {
-    for (int i = 0; i < img.width * 3; ++i) row[2 * i] = row[2 * i + 1] = img.row(y)[i];  // big-endian v*257
-    png_write_row(png, row.data());
-  }
-  png_write_end(png, info);
-  png_destroy_write_struct(&png, &info);
-  return out;
-}
-
-Bytes png_chunk(const char* type, const Bytes& data) {
-  Bytes b;
-  put_be(b, data.size(), 4);
-  const Bytes td = Bytes(type, 4) + data;
-  b += td;
-  put_be(b, crc32(0, reinterpret_cast<const Bytef*>(td.data()), static_cast<uInt>(td.size())), 4);
-  return b;
-}
-
-// A PNG that is all header: IHDR declaring w x h, an empty IDAT and IEND (about 70 bytes).
-Bytes png_header_only(uint32_t w, uint32_t h) {
-  Bytes ihdr;
-  put_be(ihdr, w, 4);
-  put_be(ihdr, h, 4);
-  ihdr += Bytes("\x08\x02\x00\x00\x00", 5);
-  return Bytes("\x89PNG\r\n\x1a\n", 8) + png_chunk("IHDR", ihdr) + png_chunk("IDAT", "") +
-         png_chunk("IEND", "");
+  return encode_png_variant(img, {.sixteen_bit = true, .exif = exif});
 }
 
 // A small PNG written by i2i, with a `parameters` text.
@@ -218,12 +124,8 @@ Bytes jpeg_declaring(uint16_t w, uint16_t h) {
   return b;
 }
 
-Bytes webp_lossless(const Image& img) {
-  uint8_t* out = nullptr;
-  const size_t n = WebPEncodeLosslessRGB(img.pixels.data(), img.width, img.height, img.width * 3, &out);
-  Bytes b(reinterpret_cast<char*>(out), n);
-  WebPFree(out);
-  return b;
+Bytes encode_webp_lossless(const Image& img) {
+  return encode_webp(img, true);
 }
 
 // An extended WebP: VP8X declaring a canvas of w x h (and animation with ANIM + one ANMF per frame, or the
@@ -459,7 +361,7 @@ std::vector<HostileProbe> make_probes() {
       init("PngHeaderDeclaring60000Squared", "init.png", [] { return png_header_only(60000, 60000); }));
   v.push_back(init("JpegDeclaring60000x4000", "init.png", [] { return jpeg_declaring(60000, 4000); }));
   v.push_back(init("WebpCanvas16384Squared", "init.png",
-                   [] { return webp_extended(16384, 16384, {webp_lossless(truth())}, false); }));
+                   [] { return webp_extended(16384, 16384, {encode_webp_lossless(truth())}, false); }));
   v.push_back(init("PngTruncated", "init.png", [] {
     Bytes b = png16(truth());
     return b.substr(0, b.size() / 2);
@@ -555,8 +457,7 @@ std::vector<HostileProbe> make_probes() {
   v.push_back(
       valid("ValidExifRotatedPng", [] { return png16(stored_for_orientation_6(truth()), exif_tiff(6)); }));
   v.push_back(valid(
-      "ValidExifRotatedJpeg",
-      [] { return jpeg(stored_for_orientation_6(truth()), Bytes("Exif\0\0", 6) + exif_tiff(6)); }, 0.01));
+      "ValidExifRotatedJpeg", [] { return jpeg(stored_for_orientation_6(truth()), exif_app1(6)); }, 0.01));
   v.push_back(valid(
       "ValidCmykJpeg",
       [] {
@@ -574,7 +475,7 @@ std::vector<HostileProbe> make_probes() {
   v.push_back(valid("ValidAnimatedWebp", [] {
     Image second = truth();
     for (auto& p : second.pixels) p = static_cast<uint8_t>(255 - p);  // a different second frame
-    return webp_extended(64, 48, {webp_lossless(truth()), webp_lossless(second)}, true);
+    return webp_extended(64, 48, {encode_webp_lossless(truth()), encode_webp_lossless(second)}, true);
   }));
   return v;
 }

@@ -6,6 +6,10 @@
 // sum) are fused.
 // BF16: weights are converted to bf16 once, activations on the fly; accumulation and output are float32.
 // If the CPU cannot run bf16 primitives, bf16 is emulated (operands rounded to bf16, float32 math).
+// Short of memory (an address-space limit, `ulimit -v`), creating a primitive throws i2i::OutOfMemory naming
+// the layer instead of crashing inside oneDNN (check_jit_headroom).
+
+#include <sys/mman.h>
 
 #include <algorithm>
 #include <cstring>
@@ -37,6 +41,28 @@ dnnl::engine& cpu_engine() {
 void round_bf16(const float* src, float* dst, int64_t n) {
 #pragma omp parallel for schedule(static) if (n > 65536)
   for (int64_t i = 0; i < n; ++i) dst[i] = bf16_to_f32(f32_to_bf16(src[i]));
+}
+
+// oneDNN writes each primitive's JIT kernels into buffers it maps itself (256 KiB each, a few per primitive,
+// reorders included), and when such a map fails its Xbyak, built without exceptions, goes on writing the
+// code through a null pointer: a run under an address-space limit crashed there (SIGSEGV) instead of
+// reporting the memory it could not get. So before creating a primitive this checks that the address
+// space has room for its kernels (a map of kJitHeadroom, released at once; it counts against RLIMIT_AS like
+// any other) and throws i2i::OutOfMemory naming the layer when it has not. (Checked, not reserved: between
+// the check and the creation only this process's own threads can take the room.)
+constexpr size_t kJitHeadroom = size_t{8} << 20;
+
+void check_jit_headroom(const std::string& layer) {
+  void* p = mmap(nullptr, kJitHeadroom, PROT_NONE, MAP_PRIVATE | MAP_ANONYMOUS | MAP_NORESERVE, -1, 0);
+  if (p == MAP_FAILED) throw OutOfMemory("no room for the oneDNN kernels of " + layer);
+  munmap(p, kJitHeadroom);
+}
+
+// A failure to create a primitive: i2i::OutOfMemory when oneDNN says it is out of memory, else i2i::Error
+// `message` with oneDNN's words.
+[[noreturn]] void throw_dnnl_error(const dnnl::error& err, const std::string& message) {
+  if (err.status == dnnl_out_of_memory) throw OutOfMemory(message + ": out of memory");
+  throw Error(message + ": " + err.what());
 }
 
 std::vector<float> to_f32_vector(const Tensor& t) {
@@ -156,11 +182,12 @@ class DnnlLayer {
     weights_ = reorder(memory(src_md, cpu_engine(), const_cast<void*>(w.raw())), weights_md_);
   }
 
-  static PreparedWeights reorder(memory src, const memory::desc& md) {
+  PreparedWeights reorder(memory src, const memory::desc& md) const {
     phase_timer::Scope timed("reorder");
     PreparedWeights w;
     w.storage = Tensor::empty({static_cast<int64_t>(md.get_size())}, DType::U8);
     w.mem = memory(md, cpu_engine(), w.storage.raw());
+    check_jit_headroom(layer_name());
     dnnl::stream stream(cpu_engine());
     dnnl::reorder(src, w.mem).execute(stream, src, w.mem);
     stream.wait();
@@ -179,6 +206,8 @@ class DnnlLayer {
     k.insert(k.end(), shape_key.begin(), shape_key.end());
     return k;
   }
+  // The layer in messages, e.g. "Conv2d [320, 4, 3, 3]".
+  virtual std::string layer_name() const = 0;
 
   template <typename MakePd>
   std::shared_ptr<const Entry> entry(const Key& key, MakePd make_pd) const {
@@ -316,8 +345,7 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
       prepare(memory::desc({in_, out_}, dt::f32, tag::ba), weight, precision, Key{1024, 0},
               [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& e) {
-      throw Error("Linear [" + std::to_string(out_) + ", " + std::to_string(in_) +
-                  "]: oneDNN cannot create the matmul: " + e.what());
+      throw_dnnl_error(e, layer_name() + ": oneDNN cannot create the matmul");
     }
   }
 
@@ -331,8 +359,8 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
       e = entry(Key{m, residual ? 1 : 0},
                 [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& err) {
-      throw Error("Linear: oneDNN cannot create the matmul for " + std::to_string(m) +
-                  " rows: " + err.what());
+      throw_dnnl_error(err,
+                       layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
     }
     run(*e, x.data<float>(), x.numel(), y.data<float>());
     return y;
@@ -345,8 +373,8 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     try {
       e = entry(Key{m, 1}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& err) {
-      throw Error("Linear: oneDNN cannot create the matmul for " + std::to_string(m) +
-                  " rows: " + err.what());
+      throw_dnnl_error(err,
+                       layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
     }
     run(*e, x.data<float>(), x.numel(), out.data<float>());
   }
@@ -354,6 +382,9 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
  private:
   memory::desc any_weights_md() const override { return memory::desc({in_, out_}, compute_dt_, tag::any); }
   Key geometry() const override { return {0, in_, out_, bias_.empty() ? 0 : 1}; }
+  std::string layer_name() const override {
+    return "Linear [" + std::to_string(out_) + ", " + std::to_string(in_) + "]";
+  }
   memory::desc bias_md() const override { return memory::desc({1, out_}, dt::f32, tag::ab); }
 
   dnnl::matmul::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
@@ -383,9 +414,7 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
       prepare(memory::desc({out_, in_, kh_, kw_}, dt::f32, tag::oihw), weight, precision, Key{1, nh, nw, 0},
               [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& e) {
-      throw Error("Conv2d [" + std::to_string(out_) + ", " + std::to_string(in_) + ", " +
-                  std::to_string(kh_) + ", " + std::to_string(kw_) +
-                  "]: oneDNN cannot create the convolution: " + e.what());
+      throw_dnnl_error(e, layer_name() + ": oneDNN cannot create the convolution");
     }
   }
 
@@ -413,8 +442,8 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
       e = entry(Key{n, h, w, residual ? 1 : 0},
                 [this](const Key& k, const memory::desc& wd) { return make_pd(k, wd); });
     } catch (const dnnl::error& err) {
-      throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str(x.shape()) + ": " +
-                  err.what());
+      throw_dnnl_error(
+          err, layer_name() + ": oneDNN cannot create the convolution for input " + shape_str(x.shape()));
     }
     if (direct)
       run_converted(*e, const_cast<void*>(x.raw()), y.data<float>());
@@ -431,8 +460,8 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     try {
       e = entry(Key{n, h, w, 0}, [this](const Key& k, const memory::desc& wd) { return make_pd(k, wd); });
     } catch (const dnnl::error& err) {
-      throw Error("Conv2d: oneDNN cannot create the convolution for input " + shape_str({n, h, w, in_}) +
-                  ": " + err.what());
+      throw_dnnl_error(err, layer_name() + ": oneDNN cannot create the convolution for input " +
+                                shape_str({n, h, w, in_}));
     }
     Tensor up = upsample_converted(x);
     run_converted(*e, up.raw(), y.data<float>());
@@ -447,6 +476,9 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
   Key geometry() const override {
     return {
         1, out_, in_, kh_, kw_, stride_, pad_.top, pad_.left, pad_.bottom, pad_.right, bias_.empty() ? 0 : 1};
+  std::string layer_name() const override {
+    return "Conv2d [" + std::to_string(out_) + ", " + std::to_string(in_) + ", " + std::to_string(kh_) +
+           ", " + std::to_string(kw_) + "]";
   }
 
   dnnl::convolution_forward::primitive_desc make_pd(const Key& key, const memory::desc& weights_md) const {
