@@ -43,8 +43,10 @@ void remove_pulled(const fs::path& link) {
 
 // Copies `from` to `to` through a temporary file beside it, renamed into place.
 void place_copy(const fs::path& from, const fs::path& to) {
-  const fs::path tmp =
-      to.parent_path() / ("." + to.filename().string() + ".part" + std::to_string(::getpid()));
+  std::string tmp_name = ".";  // (appended piecewise: GCC 12 warns falsely on "." + std::string&&)
+  tmp_name += to.filename().string();
+  tmp_name += ".part" + std::to_string(::getpid());
+  const fs::path tmp = to.parent_path() / tmp_name;
   std::error_code ec;
   fs::copy_file(from, tmp, fs::copy_options::overwrite_existing, ec);
   if (!ec) fs::rename(tmp, to, ec);

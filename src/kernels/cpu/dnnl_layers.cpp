@@ -476,6 +476,7 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
   Key geometry() const override {
     return {
         1, out_, in_, kh_, kw_, stride_, pad_.top, pad_.left, pad_.bottom, pad_.right, bias_.empty() ? 0 : 1};
+  }
   std::string layer_name() const override {
     return "Conv2d [" + std::to_string(out_) + ", " + std::to_string(in_) + ", " + std::to_string(kh_) +
            ", " + std::to_string(kw_) + "]";
