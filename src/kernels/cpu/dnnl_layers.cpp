@@ -216,6 +216,7 @@ class DnnlLayer {
     if (it != cache_.end()) return it->second;
     auto e = std::make_shared<Entry>();
     using Pd = std::invoke_result_t<MakePd, const Key&, const memory::desc&>;
+    check_jit_headroom(layer_name());
     const auto shared =
         shared_primitive<Pd>(shared_key(key), true, [&] { return make_pd(key, any_weights_md()); });
     const Pd& pd = shared->pd;
