@@ -10,9 +10,9 @@
 // (text/tokenizer_fetch.h). Never contacts the internet.
 #include "io/hf_pull.h"
 
+#include <fcntl.h>
 #include <gtest/gtest.h>
 #include <httplib.h>
-#include <fcntl.h>
 #include <sys/file.h>
 #include <unistd.h>
 

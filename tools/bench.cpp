@@ -535,7 +535,7 @@ std::string report_json(const BenchReport& r) {
                       {"gflops", res.gflops},
                       {"peak_fraction", res.peak_fraction},
                       {"cpu_seconds", res.cpu_seconds},
-                                            {"kernels", kernels}};
+                      {"kernels", kernels}};
     }
   }
   j["over_peak"] = r.over_peak;
