@@ -26,7 +26,8 @@ Linear linear(const Weights& w, const std::string& name, int64_t out, int64_t in
   return Linear(w.get(name + ".weight", {out, in}), w.get(name + ".bias", {out}), precision);
 }
 
-// [B, T, 3C] -> three contiguous [B, T, C].
+}  // namespace
+
 void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c) {
   const int64_t rows = x.numel() / x.dim(-1), w = x.dim(-1) / 3;
   Shape s = x.shape();
@@ -41,8 +42,6 @@ void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c) {
   for (int64_t r = 0; r < rows; ++r)
     for (int i = 0; i < 3; ++i) std::memcpy(dst[i] + r * w, src + (r * 3 + i) * w, bytes);
 }
-
-}  // namespace
 
 ClipEncoderLayer::ClipEncoderLayer(const Weights& w, const std::string& p, const ClipLayerSpec& spec,
                                    Precision precision)

@@ -54,4 +54,8 @@ class ClipEncoderLayer {
   Linear qkv_, out_, fc1_, fc2_;          // qkv_: [3 * hidden, hidden], rows q, k, v
 };
 
+// x [B, T, 3C] (a fused q, k, v projection) -> three contiguous [B, T, C] (also the DINOv2 blocks of
+// depth_anything_v2.cpp).
+void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c);
+
 }  // namespace i2i

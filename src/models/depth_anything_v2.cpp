@@ -8,6 +8,7 @@
 #include "kernels/interpolate.h"
 #include "kernels/ops.h"
 #include "models/annotator_conv_layers.h"
+#include "models/clip_layer.h"  // split3
 
 namespace i2i {
 
@@ -38,22 +39,6 @@ void layer_scale_residual_(Tensor& o, const Tensor& x, const Tensor& gamma) {
 #pragma omp parallel for schedule(static) if (rows > 64)
   for (int64_t r = 0; r < rows; ++r)
     for (int64_t i = 0; i < c; ++i) od[r * c + i] = xs[r * c + i] + od[r * c + i] * g[i];
-}
-
-// [B, T, 3C] -> three contiguous [B, T, C].
-void split3(const Tensor& x, Tensor& a, Tensor& b, Tensor& c) {
-  const int64_t rows = x.numel() / x.dim(-1), w = x.dim(-1) / 3;
-  Shape s = x.shape();
-  s.back() = w;
-  a = Tensor::empty(s);
-  b = Tensor::empty(s);
-  c = Tensor::empty(s);
-  const float* src = x.data<float>();
-  float* dst[3] = {a.data<float>(), b.data<float>(), c.data<float>()};
-  const size_t bytes = static_cast<size_t>(w) * sizeof(float);
-#pragma omp parallel for schedule(static) if (rows > 64)
-  for (int64_t r = 0; r < rows; ++r)
-    for (int i = 0; i < 3; ++i) std::memcpy(dst[i] + r * w, src + (r * 3 + i) * w, bytes);
 }
 
 }  // namespace
