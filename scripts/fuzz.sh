@@ -35,6 +35,11 @@ if command -v ccache >/dev/null; then
 fi
 
 start=$(date +%s)
+mkdir -p "$build"
+# Several fuzz.sh runs may share one build folder (one shell per harness): the configure and build steps take
+# a lock on it so they do not compile the same objects at once; the fuzzing itself runs unlocked.
+exec 9>"$build/.fuzz-build.lock"
+flock 9
 # -O1 with line tables: quick to build, symbolised stack traces, assertions kept.
 cmake -S . -B "$build" -DCMAKE_CXX_COMPILER=clang++ -DCMAKE_BUILD_TYPE=RelWithDebInfo \
   -DCMAKE_CXX_FLAGS_RELWITHDEBINFO="-O1 -gline-tables-only" -DI2I_FUZZ=ON \
@@ -45,6 +50,7 @@ echo "fuzz.sh: built in $(($(date +%s) - start)) s"
 
 out=$build/fuzz
 "$out/fuzz_seeds" "$fixtures" "$out/seeds"
+flock -u 9
 
 failed=()
 for name in "${names[@]}"; do
