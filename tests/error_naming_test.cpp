@@ -83,6 +83,24 @@ TEST(ErrorNaming, SidecarTextEncoderConfigErrorsNameTheSidecar) {
   EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
 }
 
+// The same for the UNet's and the VAE's entries of a sidecar: the file and entry, not "<weights> (config)".
+TEST(ErrorNaming, SidecarUnetAndVaeConfigErrorsNameTheSidecar) {
+  const fs::path dir = test::temp_dir("naming_unet_vae_sidecar");
+  fs::create_symlink(test::models_dir() / "tiny-sd15.safetensors", dir / "m.safetensors");
+  const nlohmann::json good = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-sd15.json"));
+  SdModelOptions options;
+  options.tokenizer = test::fixtures_dir() / "tokenizer";
+  for (const char* component : {"unet", "vae"}) {
+    nlohmann::json cfg = good;
+    cfg[component]["norm_num_groups"] = "eight";
+    std::ofstream(dir / "m.json") << cfg.dump();
+    const std::string e = error_of([&] { load_sd_model(dir / "m.safetensors", options); });
+    EXPECT_NE(e.find((dir / "m.json").string() + ", entry '" + component + "'"), std::string::npos) << e;
+    EXPECT_NE(e.find("norm_num_groups"), std::string::npos) << e;
+    EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
+  }
+}
+
 TEST(ErrorNaming, LinkLoopsAndDanglingLinksAreSaidSo) {
   const fs::path dir = test::temp_dir("naming_links");
   fs::create_symlink("loop", dir / "loop");

@@ -63,8 +63,10 @@ ControlNetConfig controlnet_config_from_file(const std::filesystem::path& path) 
   return controlnet_config_from_json(read_config_json(path), path.string());
 }
 
-ControlNetConfig infer_controlnet_config(const Weights& w, const nlohmann::json* json) {
+ControlNetConfig infer_controlnet_config(const Weights& w, const nlohmann::json* json,
+                                         const std::string& config_origin) {
   const std::string origin = w.origin();
+  const std::string jo = config_origin.empty() ? origin + " (config)" : config_origin;
   ControlNetConfig c;
   // infer_unet_config reads the UNet's out_channels from conv_out, which a ControlNet does not have: a
   // placeholder stands in (the value is never used by a ControlNet).
@@ -75,13 +77,13 @@ ControlNetConfig infer_controlnet_config(const Weights& w, const nlohmann::json*
     encoder.add("conv_out.weight", Tensor::zeros({4, conv_in.dim(0), 3, 3}));
   nlohmann::json unet_json;
   if (json) {
-    check(json->is_object(), origin + ": ControlNet config is not a json object");
-    unet_json = with_mirrored_up_blocks(*json, origin);
+    check(json->is_object(), jo + ": ControlNet config is not a json object");
+    unet_json = with_mirrored_up_blocks(*json, jo);
   }
-  c.unet = infer_unet_config(encoder, json ? &unet_json : nullptr);
+  c.unet = infer_unet_config(encoder, json ? &unet_json : nullptr, config_origin);
   c.unet.out_channels = c.unet.in_channels;
 
-  if (json) apply_controlnet_settings(c, *json, origin + " (config)");  // the shapes below win
+  if (json) apply_controlnet_settings(c, *json, jo);  // the shapes below win
 
   const std::string e = "controlnet_cond_embedding.";
   const Tensor& e_in = w.get(e + "conv_in.weight");

@@ -40,6 +40,8 @@ ControlNetConfig controlnet_config_from_file(const std::filesystem::path& path);
 // Everything tensor shapes tell from diffusers-named ControlNet weights (the UNet fields as
 // infer_unet_config, the conditioning embedding widths and channels); the rest from `json` (a diffusers
 // ControlNet config) when given, else the real models' defaults.
-ControlNetConfig infer_controlnet_config(const Weights& w, const nlohmann::json* json = nullptr);
+// Errors about `json`'s fields name `config_origin` (as infer_unet_config), or "<weights> (config)".
+ControlNetConfig infer_controlnet_config(const Weights& w, const nlohmann::json* json = nullptr,
+                                         const std::string& config_origin = "");
 
 }  // namespace i2i

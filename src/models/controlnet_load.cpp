@@ -102,7 +102,7 @@ ControlNet load_controlnet_diffusers(const fs::path& dir, Precision precision) {
 }
 
 ControlNet load_controlnet_single_file(const fs::path& file, const nlohmann::json* config,
-                                       Precision precision) {
+                                       Precision precision, const std::string& config_origin) {
   SafeTensors st = SafeTensors::open(file);
   bool ldm = false;
   for (const auto& name : st.names())
@@ -114,7 +114,7 @@ ControlNet load_controlnet_single_file(const fs::path& file, const nlohmann::jso
   if (!ldm)
     check(w.has("controlnet_cond_embedding.conv_in.weight"),
           file.string() + ": not a ControlNet (no control_model.* or controlnet_cond_embedding.* tensors)");
-  return ControlNet(w, infer_controlnet_config(w, config), precision);
+  return ControlNet(w, infer_controlnet_config(w, config, config_origin), precision);
 }
 
 ControlNet load_controlnet(const Checkpoint& ck, Precision precision) {
@@ -122,7 +122,7 @@ ControlNet load_controlnet(const Checkpoint& ck, Precision precision) {
         ck.path.string() + ": is a " + family_name(ck.family) + " checkpoint, not a ControlNet");
   if (ck.is_folder) return load_controlnet_diffusers(ck.path, precision);
   const nlohmann::json* config = ck.controlnet_config.empty() ? nullptr : &ck.controlnet_config;
-  return load_controlnet_single_file(ck.path, config, precision);
+  return load_controlnet_single_file(ck.path, config, precision, ck.config_origin("controlnet"));
 }
 
 }  // namespace i2i

@@ -34,7 +34,8 @@ ControlNet load_controlnet_diffusers(const std::filesystem::path& dir, Precision
 // real models' defaults apply (32 groups, 8 heads / head dim 64).
 ControlNet load_controlnet_single_file(const std::filesystem::path& file,
                                        const nlohmann::json* config = nullptr,
-                                       Precision precision = Precision::F32);
+                                       Precision precision = Precision::F32,
+                                       const std::string& config_origin = "");
 
 // From an opened checkpoint (open_checkpoint classifies ControlNet folders and files and gathers the
 // sidecar's `controlnet` config). i2i::Error naming the path when it is not a ControlNet.

@@ -203,7 +203,7 @@ UNetConfig unet_config_from_file(const std::filesystem::path& path) {
   return unet_config_from_json(read_config_json(path), path.string());
 }
 
-UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json) {
+UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json, const std::string& config_origin) {
   const std::string origin = w.origin();
   UNetConfig c;
   const Tensor& conv_in = w.get("conv_in.weight");
@@ -248,8 +248,8 @@ UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json) {
     c.addition_time_embed_dim = 256;  // SDXL base and refiner
   }
   if (json) {
-    const std::string jo = origin + " (config)";
-    check(json->is_object(), origin + ": UNet config is not a json object");
+    const std::string jo = config_origin.empty() ? origin + " (config)" : config_origin;
+    check(json->is_object(), jo + ": UNet config is not a json object");
     reject_unsupported(*json, jo);
     apply_non_shape_settings(c, *json, jo);
     const bool json_text_time = json_set(*json, "addition_embed_type");

@@ -68,6 +68,9 @@ UNetConfig unet_config_from_file(const std::filesystem::path& path);
 // eps, upcast, sinusoid options, addition_time_embed_dim) comes from `json` (a diffusers UNet config) when
 // given, else the real models' defaults: 32 groups, 8 heads per level for 1x1-conv projections (SD 1.x) or
 // head dim 64 for Linear projections (SD 2.x, SDXL), and SDXL's addition_time_embed_dim 256.
-UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json = nullptr);
+// Errors about `json`'s fields name `config_origin` (the sidecar or --model-config file and its entry, see
+// Checkpoint::config_origins), or "<weights> (config)" when it is empty.
+UNetConfig infer_unet_config(const Weights& w, const nlohmann::json* json = nullptr,
+                             const std::string& config_origin = "");
 
 }  // namespace i2i

@@ -24,11 +24,11 @@ UNet2DCondition load_unet_diffusers(const fs::path& dir, Precision precision) {
   return UNet2DCondition(diffusers_component_weights(unet_dir), config, precision);
 }
 
-UNet2DCondition load_unet_single_file(const fs::path& file, const nlohmann::json* config,
-                                      Precision precision) {
+UNet2DCondition load_unet_single_file(const fs::path& file, const nlohmann::json* config, Precision precision,
+                                      const std::string& config_origin) {
   SafeTensors st = SafeTensors::open(file);
   Weights w = unet_weights_from_ldm(st);
-  return UNet2DCondition(w, infer_unet_config(w, config), precision);
+  return UNet2DCondition(w, infer_unet_config(w, config, config_origin), precision);
 }
 
 }  // namespace i2i

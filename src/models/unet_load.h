@@ -4,6 +4,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "models/unet.h"
 
@@ -20,6 +21,7 @@ UNet2DCondition load_unet_diffusers(const std::filesystem::path& dir, Precision 
 // `unet` entry of a sidecar json) for what shapes cannot tell; without it the real models' defaults apply.
 UNet2DCondition load_unet_single_file(const std::filesystem::path& file,
                                       const nlohmann::json* config = nullptr,
-                                      Precision precision = Precision::F32);
+                                      Precision precision = Precision::F32,
+                                      const std::string& config_origin = "");
 
 }  // namespace i2i

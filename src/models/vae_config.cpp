@@ -45,9 +45,9 @@ VaeConfig vae_config_from_file(const std::filesystem::path& path) {
   return vae_config_from_json(read_config_json(path), path.string());
 }
 
-VaeConfig infer_vae_config(const Weights& w, const nlohmann::json* json) {
+VaeConfig infer_vae_config(const Weights& w, const nlohmann::json* json, const std::string& config_origin) {
   VaeConfig c;
-  if (json) c = vae_config_from_json(*json, w.origin() + " (config)");
+  if (json) c = vae_config_from_json(*json, config_origin.empty() ? w.origin() + " (config)" : config_origin);
   const Tensor& conv_in = w.get("encoder.conv_in.weight");
   check(conv_in.ndim() == 4, w.origin() + ": tensor 'encoder.conv_in.weight' is not a convolution weight");
   c.in_channels = conv_in.dim(1);

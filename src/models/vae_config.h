@@ -48,6 +48,8 @@ VaeConfig vae_config_from_json(const nlohmann::json& j, const std::string& origi
 VaeConfig vae_config_from_file(const std::filesystem::path& path);
 // Shapes give channels, levels, layers and latent width; `json` (when given) the group count and scaling
 // factor, else the real models' 32 groups and SD 1.x/2.x's 0.18215.
-VaeConfig infer_vae_config(const Weights& w, const nlohmann::json* json = nullptr);
+// Errors about `json`'s fields name `config_origin` (as infer_unet_config), or "<weights> (config)".
+VaeConfig infer_vae_config(const Weights& w, const nlohmann::json* json = nullptr,
+                           const std::string& config_origin = "");
 
 }  // namespace i2i

@@ -14,10 +14,11 @@ AutoencoderKL load_vae_diffusers(const fs::path& dir, Precision precision) {
   return AutoencoderKL(diffusers_component_weights(vae_dir), config, precision);
 }
 
-AutoencoderKL load_vae_single_file(const fs::path& file, const nlohmann::json* config, Precision precision) {
+AutoencoderKL load_vae_single_file(const fs::path& file, const nlohmann::json* config, Precision precision,
+                                   const std::string& config_origin) {
   SafeTensors st = SafeTensors::open(file);
   Weights w = vae_weights_from_ldm(st);
-  return AutoencoderKL(w, infer_vae_config(w, config), precision);
+  return AutoencoderKL(w, infer_vae_config(w, config, config_origin), precision);
 }
 
 }  // namespace i2i

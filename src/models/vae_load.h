@@ -3,6 +3,7 @@
 
 #include <filesystem>
 #include <nlohmann/json.hpp>
+#include <string>
 
 #include "models/vae.h"
 
@@ -14,6 +15,7 @@ AutoencoderKL load_vae_diffusers(const std::filesystem::path& dir, Precision pre
 // A single-file checkpoint (`first_stage_model.*`). `config` is a diffusers VAE config (e.g. the sidecar's
 // `vae` entry) for the group count and scaling factor; without it the real models' defaults apply.
 AutoencoderKL load_vae_single_file(const std::filesystem::path& file, const nlohmann::json* config = nullptr,
-                                   Precision precision = Precision::F32);
+                                   Precision precision = Precision::F32,
+                                   const std::string& config_origin = "");
 
 }  // namespace i2i

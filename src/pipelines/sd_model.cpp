@@ -117,9 +117,10 @@ AutoencoderKL load_vae_override(const fs::path& path, std::optional<float> scali
   } else {
     throw Error(path.string() + ": not a VAE (no encoder/decoder tensors in either layout)");
   }
-  nlohmann::json config = open_checkpoint(path).vae_config;
+  const Checkpoint vae_ck = open_checkpoint(path);  // its sidecar, if any
+  nlohmann::json config = vae_ck.vae_config;
   if (scaling_factor) config["scaling_factor"] = *scaling_factor;
-  return AutoencoderKL(w, infer_vae_config(w, &config), precision);
+  return AutoencoderKL(w, infer_vae_config(w, &config, vae_ck.config_origin("vae")), precision);
 }
 
 // SDXL: both text encoders (the refiner: the second only) and the checks that tie them to the UNet: the
@@ -222,12 +223,13 @@ SdModel load_sd_model(const fs::path& path, const SdModelOptions& options) {
           load_clip_text(*ck.file, sd2 ? ClipTextSlot::SD2 : ClipTextSlot::SD1,
                          json_or_null(ck.text_encoder_config), m.precision, ck.config_origin("text_encoder"))
               .encoder;
-    m.unet = load_unet_single_file(ck.path, json_or_null(ck.unet_config), m.precision);
+    m.unet =
+        load_unet_single_file(ck.path, json_or_null(ck.unet_config), m.precision, ck.config_origin("unet"));
     if (options.vae.empty()) {
       nlohmann::json vae_cfg = ck.vae_config;
       if (ck.vae_scaling_factor && !vae_cfg.contains("scaling_factor"))
         vae_cfg["scaling_factor"] = *ck.vae_scaling_factor;
-      m.vae = load_vae_single_file(ck.path, json_or_null(vae_cfg), m.precision);
+      m.vae = load_vae_single_file(ck.path, json_or_null(vae_cfg), m.precision, ck.config_origin("vae"));
       m.vae_source = ck.path.string();
     }
   }
