@@ -414,14 +414,18 @@ TEST(KernelsOps, KernelOverridesParse) {
   EXPECT_EQ(*cpu::parse_kernel_overrides("attention:avx512").attention, cpu::AttentionKernel::Avx512);
   EXPECT_EQ(*cpu::parse_kernel_overrides("linear:dnnl,attention:portable").attention,
             cpu::AttentionKernel::Portable);
+  o = cpu::parse_kernel_overrides("lora:avx512bf16,attention:amx");
+  ASSERT_TRUE(o.lora && o.attention);
+  EXPECT_EQ(*o.lora, cpu::AttentionKernel::Avx512Bf16);
+  EXPECT_EQ(*o.attention, cpu::AttentionKernel::Amx);
 }
 
 // Hostile values: each is one line naming I2I_KERNELS, never a silent fallback.
 TEST(KernelsOps, KernelOverridesRejectBadValues) {
-  for (const char* bad :
-       {"attention", "attention:", "attention:avx2", "conv:dnnl", ":amx", ",", "attention:amx,",
-        ",attention:amx", "attention:amx,attention:avx512", "linear:mkl", "attention:amx\nx",
-        "attention:am\xc3\xa9", "attention:amx:amx", "ATTENTION:AMX", " attention:amx"}) {
+  for (const char* bad : {"attention", "attention:", "attention:avx2", "conv:dnnl", ":amx", ",",
+                          "attention:amx,", ",attention:amx", "attention:amx,attention:avx512", "linear:mkl",
+                          "attention:amx\nx", "attention:am\xc3\xa9", "attention:amx:amx", "ATTENTION:AMX",
+                          " attention:amx", "lora:dnnl", "lora:amx,lora:amx"}) {
     try {
       cpu::parse_kernel_overrides(bad);
       ADD_FAILURE() << "accepted: " << bad;

@@ -72,6 +72,7 @@ class LoraLayers {
   std::vector<LoraUse> uses_;                   // what the layers carry now
   std::vector<Block> blocks_;                   // index: target index
   std::set<size_t> changed_;                    // slots
+  Tensor merge_buffer_;  // the merged weight of one layer at a time, during apply / remerge (then freed)
   LoraTargets targets_;
 };
 

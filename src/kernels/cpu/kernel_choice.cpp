@@ -48,18 +48,19 @@ KernelOverrides parse_kernel_overrides(const std::string& value) {
     const size_t colon = item.find(':');
     if (colon == std::string::npos) throw bad("'" + item + "' has no ':'");
     const std::string op = item.substr(0, colon), kernel = item.substr(colon + 1);
-    if (op == "attention") {
-      if (out.attention) throw bad("attention given twice");
+    if (op == "attention" || op == "lora") {
+      std::optional<AttentionKernel>& slot = op == "lora" ? out.lora : out.attention;
+      if (slot) throw bad(op + " given twice");
       for (int i = 0; i < 4; ++i)
-        if (kernel == kAttentionNames[i]) out.attention = static_cast<AttentionKernel>(i);
-      if (!out.attention)
-        throw bad("unknown attention kernel '" + kernel + "' (portable, avx512, avx512bf16 or amx)");
+        if (kernel == kAttentionNames[i]) slot = static_cast<AttentionKernel>(i);
+      if (!slot)
+        throw bad("unknown " + op + " kernel '" + kernel + "' (portable, avx512, avx512bf16 or amx)");
     } else if (op == "linear") {
       if (out.linear) throw bad("linear given twice");
       if (kernel != "dnnl") throw bad("unknown linear kernel '" + kernel + "' (dnnl)");
       out.linear = LinearKernel::Dnnl;
     } else {
-      throw bad("unknown op '" + op + "' (attention or linear)");
+      throw bad("unknown op '" + op + "' (attention, lora or linear)");
     }
   }
   return out;

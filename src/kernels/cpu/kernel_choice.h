@@ -8,11 +8,11 @@
 // Linear and Conv2d run on oneDNN (`dnnl`), which picks its own ISA (AMX tiles where the CPU has them).
 //
 // I2I_KERNELS forces a choice, e.g. `I2I_KERNELS=attention:avx512bf16` or
-// `I2I_KERNELS=attention:amx,linear:dnnl` (comma-separated `op:kernel`; ops `attention` with portable /
-// avx512 / avx512bf16 / amx, and `linear` with dnnl). A forced float32 kernel (portable, avx512) runs every
-// attention; a forced bf16 kernel (avx512bf16, amx) runs the bf16 models' attention, float32 models keep
-// their float32 kernel. A bad value, or a kernel this CPU cannot run, is an i2i::Error naming I2I_KERNELS
-// (never a fallback to other code).
+// `I2I_KERNELS=attention:amx,linear:dnnl` (comma-separated `op:kernel`; ops `attention` and `lora` with
+// portable / avx512 / avx512bf16 / amx, and `linear` with dnnl). A forced float32 kernel (portable, avx512)
+// runs every attention; a forced bf16 kernel (avx512bf16, amx) runs the bf16 models' attention, float32
+// models keep their float32 kernel. A bad value, or a kernel this CPU cannot run, is an i2i::Error naming
+// I2I_KERNELS (never a fallback to other code).
 #pragma once
 
 #include <optional>
@@ -27,6 +27,10 @@ const char* kernel_name(AttentionKernel k);
 
 struct KernelOverrides {
   std::optional<AttentionKernel> attention;
+  // LoRA merges (kernels/low_rank.h) have the same four kernels, by the same names: `lora:portable` /
+  // `lora:avx512` force float32 products for every layer, `lora:avx512bf16` / `lora:amx` bf16 products
+  // for bf16 layers (float32 layers keep float32 products).
+  std::optional<AttentionKernel> lora;
   std::optional<LinearKernel> linear;
 };
 
