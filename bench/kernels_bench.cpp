@@ -139,6 +139,28 @@ BENCHMARK(BM_Attention)
     ->ComputeStatistics("max", max_of)
     ->ComputeStatistics("min", min_of);
 
+// Depth Anything V2 ViT-L's self-attention (annotate_depth): 16 heads, 1370 tokens (37 x 37 patches + the
+// class token), head dim 64, one picture.
+void BM_AttentionVitL(benchmark::State& state) {
+  const int64_t t = 1370, heads = 16, d = 64;
+  const Precision precision = state.range(0) ? Precision::BF16 : Precision::F32;
+  Tensor q = random_tensor({1, t, heads * d}, 7), k = random_tensor({1, t, heads * d}, 8),
+         v = random_tensor({1, t, heads * d}, 9);
+  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
+  state.SetLabel(precision == Precision::BF16 ? "bf16" : "fp32");
+  for (auto _ : state)
+    benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(heads), scale, false, precision));
+  set_flops(state, 4.0 * heads * t * t * d);
+}
+BENCHMARK(BM_AttentionVitL)
+    ->Arg(0)
+    ->Arg(1)
+    ->ArgName("bf16")
+    ->Unit(benchmark::kMillisecond)
+    ->UseRealTime()
+    ->ComputeStatistics("max", max_of)
+    ->ComputeStatistics("min", min_of);
+
 // Group norm (32 groups) + SiLU writing bf16 (what a bf16 VAE decoder convolution reads) at the decoder's
 // two largest shapes, 512x512x128 and 256x256x256; GB/s counts one float32 read and one bf16 write.
 void BM_GroupNormSiLU(benchmark::State& state) {
