@@ -105,6 +105,37 @@ TEST(KernelsLayers, LinearMatchesReference) {
   }
 }
 
+// forward_gelu: the exact GELU of the product, applied in the matmul's epilogue. |GELU'| <= 1.13, so the
+// product's tolerance grows by that factor; the GELU itself (oneDNN's erf) adds a few float32 ulps: 8 u of
+// max(|y|, 1e-3) (below 1e-3 both erf implementations are exact to far less than the product's bound).
+TEST(KernelsLayers, LinearGeluEpilogueMatchesReference) {
+  for (Precision prec : {Precision::F32, Precision::BF16}) {
+    const int64_t m = 37, in = 96, out = 70;
+    Tensor w = test::random_uniform({out, in}, 90), b = test::random_uniform({out}, 91);
+    Tensor x = test::random_uniform({1, m, in}, 92);
+    x = ops::scale(x, 3.0f);  // products on both sides of GELU's bend
+    const Linear lin(w, b, prec);
+    const Tensor y = lin.forward_gelu(x);
+    ASSERT_EQ(y.shape(), (Shape{1, m, out}));
+    std::vector<double> want(static_cast<size_t>(m * out)), tol(want.size());
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t o = 0; o < out; ++o) {
+        double acc = b.data<float>()[o], s = 0;
+        for (int64_t k = 0; k < in; ++k) {
+          const double p = static_cast<double>(x.data<float>()[i * in + k]) * w.data<float>()[o * in + k];
+          acc += p;
+          s += std::abs(p);
+        }
+        const double g = 0.5 * acc * (1.0 + std::erf(acc / std::sqrt(2.0)));
+        const size_t idx = static_cast<size_t>(i * out + o);
+        want[idx] = g;
+        tol[idx] = 1.13 * tolerance(s, in, prec, std::abs(b.data<float>()[o]) + std::abs(acc)) +
+                   8 * kU * std::max(std::abs(g), 1e-3);
+      }
+    expect_within(y, want, tol, prec == Precision::BF16 ? "gelu epilogue bf16" : "gelu epilogue f32");
+  }
+}
+
 // BF16 really computes with bf16 operands: it agrees with float32 math on bf16-rounded inputs (to float32
 // round-off) and differs from float32 math on the unrounded inputs by more than float32 round-off.
 TEST(KernelsLayers, Bf16UsesBf16Operands) {

@@ -18,6 +18,8 @@ struct Linear::Impl {
   virtual ~Impl() = default;
   // x: [M, in] float32 (leading dimensions already folded into M), residual null or [M, out].
   virtual Tensor forward(const Tensor& x, const Tensor* residual) const = 0;
+  // gelu(x W^T + bias), exact (erf) GELU; x: [M, in] float32.
+  virtual Tensor forward_gelu(const Tensor& x) const = 0;
   // out += x W^T (+ bias) in place; out: [M, out] float32.
   virtual void forward_add(const Tensor& x, Tensor& out) const = 0;
 };

@@ -147,6 +147,17 @@ Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
   return y.reshape(out_shape);
 }
 
+Tensor Linear::forward_gelu(const Tensor& x) const {
+  if (impl_ == nullptr) throw Error(unprepared_linear(*this, source_ != nullptr));
+  check_input(x, "Linear");
+  check(x.ndim() >= 1 && x.dim(-1) == in_,
+        "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
+  Shape out_shape = x.shape();
+  out_shape.back() = out_;
+  const int64_t m = x.numel() / in_;
+  return impl_->forward_gelu(x.reshape({m, in_})).reshape(out_shape);
+}
+
 void Linear::accumulate(const Tensor& x, Tensor& out) const {
   if (impl_ == nullptr) throw Error(unprepared_linear(*this, source_ != nullptr));
   check_input(x, "Linear");

@@ -19,6 +19,9 @@ class Linear {
   Linear(std::vector<Tensor> weights, std::vector<Tensor> biases, Precision precision = Precision::F32);
   // x [..., in] float32 -> [..., out]; when `residual` is given (shape of the output), it is added.
   Tensor operator()(const Tensor& x, const Tensor* residual = nullptr) const;
+  // gelu(x W^T + b) (the exact, erf GELU), the activation applied by the product's own epilogue where the
+  // backend has one (oneDNN's eltwise post-op: no second pass over the output).
+  Tensor forward_gelu(const Tensor& x) const;
   // out += x W^T (+ b) in place: x [..., in], out float32 of the output's shape (may be a view, e.g. rows
   // of a larger tensor).
   void accumulate(const Tensor& x, Tensor& out) const;

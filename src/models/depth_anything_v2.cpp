@@ -142,7 +142,7 @@ Tensor DepthAnythingV2::block(const Block& b, const Tensor& x) const {
   Tensor y = b.proj(a);
   layer_scale_residual_(y, x, b.ls1);
   h = ops::layer_norm(y, b.norm2_w, b.norm2_b, config_.layer_norm_eps);
-  Tensor out = b.fc2(ops::gelu(b.fc1(h)));
+  Tensor out = b.fc2(b.fc1.forward_gelu(h));
   layer_scale_residual_(out, y, b.ls2);
   return out;
 }

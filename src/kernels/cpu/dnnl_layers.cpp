@@ -315,12 +315,18 @@ class DnnlLayer {
 
   virtual memory::desc bias_md() const = 0;
 
-  dnnl::primitive_attr attr(bool residual) const {
+  // The epilogue of a primitive, the last entry of its shape key: none, adding the destination's contents
+  // (a residual copied there first), or the exact GELU.
+  enum Epilogue : int64_t { kNone = 0, kSum = 1, kGelu = 2 };
+  dnnl::primitive_attr attr(int64_t epilogue) const {
     dnnl::primitive_attr a;
     a.set_scratchpad_mode(dnnl::scratchpad_mode::user);
-    if (residual) {
+    if (epilogue != kNone) {
       dnnl::post_ops po;
-      po.append_sum(1.0f);
+      if (epilogue == kSum)
+        po.append_sum(1.0f);
+      else
+        po.append_eltwise(1.0f, dnnl::algorithm::eltwise_gelu_erf, 0.0f, 0.0f);
       a.set_post_ops(po);
     }
     return a;
@@ -357,8 +363,23 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     if (residual) std::memcpy(y.raw(), residual->raw(), y.nbytes());
     std::shared_ptr<const Entry> e;
     try {
-      e = entry(Key{m, residual ? 1 : 0},
+      e = entry(Key{m, residual ? kSum : kNone},
                 [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+    } catch (const dnnl::error& err) {
+      throw_dnnl_error(err,
+                       layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
+    }
+    run(*e, x.data<float>(), x.numel(), y.data<float>());
+    return y;
+  }
+
+  Tensor forward_gelu(const Tensor& x) const override {
+    const int64_t m = x.dim(0);
+    Tensor y = Tensor::empty({m, out_});
+    if (m == 0) return y;
+    std::shared_ptr<const Entry> e;
+    try {
+      e = entry(Key{m, kGelu}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& err) {
       throw_dnnl_error(err,
                        layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
@@ -372,7 +393,7 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     if (m == 0) return;
     std::shared_ptr<const Entry> e;
     try {
-      e = entry(Key{m, 1}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+      e = entry(Key{m, kSum}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& err) {
       throw_dnnl_error(err,
                        layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
@@ -394,7 +415,7 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     memory::desc dst({m, out_}, dt::f32, tag::ab);
     memory::desc bias = bias_.empty() ? memory::desc() : bias_md();
     dnnl::matmul::desc d(src, weights_md, bias, dst);
-    return dnnl::matmul::primitive_desc(d, attr(key[1] != 0), cpu_engine());
+    return dnnl::matmul::primitive_desc(d, attr(key[1]), cpu_engine());
   }
 
   int64_t out_, in_;
@@ -491,7 +512,7 @@ class ConvImpl final : public Conv2d::Impl, DnnlLayer {
     dnnl::convolution_forward::desc d(dnnl::prop_kind::forward_inference, dnnl::algorithm::convolution_direct,
                                       src, weights_md, bias, dst, {stride_, stride_}, {pad_.top, pad_.left},
                                       {pad_.bottom, pad_.right});
-    return dnnl::convolution_forward::primitive_desc(d, attr(key[3] != 0), cpu_engine());
+    return dnnl::convolution_forward::primitive_desc(d, attr(key[3] != 0 ? kSum : kNone), cpu_engine());
   }
 
   int64_t out_, in_, kh_, kw_, stride_;
