@@ -58,12 +58,9 @@ server::ServerOptions base_options() {
 using test::RunningServer;
 
 RunningServer& shared_server() {
-  static RunningServer* s = [] {
-    server::ServerOptions o = base_options();
-    o.max_body_bytes = 1 << 20;
-    return new RunningServer(o, 60);
-  }();
-  return *s;
+  server::ServerOptions o = base_options();
+  o.max_body_bytes = 1 << 20;
+  return test::shared_running_server(o, 60);
 }
 
 int connect_to(int port) {

@@ -101,8 +101,7 @@ server::ServerOptions base_options() {
 using test::RunningServer;
 
 RunningServer& shared_server() {
-  static RunningServer* s = new RunningServer(base_options());  // (lives until the process ends)
-  return *s;
+  return test::shared_running_server(base_options());
 }
 
 json post_json(httplib::Client& c, const std::string& path, const json& body, int* status = nullptr) {

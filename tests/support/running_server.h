@@ -3,9 +3,11 @@
 // Header-only: only the tests that link i2i_server include it.
 #pragma once
 
+#include <gtest/gtest.h>
 #include <httplib.h>
 
 #include <filesystem>
+#include <memory>
 #include <string>
 #include <system_error>
 #include <thread>
@@ -86,5 +88,23 @@ class RunningServer {
   int read_timeout_s_ = 300;
   std::thread thread_;
 };
+
+// One server shared by the tests of a program: made with `options` on first use, and stopped (its running
+// job cancelled, its threads joined) when the tests end, before main returns. A shared server left running
+// at exit raced the process's cleanup: a job still hashing a model in libcrypto while libcrypto's atexit
+// handler freed its tables crashed the test program after every test had passed (12 runs in 20).
+inline RunningServer& shared_running_server(const server::ServerOptions& options, int read_timeout_s = 300) {
+  struct Slot : ::testing::Environment {
+    std::unique_ptr<RunningServer> server;
+    void TearDown() override { server.reset(); }
+  };
+  static Slot* const slot = [] {
+    auto* s = new Slot;
+    ::testing::AddGlobalTestEnvironment(s);  // gtest owns it and calls TearDown after the last test
+    return s;
+  }();
+  if (!slot->server) slot->server = std::make_unique<RunningServer>(options, read_timeout_s);
+  return *slot->server;
+}
 
 }  // namespace i2i::test
