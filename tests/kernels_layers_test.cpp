@@ -136,6 +136,34 @@ TEST(KernelsLayers, LinearGeluEpilogueMatchesReference) {
   }
 }
 
+// The same with products that are exact in any order and precision (multiples of 1/32 below 4, operands
+// exact in bf16), so the only error left is the GELU's own: oneDNN's erf is a polynomial approximation (it
+// was 1.4e-7 off at y = -0.048 here), so 1e-6 + 16 u |y|. The tanh approximation of GELU differs from the
+// erf one by up to 4.7e-4 (near x = -2.7), and by more than 1e-5 over most of [-3, -1] and [1, 3]: a
+// tanh epilogue fails this.
+TEST(KernelsLayers, LinearGeluEpilogueIsTheErfGelu) {
+  const int64_t m = 64, in = 8, out = 16;
+  std::vector<float> xv(static_cast<size_t>(m * in)), wv(static_cast<size_t>(out * in));
+  for (size_t i = 0; i < xv.size(); ++i) xv[i] = static_cast<float>(static_cast<int>(i * 7 % 17) - 8) / 4.0f;
+  for (size_t i = 0; i < wv.size(); ++i) wv[i] = static_cast<float>(static_cast<int>(i * 3 % 5) - 2) / 8.0f;
+  const Tensor x = Tensor::from_vector({m, in}, xv), w = Tensor::from_vector({out, in}, wv);
+  for (Precision prec : {Precision::F32, Precision::BF16}) {
+    const Tensor y = Linear(w, Tensor(), prec).forward_gelu(x);
+    std::vector<double> want(static_cast<size_t>(m * out)), tol(want.size());
+    for (int64_t i = 0; i < m; ++i)
+      for (int64_t o = 0; o < out; ++o) {
+        double acc = 0;
+        for (int64_t k = 0; k < in; ++k)
+          acc +=
+              static_cast<double>(xv[static_cast<size_t>(i * in + k)]) * wv[static_cast<size_t>(o * in + k)];
+        const double g = 0.5 * acc * (1.0 + std::erf(acc / std::sqrt(2.0)));
+        want[static_cast<size_t>(i * out + o)] = g;
+        tol[static_cast<size_t>(i * out + o)] = 1e-6 + 16 * kU * std::abs(g);
+      }
+    expect_within(y, want, tol, prec == Precision::BF16 ? "exact gelu bf16" : "exact gelu f32");
+  }
+}
+
 // BF16 really computes with bf16 operands: it agrees with float32 math on bf16-rounded inputs (to float32
 // round-off) and differs from float32 math on the unrounded inputs by more than float32 round-off.
 TEST(KernelsLayers, Bf16UsesBf16Operands) {

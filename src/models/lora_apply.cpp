@@ -186,6 +186,13 @@ void LoraLayers::merge(size_t slot, const std::vector<std::pair<LoraAssignment, 
     *r.conv = r.conv->with_weight(w);
 }
 
+// Frees the merge buffer when a merge ends, normally or not (first of all on failure, usually a lack of
+// memory, before the layers are rebuilt).
+struct FreeWhenDone {
+  Tensor& buffer;
+  ~FreeWhenDone() { buffer = Tensor(); }
+};
+
 void LoraLayers::apply(const std::vector<LoraUse>& uses) {
   // Resolve everything first: slot -> (target, module, scale) in order.
   const Deltas deltas = resolve_deltas(uses);
@@ -193,6 +200,7 @@ void LoraLayers::apply(const std::vector<LoraUse>& uses) {
   for (const auto& [slot, list] : deltas) next.insert(slot);
   uses_.clear();
   try {
+    const FreeWhenDone done{merge_buffer_};
     for (size_t slot : changed_)
       if (!next.count(slot)) rebuild(slots_[slot]);
     for (const auto& [slot, list] : deltas) {
@@ -200,20 +208,28 @@ void LoraLayers::apply(const std::vector<LoraUse>& uses) {
       merge(slot, list);
     }
   } catch (...) {
-    for (size_t slot : changed_) rebuild(slots_[slot]);
-    changed_.clear();
-    merge_buffer_ = Tensor();
+    // Every changed layer back to its original. One that cannot be rebuilt either (memory) stays in
+    // changed_, so that the next apply tries again (a Linear is left released meanwhile: running it is an
+    // error saying so, never the LoRA's weights), and the others are still rebuilt.
+    std::set<size_t> failed;
+    for (size_t slot : changed_) {
+      try {
+        rebuild(slots_[slot]);
+      } catch (...) {
+        failed.insert(slot);
+      }
+    }
+    changed_ = std::move(failed);
     throw;
   }
   changed_ = std::move(next);
   uses_ = uses;
-  merge_buffer_ = Tensor();
 }
 
 void LoraLayers::remerge(LoraComponent component) {
+  const FreeWhenDone done{merge_buffer_};
   for (const auto& [slot, list] : resolve_deltas(uses_))
     if (slot_components_[slot] == component) merge(slot, list);
-  merge_buffer_ = Tensor();
 }
 
 }  // namespace i2i

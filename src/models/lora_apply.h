@@ -48,11 +48,13 @@ class LoraLayers {
   // and this one does not is rebuilt from its source; every layer this one changes is rebuilt from its
   // source plus the deltas. All files are resolved (every key matched and shape-checked) before any layer
   // changes, so a bad file leaves the model as it was; should rebuilding fail half-way (memory), every layer
-  // goes back to its original and the error is rethrown.
+  // goes back to its original (one that cannot be rebuilt either is retried by the next apply) and the error
+  // is rethrown.
   void apply(const std::vector<LoraUse>& uses);
   // Merges the current LoRAs (the last apply's) again into every layer of `component` they change, from
   // the layer's source: for layers that were rebuilt from their sources behind this object's back (the text
-  // encoders after release_text_encoders / prepare_text_encoders, pipelines/sd_model.h).
+  // encoders after release_text_encoders / prepare_text_encoders, pipelines/sd_model.h). Should it fail
+  // (memory), the caller releases those layers again (a layer without its LoRA must not run as if it had it).
   void remerge(LoraComponent component);
   // How many layers differ from their originals now.
   size_t changed_layers() const { return changed_.size(); }
