@@ -7,7 +7,8 @@
 # it with `build-fuzz/fuzz/fuzz_<name> FILE`.
 #
 # Corpora: build-fuzz/fuzz/corpus/<name>/ keeps what earlier runs found (it grows run after run); seeds are
-# made from the fixtures each run (build-fuzz/fuzz/seeds/, by fuzz_seeds) plus fuzz/seeds/<name>/.
+# made from the fixtures each run (a folder of its own, build-fuzz/fuzz/seeds.XXXXXX/, by fuzz_seeds, removed at
+# the end: runs started at once never read each other's half-made seeds) plus fuzz/seeds/<name>/.
 # Longer runs: `scripts/fuzz.sh 1800 image` (30 minutes), or several harnesses at once in separate shells.
 # Environment: I2I_FIXTURES_DIR (default ../shared/fixtures), I2I_FUZZ_BUILD (build-fuzz), I2I_FUZZ_JOBS
 # (build jobs, default nproc), I2I_FUZZ_TIMEOUT, I2I_FUZZ_ARGS (more libFuzzer flags).
@@ -51,8 +52,10 @@ cmake --build "$build" -j"$jobs" --target fuzz_seeds "${names[@]/#/fuzz_}"
 echo "fuzz.sh: built in $(($(date +%s) - start)) s"
 
 out=$build/fuzz
-"$out/fuzz_seeds" "$fixtures" "$out/seeds"
 flock -u 9
+seeds=$(mktemp -d "$out/seeds.XXXXXX")
+trap 'rm -rf "$seeds"' EXIT
+"$out/fuzz_seeds" "$fixtures" "$seeds"
 
 failed=()
 for name in "${names[@]}"; do
@@ -60,7 +63,7 @@ for name in "${names[@]}"; do
   crashers=$out/crashers/$name
   mkdir -p "$corpus" "$crashers"
   seed_dirs=()
-  for d in "$out/seeds/$name" "fuzz/seeds/$name"; do
+  for d in "$seeds/$name" "fuzz/seeds/$name"; do
     [ -d "$d" ] && seed_dirs+=("$d")
   done
   log=$out/logs/$name.log

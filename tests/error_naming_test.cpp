@@ -9,7 +9,9 @@
 #include "io/image.h"
 #include "io/parameters.h"
 #include "io/regular_file.h"
+#include "models/checkpoint.h"
 #include "models/clip_text_loader.h"
+#include "models/controlnet_load.h"
 #include "models/weights.h"
 #include "pipelines/generation_params.h"
 #include "pipelines/infotext.h"
@@ -99,6 +101,31 @@ TEST(ErrorNaming, SidecarUnetAndVaeConfigErrorsNameTheSidecar) {
     EXPECT_NE(e.find("norm_num_groups"), std::string::npos) << e;
     EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
   }
+}
+
+// A ControlNet single file's sidecar, and the sidecar of a --vae file: the same.
+TEST(ErrorNaming, ControlNetAndVaeOverrideSidecarErrorsNameTheSidecar) {
+  const fs::path dir = test::temp_dir("naming_cn_vae_sidecar");
+  fs::create_symlink(test::models_dir() / "tiny-controlnet-sd15.safetensors", dir / "cn.safetensors");
+  nlohmann::json cn = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-controlnet-sd15.json"));
+  cn["controlnet"]["norm_num_groups"] = "eight";
+  std::ofstream(dir / "cn.json") << cn.dump();
+  std::string e = error_of([&] { load_controlnet(open_checkpoint(dir / "cn.safetensors")); });
+  EXPECT_NE(e.find((dir / "cn.json").string() + ", entry 'controlnet'"), std::string::npos) << e;
+  EXPECT_NE(e.find("norm_num_groups"), std::string::npos) << e;
+  EXPECT_EQ(e.find("cn.safetensors"), std::string::npos) << e;
+
+  // --vae with a sidecar of its own beside it.
+  fs::create_symlink(test::models_dir() / "tiny-sd15.safetensors", dir / "v.safetensors");
+  nlohmann::json v = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-sd15.json"));
+  v["vae"]["norm_num_groups"] = "eight";
+  std::ofstream(dir / "v.json") << v.dump();
+  SdModelOptions options;
+  options.tokenizer = test::fixtures_dir() / "tokenizer";
+  options.vae = dir / "v.safetensors";
+  e = error_of([&] { load_sd_model(test::models_dir() / "tiny-sd15.safetensors", options); });
+  EXPECT_NE(e.find((dir / "v.json").string() + ", entry 'vae'"), std::string::npos) << e;
+  EXPECT_EQ(e.find("v.safetensors"), std::string::npos) << e;
 }
 
 TEST(ErrorNaming, LinkLoopsAndDanglingLinksAreSaidSo) {
