@@ -118,18 +118,23 @@ BENCHMARK(BM_Linear)
     ->ComputeStatistics("max", max_of)
     ->ComputeStatistics("min", min_of);
 
-// Attention, 8 heads, Tq = 4096, head dim 40: self-attention (Tk = 4096) and cross-attention (Tk = 77), in
-// fp32 and bf16 (Q, K, V and P rounded to bf16, fp32 softmax and accumulation).
-void BM_Attention(benchmark::State& state) {
-  const int64_t tk = state.range(0), tq = 4096, heads = 8, d = 40;
-  const Precision precision = state.range(1) ? Precision::BF16 : Precision::F32;
+// One attention of `heads` heads, tq queries, tk keys, head dim d, in fp32 or bf16 (Q, K, V and P rounded to
+// bf16, fp32 softmax and accumulation).
+void run_attention(benchmark::State& state, int64_t tq, int64_t tk, int64_t heads, int64_t d, bool bf16) {
+  const Precision precision = bf16 ? Precision::BF16 : Precision::F32;
   Tensor q = random_tensor({1, tq, heads * d}, 7), k = random_tensor({1, tk, heads * d}, 8),
          v = random_tensor({1, tk, heads * d}, 9);
   const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  state.SetLabel(precision == Precision::BF16 ? "bf16" : "fp32");
+  state.SetLabel(bf16 ? "bf16" : "fp32");
   for (auto _ : state)
     benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(heads), scale, false, precision));
   set_flops(state, 4.0 * heads * tq * tk * d);  // Q K^T and P V
+}
+
+// The SD 1.5 UNet's first level: 8 heads, Tq = 4096, head dim 40; self-attention (Tk = 4096) and
+// cross-attention (Tk = 77).
+void BM_Attention(benchmark::State& state) {
+  run_attention(state, 4096, state.range(0), 8, 40, state.range(1) != 0);
 }
 BENCHMARK(BM_Attention)
     ->ArgsProduct({{4096, 77}, {0, 1}})
@@ -142,15 +147,7 @@ BENCHMARK(BM_Attention)
 // Depth Anything V2 ViT-L's self-attention (annotate_depth): 16 heads, 1370 tokens (37 x 37 patches + the
 // class token), head dim 64, one picture.
 void BM_AttentionVitL(benchmark::State& state) {
-  const int64_t t = 1370, heads = 16, d = 64;
-  const Precision precision = state.range(0) ? Precision::BF16 : Precision::F32;
-  Tensor q = random_tensor({1, t, heads * d}, 7), k = random_tensor({1, t, heads * d}, 8),
-         v = random_tensor({1, t, heads * d}, 9);
-  const float scale = 1.0f / std::sqrt(static_cast<float>(d));
-  state.SetLabel(precision == Precision::BF16 ? "bf16" : "fp32");
-  for (auto _ : state)
-    benchmark::DoNotOptimize(ops::attention(q, k, v, static_cast<int>(heads), scale, false, precision));
-  set_flops(state, 4.0 * heads * t * t * d);
+  run_attention(state, 1370, 1370, 16, 64, state.range(0) != 0);
 }
 BENCHMARK(BM_AttentionVitL)
     ->Arg(0)

@@ -132,13 +132,18 @@ Linear::Linear(const Tensor& weight, const Tensor& bias, Precision precision) {
       Source{{weight}, bias.defined() ? std::vector<Tensor>{bias} : std::vector<Tensor>{}, precision});
 }
 
-Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
+Shape Linear::checked_output_shape(const Tensor& x) const {
   if (impl_ == nullptr) throw Error(unprepared_linear(*this, source_ != nullptr));
   check_input(x, "Linear");
   check(x.ndim() >= 1 && x.dim(-1) == in_,
         "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
   Shape out_shape = x.shape();
   out_shape.back() = out_;
+  return out_shape;
+}
+
+Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
+  const Shape out_shape = checked_output_shape(x);
   check_residual(residual, out_shape, "Linear");
   int64_t m = x.numel() / in_;
   Tensor r2;
@@ -148,23 +153,13 @@ Tensor Linear::operator()(const Tensor& x, const Tensor* residual) const {
 }
 
 Tensor Linear::forward_gelu(const Tensor& x) const {
-  if (impl_ == nullptr) throw Error(unprepared_linear(*this, source_ != nullptr));
-  check_input(x, "Linear");
-  check(x.ndim() >= 1 && x.dim(-1) == in_,
-        "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
-  Shape out_shape = x.shape();
-  out_shape.back() = out_;
+  const Shape out_shape = checked_output_shape(x);
   const int64_t m = x.numel() / in_;
   return impl_->forward_gelu(x.reshape({m, in_})).reshape(out_shape);
 }
 
 void Linear::accumulate(const Tensor& x, Tensor& out) const {
-  if (impl_ == nullptr) throw Error(unprepared_linear(*this, source_ != nullptr));
-  check_input(x, "Linear");
-  check(x.ndim() >= 1 && x.dim(-1) == in_,
-        "Linear: input " + shape_str(x.shape()) + " does not end in " + std::to_string(in_) + " features");
-  Shape out_shape = x.shape();
-  out_shape.back() = out_;
+  const Shape out_shape = checked_output_shape(x);
   if (out.dtype() != DType::F32 || out.shape() != out_shape)
     throw Error("Linear: accumulate into " + shape_str(out.shape()) + ", expected float32 " +
                 shape_str(out_shape));

@@ -55,6 +55,8 @@ class Linear {
   struct Impl;
 
  private:
+  // Throws unless the layer is prepared and `x` ends in in_features() features; the output's shape.
+  Shape checked_output_shape(const Tensor& x) const;
   std::shared_ptr<const Impl> impl_;
   std::shared_ptr<const Source> source_;
   int64_t in_ = 0, out_ = 0;

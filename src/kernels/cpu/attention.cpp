@@ -51,6 +51,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "kernels/cpu/amx_tiles.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/kernel_choice.h"
 #include "kernels/cpu/vmath.h"
@@ -475,13 +476,6 @@ struct Avx512Bf16 {
 
 #define I2I_AMX __attribute__((target("avx512f,avx512dq,avx512bw,avx512vl,fma,avx512bf16,amx-tile,amx-bf16")))
 
-// The tile configuration (palette 1): tiles 0-7 all 16 rows x 64 bytes.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // GCC's tile load intrinsics are asm statements that do not tell the compiler they read memory; this
 // barrier, before the loads of a product, makes the stores of Q and P that precede it happen first.
 #define I2I_MEMORY_BARRIER() __asm__ __volatile__("" ::: "memory")
@@ -513,16 +507,7 @@ struct AmxBf16 : Avx512Bf16 {
   }
 
   // Once per thread and parallel region, before any tile instruction / after the last one.
-  I2I_AMX static void begin() {
-    TileConfig cfg;
-    for (int t = 0; t < 8; ++t) {
-      cfg.colsb[t] = 64;
-      cfg.rows[t] = 16;
-    }
-    // Not _tile_loadconfig: GCC 12's asm names only the first 8 bytes of the configuration as its input,
-    // which lets the compiler drop the stores of the rest.
-    __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
-  }
+  I2I_AMX static void begin() { configure_tiles_16x64(); }
   I2I_AMX static void end() { _tile_release(); }
 
   // s rows 0 .. round_up(rows, 16) (row stride kBlockK) = q (dq columns a row) times the packed K from

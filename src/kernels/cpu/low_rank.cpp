@@ -10,6 +10,7 @@
 
 #include "core/dtype.h"
 #include "core/error.h"
+#include "kernels/cpu/amx_tiles.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/kernel_choice.h"
 
@@ -116,13 +117,6 @@ __attribute__((target("avx512f,avx512bf16"))) void add_rows_avx512bf16(float* w,
 
 #define I2I_AMX __attribute__((target("avx512f,avx512bw,avx512bf16,amx-tile,amx-bf16")))
 
-// Tile configuration (palette 1): tiles 0-7 all 16 rows x 64 bytes.
-struct alignas(64) TileConfig {
-  uint8_t palette = 1, start_row = 0, reserved[14] = {};
-  uint16_t colsb[16] = {};
-  uint8_t rows[16] = {};
-};
-
 // The sums on AMX tiles, 32 x 32 outputs at a time: tiles 0-3 accumulate (zeroed, then k_pad / 32 steps of
 // tdpbf16ps), 4-5 hold 16 rows of up each (A: [16][32] bf16), 6-7 16 columns of down each (B: 16 pair rows
 // of 16 columns); the sums go through a 4 KB buffer and are added to w with masks at the edges. up: bf16
@@ -130,13 +124,7 @@ struct alignas(64) TileConfig {
 // used); down_pairs [k_pad / 2][padded_cols].
 I2I_AMX void add_rows_amx(float* w, int64_t n, int64_t cols, const uint16_t* up, int64_t k_pad,
                           const uint32_t* down_pairs, int64_t padded_cols) {
-  TileConfig cfg;
-  for (int t = 0; t < 8; ++t) {
-    cfg.colsb[t] = 64;
-    cfg.rows[t] = 16;
-  }
-  // Not _tile_loadconfig: GCC 12's asm names only the first 8 bytes of the configuration as its input.
-  __asm__ volatile("ldtilecfg %0" ::"m"(cfg));
+  cpu::configure_tiles_16x64();
   alignas(64) float sums[32][32];
   const int64_t a_stride = k_pad * 2, b_stride = padded_cols * 4;
   for (int64_t i0 = 0; i0 < n; i0 += 32) {
