@@ -148,14 +148,15 @@ void ModelSet::prepare_text_encoders(const SdModel* refiner) {
   const auto prepare = [](SdModel& m, LoraState& lora) {
     if (!m.text_encoders_released) return;
     i2i::prepare_text_encoders(m);
-    if (lora.layers) try {
-        lora.layers->remerge(LoraComponent::TextEncoder);
-        lora.layers->remerge(LoraComponent::TextEncoder2);
-      } catch (...) {
-        // Some layers would run without their LoRA: released again, the next request prepares them anew.
-        i2i::release_text_encoders(m);
-        throw;
-      }
+    if (!lora.layers) return;
+    try {
+      lora.layers->remerge(LoraComponent::TextEncoder);
+      lora.layers->remerge(LoraComponent::TextEncoder2);
+    } catch (...) {
+      // Some layers would run without their LoRA: released again, the next request prepares them anew.
+      i2i::release_text_encoders(m);
+      throw;
+    }
   };
   prepare(model_, lora_);
   if (!refiner) return;
