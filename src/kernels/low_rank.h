@@ -1,6 +1,6 @@
 // Low-rank updates of weight rows, for merging LoRAs into prepared layers (models/lora_apply.h):
-//   W[i, :] += sum_k up[i, k] * down[k, :]          (up [rows, rank] with the scale folded in, down [rank,
-//   cols])
+//   W[i, :] += sum_k up[i, k] * down[k, :]
+// (up [rows, rank] with the scale folded in, down [rank, cols]).
 // Each row's delta is summed over k first and then added to W, as W + (up @ down) reads (kohya's merge_to,
 // diffusers' fuse_lora). Host memory only: weights are merged before a layer is prepared for its device.
 //
@@ -35,6 +35,7 @@ class LowRankUpdate {
   // The kernel's name (portable, avx512, avx512bf16 or amx), for logs and tests.
   const char* kernel() const;
 
+  // In the order of kernel_choice.h's AttentionKernel (the same four kernels, kernels/cpu/low_rank.cpp).
   enum class Kernel { Portable, Avx512, Avx512Bf16, Amx };
 
  private:

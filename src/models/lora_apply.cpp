@@ -1,8 +1,6 @@
 #include "models/lora_apply.h"
 
 #include <algorithm>
-#include <cstring>
-#include <map>
 #include <utility>
 
 #include "core/error.h"

@@ -361,15 +361,7 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     Tensor y = Tensor::empty({m, out_});
     if (m == 0) return y;
     if (residual) std::memcpy(y.raw(), residual->raw(), y.nbytes());
-    std::shared_ptr<const Entry> e;
-    try {
-      e = entry(Key{m, residual ? kSum : kNone},
-                [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
-    } catch (const dnnl::error& err) {
-      throw_dnnl_error(err,
-                       layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
-    }
-    run(*e, x.data<float>(), x.numel(), y.data<float>());
+    run(*matmul(m, residual ? kSum : kNone), x.data<float>(), x.numel(), y.data<float>());
     return y;
   }
 
@@ -377,31 +369,27 @@ class LinearImpl final : public Linear::Impl, DnnlLayer {
     const int64_t m = x.dim(0);
     Tensor y = Tensor::empty({m, out_});
     if (m == 0) return y;
-    std::shared_ptr<const Entry> e;
-    try {
-      e = entry(Key{m, kGelu}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
-    } catch (const dnnl::error& err) {
-      throw_dnnl_error(err,
-                       layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
-    }
-    run(*e, x.data<float>(), x.numel(), y.data<float>());
+    run(*matmul(m, kGelu), x.data<float>(), x.numel(), y.data<float>());
     return y;
   }
 
   void forward_add(const Tensor& x, Tensor& out) const override {
     const int64_t m = x.dim(0);
     if (m == 0) return;
-    std::shared_ptr<const Entry> e;
+    run(*matmul(m, kSum), x.data<float>(), x.numel(), out.data<float>());
+  }
+
+ private:
+  // The matmul for m rows with `epilogue`, made on first use.
+  std::shared_ptr<const Entry> matmul(int64_t m, int64_t epilogue) const {
     try {
-      e = entry(Key{m, kSum}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
+      return entry(Key{m, epilogue}, [this](const Key& k, const memory::desc& w) { return make_pd(k, w); });
     } catch (const dnnl::error& err) {
       throw_dnnl_error(err,
                        layer_name() + ": oneDNN cannot create the matmul for " + std::to_string(m) + " rows");
     }
-    run(*e, x.data<float>(), x.numel(), out.data<float>());
   }
 
- private:
   memory::desc any_weights_md() const override { return memory::desc({in_, out_}, compute_dt_, tag::any); }
   Key geometry() const override { return {0, in_, out_, bias_.empty() ? 0 : 1}; }
   std::string layer_name() const override {

@@ -171,20 +171,24 @@ I2I_AMX void add_rows_amx(float* w, int64_t n, int64_t cols, const uint16_t* up,
   _tile_release();
 }
 
-constexpr const char* kNames[] = {"portable", "avx512", "avx512bf16", "amx"};
+// LoRA merges have attention's four kernels, by the same names (kernel_choice.h).
+using K = cpu::AttentionKernel;
+static_assert(static_cast<int>(LowRankUpdate::Kernel::Portable) == static_cast<int>(K::Portable) &&
+              static_cast<int>(LowRankUpdate::Kernel::Avx512) == static_cast<int>(K::Avx512) &&
+              static_cast<int>(LowRankUpdate::Kernel::Avx512Bf16) == static_cast<int>(K::Avx512Bf16) &&
+              static_cast<int>(LowRankUpdate::Kernel::Amx) == static_cast<int>(K::Amx));
 
 LowRankUpdate::Kernel choose(bool bf16_products) {
-  using K = LowRankUpdate::Kernel;
+  const auto pick = [](K k) { return static_cast<LowRankUpdate::Kernel>(k); };
   if (const auto forced = cpu::kernel_overrides().lora) {
-    const auto k = static_cast<K>(*forced);
     if (!cpu::kernel_available(*forced))
-      throw Error(std::string("I2I_KERNELS: lora kernel '") + kNames[static_cast<int>(k)] +
+      throw Error(std::string("I2I_KERNELS: lora kernel '") + cpu::kernel_name(*forced) +
                   "' cannot run on this CPU");
-    if (k == K::Portable || k == K::Avx512 || bf16_products) return k;
+    if (*forced == K::Portable || *forced == K::Avx512 || bf16_products) return pick(*forced);
   }
-  if (bf16_products && cpu::kernel_available(cpu::AttentionKernel::Amx)) return K::Amx;
-  if (bf16_products && cpu::kernel_available(cpu::AttentionKernel::Avx512Bf16)) return K::Avx512Bf16;
-  return cpu::kernel_available(cpu::AttentionKernel::Avx512) ? K::Avx512 : K::Portable;
+  if (bf16_products && cpu::kernel_available(K::Amx)) return pick(K::Amx);
+  if (bf16_products && cpu::kernel_available(K::Avx512Bf16)) return pick(K::Avx512Bf16);
+  return pick(cpu::kernel_available(K::Avx512) ? K::Avx512 : K::Portable);
 }
 
 }  // namespace
@@ -238,7 +242,7 @@ void LowRankUpdate::add_to_rows(float* w, int64_t first, int64_t n) const {
 }
 
 const char* LowRankUpdate::kernel() const {
-  return kNames[static_cast<int>(kernel_)];
+  return cpu::kernel_name(static_cast<K>(kernel_));
 }
 
 void round_to_bf16(const float* src, uint16_t* dst, int64_t n) {
