@@ -25,8 +25,10 @@
 // of P V and the packed V [Tk32/2][Dv16][2] its B operand; keys are padded to 32 (one tile step). The
 // products run on 16x16 float32 tiles, 2 x 2 at a time (tiles 0-3 accumulate, 4-5 hold A, 6-7 hold B); S
 // goes to memory for the AVX-512 softmax, and the output accumulator is loaded into tiles and stored back
-// around each key block's P V. Same rounding points as the AVX512_BF16 kernel (Q, K, V, P to bf16, float32
-// sums), but another summation order, so the two differ in the last bits.
+// around each key block's P V. Q is scaled by scale log2(e) before its rounding, so the scores come out in
+// log2 units and P = 2^(S - max) (a cheaper polynomial than exp). Otherwise the same rounding points as
+// the AVX512_BF16 kernel (Q, K, V, P to bf16, float32 sums), but another summation order, so the two
+// differ in the last bits.
 // GCC 12's AVX-512 headers use _mm512_undefined_ps() as the pass-through operand of masked builtins,
 // which trips -Wmaybe-uninitialized (GCC bug 105593) at the header's lines; silence it there only.
 #pragma GCC diagnostic push
@@ -63,6 +65,7 @@ constexpr int64_t kBlockQ = 64;
 constexpr int64_t kBlockK = 256;
 constexpr float kNegInf = -std::numeric_limits<float>::infinity();
 constexpr float kLog2e = 1.44269504088896341f;
+constexpr float kLn2 = 0.693147180559945309f;
 
 bool g_force_portable = false;
 
@@ -334,7 +337,8 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
   for (int64_t i = 0; i < rows; ++i) {
     const float* qi = h.q + (q0 + i) * h.q_stride;
     if constexpr (K::kTiles) {  // dq is a multiple of 32: whole vectors, the same bits as K::cvt
-      const __m512 sv = _mm512_set1_ps(scale);
+      // The scores come out in log2 units (scale log2(e)), so the softmax takes 2^(s - max).
+      const __m512 sv = _mm512_set1_ps(scale * kLog2e);
       for (int64_t c = 0; c < dq; c += 16) {
         const __mmask16 in = c + 16 <= d ? 0xffff : c < d ? static_cast<__mmask16>((1u << (d - c)) - 1u) : 0;
         K::store_p(qs + i * dq + c, _mm512_mul_ps(_mm512_maskz_loadu_ps(in, qi + c), sv));
@@ -365,15 +369,19 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
         const __mmask16 tail = static_cast<__mmask16>((1u << (limit - j)) - 1u);
         if (j < limit) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, tail, si + j));
         const float mx = std::max(m[i], hmax16(mv));
-        const float corr = m[i] == kNegInf ? 0.0f : exp_approx(m[i] - mx);
+        // The accumulator's correction; 1 (no multiply) when the maximum stayed, as it mostly does after
+        // the first key blocks. AMX: the scores are in log2 units.
+        const float corr = m[i] == kNegInf ? 0.0f
+                           : m[i] == mx    ? 1.0f
+                                           : exp_approx((m[i] - mx) * (K::kOnesColumn ? kLn2 : 1.0f));
         m[i] = mx;
         if constexpr (K::kOnesColumn) {
           // The sum of P comes out of P V (the ones column of V), so only exp and the store here.
-          const __m512 off = _mm512_set1_ps(-mx * kLog2e);
+          const __m512 mxv = _mm512_set1_ps(mx);
           for (j = 0; j + 16 <= limit; j += 16)
-            K::store_p(pi + j, K::exp_scores(_mm512_loadu_ps(si + j), off));
+            K::store_p(pi + j, K::exp2_scores(_mm512_loadu_ps(si + j), mxv));
           if (j < limit) {
-            K::store_p(pi + j, _mm512_maskz_mov_ps(tail, K::exp_scores(_mm512_loadu_ps(si + j), off)));
+            K::store_p(pi + j, _mm512_maskz_mov_ps(tail, K::exp2_scores(_mm512_loadu_ps(si + j), mxv)));
             j += 16;
           }
         } else {
@@ -490,20 +498,17 @@ struct AmxBf16 : Avx512Bf16 {
     return ((j / 16 * (dq / 2) + c / 2) * 16 + j % 16) * 2 + c % 2;
   }
 
-  // exp(s - max) as 2^t, t = s log2(e) + off (off = -max log2(e)), for scores at most max: 2^f (f = t - n,
-  // |f| <= 1/2) by its degree-5 Taylor polynomial (relative error below 2.5e-6, far under the 2^-9 of the
-  // bf16 rounding of P that follows), times 2^n; t is clamped at -126, so no result is subnormal.
-  I2I_AMX static __m512 exp_scores(__m512 s, __m512 off) {
-    const __m512 t = _mm512_max_ps(_mm512_fmadd_ps(s, _mm512_set1_ps(kLog2e), off), _mm512_set1_ps(-126.0f));
-    const __m512 n = _mm512_roundscale_ps(t, _MM_FROUND_TO_NEAREST_INT | _MM_FROUND_NO_EXC);
-    const __m512 f = _mm512_sub_ps(t, n);
-    __m512 p = _mm512_set1_ps(1.3333558146428443e-3f);
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(9.618129107628477e-3f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(5.550410866482158e-2f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2402265069591007f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6931471805599453f));
-    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(1.0f));
-    return _mm512_scalef_ps(p, n);
+  // 2^(s - max) for scores s at most max (log2 units): t = s - max clamped at -126 (so no result is
+  // subnormal), 2^f for f = t - floor(t) in [0, 1) by a degree-3 polynomial fitted for relative error
+  // (below 7.5e-5, far under the 2^-9 of the bf16 rounding of P that follows), times 2^floor(t).
+  I2I_AMX static __m512 exp2_scores(__m512 s, __m512 max) {
+    const __m512 t = _mm512_max_ps(_mm512_sub_ps(s, max), _mm512_set1_ps(-126.0f));
+    const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
+    __m512 p = _mm512_set1_ps(0.07802451401948929f);
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.2260671705007553f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.6958335638046265f));
+    p = _mm512_fmadd_ps(p, f, _mm512_set1_ps(0.9999251961708069f));
+    return _mm512_scalef_ps(p, t);
   }
 
   // Once per thread and parallel region, before any tile instruction / after the last one.
@@ -637,19 +642,30 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
     for (int64_t hi = 0; hi < heads; ++hi) {
       T* kd = kpk.data() + (bi * heads + hi) * kn;
       T* vd = vpk.data() + (bi * heads + hi) * vn;
-      // One key's row of K and V converted (zero padded; bf16: to_bf16_serial, the same bits as
-      // K::cvt), then spread into the packed layouts.
-      std::vector<T> krow(static_cast<size_t>(dq)), vrow(static_cast<size_t>(dv16));
-      for (int64_t j = 0; j < tkp; ++j) {
-        std::fill(krow.begin(), krow.end(), T{0});
-        std::fill(vrow.begin(), vrow.end(), T{0});
-        if (j < tk) {
-          convert_row(kp + (bi * tk + j) * heads * d + hi * d, krow.data(), d);
-          convert_row(vp + (bi * tk + j) * heads * dv + hi * dv, vrow.data(), dv);
-          if constexpr (K::kOnesColumn) vrow[static_cast<size_t>(dv)] = K::cvt(1.0f);
+      // Groups of 16 keys: their rows of K and V converted (zero padded; bf16: to_bf16_serial, the same
+      // bits as K::cvt), then spread into the packed layouts. In each layout a run of P elements of one
+      // key (k_index of a multiple of P) is followed by the next key's run.
+      std::vector<T> kt(static_cast<size_t>(16 * dq)), vt(static_cast<size_t>(16 * dv16));
+      for (int64_t j0 = 0; j0 < tkp; j0 += 16) {
+        std::fill(kt.begin(), kt.end(), T{0});
+        std::fill(vt.begin(), vt.end(), T{0});
+        for (int64_t r = 0; r < 16 && j0 + r < tk; ++r) {
+          const int64_t j = j0 + r;
+          convert_row(kp + (bi * tk + j) * heads * d + hi * d, kt.data() + r * dq, d);
+          convert_row(vp + (bi * tk + j) * heads * dv + hi * dv, vt.data() + r * dv16, dv);
+          if constexpr (K::kOnesColumn) vt[static_cast<size_t>(r * dv16 + dv)] = K::cvt(1.0f);
         }
-        for (int64_t c = 0; c < dq; ++c) kd[K::k_index(c, j, dq, tkp)] = krow[static_cast<size_t>(c)];
-        for (int64_t e = 0; e < dv16; ++e) vd[(j / P * dv16 + e) * P + j % P] = vrow[static_cast<size_t>(e)];
+        for (int64_t c = 0; c < dq; c += P) {
+          T* dst = kd + K::k_index(c, j0, dq, tkp);
+          for (int64_t r = 0; r < 16; ++r)
+            for (int64_t u = 0; u < P; ++u) dst[r * P + u] = kt[static_cast<size_t>(r * dq + c + u)];
+        }
+        // V: [tkp / P][dv16][P], so the P keys of a step interleave.
+        for (int64_t r = 0; r < 16; r += P) {
+          T* dst = vd + (j0 + r) / P * dv16 * P;
+          for (int64_t e = 0; e < dv16; ++e)
+            for (int64_t u = 0; u < P; ++u) dst[e * P + u] = vt[static_cast<size_t>((r + u) * dv16 + e)];
+        }
       }
     }
   const int64_t block_q = kBlockRows<K>(), qblocks = (tq + block_q - 1) / block_q;
