@@ -201,10 +201,8 @@ void JobQueue::worker() {
       queue_.pop_front();
       running_ = job;
     }
-    run(*job);
+    run(*job);  // (counts the job as completed before announcing its end)
     std::lock_guard<std::mutex> lock(mutex_);
-    running_.reset();
-    ++completed_;
     if (job->keep_when_finished) {
       finished_order_.push_back(job->id);
       while (finished_order_.size() > options_.finished_jobs_kept) {
@@ -225,7 +223,14 @@ void JobQueue::ensure_loaded(const fs::path& checkpoint) {
   loaded_ = checkpoint;
 }
 
+void JobQueue::count_completed() {
+  std::lock_guard<std::mutex> lock(mutex_);
+  running_.reset();
+  ++completed_;
+}
+
 void JobQueue::finish(Job& job, JobState state) {
+  count_completed();
   {
     std::lock_guard<std::mutex> lock(job.mutex);
     job.state = state;
@@ -390,6 +395,7 @@ void JobQueue::run(Job& job) {
         partial.clear();  // (nothing more to give)
       }
     }
+    count_completed();
     std::lock_guard<std::mutex> lock(job.mutex);
     if (!partial.empty())
       job.notices.push_back("interrupted after step " + std::to_string(job.step) + " of " +

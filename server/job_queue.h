@@ -53,6 +53,9 @@ class JobQueue {
   void run(Job& job);
   void ensure_loaded(const std::filesystem::path& checkpoint);
   void finish(Job& job, JobState state);
+  // Counts the running job as completed (before its end is announced, so that a client answered at once
+  // sees it in /progress).
+  void count_completed();
   bool stopping() const;
 
   ServerOptions options_;
