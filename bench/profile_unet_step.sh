@@ -55,7 +55,7 @@ for line in sys.stdin:
         name = "(" + lib + ", no symbols)"
     fn[(name, lib)] += pct
     dso[lib] += pct
-kinds = [("attention (our kernel)", r"attention|Avx512Bf16::rows|Avx512F32::rows|Portable::rows"),
+kinds = [("attention (our kernel)", r"attention|AmxBf16::rows|Avx512Bf16::rows|Avx512F32::rows|Portable::rows"),
          ("oneDNN (JIT kernels and library)", r"^oneDNN JIT|libdnnl"),
          ("group norm", r"channel_sums|normalize_rows|group_norm"), ("layer norm", r"layer_norm"),
          ("GEGLU", r"geglu"), ("SiLU / GELU", r"act_range|act_dispatch|activation"),
