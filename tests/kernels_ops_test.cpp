@@ -368,6 +368,38 @@ TEST(KernelsOps, AttentionBf16MatchesReference) {
   }
 }
 
+// One key far above all others (its score ~240 above theirs, ~350 in powers of two): every kernel gives
+// that key's value row, within V's bf16 rounding (2^-8 relative) plus the other keys' weights (below
+// e^-200, nothing in float32), and nothing that is not finite. Exercises the far tail of each softmax's
+// exp (the AMX kernel clamps 2^t at t = -125, the others underflow to 0).
+TEST(KernelsOps, AttentionOneDominantKey) {
+  const int64_t tq = 37, tk = 300, d = 64, dv = 40, hot = 123;
+  Tensor q = test::random_uniform({1, tq, d}, 970, 0.5f, 1.0f), k = test::random_uniform({1, tk, d}, 971),
+         v = test::random_uniform({1, tk, dv}, 972);
+  for (int64_t c = 0; c < d; ++c) {
+    k.data<float>()[hot * d + c] = 40.0f;
+    for (int64_t j = 0; j < tk; ++j)
+      if (j != hot) k.data<float>()[j * d + c] *= 0.01f;
+  }
+  std::vector<std::optional<cpu::AttentionKernel>> kernels = {std::nullopt};
+  for (auto kernel : {cpu::AttentionKernel::Amx, cpu::AttentionKernel::Avx512Bf16,
+                      cpu::AttentionKernel::Avx512, cpu::AttentionKernel::Portable})
+    if (cpu::kernel_available(kernel)) kernels.push_back(kernel);
+  for (const auto& kernel : kernels)
+    for (Precision precision : {Precision::F32, Precision::BF16}) {
+      ForceAttention force(kernel);
+      SCOPED_TRACE(std::string(kernel ? cpu::kernel_name(*kernel) : "timed choice") +
+                   (precision == Precision::BF16 ? " bf16" : " f32"));
+      const Tensor out = ops::attention(q, k, v, 1, 0.125f, false, precision);
+      for (int64_t i = 0; i < tq; ++i)
+        for (int64_t e = 0; e < dv; ++e) {
+          const float got = out.data<float>()[i * dv + e], want = v.data<float>()[hot * dv + e];
+          ASSERT_TRUE(std::isfinite(got)) << "row " << i << " column " << e;
+          ASSERT_NEAR(got, want, std::abs(want) * 0x1p-8f + 1e-6f) << "row " << i << " column " << e;
+        }
+    }
+}
+
 // Without I2I_KERNELS the bf16 attention runs the kernel timed fastest for the shape: its result is
 // bit for bit that of one of the candidates, forced.
 TEST(KernelsOps, AttentionTimedChoiceIsOneOfTheKernels) {
