@@ -681,14 +681,18 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
   if (out.numel() == 0) return out;
   // Per head, zero padded: K as [dq / P][tkp][P] and V as [tkp / P][dv16][P] (P = 1: K^T and V).
   const int64_t kn = dq * tkp, vn = tkp * dv16;
-  std::vector<T> kpk(static_cast<size_t>(b * heads * kn)), vpk(static_cast<size_t>(b * heads * vn));
+  // Tensor storage (the arena: the same buffers every step, no zero fill; every element is written below).
+  constexpr DType kPacked = std::is_same_v<T, float> ? DType::F32 : DType::BF16;
+  Tensor kbuf = Tensor::empty({b * heads * kn}, kPacked), vbuf = Tensor::empty({b * heads * vn}, kPacked);
+  T* const kpk = kbuf.data<T>();
+  T* const vpk = vbuf.data<T>();
   const float* kp = k.data<float>();
   const float* vp = v.data<float>();
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t hi = 0; hi < heads; ++hi) {
-      T* kd = kpk.data() + (bi * heads + hi) * kn;
-      T* vd = vpk.data() + (bi * heads + hi) * vn;
+      T* kd = kpk + (bi * heads + hi) * kn;
+      T* vd = vpk + (bi * heads + hi) * vn;
       // Groups of 16 keys: their rows of K and V converted (zero padded; bf16: to_bf16_serial, the same
       // bits as K::cvt), then spread into the packed layouts. In each layout a run of P elements of one
       // key (k_index of a multiple of P) is followed by the next key's run.
@@ -718,7 +722,7 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
   const int64_t block_q = kBlockRows<K>(), qblocks = (tq + block_q - 1) / block_q;
   const float* qp = q.data<float>();
   float* op = out.data<float>();
-  const HeadView<T> first{qp, kpk.data(), vpk.data(), op, heads * d, heads * dv, tk, tkp, d, dv, dv16};
+  const HeadView<T> first{qp, kpk, vpk, op, heads * d, heads * dv, tk, tkp, d, dv, dv16};
 #pragma omp parallel
   {
     Scratch<T> scratch(dq, dv16);
