@@ -468,21 +468,28 @@ PlaneF32 cv_resize(const PlaneF32& plane, int width, int height, CvInterpolation
     for (int x = 0; x < width; ++x) {
       const int f = tx.first[x];
       const float* w = &tx.w[static_cast<size_t>(x) * tx.k];
-      float v = s[clamp_index(f, sw)] * w[0];
-      for (int j = 1; j < tx.k; ++j) v += s[clamp_index(f + j, sw)] * w[j];
+      float v;
+      if (f >= 0 && f + tx.k <= sw) {  // all taps inside the row: no clamping
+        v = s[f] * w[0];
+        for (int j = 1; j < tx.k; ++j) v += s[f + j] * w[j];
+      } else {
+        v = s[clamp_index(f, sw)] * w[0];
+        for (int j = 1; j < tx.k; ++j) v += s[clamp_index(f + j, sw)] * w[j];
+      }
       o[x] = v;
     }
   }
+  // Vertical pass tap by tap over whole rows (each pixel still sums its products in tap order, the same
+  // operations as one pixel at a time, so the same bits), which the compiler vectorises.
   for (int y = 0; y < height; ++y) {
-    const float* r[8];
-    for (int j = 0; j < ty.k; ++j)
-      r[j] = &rows[static_cast<size_t>(clamp_index(ty.first[y] + j, sh)) * width];
     const float* b = &ty.w[static_cast<size_t>(y) * ty.k];
     float* o = dst + static_cast<size_t>(y) * width;
-    for (int x = 0; x < width; ++x) {
-      float v = r[0][x] * b[0];
-      for (int j = 1; j < ty.k; ++j) v += r[j][x] * b[j];
-      o[x] = v;
+    const float* r0 = &rows[static_cast<size_t>(clamp_index(ty.first[y], sh)) * width];
+    for (int x = 0; x < width; ++x) o[x] = r0[x] * b[0];
+    for (int j = 1; j < ty.k; ++j) {
+      const float* rj = &rows[static_cast<size_t>(clamp_index(ty.first[y] + j, sh)) * width];
+      const float bj = b[j];
+      for (int x = 0; x < width; ++x) o[x] += rj[x] * bj;
     }
   }
   return out;
