@@ -509,8 +509,9 @@ struct AmxBf16 : Avx512Bf16 {
   }
 
   // 2^(s - max) for scores s at most max (log2 units): t = s - max clamped at -125 (so no result is
-  // subnormal: the polynomial is just under 1 at f = 0), 2^f for f = t - floor(t) in [0, 1) by a degree-3 polynomial fitted for relative error
-  // (below 7.5e-5, far under the 2^-9 of the bf16 rounding of P that follows), times 2^floor(t).
+  // subnormal: the polynomial is just under 1 at f = 0), 2^f for f = t - floor(t) in [0, 1) by a degree-3
+  // polynomial fitted for relative error (below 7.5e-5, far under the 2^-9 of the bf16 rounding of P that
+  // follows), times 2^floor(t).
   I2I_AMX static __m512 exp2_scores(__m512 s, __m512 max) {
     const __m512 t = _mm512_max_ps(_mm512_sub_ps(s, max), _mm512_set1_ps(-125.0f));
     const __m512 f = _mm512_reduce_ps(t, _MM_FROUND_TO_NEG_INF | _MM_FROUND_NO_EXC);
