@@ -133,7 +133,7 @@ struct Scratch {
 struct Portable {
   using T = float;
   static constexpr int64_t kPair = 1, kDAlign = 1, kKeyAlign = 16;
-  static constexpr bool kTiles = false, kOnesColumn = false;
+  static constexpr bool kTiles = false, kOnesColumn = false, kLog2Scores = false;
   static void begin() {}
   static void end() {}
   static int64_t k_index(int64_t c, int64_t j, int64_t, int64_t tkp) { return c * tkp + j; }
@@ -326,8 +326,9 @@ struct PvRows {
 // The block of query rows q0 .. q1 for a SIMD kernel K, which gives: T and kPair (the packed element and
 // the reduction terms per vector element: 1, or 2 for bf16 pairs), kDAlign and kKeyAlign (the padding of
 // the head dimension and of the keys in the packed layouts), cvt (float to T), store_p (stores a vector
-// of P as T, returns the values the softmax sum adds), and the products: kTiles and K::qk / K::pv (AMX),
-// or Vec, load, bcast and madd (a register tile step, see tile). Called from K::rows.
+// of P as T, returns the values the softmax sum adds), kLog2Scores (Q scaled by log2(e) too, so the
+// scores are in log2 units and P = 2^(S - max): K::exp2_scores), and the products: kTiles and K::qk /
+// K::pv (AMX), or Vec, load, bcast and madd (a register tile step, see tile). Called from K::rows.
 template <class K>
 I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0, int64_t q1, float scale,
                                    bool causal, Scratch<typename K::T>& sc) {
@@ -335,17 +336,17 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
   const int64_t rows = q1 - q0, d = h.d, dq = round_up(d, K::kDAlign), dv16 = h.dv16;
   T *qs = sc.q.data(), *p = sc.probs();
   float *s = sc.s.data(), *acc = sc.acc.data(), *m = sc.m.data(), *l = sc.l.data();
+  const float qscale = K::kLog2Scores ? scale * kLog2e : scale;
   for (int64_t i = 0; i < rows; ++i) {
     const float* qi = h.q + (q0 + i) * h.q_stride;
     if constexpr (K::kTiles) {  // dq is a multiple of 32: whole vectors, the same bits as K::cvt
-      // The scores come out in log2 units (scale log2(e)), so the softmax takes 2^(s - max).
-      const __m512 sv = _mm512_set1_ps(scale * kLog2e);
+      const __m512 sv = _mm512_set1_ps(qscale);
       for (int64_t c = 0; c < dq; c += 16) {
         const __mmask16 in = c + 16 <= d ? 0xffff : c < d ? static_cast<__mmask16>((1u << (d - c)) - 1u) : 0;
         K::store_p(qs + i * dq + c, _mm512_mul_ps(_mm512_maskz_loadu_ps(in, qi + c), sv));
       }
     } else {
-      for (int64_t c = 0; c < dq; ++c) qs[i * dq + c] = c < d ? K::cvt(qi[c] * scale) : T{0};
+      for (int64_t c = 0; c < dq; ++c) qs[i * dq + c] = c < d ? K::cvt(qi[c] * qscale) : T{0};
     }
   }
   sc.start(rows, dv16);
@@ -377,13 +378,14 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
         if (j < limit) mv = _mm512_max_ps(mv, _mm512_mask_loadu_ps(mv, tail, si + j));
         const float mx = std::max(m[i], hmax16(mv));
         // The accumulator's correction; 1 (no multiply) when the maximum stayed, as it mostly does after
-        // the first key blocks. AMX: the scores are in log2 units.
+        // the first key blocks.
         const float corr = m[i] == kNegInf ? 0.0f
                            : m[i] == mx    ? 1.0f
-                                           : exp_approx((m[i] - mx) * (K::kOnesColumn ? kLn2 : 1.0f));
+                                           : exp_approx((m[i] - mx) * (K::kLog2Scores ? kLn2 : 1.0f));
         m[i] = mx;
         if constexpr (K::kOnesColumn) {
           // The sum of P comes out of P V (the ones column of V), so only exp and the store here.
+          static_assert(K::kLog2Scores, "the ones-column softmax takes 2^(S - max) of log2-unit scores");
           const __m512 mxv = _mm512_set1_ps(mx);
           j = 0;
           for (; j + 32 <= limit; j += 32)  // 32 at a time: one conversion instruction and one store
@@ -428,7 +430,7 @@ I2I_AVX512 inline void rows_avx512(const HeadView<typename K::T>& h, int64_t q0,
 struct Avx512F32 {
   using T = float;
   static constexpr int64_t kPair = 1, kDAlign = 1, kKeyAlign = 16;
-  static constexpr bool kTiles = false, kOnesColumn = false;
+  static constexpr bool kTiles = false, kOnesColumn = false, kLog2Scores = false;
   static void begin() {}
   static void end() {}
   // Packed K: [dq / kPair][tkp][kPair] (element c, key j).
@@ -456,7 +458,7 @@ struct Avx512F32 {
 struct Avx512Bf16 {
   using T = uint16_t;
   static constexpr int64_t kPair = 2, kDAlign = 2, kKeyAlign = 16;
-  static constexpr bool kTiles = false, kOnesColumn = false;
+  static constexpr bool kTiles = false, kOnesColumn = false, kLog2Scores = false;
   static void begin() {}
   static void end() {}
   // Packed K: [dq / kPair][tkp][kPair] (element c, key j).
@@ -500,7 +502,7 @@ struct Avx512Bf16 {
 
 struct AmxBf16 : Avx512Bf16 {
   static constexpr int64_t kDAlign = 32, kKeyAlign = 32;
-  static constexpr bool kTiles = true, kOnesColumn = true;
+  static constexpr bool kTiles = true, kOnesColumn = true, kLog2Scores = true;
 
   // Packed K in tiles: [tkp / 16][dq / 2][16][2], so that the B operand for 32 features of 16 keys is
   // 1 KB in one piece (a row-major [dq / 2][tkp][2] has its 16 rows tkp * 4 bytes apart).
@@ -697,15 +699,20 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
       // Groups of 16 keys: their rows of K and V converted (zero padded; bf16: to_bf16_serial, the same
       // bits as K::cvt), then spread into the packed layouts. In each layout a run of P elements of one
       // key (k_index of a multiple of P) is followed by the next key's run.
+      // The buffers start zero: the padding columns are never written, and the rows past the last key
+      // are zeroed again (the group after it, if any, is all padding).
       std::vector<T> kt(static_cast<size_t>(16 * dq)), vt(static_cast<size_t>(16 * dv16));
       for (int64_t j0 = 0; j0 < tkp; j0 += 16) {
-        std::fill(kt.begin(), kt.end(), T{0});
-        std::fill(vt.begin(), vt.end(), T{0});
-        for (int64_t r = 0; r < 16 && j0 + r < tk; ++r) {
+        const int64_t keys = std::clamp<int64_t>(tk - j0, 0, 16);
+        for (int64_t r = 0; r < keys; ++r) {
           const int64_t j = j0 + r;
           convert_row(kp + (bi * tk + j) * heads * d + hi * d, kt.data() + r * dq, d);
           convert_row(vp + (bi * tk + j) * heads * dv + hi * dv, vt.data() + r * dv16, dv);
           if constexpr (K::kOnesColumn) vt[static_cast<size_t>(r * dv16 + dv)] = K::cvt(1.0f);
+        }
+        if (keys < 16) {
+          std::fill(kt.begin() + keys * dq, kt.end(), T{0});
+          std::fill(vt.begin() + keys * dv16, vt.end(), T{0});
         }
         for (int64_t c = 0; c < dq; c += P) {
           T* dst = kd + K::k_index(c, j0, dq, tkp);
