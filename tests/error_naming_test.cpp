@@ -32,6 +32,27 @@ std::string error_of(const std::function<void()>& f) {
   return "(no error)";
 }
 
+// Links the fixture `weights` into `dir` as `name`.safetensors beside `name`.json: the fixture sidecar
+// `sidecar` with entry[field] = value. Returns the new sidecar's path.
+fs::path linked_with_sidecar(const fs::path& dir, const std::string& name, const char* weights,
+                             const char* sidecar, const char* entry, const char* field,
+                             const nlohmann::json& value) {
+  fs::create_symlink(test::models_dir() / weights, dir / (name + ".safetensors"));
+  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(test::models_dir() / sidecar));
+  cfg[entry][field] = value;
+  const fs::path json = dir / (name + ".json");
+  std::ofstream(json) << cfg.dump();
+  return json;
+}
+
+// `e` names the sidecar's entry and the field, and not the weights file.
+void expect_names_sidecar(const std::string& e, const fs::path& sidecar, const std::string& entry,
+                          const char* field, const char* weights_name) {
+  EXPECT_NE(e.find(sidecar.string() + ", entry '" + entry + "'"), std::string::npos) << e;
+  EXPECT_NE(e.find(field), std::string::npos) << e;
+  EXPECT_EQ(e.find(weights_name), std::string::npos) << e;
+}
+
 TEST(ErrorNaming, WeightOfAnIntegerDtypeNamesTheTensor) {
   Weights w("m.safetensors");
   w.add("decoder.conv_in.weight", Tensor::zeros({4, 4, 3, 3}, DType::I32));
@@ -62,27 +83,22 @@ TEST(ErrorNaming, TextEncoderConfigErrorsNameTheConfigFile) {
 // file): errors about its fields name that file and entry, not the weights.
 TEST(ErrorNaming, SidecarTextEncoderConfigErrorsNameTheSidecar) {
   const fs::path dir = test::temp_dir("naming_te_sidecar");
-  fs::create_symlink(test::models_dir() / "tiny-sd15.safetensors", dir / "m.safetensors");
-  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-sd15.json"));
-  cfg["text_encoder"]["num_attention_heads"] = "four";
-  std::ofstream(dir / "m.json") << cfg.dump();
+  const fs::path m = linked_with_sidecar(dir, "m", "tiny-sd15.safetensors", "tiny-sd15.json", "text_encoder",
+                                         "num_attention_heads", "four");
   SdModelOptions options;
   options.tokenizer = test::fixtures_dir() / "tokenizer";
   std::string e = error_of([&] { load_sd_model(dir / "m.safetensors", options); });
-  EXPECT_NE(e.find((dir / "m.json").string() + ", entry 'text_encoder'"), std::string::npos) << e;
-  EXPECT_NE(e.find("num_attention_heads"), std::string::npos) << e;
-  EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
+  expect_names_sidecar(e, m, "text_encoder", "num_attention_heads", "m.safetensors");
 
   // A size the weights contradict: the same file is named. And through --model-config.
+  nlohmann::json cfg = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-sd15.json"));
   cfg["text_encoder"]["num_attention_heads"] = 4;
   cfg["text_encoder"]["hidden_size"] = 32;
   std::ofstream(dir / "other.json") << cfg.dump();
-  fs::remove(dir / "m.json");
+  fs::remove(m);
   options.checkpoint.model_config = dir / "other.json";
   e = error_of([&] { load_sd_model(dir / "m.safetensors", options); });
-  EXPECT_NE(e.find((dir / "other.json").string() + ", entry 'text_encoder'"), std::string::npos) << e;
-  EXPECT_NE(e.find("hidden_size"), std::string::npos) << e;
-  EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
+  expect_names_sidecar(e, dir / "other.json", "text_encoder", "hidden_size", "m.safetensors");
 }
 
 // The same for the UNet's and the VAE's entries of a sidecar: the file and entry, not "<weights> (config)".
@@ -97,35 +113,27 @@ TEST(ErrorNaming, SidecarUnetAndVaeConfigErrorsNameTheSidecar) {
     cfg[component]["norm_num_groups"] = "eight";
     std::ofstream(dir / "m.json") << cfg.dump();
     const std::string e = error_of([&] { load_sd_model(dir / "m.safetensors", options); });
-    EXPECT_NE(e.find((dir / "m.json").string() + ", entry '" + component + "'"), std::string::npos) << e;
-    EXPECT_NE(e.find("norm_num_groups"), std::string::npos) << e;
-    EXPECT_EQ(e.find("m.safetensors"), std::string::npos) << e;
+    expect_names_sidecar(e, dir / "m.json", component, "norm_num_groups", "m.safetensors");
   }
 }
 
 // A ControlNet single file's sidecar, and the sidecar of a --vae file: the same.
 TEST(ErrorNaming, ControlNetAndVaeOverrideSidecarErrorsNameTheSidecar) {
   const fs::path dir = test::temp_dir("naming_cn_vae_sidecar");
-  fs::create_symlink(test::models_dir() / "tiny-controlnet-sd15.safetensors", dir / "cn.safetensors");
-  nlohmann::json cn = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-controlnet-sd15.json"));
-  cn["controlnet"]["norm_num_groups"] = "eight";
-  std::ofstream(dir / "cn.json") << cn.dump();
+  const fs::path cn =
+      linked_with_sidecar(dir, "cn", "tiny-controlnet-sd15.safetensors", "tiny-controlnet-sd15.json",
+                          "controlnet", "norm_num_groups", "eight");
   std::string e = error_of([&] { load_controlnet(open_checkpoint(dir / "cn.safetensors")); });
-  EXPECT_NE(e.find((dir / "cn.json").string() + ", entry 'controlnet'"), std::string::npos) << e;
-  EXPECT_NE(e.find("norm_num_groups"), std::string::npos) << e;
-  EXPECT_EQ(e.find("cn.safetensors"), std::string::npos) << e;
+  expect_names_sidecar(e, cn, "controlnet", "norm_num_groups", "cn.safetensors");
 
   // --vae with a sidecar of its own beside it.
-  fs::create_symlink(test::models_dir() / "tiny-sd15.safetensors", dir / "v.safetensors");
-  nlohmann::json v = nlohmann::json::parse(std::ifstream(test::models_dir() / "tiny-sd15.json"));
-  v["vae"]["norm_num_groups"] = "eight";
-  std::ofstream(dir / "v.json") << v.dump();
+  const fs::path v = linked_with_sidecar(dir, "v", "tiny-sd15.safetensors", "tiny-sd15.json", "vae",
+                                         "norm_num_groups", "eight");
   SdModelOptions options;
   options.tokenizer = test::fixtures_dir() / "tokenizer";
   options.vae = dir / "v.safetensors";
   e = error_of([&] { load_sd_model(test::models_dir() / "tiny-sd15.safetensors", options); });
-  EXPECT_NE(e.find((dir / "v.json").string() + ", entry 'vae'"), std::string::npos) << e;
-  EXPECT_EQ(e.find("v.safetensors"), std::string::npos) << e;
+  expect_names_sidecar(e, v, "vae", "norm_num_groups", "v.safetensors");
 }
 
 TEST(ErrorNaming, LinkLoopsAndDanglingLinksAreSaidSo) {
