@@ -4,16 +4,20 @@
 # and end; perf records with -k CLOCK_MONOTONIC), oneDNN's JIT kernels named through its perf map
 # (ONEDNN_JIT_PROFILE=2). Prints the top functions by self time (the instances of a JIT kernel summed under
 # their name), the share per library and per kind of work (attention, oneDNN, the glue ops), as markdown.
-# Samples are cpu-clock (a KVM guest has no hardware counters), 999 Hz per thread.
+# Samples are cpu-clock (a KVM guest has no hardware counters), 999 Hz per thread. STAGE profiles another
+# bench stage the same way (e.g. STAGE=annotate_depth, STAGE=vae_decode).
 #
 #   bench/profile_unet_step.sh [BUILD_DIR] [PRECISION]      (defaults: build, bf16)
-#   env: TOP (10), LOCK (a file: the recording is taken as `flock $LOCK nice -n -10 ...`), KEEP (a folder to
-#        keep perf.data and the bench's output in), REPORT_ONLY=1 (report what KEEP holds, record nothing)
+#   env: STAGE (unet_cfg_step), TOP (10), LOCK (a file: the recording is taken as `flock $LOCK nice -n -10
+#        ...`), KEEP (a folder to keep perf.data and the bench's output in), REPORT_ONLY=1 (report what KEEP
+#        holds, record nothing), THREADS=1 (also print each thread's share of the samples per library: a
+#        thread idling in libgomp while the other still runs oneDNN code is waiting at its barrier)
 set -euo pipefail
 cd "$(dirname "$0")/.."
 build=${1:-build}
 precision=${2:-bf16}
 top=${TOP:-10}
+stage=${STAGE:-unet_cfg_step}
 work=${KEEP:-$(mktemp -d /tmp/i2i-profile.XXXXXX)}
 mkdir -p "$work"
 [ -n "${KEEP:-}" ] || trap 'rm -rf "$work"' EXIT
@@ -21,23 +25,23 @@ command -v perf >/dev/null || { echo "profile_unet_step.sh: perf not found (apt-
 
 record() {
   ONEDNN_JIT_PROFILE=2 perf record -q -k CLOCK_MONOTONIC -e cpu-clock -F 999 -g -o "$work/perf.data" -- \
-    "$build/i2i" bench --precision "$precision" --stages unet_cfg_step --runs 1 >"$work/bench.txt" 2>"$work/bench.err"
+    "$build/i2i" bench --precision "$precision" --stages "$stage" --runs 1 >"$work/bench.txt" 2>"$work/bench.err"
 }
 if [ "${REPORT_ONLY:-0}" != 1 ]; then
   echo "load average before: $(uptime | sed 's/.*load average: //')" >&2
   if [ -n "${LOCK:-}" ]; then
     export -f record
-    export work build precision
+    export work build precision stage
     flock "$LOCK" nice -n -10 bash -c record
   else
     record
   fi
   echo "load average after: $(uptime | sed 's/.*load average: //')" >&2
 fi
-window=$(sed -n 's/.*unet_cfg_step run 1: .* CLOCK_MONOTONIC \([0-9.]*\) to \([0-9.]*\).*/\1,\2/p' "$work/bench.err")
+window=$(sed -n "s/.*$stage run 1: .* CLOCK_MONOTONIC \([0-9.]*\) to \([0-9.]*\).*/\1,\2/p" "$work/bench.err")
 [ -n "$window" ] || { echo "profile_unet_step.sh: no timed run in the bench's log" >&2; cat "$work/bench.err" >&2; exit 1; }
 head -1 "$work/bench.txt"
-grep -E "^unet_cfg_step|^$precision peak" "$work/bench.txt"
+grep -E "^$stage|^$precision peak" "$work/bench.txt"
 perf report -i "$work/perf.data" --stdio --no-children --sort dso,symbol -g none --time "$window" 2>/dev/null |
   python3 -c '
 import collections, re, sys
@@ -87,3 +91,25 @@ print("|---|---|")
 for lib, pct in dso.most_common(8):
     print(f"| {lib} | {pct:.1f} % |")
 ' "$top"
+if [ "${THREADS:-0}" = 1 ]; then
+  # perf's `pid` key is the thread (tid:comm); the main thread has the lowest tid.
+  perf report -i "$work/perf.data" --stdio --no-children --sort pid,dso -g none --time "$window" 2>/dev/null |
+    python3 -c '
+import collections, re, sys
+share = collections.Counter()
+for line in sys.stdin:
+    m = re.match(r"\s+([0-9.]+)%\s+(\d+):\S+\s+(.*\S)", line)
+    if m:
+        lib = "oneDNN JIT code" if m.group(3).startswith("[JIT]") else m.group(3)
+        share[(int(m.group(2)), lib)] += float(m.group(1))
+tids = sorted({t for t, _ in share})
+print()
+print("| thread | library | self % of all samples |")
+print("|---|---|---|")
+for t in tids:
+    for (tt, lib), pct in sorted(share.items(), key=lambda kv: -kv[1]):
+        if tt == t and pct >= 0.5:
+            name = "main" if t == tids[0] else str(t)
+            print(f"| {name} | {lib} | {pct:.1f} % |")
+'
+fi
