@@ -5,6 +5,10 @@
 #pragma once
 
 #include <filesystem>
+#include <string>
+#include <utility>
+
+#include "core/error.h"
 
 namespace i2i::cli {
 
@@ -24,6 +28,22 @@ std::filesystem::path preprocess_output(const Args& a, const char* fallback);
 // name in the annotator folders), else the module's usual file found in the annotator folders of
 // --models-dir (preprocess/annotator_lookup.h). Throws ParameterError listing where it looked.
 std::filesystem::path preprocess_annotator(const Args& a, const char* module);
+
+// Runs `check` (a check of the picture `image_path` holds, by size) and puts the file's name before the
+// message of a plain i2i::Error it throws ("in.png: the picture is 1x1: ..."); a ParameterError (it names
+// its parameter and value) and an OutOfMemory pass unchanged.
+template <typename Check>
+void naming_the_picture(const std::string& image_path, Check&& check) {
+  try {
+    std::forward<Check>(check)();
+  } catch (const ParameterError&) {
+    throw;
+  } catch (const OutOfMemory&) {
+    throw;
+  } catch (const Error& e) {
+    throw Error(image_path + ": " + e.what());
+  }
+}
 
 // The --models-dir help text of the preprocessors that run a network.
 extern const char* const kModelsDirHelp;

@@ -12,6 +12,7 @@
 #include "preprocess/annotator_resize.h"
 #include "preprocess/control_preprocessors.h"
 #include "preprocess/depth_map.h"
+#include "stage.h"
 
 namespace i2i::cli {
 namespace {
@@ -55,17 +56,25 @@ int cmd_preprocess_depth(int argc, char** argv) {
     throw Error("--resolution must be between " + std::to_string(kMinProcessorResolution) + " and " +
                 std::to_string(kMaxProcessorResolution) + ", got " + std::to_string(resolution));
   const std::filesystem::path out = preprocess_output(a, "depth.png");  // before any work
+  set_stage("reading " + pos[0]);
   const Image source = read_image(pos[0]);
-  // The picture is checked before the network is read.
-  resize_image_with_pad(Image(source.width, source.height, 3), static_cast<int>(resolution));
+  // The picture is checked before the network is read: its size at the processor resolution, and what the
+  // network would be given.
+  naming_the_picture(pos[0], [&] {
+    resize_image_with_pad(Image(source.width, source.height, 3), static_cast<int>(resolution));
+    depth_anything_input_size(source.width, source.height);
+  });
   // auto: bf16 where the CPU computes it natively and the network is large, as for the UNet (the parameter
   // count estimated from the file size as if it were 16-bit: ViT-B and ViT-L qualify, ViT-S does not).
   std::error_code ec;
   const auto bytes = std::filesystem::file_size(model, ec);
   const Precision precision = resolve_precision(parse_precision(a.get_or("precision", "auto")),
                                                 ec ? 0 : static_cast<int64_t>(bytes / 2));
+  set_stage("loading the annotator " + model.string());
   const DepthAnythingV2 net = load_depth_anything_v2(model, precision);
+  set_stage("making the depth map of " + pos[0]);
   const Image map = depth_anything_v2_map(net, source, static_cast<int>(resolution), a.has("colored"));
+  set_stage("writing " + out.string());
   write_png(out, map);
   std::printf("%s\n", out.c_str());
   return 0;

@@ -8,11 +8,13 @@
 #include "cmd_preprocess.h"
 #include "core/error.h"
 #include "io/image.h"
+#include "models/annotator_file.h"
 #include "models/openpose_body_load.h"
 #include "output_names.h"
 #include "pipelines/sd_model.h"
 #include "preprocess/annotator_resize.h"
 #include "preprocess/openpose.h"
+#include "stage.h"
 
 namespace i2i::cli {
 namespace {
@@ -71,25 +73,32 @@ int cmd_preprocess_openpose(int argc, char** argv) {
   const int processor_res = resolution(a, "resolution");
   const PrecisionChoice choice = parse_precision(a.get_or("precision", "auto"));
   const std::filesystem::path out = preprocess_output(a, "pose.png");  // before any work
+  set_stage("reading " + pos[0]);
   const Image image = read_image(pos[0]);
   // The picture and the settings are checked before the model is loaded.
-  if (a1111) {
-    resize_image_with_pad(image, processor_res);
-  } else {
-    if (image.width < kOpenposeMinInputSide || image.height < kOpenposeMinInputSide)
-      openpose_detect_image(image, detect);  // refuses it first thing, naming the size
-    const OpenposeMapSize detect_size =
-        openpose_resize_size(image.width, image.height, detect, "detect_resolution");
-    openpose_resize_size(detect_size.width, detect_size.height, image_res, "image_resolution");
-  }
+  naming_the_picture(pos[0], [&] {
+    if (a1111) {
+      check_openpose_a1111(image.width, image.height, processor_res);
+      resize_image_with_pad(image, processor_res);
+    } else {
+      if (image.width < kOpenposeMinInputSide || image.height < kOpenposeMinInputSide)
+        openpose_detect_image(image, detect);  // refuses it first thing, naming the size
+      const OpenposeMapSize detect_size =
+          openpose_resize_size(image.width, image.height, detect, "detect_resolution");
+      openpose_resize_size(detect_size.width, detect_size.height, image_res, "image_resolution");
+    }
+  });
   // auto: as for the SD models (bf16 only for 100M+ parameters on CPUs with native bf16).
+  set_stage("loading the annotator " + model.string());
   OpenposeBody body =
       load_openpose_body(model, choice == PrecisionChoice::BF16 ? Precision::BF16 : Precision::F32);
   if (choice == PrecisionChoice::Auto &&
       resolve_precision(choice, body.config().parameter_count()) == Precision::BF16)
     body = load_openpose_body(model, Precision::BF16);
+  set_stage("making the pose map of " + pos[0]);
   const Image pose = a1111 ? openpose_a1111(image, body, processor_res)
                            : openpose_preprocess(image, body, detect, image_res);
+  set_stage("writing " + out.string());
   write_png(out, pose);
   std::printf("%s\n", out.c_str());
   return 0;

@@ -67,6 +67,8 @@ TEST(CliPreprocessDepth, BadInputIsOneLineAndWritesNothing) {
     std::ofstream(dir / "truncated.safetensors", std::ios::binary).write(bytes.data(), 1000);
     std::ofstream(dir / "depth_anything_v2_vitl.pth", std::ios::binary) << "PK\x03\x04 a torch.save archive";
     write_png(dir / "one.png", Image(1, 1, 3));
+    // 1000x16: the network would see it at 32375x518 (85 544 tokens, gigabytes); 8:1 is the longest taken.
+    write_png(dir / "strip.png", Image(1000, 16, 3));
   }
   struct Case {
     std::vector<std::string> args;
@@ -76,7 +78,9 @@ TEST(CliPreprocessDepth, BadInputIsOneLineAndWritesNothing) {
       {{kAstronaut, "--annotator-model", kPoseModel}, "not a Depth Anything V2 checkpoint"},
       {{kAstronaut, "--annotator-model", "truncated.safetensors"}, "truncated.safetensors"},
       {{kAstronaut, "--annotator-model", "depth_anything_v2_vitl.pth"}, "python -c"},
-      {{"one.png", "--annotator-model", kDepthModel}, "1x1"},
+      {{"one.png", "--annotator-model", kDepthModel}, "one.png: the picture is 1x1"},
+      {{"strip.png", "--annotator-model", kDepthModel},
+       "strip.png: a 1000x16 picture is too long for Depth Anything"},
       {{kAstronaut, "--annotator-model", kDepthModel, "--resolution", "0"}, "--resolution must be between"},
       {{kAstronaut, "--annotator-model", kDepthModel, "--resolution", "100000"}, "got 100000"},
       {{kAstronaut}, "--annotator-model"},

@@ -97,6 +97,29 @@ TEST(CliOpenpose, BadInputIsAOneLineErrorAndNoOutput) {
       run_i2i(preprocess(kAstronaut, {"--resolution", "128", "--detect-resolution", "128", "-o", "out.png"}),
               dir),
       "--resolution", out);
+  // A1111's processor resolution is held to the sides --detect-resolution is held to: 1000x16 at 512 would
+  // be a 32000x512 picture (under 4096 x 4096 pixels, but 57 float maps of that size and more).
+  write_png(dir / "strip.png", Image(1000, 16, 3));
+  expect_one_line_error(
+      run_i2i(preprocess((dir / "strip.png").string(), {"--resolution", "512", "-o", "out.png"}), dir),
+      "strip.png: processor resolution 512 makes a 32000x512 picture of the 1000x16 image for the pose "
+      "detector; at most 4096 pixels a side",
+      out);
+}
+
+// Short of memory while making the maps (their per-channel resizes run in parallel: an exception escaping
+// such a loop would end the program with SIGABRT), the run ends in the one-line error of any other stage.
+TEST(CliOpenpose, OutOfMemoryInTheMapsIsAOneLineError) {
+  const fs::path dir = test::temp_dir("cli_openpose_oom");
+  const test::LimitedResult r = test::run_i2i_limited(
+      preprocess(kAstronaut, {"--detect-resolution", "2048", "--image-resolution", "2048", "-o", "out.png"}),
+      dir, size_t{600} << 20, 120);
+  EXPECT_FALSE(r.timed_out);
+  EXPECT_EQ(r.status, 1) << "(128 + n: killed by signal n) " << r.err;
+  EXPECT_EQ(r.err.rfind("i2i preprocess: error: out of memory while making the pose map of ", 0), 0u)
+      << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
 }
 
 TEST(CliOpenpose, ControlNetUnitRunsThePreprocessor) {

@@ -4,6 +4,7 @@
 #include <utility>
 
 #include "core/error.h"
+#include "core/parallel_errors.h"
 #include "kernels/low_rank.h"
 
 namespace i2i {
@@ -57,27 +58,30 @@ Tensor merged_weight(const std::vector<Tensor>& blocks, const Shape& shape, cons
   constexpr int64_t kTile = 32;
   const int64_t tiles = (rows + kTile - 1) / kTile;
   const bool bf16 = dtype == DType::BF16;
+  ParallelErrors errors;  // the per-thread tile is allocated in the loop: std::bad_alloc is thrown after it
 #pragma omp parallel for schedule(dynamic, 4)
-  for (int64_t t = 0; t < tiles; ++t) {
-    const int64_t r0 = t * kTile, r1 = std::min(rows, r0 + kTile);
-    // float32 rows r0 .. r1 - 1: the result's own rows, or (bf16) a per-thread tile at offset r0.
-    thread_local std::vector<float> tile;
-    if (bf16) tile.resize(static_cast<size_t>(kTile * cols));
-    float* first = bf16 ? tile.data() : out.data<float>() + r0 * cols;
-    const auto row = [&](int64_t r) { return first + (r - r0) * cols; };
-    for (size_t b = 0; b < blocks.size(); ++b) {
-      const int64_t b0 = std::max(r0, starts[b]), b1 = std::min(r1, starts[b] + blocks[b].dim(0));
-      if (b0 >= b1) continue;
-      const auto* src = static_cast<const unsigned char*>(blocks[b].raw()) +
-                        static_cast<size_t>((b0 - starts[b]) * cols) * dtype_size(blocks[b].dtype());
-      convert_to_f32(src, blocks[b].dtype(), row(b0), static_cast<size_t>((b1 - b0) * cols));
-    }
-    for (const Delta& d : deltas) {
-      const int64_t d0 = std::max(r0, d.row_begin), d1 = std::min(r1, d.row_begin + d.update.rows());
-      if (d0 < d1) d.update.add_to_rows(row(d0), d0 - d.row_begin, d1 - d0);
-    }
-    if (bf16) round_to_bf16(tile.data(), out.data<uint16_t>() + r0 * cols, (r1 - r0) * cols);
-  }
+  for (int64_t t = 0; t < tiles; ++t)
+    errors.run([&] {
+      const int64_t r0 = t * kTile, r1 = std::min(rows, r0 + kTile);
+      // float32 rows r0 .. r1 - 1: the result's own rows, or (bf16) a per-thread tile at offset r0.
+      thread_local std::vector<float> tile;
+      if (bf16) tile.resize(static_cast<size_t>(kTile * cols));
+      float* first = bf16 ? tile.data() : out.data<float>() + r0 * cols;
+      const auto row = [&](int64_t r) { return first + (r - r0) * cols; };
+      for (size_t b = 0; b < blocks.size(); ++b) {
+        const int64_t b0 = std::max(r0, starts[b]), b1 = std::min(r1, starts[b] + blocks[b].dim(0));
+        if (b0 >= b1) continue;
+        const auto* src = static_cast<const unsigned char*>(blocks[b].raw()) +
+                          static_cast<size_t>((b0 - starts[b]) * cols) * dtype_size(blocks[b].dtype());
+        convert_to_f32(src, blocks[b].dtype(), row(b0), static_cast<size_t>((b1 - b0) * cols));
+      }
+      for (const Delta& d : deltas) {
+        const int64_t d0 = std::max(r0, d.row_begin), d1 = std::min(r1, d.row_begin + d.update.rows());
+        if (d0 < d1) d.update.add_to_rows(row(d0), d0 - d.row_begin, d1 - d0);
+      }
+      if (bf16) round_to_bf16(tile.data(), out.data<uint16_t>() + r0 * cols, (r1 - r0) * cols);
+    });
+  errors.rethrow();
   return out;
 }
 

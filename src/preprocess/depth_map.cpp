@@ -77,6 +77,11 @@ constexpr std::array<std::array<uint8_t, 3>, 256> kInferno = {
 
 std::pair<int, int> depth_anything_input_size(int width, int height) {
   check(width > 0 && height > 0, "depth_anything_input_size: empty picture");
+  if (std::max(width, height) > static_cast<int64_t>(kDepthAnythingMaxAspect) * std::min(width, height))
+    throw Error("a " + std::to_string(width) + "x" + std::to_string(height) +
+                " picture is too long for Depth Anything: it runs the short side at " +
+                std::to_string(kNetSide) + " pixels, so the long side may be at most " +
+                std::to_string(kDepthAnythingMaxAspect) + " times the short one");
   double sh = static_cast<double>(kNetSide) / height, sw = static_cast<double>(kNetSide) / width;
   if (sw > sh)
     sh = sw;

@@ -19,9 +19,15 @@
 
 namespace i2i {
 
+// The longest picture the network is run on, as long side / short side. The network sees the short side at
+// 518 pixels whatever the processor resolution, so its work and memory grow with the aspect ratio alone: a
+// 1000x16 picture would be 85 544 tokens (~85 times a square's 1 370) and take gigabytes. Refused instead.
+inline constexpr int kDepthAnythingMaxAspect = 8;
+
 // The network input size (width, height) of a width x height picture: both sides scaled by
 // max(518 / h, 518 / w), each rounded (half to even) to a multiple of 14, and raised to the next multiple
-// when below 518.
+// when below 518. Throws i2i::Error naming the size for a picture longer than kDepthAnythingMaxAspect times
+// its short side.
 std::pair<int, int> depth_anything_input_size(int width, int height);
 
 // Steps 2 of the header for an RGB (3-channel) picture: float32 NHWC [1, h, w, 3], channels in B, G, R

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/parallel_errors.h"
 #include "models/openpose_body_load.h"
 #include "preprocess/annotator_resize.h"
 #include "preprocess/openpose_draw.h"
@@ -42,15 +43,18 @@ std::vector<PlaneF32> to_detect_size(const Tensor& t, const OpenposeNetInput& in
   check(hc > 0 && wc > 0, "openpose: network output smaller than its padding");
   const int64_t channels = t.dim(3);
   std::vector<PlaneF32> out(static_cast<size_t>(channels));
+  ParallelErrors errors;  // e.g. std::bad_alloc under a memory limit: thrown here, not inside the loop
 #pragma omp parallel for schedule(dynamic)
-  for (int64_t c = 0; c < channels; ++c) {
-    const PlaneF32 up = cv_resize(channel_plane(t, c), wp, hp, CvInterpolation::Lanczos4);
-    PlaneF32 cropped{wc, hc, std::vector<float>(static_cast<size_t>(wc) * hc)};
-    for (int y = 0; y < hc; ++y)
-      std::copy_n(up.values.begin() + static_cast<ptrdiff_t>(y) * wp, wc,
-                  cropped.values.begin() + static_cast<ptrdiff_t>(y) * wc);
-    out[c] = smart_resize(cropped, height, width);
-  }
+  for (int64_t c = 0; c < channels; ++c)
+    errors.run([&] {
+      const PlaneF32 up = cv_resize(channel_plane(t, c), wp, hp, CvInterpolation::Lanczos4);
+      PlaneF32 cropped{wc, hc, std::vector<float>(static_cast<size_t>(wc) * hc)};
+      for (int y = 0; y < hc; ++y)
+        std::copy_n(up.values.begin() + static_cast<ptrdiff_t>(y) * wp, wc,
+                    cropped.values.begin() + static_cast<ptrdiff_t>(y) * wc);
+      out[c] = smart_resize(cropped, height, width);
+    });
+  errors.rethrow();
   return out;
 }
 
@@ -152,18 +156,28 @@ Image openpose_preprocess(const Image& image, const OpenposeBody& body, int dete
   return cv_resize(openpose_pose_map(detect, body), out.width, out.height, CvInterpolation::Linear);
 }
 
-Image openpose_a1111(const Image& source, const OpenposeBody& body, int resolution) {
-  // The padded size resize_image_with_pad will make, checked before it is made (57 float maps follow).
-  if (source.width > 0 && source.height > 0 && resolution > 0) {
-    const double k = static_cast<double>(resolution) / std::min(source.width, source.height);
-    const double pw = std::ceil(std::nearbyint(source.width * k) / 64) * 64;
-    const double ph = std::ceil(std::nearbyint(source.height * k) / 64) * 64;
-    if (pw * ph > static_cast<double>(kOpenposeMaxSide) * kOpenposeMaxSide)
-      throw Error("processor resolution " + std::to_string(resolution) + " makes a " +
-                  std::to_string(static_cast<long long>(pw)) + "x" +
-                  std::to_string(static_cast<long long>(ph)) + " picture for the pose detector; at most " +
-                  std::to_string(kOpenposeMaxSide) + "x" + std::to_string(kOpenposeMaxSide) + " pixels");
+void check_openpose_a1111(int width, int height, int resolution) {
+  // The padded size resize_image_with_pad will make, checked before it is made (57 float maps follow). Sides,
+  // as --detect-resolution's check: a 32000x512 picture is under 4096 x 4096 pixels but its maps are not
+  // smaller for it (57 float planes, and per channel an x8 upsampling of the network's output).
+  if (width > 0 && height > 0 && resolution > 0) {
+    const double k = static_cast<double>(resolution) / std::min(width, height);
+    const double pw = std::ceil(std::nearbyint(width * k) / 64) * 64;
+    const double ph = std::ceil(std::nearbyint(height * k) / 64) * 64;
+    if (pw > kOpenposeMaxSide || ph > kOpenposeMaxSide) {
+      auto side = [](double v) {
+        return v > 1e9 ? std::string("huge") : std::to_string(static_cast<long long>(v));
+      };
+      throw Error("processor resolution " + std::to_string(resolution) + " makes a " + side(pw) + "x" +
+                  side(ph) + " picture of the " + std::to_string(width) + "x" + std::to_string(height) +
+                  " image for the pose detector; at most " + std::to_string(kOpenposeMaxSide) +
+                  " pixels a side");
+    }
   }
+}
+
+Image openpose_a1111(const Image& source, const OpenposeBody& body, int resolution) {
+  check_openpose_a1111(source.width, source.height, resolution);
   const PaddedImage padded = resize_image_with_pad(source, resolution);
   return remove_pad(openpose_pose_map(padded.image, body), padded.width, padded.height);
 }

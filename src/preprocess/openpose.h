@@ -79,8 +79,12 @@ Image openpose_preprocess(const Image& image, const OpenposeBody& body, int dete
 // A1111's "openpose" module (sd-webui-controlnet scripts/preprocessor/legacy/processor.py OpenposeModel
 // .run_model, body only): resize_image_with_pad(source, resolution) (annotator_resize.h: OpenCV cubic / area
 // to the short side, edge-padded to multiples of 64), its annotator's OpenposeDetector on the padded picture
-// at that size (the same body.py / util.py as controlnet_aux, no further resize), remove_pad.
+// at that size (the same body.py / util.py as controlnet_aux, no further resize), remove_pad. Throws
+// i2i::Error for what check_openpose_a1111 or resize_image_with_pad refuse.
 Image openpose_a1111(const Image& source, const OpenposeBody& body, int resolution);
+// i2i::Error naming the sizes when openpose_a1111 of a width x height picture at `resolution` would make a
+// padded picture with a side above kOpenposeMaxSide (checkable before the network is loaded).
+void check_openpose_a1111(int width, int height, int resolution);
 
 // The "openpose" row of the ControlNet preprocessors (control_preprocessors.h): loads the body model from
 // settings.annotator_model (in settings.precision), runs openpose_a1111 at settings.resolution (Processor

@@ -5,6 +5,7 @@
 #include <string>
 
 #include "core/error.h"
+#include "core/parallel_errors.h"
 
 namespace i2i {
 
@@ -84,15 +85,18 @@ std::vector<std::vector<PoseCandidate>> find_pose_peaks(const std::vector<PlaneF
   }
   // The blurs are independent (one per part); the ids are given in part order afterwards.
   std::vector<std::vector<double>> blurred(kParts);
+  ParallelErrors errors;  // e.g. std::bad_alloc under a memory limit: thrown here, not inside the loop
 #pragma omp parallel for schedule(dynamic)
-  for (int part = 0; part < kParts; ++part) {
-    const PlaneF32& map = heatmaps[part];
-    // The blur averages with non-negative weights: nothing in it exceeds the map's maximum, so a map
-    // nowhere above the threshold has no peaks (and needs no blur).
-    if (!(*std::max_element(map.values.begin(), map.values.end()) > kThreshold)) continue;
-    blurred[part] = gaussian_filter_scipy(std::vector<double>(map.values.begin(), map.values.end()),
-                                          map.width, map.height, 3.0);
-  }
+  for (int part = 0; part < kParts; ++part)
+    errors.run([&] {
+      const PlaneF32& map = heatmaps[part];
+      // The blur averages with non-negative weights: nothing in it exceeds the map's maximum, so a map
+      // nowhere above the threshold has no peaks (and needs no blur).
+      if (!(*std::max_element(map.values.begin(), map.values.end()) > kThreshold)) return;
+      blurred[part] = gaussian_filter_scipy(std::vector<double>(map.values.begin(), map.values.end()),
+                                            map.width, map.height, 3.0);
+    });
+  errors.rethrow();
   std::vector<std::vector<PoseCandidate>> peaks(kParts);
   int counter = 0;
   for (int part = 0; part < kParts; ++part) {
