@@ -250,9 +250,8 @@ const std::vector<OptionSpec>& generation_options() {
        "none (default: the image is the map), canny, or an annotator network (i2i preprocess --help)",
        "NAME"},
       {"annotator-model", true,
-       "the annotator network's file (or name) for --control-preprocess (depth, pose, ...); default: its "
-       "usual "
-       "file in the models folder's annotators/",
+       "the annotator network's file (or name) for the i-th --control's --control-preprocess (depth, pose, "
+       "...; \"\" for a unit without one); default: its usual file in the models folder's annotators/",
        "FILE"},
       {"control-resolution", true,
        "A1111's Processor Res: the short side an annotator works at (default 512)", "N"},

@@ -146,6 +146,30 @@ TEST(CliControlDepth, BuiltInPreprocessorFeedsTheControlNet) {
   EXPECT_EQ(read_image(dir / "again.png").pixels, read_image(dir / "depth.png").pixels);
 }
 
+// The picture's errors name the unit and its file; a missing annotator names the unit.
+TEST(CliControlDepth, UnitErrorsNameTheUnit) {
+  const auto dir = test::temp_dir("cli_control_depth_units");
+  write_png(dir / "strip.png", Image(1000, 16, 3));
+  auto r =
+      run_i2i(with(img2img_args(), {"--control", "strip.png", "--control-preprocess", "depth_anything_v2",
+                                    "--annotator-model", kDepthModel, "-o", "out.png"}),
+              dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("ControlNet 0 (strip.png): a "), std::string::npos) << r.err;
+  EXPECT_NE(r.err.find("picture is too long for Depth Anything"), std::string::npos) << r.err;
+  EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
+  // Two units, the second needing a network none is given for (an empty models folder).
+  r = run_i2i(with(img2img_args(), {"--control", kAstronaut, "--control-preprocess", "canny", "--control",
+                                    kAstronaut, "--control-model", kControlNet, "--control-preprocess",
+                                    "depth_anything_v2", "--models-dir", dir.string(), "-o", "out.png"}),
+              dir);
+  EXPECT_NE(r.status, 0);
+  EXPECT_NE(r.err.find("ControlNet 1: preprocessor depth_anything_v2 runs a network"), std::string::npos)
+      << r.err;
+  EXPECT_FALSE(fs::exists(dir / "out.png"));
+}
+
 TEST(CliControlDepth, UnitErrorsNameTheFlag) {
   const auto dir = test::temp_dir("cli_control_depth_errors");
   struct Case {
@@ -159,6 +183,9 @@ TEST(CliControlDepth, UnitErrorsNameTheFlag) {
        "--control-resolution must be between 64 and 4096, got 0"},
       {{"--control-preprocess", "depth_anything_v2", "--annotator-model", kPoseModel},
        "not a Depth Anything V2 checkpoint"},
+      // The i-th --annotator-model belongs to the i-th --control: never ignored in silence.
+      {{"--control-preprocess", "canny", "--annotator-model", kDepthModel},
+       "ControlNet 0: preprocessor canny runs no network, yet --annotator-model gives it"},
   };
   for (const Case& c : cases) {
     std::vector<std::string> more = {"--control", kAstronaut};

@@ -36,6 +36,8 @@ class ParameterError : public Error {
   std::string render(Rename rename) const {
     return render_template(template_, rename);
   }
+  // The message as written, parameter names in braces (to build a longer message around it).
+  const std::string& message_template() const { return template_; }
 
  private:
   template <typename Rename>

@@ -249,6 +249,12 @@ Image preprocessed_control_image(const Image& source, const ControlParams& c, Pr
   return prepare_control_image(pre.run(source, s), width, height, mode);
 }
 
+// "ControlNet 1 (pose.png)": the unit and its picture, for the errors its preprocessor throws.
+std::string control_unit_label(const ControlParams& c, size_t i) {
+  const std::string name = control_unit_name(c, i);
+  return c.image.empty() ? name : name + " (" + c.image + ")";
+}
+
 // One loaded ControlNet unit: the model and its control image at the work size.
 struct LoadedControl {
   std::shared_ptr<const ControlNet> net;
@@ -265,8 +271,19 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
     lc.net = models.controlnet(c.model);
     if (i >= req.images.controls.size() || !req.images.controls[i])
       throw ParameterError(control_unit_name(c, i) + ": no control image ({control_image})");
-    Image img = preprocessed_control_image(*req.images.controls[i], c, models.model().precision, base_w,
-                                           base_h, p.resize_mode);
+    Image img;
+    try {
+      img = preprocessed_control_image(*req.images.controls[i], c, models.model().precision, base_w, base_h,
+                                       p.resize_mode);
+    } catch (const ParameterError& e) {  // which unit (and picture) the message is about
+      throw ParameterError(Error::literal(control_unit_label(c, i)) + ": " + e.message_template());
+    } catch (const OutOfMemory&) {
+      throw;
+    } catch (const Cancelled&) {
+      throw;
+    } catch (const Error& e) {
+      throw Error(control_unit_label(c, i) + ": " + e.what());
+    }
     if (setup) img = to_work_area(*setup, img);
     lc.unit.model = lc.net.get();
     lc.unit.name = fs::path(c.model).filename().string();

@@ -53,6 +53,11 @@ void validate_control(const ControlParams& c, size_t i) {
         "' ({control_preprocess}: " + control_preprocessor_names() + ")");
   if (pre->needs_annotator && c.annotator_model.empty())
     bad(who + "preprocessor " + pre->name + " runs a network: give its file with {annotator_model}");
+  // Never ignored in silence: a file meant for another unit (the i-th value belongs to the i-th unit).
+  if (!pre->needs_annotator && !c.annotator_model.empty())
+    bad(who + "preprocessor " + pre->name + " runs no network, yet {annotator_model} gives it " +
+        Error::literal(c.annotator_model) +
+        " (the i-th {annotator_model} belongs to the i-th {control_image}; an empty one skips a unit)");
   if (pre->uses_resolution &&
       !(c.resolution >= kMinProcessorResolution && c.resolution <= kMaxProcessorResolution))
     bad(who + "{control_resolution} must be between " + std::to_string(kMinProcessorResolution) + " and " +
@@ -187,12 +192,18 @@ void resolve_model_files(GenerationParams& p, bool model) {
   if (model) resolve(p.model, ModelKind::Checkpoint, "model");
   resolve(p.vae, ModelKind::Vae, "vae");
   resolve(p.refiner, ModelKind::Checkpoint, "refiner");
-  for (ControlParams& c : p.controls) {
+  for (size_t unit = 0; unit < p.controls.size(); ++unit) {
+    ControlParams& c = p.controls[unit];
     resolve(c.model, ModelKind::ControlNet, "control_model");
     // The annotator by name, or its preprocessor's usual file in the annotator folders (an unknown
     // preprocessor is left for validate() to report).
-    if (find_control_preprocessor(c.preprocess))
-      c.annotator_model = resolve_annotator_model(c.preprocess, c.annotator_model, p.models_dir).string();
+    if (find_control_preprocessor(c.preprocess)) {
+      try {
+        c.annotator_model = resolve_annotator_model(c.preprocess, c.annotator_model, p.models_dir).string();
+      } catch (const ParameterError& e) {  // which unit it is about
+        throw ParameterError(Error::literal(control_unit_name(c, unit)) + ": " + e.message_template());
+      }
+    }
   }
   for (IpAdapterParams& u : p.ip_adapters) {
     resolve(u.model, ModelKind::IpAdapter, "ip_adapter");
