@@ -58,8 +58,7 @@ int cmd_preprocess_openpose(int argc, char** argv) {
         "openpose feeds a ControlNet: controlnet_aux's OpenposeDetector (body only) with the OpenPose body\n"
         "model of lllyasviel/Annotators. The .pth file is a pickle and is not read; convert it once with\n"
         "PyTorch:\n  %s\n\n%s",
-        openpose_pth_conversion_hint("body_pose_model.pth").c_str(),
-        format_options(openpose_options()).c_str());
+        pth_conversion_command("body_pose_model.pth").c_str(), format_options(openpose_options()).c_str());
     return 0;
   }
   const auto& pos = a.positional();

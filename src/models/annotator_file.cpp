@@ -43,14 +43,47 @@ std::string annotator_kind(const SafeTensors& st) {
   return "";
 }
 
+namespace {
+
+// `text` as a Python string literal in single quotes.
+std::string python_literal(const std::string& text) {
+  std::string out = "'";
+  for (char c : text) {
+    if (c == '\\' || c == '\'') out += '\\';
+    out += c;
+  }
+  return out + "'";
+}
+
+// `text` made safe inside a shell's double quotes.
+std::string shell_double_quoted_body(const std::string& text) {
+  std::string out;
+  for (char c : text) {
+    if (c == '\\' || c == '"' || c == '$' || c == '`') out += '\\';
+    out += c;
+  }
+  return out;
+}
+
+}  // namespace
+
+std::string pth_conversion_command(const fs::path& pth) {
+  const std::string out = fs::path(pth).replace_extension(".safetensors").string();
+  return "python -c \"" +
+         shell_double_quoted_body(
+             "import torch, safetensors.torch as s; s.save_file({k: v.contiguous() for k, v in torch.load(" +
+             python_literal(pth.string()) + ", map_location='cpu', weights_only=True).items()}, " +
+             python_literal(out) + ")") +
+         "\"";
+}
+
 Weights load_annotator_weights(const fs::path& file, const std::string& marker, const std::string& kind) {
   const std::string ext = lower(file.extension().string());
   if (ext == ".pth" || ext == ".pt" || ext == ".ckpt" || ext == ".bin") {
-    const std::string out = fs::path(file).replace_extension(".safetensors").string();
     throw Error(
-        file.string() + ": pickled checkpoints are not loaded (unpickling runs code from the file); " +
-        "convert it once: python -c \"import torch, safetensors.torch as s; s.save_file({k: v.contiguous() " +
-        "for k, v in torch.load('" + file.string() + "', map_location='cpu').items()}, '" + out + "')\"");
+        file.string() +
+        ": pickled checkpoints are not loaded (unpickling runs code from the file); convert it once: " +
+        pth_conversion_command(file));
   }
   std::error_code ec;
   if (!fs::exists(file, ec)) throw Error(file.string() + ": no such file");

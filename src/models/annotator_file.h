@@ -22,4 +22,9 @@ std::string annotator_kind(const SafeTensors& st);
 Weights load_annotator_weights(const std::filesystem::path& file, const std::string& marker,
                                const std::string& kind);
 
+// The one-line shell command that converts the pickled checkpoint `pth` (a state dict) to a .safetensors file
+// beside it, with PyTorch and the safetensors package: the paths as given, quoted for Python inside the
+// shell's double quotes (a quote, backslash, $ or backquote in a name survives both).
+std::string pth_conversion_command(const std::filesystem::path& pth);
+
 }  // namespace i2i

@@ -9,6 +9,7 @@
 #include "core/error.h"
 #include "io/config_file.h"
 #include "io/safetensors.h"
+#include "models/annotator_file.h"
 
 namespace i2i {
 
@@ -44,17 +45,15 @@ std::string guess_kind(const SafeTensors& st) {
 
 DepthAnythingV2 load_depth_anything_v2(const fs::path& file, Precision precision) {
   std::error_code ec;
-  check(fs::is_regular_file(file, ec),
-        "annotator model " + file.string() + " does not exist or is not a file");
-  if (looks_pickled(file)) {
-    fs::path out = file;
-    out.replace_extension(".safetensors");
+  if (!fs::exists(file, ec)) throw Error(file.string() + ": no such file");
+  if (fs::is_directory(file, ec)) throw Error(file.string() + ": is a folder, expected a .safetensors file");
+  check(fs::is_regular_file(file, ec), file.string() + ": not a regular file");
+  if (looks_pickled(file))
     throw Error(
         file.string() +
         ": pickled PyTorch files are not loaded (unpickling runs code from the file); convert it once "
-        "with: python -c \"import torch, safetensors.torch as s; s.save_file(torch.load('" +
-        file.string() + "', map_location='cpu', weights_only=True), '" + out.string() + "')\"");
-  }
+        "with: " +
+        pth_conversion_command(file));
   const SafeTensors st = SafeTensors::open(file);
   if (!st.contains("pretrained.cls_token") || !st.contains("depth_head.scratch.output_conv1.weight"))
     throw Error(file.string() +

@@ -4,6 +4,7 @@
 #include <fstream>
 
 #include "core/error.h"
+#include "models/annotator_file.h"
 
 namespace i2i {
 
@@ -43,13 +44,6 @@ bool is_pickle(const fs::path& file) {
 
 }  // namespace
 
-std::string openpose_pth_conversion_hint(const fs::path& pth) {
-  const fs::path out = fs::path(pth).replace_extension(".safetensors");
-  return "python -c \"import torch, safetensors.torch as st; sd = torch.load('" + pth.filename().string() +
-         "', map_location='cpu'); st.save_file({k: v.contiguous() for k, v in sd.items()}, '" +
-         out.filename().string() + "')\"";
-}
-
 Weights openpose_body_weights(const SafeTensors& st) {
   const std::string origin = st.path().string();
   Weights w(origin);
@@ -77,7 +71,7 @@ OpenposeBody load_openpose_body(const fs::path& file, Precision precision) {
         file.string() +
         ": pickled PyTorch files are not loaded (unpickling runs code from the file); convert it once "
         "with: " +
-        openpose_pth_conversion_hint(file));
+        pth_conversion_command(file));
   const SafeTensors st = SafeTensors::open(file);
   return OpenposeBody(openpose_body_weights(st), precision);
 }

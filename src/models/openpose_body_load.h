@@ -15,9 +15,6 @@
 
 namespace i2i {
 
-// The one-line command that converts a pickled body_pose_model.pth to .safetensors.
-std::string openpose_pth_conversion_hint(const std::filesystem::path& pth);
-
 // The file's tensors under body_pose_model.pth's names. i2i::Error naming the file when it is another
 // model (a Depth Anything checkpoint, an SD checkpoint, ...) or lacks conv1_1.weight.
 Weights openpose_body_weights(const SafeTensors& st);
