@@ -1,5 +1,7 @@
 #include "kernels/interpolate.h"
 
+#include <omp.h>
+
 #include <algorithm>
 #include <cmath>
 #include <vector>
@@ -126,9 +128,15 @@ Tensor separable(const Tensor& x, int64_t out_h, int64_t out_w, const Taps& ty, 
   const bool bf16 = out == DType::BF16;
   Tensor y = Tensor::empty({n, out_h, out_w, c}, bf16 ? DType::BF16 : DType::F32);
   const float* src = x.data<float>();
-#pragma omp parallel if (out_h * out_w * c > 65536)
+  // Each thread's bf16 staging line, allocated here: an allocation failing inside the parallel region would
+  // end the program instead of reaching the caller.
+  const bool parallel = out_h * out_w * c > 65536;
+  std::vector<std::vector<float>> lines(static_cast<size_t>(parallel ? omp_get_max_threads() : 1));
+  if (bf16)
+    for (auto& l : lines) l.resize(static_cast<size_t>(out_w * c));
+#pragma omp parallel if (parallel)
   {
-    std::vector<float> line(bf16 ? static_cast<size_t>(out_w * c) : 0);
+    std::vector<float>& line = lines[static_cast<size_t>(omp_get_thread_num())];
 #pragma omp for schedule(static)
     for (int64_t row = 0; row < n * out_h; ++row) {
       const int64_t b = row / out_h, oy = row % out_h;

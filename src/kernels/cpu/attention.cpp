@@ -691,6 +691,14 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
   T* const vpk = vbuf.data<T>();
   const float* kp = k.data<float>();
   const float* vp = v.data<float>();
+  // Each thread's group buffers, allocated here: an allocation failing inside a parallel region would end
+  // the program instead of reaching the caller.
+  const int threads = omp_get_max_threads();
+  std::vector<std::vector<T>> k_groups(static_cast<size_t>(threads)), v_groups(static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t) {
+    k_groups[static_cast<size_t>(t)].resize(static_cast<size_t>(16 * dq));
+    v_groups[static_cast<size_t>(t)].resize(static_cast<size_t>(16 * dv16));
+  }
 #pragma omp parallel for collapse(2) schedule(static)
   for (int64_t bi = 0; bi < b; ++bi)
     for (int64_t hi = 0; hi < heads; ++hi) {
@@ -701,7 +709,8 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
       // key (k_index of a multiple of P) is followed by the next key's run.
       // The buffers start zero: the padding columns are never written, and the rows past the last key
       // are zeroed again (the group after it, if any, is all padding).
-      std::vector<T> kt(static_cast<size_t>(16 * dq)), vt(static_cast<size_t>(16 * dv16));
+      std::vector<T>& kt = k_groups[static_cast<size_t>(omp_get_thread_num())];
+      std::vector<T>& vt = v_groups[static_cast<size_t>(omp_get_thread_num())];
       for (int64_t j0 = 0; j0 < tkp; j0 += 16) {
         const int64_t keys = std::clamp<int64_t>(tk - j0, 0, 16);
         for (int64_t r = 0; r < keys; ++r) {
@@ -731,9 +740,12 @@ Tensor run_attention(const Tensor& q, const Tensor& k, const Tensor& v, int head
   const float* qp = q.data<float>();
   float* op = out.data<float>();
   const HeadView<T> first{qp, kpk, vpk, op, heads * d, heads * dv, tk, tkp, d, dv, dv16};
+  std::vector<Scratch<T>> scratches;  // one per thread, allocated outside the parallel region (as above)
+  scratches.reserve(static_cast<size_t>(threads));
+  for (int t = 0; t < threads; ++t) scratches.emplace_back(dq, dv16);
 #pragma omp parallel
   {
-    Scratch<T> scratch(dq, dv16);
+    Scratch<T>& scratch = scratches[static_cast<size_t>(omp_get_thread_num())];
     K::begin();
 #pragma omp for collapse(3) schedule(dynamic)
     for (int64_t bi = 0; bi < b; ++bi)
