@@ -155,8 +155,10 @@ TEST(CliControlDepth, UnitErrorsNameTheUnit) {
                                     "--annotator-model", kDepthModel, "-o", "out.png"}),
               dir);
   EXPECT_NE(r.status, 0);
-  EXPECT_NE(r.err.find("ControlNet 0 (strip.png): a "), std::string::npos) << r.err;
-  EXPECT_NE(r.err.find("picture is too long for Depth Anything"), std::string::npos) << r.err;
+  // (The picture's own size: refused before it is scaled to 32000x512.)
+  EXPECT_NE(r.err.find("ControlNet 0 (strip.png): a 1000x16 picture is too long for Depth Anything"),
+            std::string::npos)
+      << r.err;
   EXPECT_EQ(r.err.find('\n'), r.err.size() - 1) << r.err;
   EXPECT_FALSE(fs::exists(dir / "out.png"));
   // Two units, the second needing a network none is given for (an empty models folder).

@@ -6,6 +6,7 @@
 
 #include <gtest/gtest.h>
 
+#include <cstdio>
 #include <fstream>
 #include <map>
 #include <memory>
@@ -13,6 +14,7 @@
 #include "core/error.h"
 #include "io/cv_resize.h"
 #include "io/image.h"
+#include "models/annotator_file.h"
 #include "models/lineart_generator.h"
 #include "preprocess/annotator_resize.h"
 #include "preprocess/aux_resize.h"
@@ -196,6 +198,28 @@ TEST(Lineart, A1111PathPadsRunsAndCrops) {
   const Image line = lineart_line(padded.image, g);
   for (int y = 0; y < 133; ++y)
     for (int x = 0; x < 100; ++x) ASSERT_EQ(map.at(x, y, 1), 255 - line.at(x, y, 0)) << x << "," << y;
+}
+
+// The conversion command of a pickled annotator, for a name a shell or Python would misread: through sh
+// (with `python` a function printing its code) the code arrives whole, and in it the names are Python
+// literals (the newline as \x0a, so the command is one line).
+TEST(Lineart, ConversionCommandQuotesTheFileName) {
+  const fs::path dir = test::temp_dir("lineart_pth_command");
+  const std::string name = "d/it's \"x\" $HOME `id` a\\b !x\nz.pth";
+  const std::string command = pth_conversion_command(name);
+  EXPECT_EQ(command.find('\n'), std::string::npos) << command;
+  std::ofstream(dir / "run.sh") << "python() { printf '%s' \"$2\"; }\n" << command << "\n";
+  FILE* sh = popen(("sh " + (dir / "run.sh").string()).c_str(), "r");
+  ASSERT_NE(sh, nullptr);
+  std::string code;
+  char buf[4096];
+  for (size_t n; (n = std::fread(buf, 1, sizeof buf, sh)) > 0;) code.append(buf, n);
+  EXPECT_EQ(pclose(sh), 0);
+  const std::string literal = "\"d/it's \\\"x\\\" $HOME `id` a\\\\b !x\\x0az";
+  EXPECT_EQ(code,
+            "import torch, safetensors.torch as s; s.save_file({k: v.contiguous() for k, v in torch.load(" +
+                literal + ".pth\", map_location=\"cpu\", weights_only=True).items()}, " + literal +
+                ".safetensors\")");
 }
 
 TEST(Lineart, CheckpointErrorsNameTheFileAndTheKind) {

@@ -45,36 +45,49 @@ std::string annotator_kind(const SafeTensors& st) {
 
 namespace {
 
-// `text` as a Python string literal in single quotes.
+// `text` as a Python string literal in double quotes: backslash and quote escaped, control characters (a
+// newline in a file name) as \xNN; other bytes (UTF-8 included) as they are.
 std::string python_literal(const std::string& text) {
-  std::string out = "'";
+  std::string out = "\"";
   for (char c : text) {
-    if (c == '\\' || c == '\'') out += '\\';
-    out += c;
+    const auto u = static_cast<unsigned char>(c);
+    if (c == '\\' || c == '"') {
+      out += '\\';
+      out += c;
+    } else if (u < 0x20 || u == 0x7f) {
+      static const char* const kHex = "0123456789abcdef";
+      out += "\\x";
+      out += kHex[u >> 4];
+      out += kHex[u & 15];
+    } else {
+      out += c;
+    }
   }
-  return out + "'";
+  return out + "\"";
 }
 
-// `text` made safe inside a shell's double quotes.
-std::string shell_double_quoted_body(const std::string& text) {
-  std::string out;
+// `text` as one shell word in single quotes: nothing inside is expanded (not $, `, \ or an interactive
+// shell's history !); a quote in it becomes '\''.
+std::string shell_single_quoted(const std::string& text) {
+  std::string out = "'";
   for (char c : text) {
-    if (c == '\\' || c == '"' || c == '$' || c == '`') out += '\\';
-    out += c;
+    if (c == '\'')
+      out += "'\\''";
+    else
+      out += c;
   }
-  return out;
+  return out + "'";
 }
 
 }  // namespace
 
 std::string pth_conversion_command(const fs::path& pth) {
   const std::string out = fs::path(pth).replace_extension(".safetensors").string();
-  return "python -c \"" +
-         shell_double_quoted_body(
+  return "python -c " +
+         shell_single_quoted(
              "import torch, safetensors.torch as s; s.save_file({k: v.contiguous() for k, v in torch.load(" +
-             python_literal(pth.string()) + ", map_location='cpu', weights_only=True).items()}, " +
-             python_literal(out) + ")") +
-         "\"";
+             python_literal(pth.string()) + ", map_location=\"cpu\", weights_only=True).items()}, " +
+             python_literal(out) + ")");
 }
 
 Weights load_annotator_weights(const fs::path& file, const std::string& marker, const std::string& kind) {

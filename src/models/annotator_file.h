@@ -23,8 +23,9 @@ Weights load_annotator_weights(const std::filesystem::path& file, const std::str
                                const std::string& kind);
 
 // The one-line shell command that converts the pickled checkpoint `pth` (a state dict) to a .safetensors file
-// beside it, with PyTorch and the safetensors package: the paths as given, quoted for Python inside the
-// shell's double quotes (a quote, backslash, $ or backquote in a name survives both).
+// beside it, with PyTorch and the safetensors package: the paths as given, as Python literals in a shell's
+// single quotes (a quote, backslash, $, backquote, ! or newline in a name survives both, also pasted into
+// an interactive shell).
 std::string pth_conversion_command(const std::filesystem::path& pth);
 
 }  // namespace i2i

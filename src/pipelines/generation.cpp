@@ -1,6 +1,7 @@
 #include "pipelines/generation.h"
 
 #include <algorithm>
+#include <new>
 #include <random>
 
 #include "io/image_resize.h"
@@ -277,8 +278,10 @@ std::vector<LoadedControl> load_controls(ModelSet& models, const GenerationReque
                                        p.resize_mode);
     } catch (const ParameterError& e) {  // which unit (and picture) the message is about
       throw ParameterError(Error::literal(control_unit_label(c, i)) + ": " + e.message_template());
-    } catch (const OutOfMemory&) {
-      throw;
+    } catch (const OutOfMemory& e) {
+      throw OutOfMemory(control_unit_label(c, i) + ", its preprocessor: " + e.what());
+    } catch (const std::bad_alloc&) {
+      throw OutOfMemory(control_unit_label(c, i) + ", its preprocessor");
     } catch (const Cancelled&) {
       throw;
     } catch (const Error& e) {

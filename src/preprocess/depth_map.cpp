@@ -139,6 +139,7 @@ Image colorize_inferno(const Image& gray) {
 }
 
 Image depth_anything_v2_map(const DepthAnythingV2& net, const Image& source, int resolution, bool colored) {
+  depth_anything_input_size(source.width, source.height);  // a picture too long, refused before its resize
   const PaddedImage padded = resize_image_with_pad(source, resolution);
   const Tensor depth = net.forward(depth_anything_input(padded.image));
   Image map = depth_to_gray(resize_depth(depth, padded.image.width, padded.image.height));
