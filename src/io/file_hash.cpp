@@ -16,6 +16,7 @@
 #include <vector>
 
 #include "core/error.h"
+#include "core/user_cache.h"
 #include "io/regular_file.h"
 
 namespace i2i {
@@ -178,11 +179,8 @@ std::string legacy_model_hash(const fs::path& file) {
 }
 
 fs::path default_hash_cache_file() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg && fs::path(xdg).is_absolute()) return fs::path(xdg) / "i2i" / "hashes.json";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return fs::path(home) / ".cache" / "i2i" / "hashes.json";
-  return {};
+  const fs::path dir = user_cache_dir();
+  return dir.empty() ? fs::path() : dir / "hashes.json";
 }
 
 HashCache::HashCache(fs::path cache_file) : cache_file_(std::move(cache_file)) {}

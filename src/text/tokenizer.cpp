@@ -14,6 +14,7 @@
 #include <unordered_map>
 
 #include "core/error.h"
+#include "core/user_cache.h"
 #include "io/config_file.h"
 #include "io/hf_cache.h"
 #include "io/regular_file.h"
@@ -634,11 +635,8 @@ bool has_tokenizer_files(const fs::path& dir) {
 }
 
 fs::path default_tokenizer_cache_dir() {
-  const char* xdg = std::getenv("XDG_CACHE_HOME");
-  if (xdg && *xdg && fs::path(xdg).is_absolute()) return fs::path(xdg) / "i2i" / "tokenizer" / "clip";
-  const char* home = std::getenv("HOME");
-  if (home && *home) return fs::path(home) / ".cache" / "i2i" / "tokenizer" / "clip";
-  return {};
+  const fs::path dir = user_cache_dir();
+  return dir.empty() ? fs::path() : dir / "tokenizer" / "clip";
 }
 
 namespace {
