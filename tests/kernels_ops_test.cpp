@@ -8,15 +8,20 @@
 #include <omp.h>
 
 #include <cmath>
+#include <cstdlib>
 #include <cstring>
+#include <filesystem>
+#include <fstream>
 #include <limits>
 #include <optional>
 #include <random>
+#include <string>
 #include <vector>
 
 #include "core/error.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/kernel_choice.h"
+#include "kernels/cpu/kernel_choice_cache.h"
 #include "kernels/ops.h"
 #include "support/fixtures.h"
 
@@ -416,6 +421,98 @@ TEST(KernelsOps, AttentionTimedChoiceIsOneOfTheKernels) {
     same += std::memcmp(got.raw(), want.raw(), got.nbytes()) == 0;
   }
   EXPECT_GE(same, 1);
+}
+
+// Points the user's cache folder (XDG_CACHE_HOME) at a fresh folder for the scope, and makes the kernel
+// choice cache read it.
+struct ScratchCache {
+  explicit ScratchCache(const std::string& name) : dir(test::temp_dir(name)) {
+    if (const char* old = std::getenv("XDG_CACHE_HOME")) saved = old;
+    setenv("XDG_CACHE_HOME", dir.c_str(), 1);
+    cpu::forget_timed_choices();
+  }
+  ~ScratchCache() {
+    if (saved)
+      setenv("XDG_CACHE_HOME", saved->c_str(), 1);
+    else
+      unsetenv("XDG_CACHE_HOME");
+    cpu::forget_timed_choices();
+  }
+  std::filesystem::path file() const { return dir / "i2i" / "kernel-choices.txt"; }
+  std::filesystem::path dir;
+  std::optional<std::string> saved;
+};
+
+// Choices kept per machine: read back by a later process (here: after forgetting the process's copy), the
+// first line for a key winning; lines of another machine, malformed lines and fields that would split a
+// line are ignored; an oversized file is neither read nor grown.
+TEST(KernelsOps, KernelChoiceCacheKeepsTheFirstChoicePerMachine) {
+  ScratchCache cache("kernel_choice_cache");
+  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 9").has_value());
+  cpu::store_kernel_choice("attention tk 9", "amx");
+  cpu::store_kernel_choice("attention tk 9", "avx512bf16");  // already chosen: not stored
+  cpu::store_kernel_choice("attention\ttk 10", "amx");       // a tab would split the line
+  cpu::forget_kernel_choice_cache();
+  EXPECT_EQ(cpu::cached_kernel_choice("attention tk 9"), std::optional<std::string>("amx"));
+  EXPECT_FALSE(cpu::cached_kernel_choice("attention\ttk 10").has_value());
+  {
+    std::ofstream out(cache.file(), std::ios::app);
+    out << "another CPU\tattention tk 11\tamx\n"
+        << "garbage without tabs\n"
+        << cpu::kernel_choice_machine() << "\tattention tk 12\tavx512bf16\textra field\n"
+        << cpu::kernel_choice_machine() << "\tattention tk 13\tavx512bf16\n"
+        << cpu::kernel_choice_machine() << "\tattention tk 9\tportable\n";  // later line for tk 9: ignored
+  }
+  cpu::forget_kernel_choice_cache();
+  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 11").has_value());
+  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 12").has_value());
+  EXPECT_EQ(cpu::cached_kernel_choice("attention tk 13"), std::optional<std::string>("avx512bf16"));
+  EXPECT_EQ(cpu::cached_kernel_choice("attention tk 9"), std::optional<std::string>("amx"));
+  // Over 1 MiB: not read, not grown.
+  {
+    std::ofstream out(cache.file(), std::ios::app);
+    out << std::string((1 << 20) + 1, 'x') << "\n";
+  }
+  cpu::forget_kernel_choice_cache();
+  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 13").has_value());
+  const auto size = std::filesystem::file_size(cache.file());
+  cpu::store_kernel_choice("attention tk 14", "amx");
+  EXPECT_EQ(std::filesystem::file_size(cache.file()), size);
+}
+
+// With two bf16 kernels, the timed choice is written down and a later run takes the written one instead of
+// timing again: whichever kernel the file names for the shape gives the result, bit for bit.
+TEST(KernelsOps, AttentionTakesTheCachedChoice) {
+  const auto kernels = bf16_attention_kernels();
+  if (kernels.size() < 2) GTEST_SKIP() << "fewer than two bf16 attention kernels on this CPU";
+  ScratchCache cache("attention_cached_choice");
+  Tensor q = test::random_uniform({1, 64, 64}, 970), k = test::random_uniform({1, 96, 64}, 971),
+         v = test::random_uniform({1, 96, 64}, 972);
+  {
+    ForceAttention timed(std::nullopt);
+    ops::attention(q, k, v, 2, 0.25f, false, Precision::BF16);
+  }
+  std::vector<Tensor> forced;
+  for (cpu::AttentionKernel kernel : kernels) {
+    ForceAttention force(kernel);
+    forced.push_back(ops::attention(q, k, v, 2, 0.25f, false, Precision::BF16));
+  }
+  if (std::memcmp(forced[0].raw(), forced[1].raw(), forced[0].nbytes()) == 0)
+    GTEST_SKIP() << "the two kernels agree bit for bit here: which one ran cannot be told";
+  std::ifstream in(cache.file());
+  std::string line;
+  ASSERT_TRUE(std::getline(in, line)) << "the timed choice was not written";
+  EXPECT_NE(line.find("\tattention tk 96 d 32 dv 32 candidates amx,avx512bf16\t"), std::string::npos) << line;
+  for (size_t i = 0; i < kernels.size(); ++i) {
+    {
+      std::ofstream out(cache.file(), std::ios::trunc);
+      out << cpu::kernel_choice_machine() << "\tattention tk 96 d 32 dv 32 candidates amx,avx512bf16\t"
+          << cpu::kernel_name(kernels[i]) << "\n";
+    }
+    ForceAttention timed(std::nullopt);  // (forgets the process's choices: the file is read again)
+    const Tensor got = ops::attention(q, k, v, 2, 0.25f, false, Precision::BF16);
+    EXPECT_EQ(std::memcmp(got.raw(), forced[i].raw(), got.nbytes()), 0) << cpu::kernel_name(kernels[i]);
+  }
 }
 
 // A forced float32 kernel runs bf16 models' attention too (float32 math); a forced bf16 kernel leaves

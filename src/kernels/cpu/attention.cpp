@@ -57,6 +57,7 @@
 #include "kernels/cpu/amx_tiles.h"
 #include "kernels/cpu/cpu_backend.h"
 #include "kernels/cpu/kernel_choice.h"
+#include "kernels/cpu/kernel_choice_cache.h"
 #include "kernels/cpu/vmath.h"
 
 namespace i2i::cpu {
@@ -811,6 +812,20 @@ AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, con
   const ShapeKey key{k.dim(1), d, dv, causal};
   std::lock_guard<std::mutex> lock(g_choice_mutex);
   if (auto it = g_choices.find(key); it != g_choices.end()) return it->second;
+  // A choice an earlier run on this machine made for this shape and these candidates is kept: the same
+  // kernels give the same bits for the same seed (kernel_choice_cache.h).
+  std::string what = "attention tk " + std::to_string(k.dim(1)) + " d " + std::to_string(d) + " dv " +
+                     std::to_string(dv) + (causal ? " causal" : "") + " candidates";
+  for (size_t c = 0; c < candidates.size(); ++c) {
+    what += c ? "," : " ";
+    what += kernel_name(candidates[c]);
+  }
+  if (const auto cached = cached_kernel_choice(what))
+    for (AttentionKernel c : candidates)
+      if (*cached == kernel_name(c)) {
+        g_choices.emplace(key, c);
+        return c;
+      }
   const int64_t rows = std::min<int64_t>(q.dim(1), 4 * kBlockQ);
   const Tensor qs = head_slice(q, rows, d), ks = head_slice(k, k.dim(1), d), vs = head_slice(v, v.dim(1), dv);
   std::vector<double> best(candidates.size(), 1e30);
@@ -834,6 +849,7 @@ AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, con
     std::fprintf(stderr, "%s -> %s\n", line.c_str(), kernel_name(candidates[pick]));
   }
   g_choices.emplace(key, candidates[pick]);
+  store_kernel_choice(what, kernel_name(candidates[pick]));
   return candidates[pick];
 }
 
@@ -842,6 +858,7 @@ AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, con
 void forget_timed_choices() {
   std::lock_guard<std::mutex> lock(g_choice_mutex);
   g_choices.clear();
+  forget_kernel_choice_cache();
 }
 
 void force_portable_kernels(bool on) {

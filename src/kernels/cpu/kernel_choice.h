@@ -4,7 +4,9 @@
 // `avx512bf16` (AVX512_BF16 vdpbf16ps products) and `amx` (AMX bf16 tiles for Q K^T and P V; the softmax
 // stays AVX-512 float32). A bf16 model's attention runs on a bf16 kernel where the CPU has one; where the
 // CPU has both `amx` and `avx512bf16`, the first call at each attention shape times both on a slice of that
-// call (one head, a few query blocks, all keys: a few milliseconds) and keeps the faster for the process.
+// call (one head, a few query blocks, all keys: a few milliseconds) and keeps the faster for the process and,
+// in the user's cache, for later runs on the same machine (kernel_choice_cache.h: the same seed gives the
+// same bits run after run).
 // Linear and Conv2d run on oneDNN (`dnnl`), which picks its own ISA (AMX tiles where the CPU has them).
 //
 // I2I_KERNELS forces a choice, e.g. `I2I_KERNELS=attention:avx512bf16` or
