@@ -6,6 +6,7 @@
 // head split) gives errors of order 1e-2..1, far above these bounds.
 #include <gtest/gtest.h>
 #include <omp.h>
+#include <sys/stat.h>
 
 #include <cmath>
 #include <cstdlib>
@@ -373,11 +374,32 @@ TEST(KernelsOps, AttentionBf16MatchesReference) {
   }
 }
 
+// Points the user's cache folder (XDG_CACHE_HOME) at a fresh folder for the scope, and makes the kernel
+// choice cache read it.
+struct ScratchCache {
+  explicit ScratchCache(const std::string& name) : dir(test::temp_dir(name)) {
+    if (const char* old = std::getenv("XDG_CACHE_HOME")) saved = old;
+    setenv("XDG_CACHE_HOME", dir.c_str(), 1);
+    cpu::forget_timed_choices();
+  }
+  ~ScratchCache() {
+    if (saved)
+      setenv("XDG_CACHE_HOME", saved->c_str(), 1);
+    else
+      unsetenv("XDG_CACHE_HOME");
+    cpu::forget_timed_choices();
+  }
+  std::filesystem::path file() const { return dir / "i2i" / "kernel-choices.txt"; }
+  std::filesystem::path dir;
+  std::optional<std::string> saved;
+};
+
 // One key far above all others (its score ~240 above theirs, ~350 in powers of two): every kernel gives
 // that key's value row, within V's bf16 rounding (2^-8 relative) plus the other keys' weights (below
 // e^-200, nothing in float32), and nothing that is not finite. Exercises the far tail of each softmax's
 // exp (the AMX kernel clamps 2^t at t = -125, the others underflow to 0).
 TEST(KernelsOps, AttentionOneDominantKey) {
+  ScratchCache cache("attention_dominant_key");  // (the timed case times: no choice kept by earlier runs)
   const int64_t tq = 37, tk = 300, d = 64, dv = 40, hot = 123;
   Tensor q = test::random_uniform({1, tq, d}, 970, 0.5f, 1.0f), k = test::random_uniform({1, tk, d}, 971),
          v = test::random_uniform({1, tk, dv}, 972);
@@ -412,6 +434,7 @@ TEST(KernelsOps, AttentionTimedChoiceIsOneOfTheKernels) {
   if (kernels.empty()) GTEST_SKIP() << "no bf16 attention kernel on this CPU";
   Tensor q = test::random_uniform({2, 200, 80}, 950), k = test::random_uniform({2, 300, 80}, 951),
          v = test::random_uniform({2, 300, 80}, 952);
+  ScratchCache cache("attention_timed_choice");  // (it times: no choice kept by earlier runs)
   ForceAttention timed(std::nullopt);
   const Tensor got = ops::attention(q, k, v, 2, 0.2f, false, Precision::BF16);
   int same = 0;
@@ -423,61 +446,79 @@ TEST(KernelsOps, AttentionTimedChoiceIsOneOfTheKernels) {
   EXPECT_GE(same, 1);
 }
 
-// Points the user's cache folder (XDG_CACHE_HOME) at a fresh folder for the scope, and makes the kernel
-// choice cache read it.
-struct ScratchCache {
-  explicit ScratchCache(const std::string& name) : dir(test::temp_dir(name)) {
-    if (const char* old = std::getenv("XDG_CACHE_HOME")) saved = old;
-    setenv("XDG_CACHE_HOME", dir.c_str(), 1);
-    cpu::forget_timed_choices();
-  }
-  ~ScratchCache() {
-    if (saved)
-      setenv("XDG_CACHE_HOME", saved->c_str(), 1);
-    else
-      unsetenv("XDG_CACHE_HOME");
-    cpu::forget_timed_choices();
-  }
-  std::filesystem::path file() const { return dir / "i2i" / "kernel-choices.txt"; }
-  std::filesystem::path dir;
-  std::optional<std::string> saved;
-};
-
 // Choices kept per machine: read back by a later process (here: after forgetting the process's copy), the
 // first line for a key winning; lines of another machine, malformed lines and fields that would split a
-// line are ignored; an oversized file is neither read nor grown.
+// line are ignored; past 1 MiB the file is read up to there and no longer grown.
 TEST(KernelsOps, KernelChoiceCacheKeepsTheFirstChoicePerMachine) {
   ScratchCache cache("kernel_choice_cache");
-  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 9").has_value());
-  cpu::store_kernel_choice("attention tk 9", "amx");
-  cpu::store_kernel_choice("attention tk 9", "avx512bf16");  // already chosen: not stored
-  cpu::store_kernel_choice("attention\ttk 10", "amx");       // a tab would split the line
+  const std::string machine = cpu::kernel_choice_machine();
+  const auto key = [](int tk) { return "attention tk " + std::to_string(tk) + " candidates amx,avx512bf16"; };
+  EXPECT_FALSE(cpu::cached_kernel_choice(key(9)).has_value());
+  cpu::store_kernel_choice(key(9), "amx");
+  cpu::store_kernel_choice(key(9), "avx512bf16");  // already chosen: not stored
+  cpu::store_kernel_choice(key(8), "portable");    // not a candidate: not stored
+  cpu::store_kernel_choice("attention\ttk 10 candidates amx,avx512bf16",
+                           "amx");  // a tab would split the line
   cpu::forget_kernel_choice_cache();
-  EXPECT_EQ(cpu::cached_kernel_choice("attention tk 9"), std::optional<std::string>("amx"));
-  EXPECT_FALSE(cpu::cached_kernel_choice("attention\ttk 10").has_value());
+  EXPECT_EQ(cpu::cached_kernel_choice(key(9)), std::optional<std::string>("amx"));
+  EXPECT_FALSE(cpu::cached_kernel_choice(key(8)).has_value());
+  EXPECT_FALSE(cpu::cached_kernel_choice("attention\ttk 10 candidates amx,avx512bf16").has_value());
   {
     std::ofstream out(cache.file(), std::ios::app);
-    out << "another CPU\tattention tk 11\tamx\n"
+    out << "another CPU\t" << key(11) << "\tamx\n"
         << "garbage without tabs\n"
-        << cpu::kernel_choice_machine() << "\tattention tk 12\tavx512bf16\textra field\n"
-        << cpu::kernel_choice_machine() << "\tattention tk 13\tavx512bf16\n"
-        << cpu::kernel_choice_machine() << "\tattention tk 9\tportable\n";  // later line for tk 9: ignored
+        << machine << "\t" << key(12) << "\tavx512bf16\textra field\n"
+        << machine << "\t" << key(13) << "\tavx512bf16\n"
+        << machine << "\t" << key(9) << "\tavx512bf16\n";  // a later line for tk 9: ignored
   }
   cpu::forget_kernel_choice_cache();
-  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 11").has_value());
-  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 12").has_value());
-  EXPECT_EQ(cpu::cached_kernel_choice("attention tk 13"), std::optional<std::string>("avx512bf16"));
-  EXPECT_EQ(cpu::cached_kernel_choice("attention tk 9"), std::optional<std::string>("amx"));
-  // Over 1 MiB: not read, not grown.
+  EXPECT_FALSE(cpu::cached_kernel_choice(key(11)).has_value());
+  EXPECT_FALSE(cpu::cached_kernel_choice(key(12)).has_value());
+  EXPECT_EQ(cpu::cached_kernel_choice(key(13)), std::optional<std::string>("avx512bf16"));
+  EXPECT_EQ(cpu::cached_kernel_choice(key(9)), std::optional<std::string>("amx"));
+  // Over 1 MiB: the choices before the limit stay, nothing is added.
   {
     std::ofstream out(cache.file(), std::ios::app);
     out << std::string((1 << 20) + 1, 'x') << "\n";
   }
   cpu::forget_kernel_choice_cache();
-  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 13").has_value());
+  EXPECT_EQ(cpu::cached_kernel_choice(key(9)), std::optional<std::string>("amx"));
   const auto size = std::filesystem::file_size(cache.file());
-  cpu::store_kernel_choice("attention tk 14", "amx");
+  cpu::store_kernel_choice(key(14), "amx");
   EXPECT_EQ(std::filesystem::file_size(cache.file()), size);
+}
+
+// What cannot be trusted in the file is passed over: a FIFO (reading it would block) or a symbolic link is
+// not opened; a line naming a kernel outside its key's candidates does not take the key; a last line cut
+// short stays alone when the next choice is appended.
+TEST(KernelsOps, KernelChoiceCacheSkipsWhatItCannotTrust) {
+  ScratchCache cache("kernel_choice_cache_hostile");
+  const std::string machine = cpu::kernel_choice_machine();
+  const std::string key = "attention tk 5 candidates amx,avx512bf16";
+  std::filesystem::create_directories(cache.file().parent_path());
+  ASSERT_EQ(mkfifo(cache.file().c_str(), 0600), 0);
+  EXPECT_FALSE(cpu::cached_kernel_choice(key).has_value());  // (returns: the FIFO is not opened)
+  cpu::store_kernel_choice(key, "amx");                      // (nor written)
+  std::filesystem::remove(cache.file());
+  {
+    std::ofstream(cache.dir / "elsewhere.txt") << machine << "\t" << key << "\tamx\n";
+    std::filesystem::create_symlink(cache.dir / "elsewhere.txt", cache.file());
+  }
+  cpu::forget_kernel_choice_cache();
+  EXPECT_FALSE(cpu::cached_kernel_choice(key).has_value());
+  std::filesystem::remove(cache.file());
+  {
+    std::ofstream out(cache.file());
+    out << machine << "\t" << key << "\tportable\n" << machine << "\t" << key << "\tamx\r\n";
+    out << machine << "\t" << key << "\tavx512bf16\n" << machine << "\tattention tk 6 candidates amx,avx";
+  }
+  cpu::forget_kernel_choice_cache();
+  EXPECT_EQ(cpu::cached_kernel_choice(key), std::optional<std::string>("avx512bf16"));
+  cpu::store_kernel_choice("attention tk 7 candidates amx,avx512bf16", "amx");
+  cpu::forget_kernel_choice_cache();
+  EXPECT_EQ(cpu::cached_kernel_choice("attention tk 7 candidates amx,avx512bf16"),
+            std::optional<std::string>("amx"));
+  EXPECT_FALSE(cpu::cached_kernel_choice("attention tk 6 candidates amx,avx").has_value());
 }
 
 // With two bf16 kernels, the timed choice is written down and a later run takes the written one instead of

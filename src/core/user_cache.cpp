@@ -8,7 +8,8 @@ std::filesystem::path user_cache_dir() {
   const char* xdg = std::getenv("XDG_CACHE_HOME");
   if (xdg && *xdg && std::filesystem::path(xdg).is_absolute()) return std::filesystem::path(xdg) / "i2i";
   const char* home = std::getenv("HOME");
-  if (home && *home) return std::filesystem::path(home) / ".cache" / "i2i";
+  if (home && *home && std::filesystem::path(home).is_absolute())
+    return std::filesystem::path(home) / ".cache" / "i2i";
   return {};
 }
 

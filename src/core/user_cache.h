@@ -6,8 +6,9 @@
 
 namespace i2i {
 
-// $XDG_CACHE_HOME/i2i when XDG_CACHE_HOME is an absolute path, else $HOME/.cache/i2i; empty when neither is
-// set. Read from the environment at each call (tests point it elsewhere).
+// $XDG_CACHE_HOME/i2i when XDG_CACHE_HOME is an absolute path, else $HOME/.cache/i2i when HOME is one;
+// empty otherwise (a relative value would put the cache in whatever folder the program runs in). Read from
+// the environment at each call (tests point it elsewhere).
 std::filesystem::path user_cache_dir();
 
 }  // namespace i2i

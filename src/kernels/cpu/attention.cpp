@@ -820,9 +820,13 @@ AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, con
     what += c ? "," : " ";
     what += kernel_name(candidates[c]);
   }
+  const char* verbose = std::getenv("I2I_KERNELS_VERBOSE");
+  const bool say = verbose && *verbose && *verbose != '0';
   if (const auto cached = cached_kernel_choice(what))
     for (AttentionKernel c : candidates)
       if (*cached == kernel_name(c)) {
+        if (say)
+          std::fprintf(stderr, "i2i: %s -> %s (kept in kernel-choices.txt)\n", what.c_str(), cached->c_str());
         g_choices.emplace(key, c);
         return c;
       }
@@ -841,7 +845,7 @@ AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, con
   size_t pick = 0;
   for (size_t c = 1; c < candidates.size(); ++c)
     if (best[c] * 1.1 < best[pick]) pick = c;
-  if (const char* env = std::getenv("I2I_KERNELS_VERBOSE"); env && *env && *env != '0') {
+  if (say) {
     std::string line = "i2i: attention tk " + std::to_string(std::get<0>(key)) + " d " + std::to_string(d) +
                        " dv " + std::to_string(dv) + (causal ? " causal" : "") + ":";
     for (size_t c = 0; c < candidates.size(); ++c)

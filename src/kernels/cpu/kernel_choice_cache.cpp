@@ -1,8 +1,10 @@
 #include "kernels/cpu/kernel_choice_cache.h"
 
 #include <fcntl.h>
+#include <sys/stat.h>
 #include <unistd.h>
 
+#include <algorithm>
 #include <cstdint>
 #include <filesystem>
 #include <fstream>
@@ -19,7 +21,7 @@ namespace {
 
 namespace fs = std::filesystem;
 
-constexpr std::uintmax_t kMaxFileBytes = std::uintmax_t{1} << 20;
+constexpr size_t kMaxFileBytes = size_t{1} << 20;
 
 std::mutex g_mutex;
 bool g_loaded = false;
@@ -31,27 +33,61 @@ fs::path cache_file() {
   return dir.empty() ? fs::path() : dir / "kernel-choices.txt";
 }
 
-bool too_large(const fs::path& file) {
-  std::error_code ec;
-  const std::uintmax_t size = fs::file_size(file, ec);
-  return !ec && size > kMaxFileBytes;
+// Opens `file` only if it is a regular file and not a symbolic link (never a FIFO that would block, nor a
+// device that never ends); -1 otherwise. O_NONBLOCK keeps the open itself from waiting on a FIFO.
+int open_regular(const fs::path& file, int flags, struct stat* st) {
+  const int fd = ::open(file.c_str(), flags | O_NOFOLLOW | O_NONBLOCK | O_CLOEXEC, 0644);
+  if (fd < 0) return -1;
+  if (::fstat(fd, st) != 0 || !S_ISREG(st->st_mode)) {
+    ::close(fd);
+    return -1;
+  }
+  return fd;
 }
 
-// Fills g_choices from the file (caller holds g_mutex).
+// The kernel names a key allows: the list after "candidates " (e.g. "amx,avx512bf16").
+bool allowed(const std::string& what, const std::string& kernel) {
+  const size_t at = what.rfind(" candidates ");
+  if (at == std::string::npos) return false;
+  // Compared name by name (no concatenation: GCC 12 warns falsely on string + string here).
+  size_t pos = at + 12;
+  while (pos <= what.size()) {
+    size_t end = what.find(',', pos);
+    if (end == std::string::npos) end = what.size();
+    if (what.compare(pos, end - pos, kernel) == 0) return true;
+    pos = end + 1;
+  }
+  return false;
+}
+
+// Fills g_choices from the whole lines of the file's first kMaxFileBytes (caller holds g_mutex).
 void load() {
   if (g_loaded) return;
   g_loaded = true;
   g_file = cache_file();
   g_choices.clear();
-  if (g_file.empty() || too_large(g_file)) return;
-  std::ifstream in(g_file);
+  if (g_file.empty()) return;
+  struct stat st {};
+  const int fd = open_regular(g_file, O_RDONLY, &st);
+  if (fd < 0) return;
+  std::string text(std::min<size_t>(static_cast<size_t>(st.st_size), kMaxFileBytes), '\0');
+  size_t got = 0;
+  while (got < text.size()) {
+    const ssize_t n = ::read(fd, text.data() + got, text.size() - got);
+    if (n <= 0) break;
+    got += static_cast<size_t>(n);
+  }
+  ::close(fd);
+  text.resize(got);
   const std::string machine = kernel_choice_machine();
-  std::string line;
-  while (std::getline(in, line)) {
+  size_t pos = 0;
+  for (size_t end; (end = text.find('\n', pos)) != std::string::npos; pos = end + 1) {  // whole lines only
+    const std::string line = text.substr(pos, end - pos);
     const size_t a = line.find('\t'), b = a == std::string::npos ? a : line.find('\t', a + 1);
     if (b == std::string::npos || line.find('\t', b + 1) != std::string::npos) continue;
-    if (line.compare(0, a, machine) != 0 || a != machine.size()) continue;
-    g_choices.emplace(line.substr(a + 1, b - a - 1), line.substr(b + 1));  // the first line wins
+    if (a != machine.size() || line.compare(0, a, machine) != 0) continue;
+    const std::string what = line.substr(a + 1, b - a - 1), kernel = line.substr(b + 1);
+    if (allowed(what, kernel)) g_choices.emplace(what, kernel);  // the first valid line wins
   }
 }
 
@@ -96,17 +132,31 @@ std::optional<std::string> cached_kernel_choice(const std::string& what) {
 }
 
 void store_kernel_choice(const std::string& what, const std::string& kernel) {
-  if (!clean(what) || !clean(kernel)) return;
+  if (!clean(what) || !clean(kernel) || !allowed(what, kernel)) return;
   std::lock_guard<std::mutex> lock(g_mutex);
   load();
-  if (!g_choices.emplace(what, kernel).second || g_file.empty() || too_large(g_file)) return;
+  if (!g_choices.emplace(what, kernel).second || g_file.empty()) return;
   std::error_code ec;
   fs::create_directories(g_file.parent_path(), ec);
-  const int fd = ::open(g_file.c_str(), O_WRONLY | O_APPEND | O_CREAT | O_CLOEXEC, 0644);
+  struct stat st {};
+  const int fd = open_regular(g_file, O_RDWR | O_APPEND | O_CREAT, &st);
   if (fd < 0) return;
-  const std::string line = kernel_choice_machine() + "\t" + what + "\t" + kernel + "\n";
-  // One write of a short line: with O_APPEND it lands whole after whatever another process appended.
-  [[maybe_unused]] const ssize_t written = ::write(fd, line.data(), line.size());
+  if (static_cast<size_t>(st.st_size) < kMaxFileBytes) {  // full: the choices read stay, none is added
+    // A file whose last line was cut short gets a line break first, so the cut line stays alone.
+    char last = '\n';
+    if (st.st_size > 0 && ::pread(fd, &last, 1, st.st_size - 1) != 1) last = '\n';
+    std::string line = last == '\n' ? "" : "\n";
+    line += kernel_choice_machine();
+    line += '\t';
+    line += what;
+    line += '\t';
+    line += kernel;
+    line += '\n';
+    // One write of a short line: with O_APPEND it lands whole after whatever another process appended.
+    // (Two processes choosing for the same shape at once may choose differently; the first line wins for
+    // every later run.)
+    [[maybe_unused]] const ssize_t written = ::write(fd, line.data(), line.size());
+  }
   ::close(fd);
 }
 

@@ -7,10 +7,13 @@
 //
 // File: user_cache_dir()/kernel-choices.txt (core/user_cache.h), one choice a line,
 // "<machine>\t<operation and shape>\t<kernel>", appended with one write (O_APPEND: a concurrent writer's
-// line is never interleaved); the first line for a key wins. <machine> is the CPU's model name and the
-// features the choice depends on, so a cache carried to another CPU is not used there. Lines that do not
-// parse, or name a kernel this CPU cannot run, are ignored; a file over 1 MiB is neither read nor grown. Any
-// I/O failure (no cache folder, read-only home) only means the choice is made again by the next run.
+// line is never interleaved); the first valid line for a key wins. <machine> is the CPU's model name and
+// the features the choice depends on, so a cache carried to another CPU is not used there. Lines that do
+// not parse, belong to another machine or name a kernel the key's candidate list lacks are ignored; only
+// the first 1 MiB is read, and a file that large is not grown. Only a regular file is opened (not a FIFO,
+// a device or a symbolic link). Any failure (no cache folder, read-only home) only means the choice is made
+// again by the next run. The file holds the CPU's name and the attention shapes met (which tell the picture
+// sizes used), nothing else.
 #pragma once
 
 #include <optional>
@@ -18,11 +21,11 @@
 
 namespace i2i::cpu {
 
-// The kernel stored for `what` (e.g. "attention tk 77 d 40 dv 40 candidates amx,avx512bf16") on this
-// machine, if any.
+// The kernel stored for `what` (e.g. "attention tk 77 d 40 dv 40 candidates amx,avx512bf16": the key ends
+// with the kernels it may name) on this machine, if any.
 std::optional<std::string> cached_kernel_choice(const std::string& what);
-// Stores `kernel` for `what` on this machine (no-op if a choice is already stored or the file cannot be
-// written).
+// Stores `kernel` for `what` on this machine (no-op if a choice is already stored, `kernel` is not among
+// `what`'s candidates, or the file cannot be written).
 void store_kernel_choice(const std::string& what, const std::string& kernel);
 // Drops this process's copy of the file (the next lookup reads it again, from the cache folder the
 // environment names then). For tests.
