@@ -63,7 +63,8 @@ PullResult pull_tokenizer(const PullTokenizerOptions& options) {
   PullResult result;
   result.dir = options.dest.empty() ? default_tokenizer_cache_dir() : options.dest;
   if (result.dir.empty())
-    throw Error("cannot choose a tokenizer cache folder: neither XDG_CACHE_HOME nor HOME is set");
+    throw Error(
+        "cannot choose a tokenizer cache folder: neither XDG_CACHE_HOME nor HOME is set to an absolute path");
   if (!options.force && valid_tokenizer(result.dir)) return result;
 
   HfPullOptions o;
