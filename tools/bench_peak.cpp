@@ -4,7 +4,6 @@
 #include <chrono>
 #include <cstring>
 #include <dnnl.hpp>
-#include <fstream>
 #include <sstream>
 #include <unordered_map>
 
@@ -80,19 +79,6 @@ Probe probe(const PeakShape& s, Precision p) {
   Probe r = make_probe(pd);
   r.prim = dnnl::convolution_forward(pd);
   return r;
-}
-
-std::string cpuinfo_field(const std::string& text, const std::string& key) {
-  std::istringstream in(text);
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind(key, 0) == 0) {
-      auto colon = line.find(':');
-      if (colon == std::string::npos) continue;
-      auto start = line.find_first_not_of(' ', colon + 1);
-      return start == std::string::npos ? "" : line.substr(start);
-    }
-  return "";
 }
 
 }  // namespace
@@ -205,23 +191,6 @@ void remeasure_peak_candidates(std::vector<PeakCandidate>& candidates, Precision
   for (PeakCandidate& c : candidates)
     for (const PeakShape& s : shapes)
       if (s.name() == c.name) c.after = measure_peak_shape(s, p);
-}
-
-std::string cpu_description() {
-  std::ifstream f("/proc/cpuinfo");
-  std::stringstream ss;
-  ss << f.rdbuf();
-  const std::string text = ss.str();
-  std::string model = cpuinfo_field(text, "model name");
-  if (model.empty()) model = "unknown CPU";
-  std::string out = model + " (family " + cpuinfo_field(text, "cpu family") + " model " +
-                    cpuinfo_field(text, "model\t") + " stepping " + cpuinfo_field(text, "stepping");
-  const std::string flags = " " + cpuinfo_field(text, "flags") + " ";
-  std::string has;
-  for (const char* flag : {"avx2", "avx512f", "avx512_bf16", "amx_bf16"})
-    if (flags.find(std::string(" ") + flag + " ") != std::string::npos) has += std::string(" ") + flag;
-  out += has.empty() ? ")" : ";" + has + ")";
-  return out;
 }
 
 std::string onednn_isa() {

@@ -11,6 +11,7 @@
 #include <string>
 #include <vector>
 
+#include "kernels/cpu/cpu_features.h"
 #include "kernels/precision.h"
 
 namespace i2i::bench {
@@ -73,9 +74,7 @@ std::vector<PeakCandidate> measure_peak_candidates(Precision p);
 // Measures them again into the `after` fields.
 void remeasure_peak_candidates(std::vector<PeakCandidate>& candidates, Precision p);
 
-// The CPU: /proc/cpuinfo's model name with family / model / stepping and the matrix / bf16 flags, e.g.
-// "Intel(R) Xeon(R) Processor (family 6 model 143 stepping 8; avx512_bf16 amx_bf16)".
-std::string cpu_description();
+// The CPU: cpu_description() of kernels/cpu/cpu_features.h.
 // The ISA oneDNN dispatches to (dnnl::get_effective_cpu_isa), e.g. "avx512_core_amx".
 std::string onednn_isa();
 // oneDNN's version, e.g. "2.6.3".

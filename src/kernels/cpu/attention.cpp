@@ -846,8 +846,7 @@ AttentionKernel timed_choice(const std::vector<AttentionKernel>& candidates, con
   for (size_t c = 1; c < candidates.size(); ++c)
     if (best[c] * 1.1 < best[pick]) pick = c;
   if (say) {
-    std::string line = "i2i: attention tk " + std::to_string(std::get<0>(key)) + " d " + std::to_string(d) +
-                       " dv " + std::to_string(dv) + (causal ? " causal" : "") + ":";
+    std::string line = "i2i: " + what + ":";
     for (size_t c = 0; c < candidates.size(); ++c)
       line += std::string(" ") + kernel_name(candidates[c]) + " " + std::to_string(best[c] * 1e3) + " ms";
     std::fprintf(stderr, "%s -> %s\n", line.c_str(), kernel_name(candidates[pick]));

@@ -7,14 +7,11 @@
 #include <algorithm>
 #include <cstdint>
 #include <filesystem>
-#include <fstream>
 #include <map>
 #include <mutex>
-#include <sstream>
 
 #include "core/user_cache.h"
-#include "kernels/cpu/kernel_choice.h"
-#include "kernels/precision.h"
+#include "kernels/cpu/cpu_features.h"
 
 namespace i2i::cpu {
 namespace {
@@ -96,29 +93,14 @@ bool clean(const std::string& field) {
   return !field.empty() && field.find_first_of("\t\r\n") == std::string::npos;
 }
 
-std::string cpuinfo_model_name() {
-  std::ifstream in("/proc/cpuinfo");
-  std::string line;
-  while (std::getline(in, line))
-    if (line.rfind("model name", 0) == 0) {
-      const size_t colon = line.find(':');
-      if (colon == std::string::npos) break;
-      std::string name = line.substr(colon + 1);
-      const size_t first = name.find_first_not_of(" \t");
-      return first == std::string::npos ? std::string() : name.substr(first);
-    }
-  return {};
-}
-
 }  // namespace
 
 std::string kernel_choice_machine() {
   static const std::string machine = [] {
-    std::string name = cpuinfo_model_name();
+    std::string name = cpu_description();
     for (char& c : name)
       if (c == '\t' || c == '\r' || c == '\n') c = ' ';
-    if (name.empty()) name = "unknown CPU";
-    return name + (cpu_has_bf16() ? " avx512_bf16" : "") + (cpu_has_amx_bf16() ? " amx_bf16" : "");
+    return name;
   }();
   return machine;
 }

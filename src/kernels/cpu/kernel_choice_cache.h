@@ -7,13 +7,13 @@
 //
 // File: user_cache_dir()/kernel-choices.txt (core/user_cache.h), one choice a line,
 // "<machine>\t<operation and shape>\t<kernel>", appended with one write (O_APPEND: a concurrent writer's
-// line is never interleaved); the first valid line for a key wins. <machine> is the CPU's model name and
-// the features the choice depends on, so a cache carried to another CPU is not used there. Lines that do
-// not parse, belong to another machine or name a kernel the key's candidate list lacks are ignored; only
-// the first 1 MiB is read, and a file that large is not grown. Only a regular file is opened (not a FIFO,
-// a device or a symbolic link). Any failure (no cache folder, read-only home) only means the choice is made
-// again by the next run. The file holds the CPU's name and the attention shapes met (which tell the picture
-// sizes used), nothing else.
+// line is never interleaved); the first valid line for a key wins. <machine> names the CPU (model,
+// stepping, the features the choice depends on), so a cache carried to another CPU is not used there. Lines
+// that do not parse, belong to another machine or name a kernel the key's candidate list lacks are ignored;
+// only the first 1 MiB is read, and a file that large is not grown. Only a regular file is opened (not a
+// FIFO, a device or a symbolic link). Any failure (no cache folder, read-only home) only means the choice is
+// made again by the next run. The file holds the CPU's name and the attention shapes met (which tell the
+// picture sizes used), nothing else.
 #pragma once
 
 #include <optional>
@@ -31,7 +31,8 @@ void store_kernel_choice(const std::string& what, const std::string& kernel);
 // environment names then). For tests.
 void forget_kernel_choice_cache();
 
-// This machine, as the file's first field: the CPU's model name and its AVX512_BF16 / AMX-BF16 support.
+// This machine, as the file's first field: cpu_description() (kernels/cpu/cpu_features.h: model name,
+// family / model / stepping and the bf16 / AMX flags).
 std::string kernel_choice_machine();
 
 }  // namespace i2i::cpu
